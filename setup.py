@@ -1,0 +1,116 @@
+"""Build the compiled kernels of xent.
+
+Each ``src/<family>.pyx`` becomes the extension ``xent._kernels.<family>``.
+OpenMP is detected by compiling and linking a small test program with the flags
+the compiler understands (GCC/Clang ``-fopenmp``, Apple Clang
+``-Xpreprocessor -fopenmp -lomp``, MSVC ``/openmp``); when none works the
+kernels are built serial and ``xent.show_config()`` says so.
+
+Environment:
+
+* ``XENT_DISABLE_OPENMP=1``: build without OpenMP even if the compiler has it.
+
+Never add ``-ffast-math``/``-Ofast`` (they break the ``-inf``/NaN contract) or
+``-march=native`` (the wheel must run on any CPU of its architecture).
+"""
+
+import os
+import sys
+import tempfile
+import textwrap
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# One Cython module per family of functions; add new families here.
+KERNELS = ["softmax"]
+
+OPENMP_TEST = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _openmp_candidates(compiler_type):
+    if compiler_type == "msvc":
+        return [(["/openmp"], [])]
+    if sys.platform == "darwin":
+        return [
+            (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),
+            (["-fopenmp"], ["-fopenmp"]),
+        ]
+    return [(["-fopenmp"], ["-fopenmp"])]
+
+
+def _try_openmp(compiler, compile_args, link_args):
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "omp_test.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_TEST)
+        try:
+            objects = compiler.compile([source], output_dir=tmp, extra_postargs=compile_args)
+            compiler.link_executable(
+                objects, "omp_test", output_dir=tmp, extra_postargs=link_args
+            )
+        except Exception:  # CompileError, LinkError, missing tools
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        ctype = self.compiler.compiler_type
+        if ctype == "msvc":
+            opt = ["/O2"]
+        else:
+            # -fno-strict-aliasing is Python's own default; keep IEEE semantics.
+            opt = ["-O3", "-Wno-unused-function", "-Wno-unreachable-code"]
+        omp_compile, omp_link = [], []
+        if os.environ.get("XENT_DISABLE_OPENMP", "0") not in ("", "0"):
+            print("xent: OpenMP disabled by XENT_DISABLE_OPENMP")
+        else:
+            for c_args, l_args in _openmp_candidates(ctype):
+                if _try_openmp(self.compiler, c_args, l_args):
+                    omp_compile, omp_link = c_args, l_args
+                    break
+            else:
+                print("xent: WARNING: no working OpenMP found; kernels are built serial")
+        for ext in self.extensions:
+            ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args)
+            ext.extra_link_args = omp_link + list(ext.extra_link_args)
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        f"xent._kernels.{name}",
+        [f"src/{name}.pyx"],
+        include_dirs=["src"],
+    )
+    for name in KERNELS
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["src"],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "cpow": True,
+            "embedsignature": True,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)

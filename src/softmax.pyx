@@ -1,0 +1,129 @@
+# Kernels of the log-sum-exp family: logsumexp, softmax, log_softmax and the
+# vector-Jacobian products of softmax and log_softmax.
+#
+# Every kernel takes C-contiguous (n_rows, C) arrays prepared by the Python
+# layer (xent/_softmax.py), writes into outputs the Python layer allocated, does
+# no validation, and runs its rows in parallel with OpenMP. A row is computed
+# by one thread from start to end, so results do not depend on the thread
+# count. Sums are accumulated in float64 (see _rows.pxd).
+
+from cython.parallel cimport prange
+from libc.math cimport log, INFINITY
+
+from _rows cimport (
+    floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp,
+    XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
+)
+
+
+def openmp_enabled():
+    """Whether the kernels were compiled with OpenMP."""
+    return bool(XENT_HAVE_OPENMP)
+
+
+def omp_max_threads():
+    """omp_get_max_threads(): OMP_NUM_THREADS and threadpoolctl limits apply."""
+    return xent_omp_max_threads()
+
+
+def threads_used(int n_threads):
+    """How many threads a kernel region started with ``n_threads`` really gets."""
+    cdef int used = 1
+    cdef Py_ssize_t i
+    with nogil:
+        for i in prange(n_threads, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            if i == 0:
+                used = xent_omp_num_threads()
+    return used
+
+
+def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
+    """lse[i] = log(sum_j exp(x[i, j]))."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
+    cdef floating m
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            m = row_max(&x[i, 0], c) if c > 0 else -INFINITY
+            lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
+
+
+def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
+                 floating[::1] lse=None):
+    """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
+    cdef bint want_lse = lse is not None
+    cdef floating m
+    cdef double s
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            if c == 0:
+                if want_lse:
+                    lse[i] = -INFINITY
+                continue
+            m = row_max(&x[i, 0], c)
+            s = row_store_exp(&x[i, 0], &p[i, 0], c, m)
+            if want_lse:
+                lse[i] = row_logsumexp(m, s)
+            if s == 0:  # all -inf: the softmax is 0, not 0/0
+                for j in range(c):
+                    p[i, j] = 0
+            else:
+                for j in range(c):
+                    p[i, j] = <floating>(p[i, j] / s)
+
+
+def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
+    """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
+    cdef floating m
+    cdef double s, log_s
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            if c == 0:
+                continue
+            m = row_max(&x[i, 0], c)
+            s = row_sum_exp(&x[i, 0], c, m)
+            log_s = log(s)
+            if s == 0:  # all -inf: log of a zero softmax
+                for j in range(c):
+                    out[i, j] = -INFINITY
+            elif m == INFINITY and s == s:  # limit: -log(k) at the k +inf entries, else -inf
+                for j in range(c):
+                    out[i, j] = <floating>(-log_s) if x[i, j] == INFINITY else -INFINITY
+            else:  # finite m, or NaN propagating through log_s
+                for j in range(c):
+                    out[i, j] = <floating>((<double>x[i, j] - m) - log_s)
+
+
+def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,
+                          floating[:, ::1] out, int n_threads):
+    """out[i] = p[i] * (g[i] - <p[i], g[i]>): the VJP of softmax at output p."""
+    cdef Py_ssize_t n = p.shape[0], c = p.shape[1], i, j
+    cdef double dot
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            dot = 0.0
+            for j in range(c):
+                dot = dot + <double>p[i, j] * g[i, j]
+            for j in range(c):
+                out[i, j] = <floating>(p[i, j] * (g[i, j] - dot))
+
+
+def log_softmax_backward_rows(const floating[:, ::1] lp, const floating[:, ::1] g,
+                              floating[:, ::1] out, int n_threads):
+    """out[i] = g[i] - exp(lp[i]) * sum(g[i]): the VJP of log_softmax at output lp."""
+    cdef Py_ssize_t n = lp.shape[0], c = lp.shape[1], i, j
+    cdef double total
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            total = 0.0
+            for j in range(c):
+                total = total + g[i, j]
+            for j in range(c):
+                out[i, j] = <floating>(g[i, j] - xexp(lp[i, j]) * total)

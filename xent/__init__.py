@@ -1,0 +1,20 @@
+"""xent: fast, exact cross-entropy losses and the log-sum-exp family for NumPy.
+
+The hot loops are typed Cython compiled to C with OpenMP (``xent._kernels``);
+this package validates input, dispatches on dtype and calls them.
+"""
+
+__version__ = "0.1.0"
+
+from ._config import show_config
+from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
+
+__all__ = [
+    "__version__",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "show_config",
+    "softmax",
+    "softmax_backward",
+]

@@ -1,0 +1,244 @@
+"""The log-sum-exp family: logsumexp, softmax, log_softmax and their gradients.
+
+Public functions validate (``_validate``), pick the kernel for the compute
+dtype (``_dispatch``) and the thread count (``_threads``), and call the
+compiled kernels of ``src/softmax.pyx`` on ``(n_rows, C)`` arrays.
+"""
+
+import numpy as np
+
+from . import _threads
+from ._dispatch import kernel
+from ._kernels import softmax as _k
+from ._validate import Rows, check_out, class_axes, compute_dtype, float_array, same_shape
+
+_NAN_INF_NOTES = """
+    Rows are shifted by their maximum ``m`` and the sum of ``exp(x - m)`` is
+    accumulated in float64 (for float32 input too), with one ``exp`` per
+    element. A row of only ``-inf`` (or an empty row) has logsumexp ``-inf``
+    and softmax 0; a row holding ``+inf`` has logsumexp ``+inf`` and its
+    softmax is the limit: ``1/k`` at each of its ``k`` infinite entries, 0
+    elsewhere. A NaN makes its own row NaN and no other.
+"""
+
+
+def _deliver(full, out, dtype):
+    """Return ``full`` as the result: into ``out`` if given, else in ``dtype``."""
+    if out is not None:
+        if not np.may_share_memory(full, out):
+            np.copyto(out, full, casting="same_kind")
+        return out
+    if full.dtype != dtype:
+        full = full.astype(dtype)
+    return full
+
+
+def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
+    """Run a row kernel mapping rows of ``arrays`` to rows of one output."""
+    names = [n for n, _ in arrays]
+    values = [a for _, a in arrays]
+    for name, a in arrays[1:]:
+        same_shape(values[0], names[0], a, name)
+    dtype = np.result_type(*values)
+    cdt = compute_dtype(dtype)
+    rows = Rows(values[0], class_axes(axis, values[0].ndim))
+    check_out(out, "out", values[0].shape, dtype, arrays, in_place_ok=in_place_ok)
+    nt = _threads.threads_for(n_threads, rows.n_rows, values[0].size)
+    res = rows.direct_full(out, cdt)
+    if res is None:
+        res = np.empty(rows.shape2d, dtype=cdt)
+    data = [Rows(a, rows.axes).data(cdt) for a in values]
+    kernel(_k, kernel_name, cdt)(*data, res, nt)
+    return _deliver(rows.to_full(res), out, dtype)
+
+
+def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_threads=None):
+    """Log of the sum of exponentials along an axis, ``log(sum(exp(x)))``.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Input. Integer, bool and complex input raise TypeError.
+    axis : int, tuple of int or None, default -1
+        Axis or axes reduced (the class axes); the others are batch axes.
+        None reduces over all axes.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+    return_grad : bool, default False
+        Also return the gradient of logsumexp with respect to ``x``, which is
+        ``softmax(x, axis)``, computed in the same pass.
+    out : ndarray, optional
+        Where to write the result: shape of the result, dtype of ``x``,
+        writeable, not overlapping ``x``.
+    n_threads : int or None, default None
+        OpenMP threads. None honours ``OMP_NUM_THREADS`` and threadpoolctl
+        limits; negative counts back from the number of cores (-1 = all).
+        Small inputs always run on one thread. Results do not depend on it.
+
+    Returns
+    -------
+    lse : ndarray or numpy scalar
+        ``x.dtype`` (float16 input is computed in float32).
+    grad : ndarray, only if ``return_grad``
+        ``softmax(x, axis)``, same shape and dtype as ``x``.
+
+    Notes
+    -----""" + _NAN_INF_NOTES + """
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> float(xent.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    >>> xent.logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]))
+    array([  0., -inf])
+    """
+    x = float_array(x, "x")
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims: expected a bool, got {keepdims!r}")
+    if not isinstance(return_grad, (bool, np.bool_)):
+        raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
+    rows = Rows(x, class_axes(axis, x.ndim))
+    dtype, cdt = x.dtype, compute_dtype(x.dtype)
+    check_out(out, "out", rows.batch_out_shape(keepdims), dtype, [("x", x)])
+    nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
+
+    lse = Rows.direct_flat(out, cdt)
+    if lse is None:
+        lse = np.empty(rows.n_rows, dtype=cdt)
+    data = rows.data(cdt)
+    if return_grad:
+        probs = np.empty(rows.shape2d, dtype=cdt)
+        kernel(_k, "softmax_rows", cdt)(data, probs, nt, lse)
+    else:
+        kernel(_k, "logsumexp_rows", cdt)(data, lse, nt)
+    result = _deliver(rows.to_batch(lse, keepdims), out, dtype)
+    if out is None and result.ndim == 0:
+        result = result[()]
+    if return_grad:
+        return result, _deliver(rows.to_full(probs), None, dtype)
+    return result
+
+
+def softmax(x, axis=-1, *, out=None, n_threads=None):
+    """Softmax along an axis, ``exp(x - logsumexp(x, axis, keepdims=True))``.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Input logits.
+    axis : int, tuple of int or None, default -1
+        The class axis (or axes) normalised over.
+    out : ndarray, optional
+        Shape and dtype of ``x``, writeable. ``out=x`` computes in place;
+        any other overlap with ``x`` is an error.
+    n_threads : int or None, default None
+        See :func:`logsumexp`.
+
+    Returns
+    -------
+    ndarray
+        Probabilities summing to 1 along ``axis``, dtype of ``x``.
+
+    Notes
+    -----""" + _NAN_INF_NOTES + """
+    For an axis other than the last, or non-C-contiguous input, the input is
+    first copied into contiguous rows; the result then has the class axis
+    innermost in memory (a view with the shape of ``x``).
+    """
+    x = float_array(x, "x")
+    return _rowwise("softmax_rows", [("x", x)], axis, out, n_threads)
+
+
+def log_softmax(x, axis=-1, *, out=None, n_threads=None):
+    """Log of the softmax along an axis, ``x - logsumexp(x, axis, keepdims=True)``.
+
+    Computed as ``(x - m) - log(sum(exp(x - m)))`` with ``m`` the row maximum,
+    so a large common offset loses no digits.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Input logits.
+    axis : int, tuple of int or None, default -1
+        The class axis (or axes).
+    out : ndarray, optional
+        Shape and dtype of ``x``, writeable; ``out=x`` computes in place.
+    n_threads : int or None, default None
+        See :func:`logsumexp`.
+
+    Returns
+    -------
+    ndarray
+        Log-probabilities, dtype of ``x``.
+
+    Notes
+    -----""" + _NAN_INF_NOTES + """
+    Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
+    with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
+    """
+    x = float_array(x, "x")
+    return _rowwise("log_softmax_rows", [("x", x)], axis, out, n_threads)
+
+
+def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
+    """Vector-Jacobian product of softmax: the gradient with respect to its input.
+
+    With ``p = softmax(x, axis)`` and an upstream gradient ``g = dL/dp``, returns
+    ``dL/dx = p * (g - sum(p * g, axis, keepdims=True))``. The dot product is
+    accumulated in float64.
+
+    Parameters
+    ----------
+    probs : array_like of float
+        The softmax output ``p``.
+    grad_probs : array_like of float
+        ``dL/dp``, same shape as ``probs``.
+    axis : int, tuple of int or None, default -1
+        The axis the softmax was taken over.
+    out : ndarray, optional
+        Shape of ``probs``, dtype ``result_type(probs, grad_probs)``; may be
+        ``probs`` or ``grad_probs`` itself (in place).
+    n_threads : int or None, default None
+        See :func:`logsumexp`.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, dtype ``result_type(probs, grad_probs)``.
+    """
+    p = float_array(probs, "probs")
+    g = float_array(grad_probs, "grad_probs")
+    return _rowwise("softmax_backward_rows", [("probs", p), ("grad_probs", g)],
+                    axis, out, n_threads)
+
+
+def log_softmax_backward(log_probs, grad_log_probs, axis=-1, *, out=None, n_threads=None):
+    """Vector-Jacobian product of log_softmax: the gradient with respect to its input.
+
+    With ``lp = log_softmax(x, axis)`` and ``g = dL/dlp``, returns
+    ``dL/dx = g - exp(lp) * sum(g, axis, keepdims=True)`` (one ``exp`` per
+    element; the sum accumulated in float64).
+
+    Parameters
+    ----------
+    log_probs : array_like of float
+        The log_softmax output ``lp``.
+    grad_log_probs : array_like of float
+        ``dL/dlp``, same shape as ``log_probs``.
+    axis : int, tuple of int or None, default -1
+        The axis the log_softmax was taken over.
+    out : ndarray, optional
+        Shape of ``log_probs``, dtype ``result_type(log_probs, grad_log_probs)``;
+        may be either input itself (in place).
+    n_threads : int or None, default None
+        See :func:`logsumexp`.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, dtype ``result_type(log_probs, grad_log_probs)``.
+    """
+    lp = float_array(log_probs, "log_probs")
+    g = float_array(grad_log_probs, "grad_log_probs")
+    return _rowwise("log_softmax_backward_rows", [("log_probs", lp), ("grad_log_probs", g)],
+                    axis, out, n_threads)

@@ -1,0 +1,51 @@
+"""Thread policy: how many OpenMP threads a kernel call uses.
+
+``n_threads=None`` asks the OpenMP runtime (``omp_get_max_threads``), which
+honours ``OMP_NUM_THREADS`` and limits set with threadpoolctl; a positive int is
+a count; a negative int counts back from the usable cores (-1 = all, -2 = all
+but one, never fewer than one); 0 is an error. Whatever was asked, inputs
+smaller than ``MIN_PARALLEL_ELEMENTS`` run on one thread (starting a thread
+team costs more than they take) and no more threads than rows are used.
+
+Results never depend on the count: each row is computed by one thread.
+"""
+
+import os
+
+from ._kernels import softmax as _k
+from ._validate import positive_int
+
+#: Inputs with fewer elements than this run on one thread.
+MIN_PARALLEL_ELEMENTS = 1 << 15
+
+
+def cpu_count():
+    """Cores this process may run on (affinity-aware where the OS tells)."""
+    if hasattr(os, "process_cpu_count"):  # Python >= 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def requested_threads(n_threads):
+    """The thread count ``n_threads`` asks for, before the size policy."""
+    if n_threads is None:
+        return max(1, _k.omp_max_threads())
+    n = positive_int(n_threads, "n_threads")
+    if n == 0:
+        raise ValueError(
+            "n_threads: expected None, a positive count or a negative int counting "
+            "back from the number of cores (-1 = all), got 0"
+        )
+    if n < 0:
+        n = max(1, cpu_count() + 1 + n)
+    return n
+
+
+def threads_for(n_threads, n_rows, n_elements):
+    """Threads a kernel over ``n_rows`` rows and ``n_elements`` values uses."""
+    n = requested_threads(n_threads)
+    if n_elements < MIN_PARALLEL_ELEMENTS:
+        return 1
+    return max(1, min(n, n_rows))
