@@ -15,7 +15,8 @@
 #   Then logsumexp = m + log(s) holds in every case (-inf + log 0 = -inf).
 #
 # Accumulation: sums of exps are accumulated in float64 for float32 and
-# float64 input alike; the exp itself is computed in the input precision.
+# float64 input alike (Kahan-compensated for float64 input); the exp itself is
+# computed in the input precision.
 
 from libc.math cimport exp, expf, log, INFINITY
 
@@ -67,32 +68,51 @@ cdef inline floating nonfinite_weight(floating xj, floating m) noexcept nogil:
     return 1 if (m == INFINITY and xj == INFINITY) else 0
 
 
+cdef struct ExpSum:
+    # Running sum of exps in float64: plain for float32 input (float64 already
+    # holds 29 guard bits there), Kahan-compensated for float64 input.
+    double s
+    double c
+
+
+cdef inline void expsum_add(ExpSum* acc, floating e) noexcept nogil:
+    cdef double y, t
+    if floating is float:
+        acc.s += e
+    else:
+        y = e - acc.c
+        t = acc.s + y
+        acc.c = (t - acc.s) - y
+        acc.s = t
+
+
 cdef inline double row_sum_exp(const floating* x, Py_ssize_t n, floating m) noexcept nogil:
     # s = sum_j e_j for the row maximum m, finite or not.
-    cdef double s = 0.0
+    cdef ExpSum acc = ExpSum(0.0, 0.0)
     cdef Py_ssize_t j
     if not is_finite(m):
         return nonfinite_row_sum(x, n, m)
     for j in range(n):
-        s += xexp(x[j] - m)
-    return s
+        expsum_add(&acc, xexp(x[j] - m))
+    return acc.s
 
 
 cdef inline double row_store_exp(const floating* x, floating* e, Py_ssize_t n, floating m) noexcept nogil:
     # Writes e_j to e and returns s. e may be the same memory as x.
-    cdef double s = 0.0
+    cdef ExpSum acc = ExpSum(0.0, 0.0)
+    cdef double s
     cdef floating ej
     cdef Py_ssize_t j
     if not is_finite(m):
-        s = nonfinite_row_sum(x, n, m)
+        s = nonfinite_row_sum(x, n, m)  # before e (which may be x) is written
         for j in range(n):
             e[j] = nonfinite_weight(x[j], m)
         return s
     for j in range(n):
         ej = xexp(x[j] - m)
         e[j] = ej
-        s += ej
-    return s
+        expsum_add(&acc, ej)
+    return acc.s
 
 
 cdef inline floating row_logsumexp(floating m, double s) noexcept nogil:

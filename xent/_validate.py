@@ -101,7 +101,8 @@ class Rows:
         if not self.trailing:
             k = len(self.axes)
             x = np.moveaxis(x, self.axes, range(x.ndim - k, x.ndim))
-        return np.ascontiguousarray(x, dtype=dtype).reshape(self.shape2d)
+        # C-contiguous and aligned: the compiled loops may assume both.
+        return np.require(x, dtype=dtype, requirements=["C", "A"]).reshape(self.shape2d)
 
     @property
     def shape2d(self):
@@ -126,13 +127,15 @@ class Rows:
         """A 2-D view of ``out`` the kernel can write into, or None."""
         if out is None or out.dtype != dtype or not self.trailing:
             return None
-        if not out.flags.c_contiguous:
+        if not (out.flags.c_contiguous and out.flags.aligned):
             return None
         return out.reshape(self.shape2d)
 
     @staticmethod
     def direct_flat(out, dtype):
-        if out is None or out.dtype != dtype or not out.flags.c_contiguous:
+        if out is None or out.dtype != dtype:
+            return None
+        if not (out.flags.c_contiguous and out.flags.aligned):
             return None
         return out.reshape(-1)
 

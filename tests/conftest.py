@@ -1,0 +1,71 @@
+"""Shared test helpers: float64 NumPy references and array layouts.
+
+The compiled extension is imported unconditionally: if it is missing, every
+test module fails at import (never skips).
+"""
+
+import numpy as np
+import pytest
+
+import xent
+from xent._kernels import softmax as _compiled  # noqa: F401  (must import)
+
+
+def ref_logsumexp(x, axis=-1, keepdims=False):
+    """float64 reference for finite input."""
+    x = np.asarray(x, dtype=np.float64)
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def ref_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def ref_log_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    d = x - np.max(x, axis=axis, keepdims=True)
+    return d - np.log(np.sum(np.exp(d), axis=axis, keepdims=True))
+
+
+# rtol, atol against a float64 reference, per input dtype
+TOL = {
+    np.float64: (1e-13, 1e-14),
+    np.float32: (3e-6, 1e-6),
+    np.float16: (2e-3, 1e-3),
+}
+
+
+def assert_close(actual, expected, dtype):
+    rtol, atol = TOL[np.dtype(dtype).type]
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol)
+
+
+def layouts(x):
+    """The same values in several memory layouts: (name, array) pairs."""
+    out = [("C", np.ascontiguousarray(x)), ("F", np.asfortranarray(x))]
+    if x.ndim >= 1 and x.shape[-1] > 0:
+        rev = np.ascontiguousarray(x[..., ::-1])[..., ::-1]  # negative strides
+        out.append(("reversed", rev))
+        wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), dtype=x.dtype)
+        wide[..., ::2] = x
+        out.append(("strided", wide[..., ::2]))
+    ro = np.array(x)
+    ro.setflags(write=False)
+    out.append(("readonly", ro))
+    raw = bytearray(x.nbytes + 1)
+    un = np.frombuffer(raw, dtype=x.dtype, offset=1, count=x.size).reshape(x.shape)
+    un[...] = x
+    out.append(("unaligned", un))
+    return out
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+__all__ = ["xent"]
