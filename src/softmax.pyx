@@ -28,14 +28,15 @@ def omp_max_threads():
 
 def threads_used(int n_threads):
     """How many threads a kernel region started with ``n_threads`` really gets."""
-    cdef int used = 1
+    cdef int used[1]
     cdef Py_ssize_t i
+    used[0] = 1
     with nogil:
         for i in prange(n_threads, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             if i == 0:
-                used = xent_omp_num_threads()
-    return used
+                used[0] = xent_omp_num_threads()  # a shared write, not a lastprivate
+    return used[0]
 
 
 def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):

@@ -1,0 +1,76 @@
+"""Thread policy and determinism."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import xent
+from xent import _threads
+from xent._kernels import softmax as kernels
+
+OPENMP = kernels.openmp_enabled()
+
+
+def test_resolution_of_n_threads():
+    cores = _threads.cpu_count()
+    assert _threads.requested_threads(3) == 3
+    assert _threads.requested_threads(-1) == cores
+    assert _threads.requested_threads(-cores) == 1
+    assert _threads.requested_threads(-1000) == 1
+    assert _threads.requested_threads(np.int64(2)) == 2
+    assert _threads.requested_threads(None) == max(1, kernels.omp_max_threads())
+
+
+def test_small_inputs_stay_on_one_thread():
+    assert _threads.threads_for(8, 10, 100) == 1
+    assert _threads.threads_for(8, 100, _threads.MIN_PARALLEL_ELEMENTS - 1) == 1
+    assert _threads.threads_for(8, 3, 10**6) == 3  # never more threads than rows
+    assert _threads.threads_for(2, 10**4, 10**6) == 2
+
+
+@pytest.mark.skipif(not OPENMP, reason="built without OpenMP")
+def test_kernels_really_start_the_requested_threads():
+    assert kernels.threads_used(1) == 1
+    assert kernels.threads_used(2) == 2
+
+
+def test_threadpoolctl_limits_are_honoured():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert _threads.requested_threads(None) == 1
+        assert xent.show_config("dicts")["threads"] == 1
+
+
+def test_omp_num_threads_is_honoured():
+    code = textwrap.dedent("""
+        import xent
+        print(xent.show_config('dicts')['threads'])
+    """)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "1"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_are_bit_identical_for_any_thread_count(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((513, 301)) * 8).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    x[5, :] = -np.inf
+    x[7, 3] = np.nan
+    x[9, 2] = np.inf
+    runs = {}
+    for n in (1, 2, 3, -1, None):
+        lse, p = xent.logsumexp(x, return_grad=True, n_threads=n)
+        runs[n] = [lse, p, xent.logsumexp(x, n_threads=n), xent.log_softmax(x, n_threads=n),
+                   xent.softmax(x, axis=0, n_threads=n),
+                   xent.softmax_backward(p, g, n_threads=n),
+                   xent.log_softmax_backward(xent.log_softmax(x), g, n_threads=n)]
+    for n, res in runs.items():
+        for a, b in zip(res, runs[1]):
+            assert a.tobytes() == b.tobytes(), n

@@ -1,0 +1,141 @@
+"""Bad input: a TypeError/ValueError naming the argument, and nothing written."""
+
+import numpy as np
+import pytest
+
+import xent
+
+ROW_FUNCS = [xent.softmax, xent.log_softmax]
+ALL_FUNCS = [xent.logsumexp, xent.softmax, xent.log_softmax]
+VJPS = [(xent.softmax_backward, "probs", "grad_probs"),
+        (xent.log_softmax_backward, "log_probs", "grad_log_probs")]
+
+
+@pytest.mark.parametrize("f", ALL_FUNCS)
+@pytest.mark.parametrize("bad", [
+    np.arange(6).reshape(2, 3),
+    np.ones((2, 3), dtype=bool),
+    np.ones((2, 3), dtype=np.complex128),
+    np.ones((2, 3), dtype=np.uint8),
+    np.array([["a", "b"]]),
+    np.array([[1.0, None]], dtype=object),
+    [[1, 2, 3]],
+])
+def test_non_float_input_is_a_type_error(f, bad):
+    dtype = np.asarray(bad).dtype
+    with pytest.raises(TypeError, match=rf"^x: expected a floating-point array .* got dtype {dtype}"):
+        f(bad)
+
+
+def test_longdouble_is_rejected():
+    if np.dtype(np.longdouble) == np.float64:
+        pytest.skip("longdouble is float64 on this platform")
+    with pytest.raises(TypeError, match="x: .*got dtype"):
+        xent.softmax(np.ones(3, dtype=np.longdouble))
+
+
+@pytest.mark.parametrize("f", ALL_FUNCS)
+@pytest.mark.parametrize("axis", [2, -3, (0, 5)])
+def test_axis_out_of_range(f, axis):
+    with pytest.raises(ValueError, match=r"axis: expected an axis in \[-2, 2\)"):
+        f(np.ones((2, 3)), axis=axis)
+
+
+@pytest.mark.parametrize("f", ALL_FUNCS)
+@pytest.mark.parametrize("axis", [1.0, "0", True, [0, "a"]])
+def test_axis_of_wrong_type(f, axis):
+    with pytest.raises(TypeError, match="axis: expected an integer"):
+        f(np.ones((2, 3)), axis=axis)
+
+
+def test_duplicate_axes():
+    with pytest.raises(ValueError, match="axis: expected distinct axes"):
+        xent.softmax(np.ones((2, 3)), axis=(1, -1))
+
+
+def test_zero_dim_input_needs_axis_none():
+    with pytest.raises(ValueError, match="axis"):
+        xent.logsumexp(np.float64(1.0))
+    assert xent.logsumexp(np.float64(1.0), axis=None) == 1.0
+
+
+def _sentinel(shape, dtype=np.float64):
+    return np.full(shape, 42, dtype=dtype)
+
+
+@pytest.mark.parametrize("f", ROW_FUNCS)
+def test_out_of_wrong_shape_dtype_or_readonly(f):
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 3\), got \(3, 2\)"):
+        f(x, out=_sentinel((3, 2)))
+    out = _sentinel((2, 3), np.float32)
+    with pytest.raises(TypeError, match="out: expected dtype float64, got float32"):
+        f(x, out=out)
+    np.testing.assert_array_equal(out, 42)
+    ro = _sentinel((2, 3))
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="out: expected a writeable array"):
+        f(x, out=ro)
+    with pytest.raises(TypeError, match="out: expected a numpy.ndarray, got list"):
+        f(x, out=[[0.0] * 3] * 2)
+
+
+def test_logsumexp_out_checks():
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"out: expected shape \(2,\), got \(2, 1\)"):
+        xent.logsumexp(x, out=_sentinel((2, 1)))
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 1\)"):
+        xent.logsumexp(x, keepdims=True, out=_sentinel((2,)))
+    with pytest.raises(ValueError, match="out: must not overlap the memory of x"):
+        xent.logsumexp(x, out=x[:, 0])
+    with pytest.raises(TypeError, match="keepdims: expected a bool"):
+        xent.logsumexp(x, keepdims=1)
+    with pytest.raises(TypeError, match="return_grad: expected a bool"):
+        xent.logsumexp(x, return_grad="yes")
+
+
+@pytest.mark.parametrize("f", ROW_FUNCS)
+def test_partial_overlap_is_rejected_and_nothing_is_written(f):
+    buf = np.arange(12, dtype=np.float64)
+    x = buf[:9].reshape(3, 3)
+    out = buf[3:].reshape(3, 3)
+    before = buf.copy()
+    with pytest.raises(ValueError, match=r"out: must not overlap the memory of x \(the in-place form is out=x itself\)"):
+        f(x, out=out)
+    np.testing.assert_array_equal(buf, before)
+
+
+@pytest.mark.parametrize("f", ALL_FUNCS)
+@pytest.mark.parametrize("n_threads,exc,msg", [
+    (0, ValueError, "n_threads: expected None, a positive count"),
+    (1.5, TypeError, "n_threads: expected an integer, got 1.5"),
+    (True, TypeError, "n_threads: expected an integer, got True"),
+    ("2", TypeError, "n_threads: expected an integer"),
+])
+def test_bad_n_threads_writes_nothing(f, n_threads, exc, msg):
+    x = np.ones((2, 3))
+    out = _sentinel((2,) if f is xent.logsumexp else (2, 3))
+    with pytest.raises(exc, match=msg):
+        f(x, out=out, n_threads=n_threads)
+    np.testing.assert_array_equal(out, 42)
+
+
+@pytest.mark.parametrize("f,first,second", VJPS)
+def test_vjp_bad_input(f, first, second):
+    with pytest.raises(ValueError, match=rf"{second}: expected the shape of {first} \(2, 3\), got \(3, 2\)"):
+        f(np.ones((2, 3)), np.ones((3, 2)))
+    with pytest.raises(TypeError, match=rf"^{first}: expected a floating-point array"):
+        f(np.ones((2, 3), dtype=int), np.ones((2, 3)))
+    with pytest.raises(TypeError, match=rf"^{second}: expected a floating-point array"):
+        f(np.ones((2, 3)), np.ones((2, 3), dtype=bool))
+    out = _sentinel((2, 3), np.float32)
+    with pytest.raises(TypeError, match="out: expected dtype float64"):
+        f(np.ones((2, 3)), np.ones((2, 3), np.float32), out=out)
+    np.testing.assert_array_equal(out, 42)
+    with pytest.raises(ValueError, match="axis"):
+        f(np.ones((2, 3)), np.ones((2, 3)), axis=3)
+
+
+def test_error_messages_name_the_received_value():
+    with pytest.raises(ValueError, match="got 7"):
+        xent.softmax(np.ones((2, 3)), axis=7)
