@@ -24,7 +24,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # One Cython module per family of functions; add new families here.
-KERNELS = ["softmax"]
+KERNELS = ["softmax", "cross_entropy"]
 
 OPENMP_TEST = textwrap.dedent(
     """

@@ -1,8 +1,10 @@
-"""Inputs shared by the benchmarks: one set of arrays per shape, built once.
+"""Inputs shared by the benchmarks, built once per shape (fixed seed).
 
-``data`` is parametrized indirectly by ``(shape, dtype)`` and has module
-scope, so each shape's arrays are generated once (fixed seed) and freed
-before the next shape's are built: at most one large set is alive at a time.
+The module-scoped ``arrays`` fixture returns a getter that keeps only the
+last shape's arrays: the cases are ordered shape-major, so each shape is
+generated once and at most one large set is alive at a time. (An indirectly
+parametrized module fixture would be rebuilt for every case here, since the
+cases come from one combined parametrize list.)
 """
 
 import numpy as np
@@ -24,16 +26,14 @@ def _touched(a):
     return a
 
 
-@pytest.fixture(scope="module")
-def data(request):
-    """Arrays for one shape: logits ``x``, upstream gradient ``g``, the
-    forward outputs ``p``/``lp`` (inputs of the backward passes) and two
-    preallocated, touched outputs ``dst`` (np.copyto) and ``out`` (xent out=)."""
-    shape, dtype = request.param
+def make_arrays(shape, dtype):
+    """Logits ``x``, upstream gradient ``g``, the forward outputs ``p``/``lp``
+    (inputs of the backward passes) and two preallocated, touched outputs:
+    ``dst`` for np.copyto and ``out`` for xent's ``out=``."""
     rng = np.random.default_rng(12345)
     x = rng.standard_normal(shape, dtype=dtype)
     x *= 4
-    d = {
+    return {
         "x": x,
         "g": rng.standard_normal(shape, dtype=dtype),
         "p": xent.softmax(x),
@@ -41,5 +41,18 @@ def data(request):
         "dst": _touched(np.empty_like(x)),
         "out": _touched(np.empty_like(x)),
     }
-    yield d
-    d.clear()
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    cache = {}
+
+    def get(shape, dtype):
+        key = (tuple(shape), np.dtype(dtype))
+        if key not in cache:
+            cache.clear()  # free the previous shape first
+            cache[key] = make_arrays(*key)
+        return cache[key]
+
+    yield get
+    cache.clear()

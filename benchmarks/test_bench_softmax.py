@@ -88,13 +88,14 @@ def _impls(func, shape_id):
     return names + ["copyto"]
 
 
-# Shape-major, so each shape's module-scoped arrays are built once.
-CASES = [pytest.param(SHAPES[s], f, i, id=f"{f}-{s}-{i}")
+# Shape-major, so each shape's arrays are built once (see conftest.arrays).
+CASES = [pytest.param(s, f, i, id=f"{f}-{s}-{i}")
          for s in SHAPES for f in FUNCS for i in _impls(f, s)]
 
 
-@pytest.mark.parametrize("data, func, impl", CASES, indirect=["data"])
-def test_bench(benchmark, data, func, impl):
+@pytest.mark.parametrize("shape_id, func, impl", CASES)
+def test_bench(benchmark, arrays, shape_id, func, impl):
+    data = arrays(*SHAPES[shape_id])
     keys, impls = FUNCS[func]
     args = [data[k] for k in keys]
     x = data[keys[0]]

@@ -44,3 +44,13 @@ def test_all_exports_resolve():
     for name in xent.__all__:
         assert getattr(xent, name) is not None
     assert np.isfinite(xent.logsumexp(np.zeros(3)))
+
+
+def test_docstring_examples():
+    import doctest
+
+    from xent import _cross_entropy, _softmax
+
+    for module in (_softmax, _cross_entropy):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

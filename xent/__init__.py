@@ -7,6 +7,7 @@ this package validates input, dispatches on dtype and calls them.
 __version__ = "0.1.0"
 
 from ._config import show_config
+from ._cross_entropy import nll_loss, softmax_cross_entropy
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
 
 __all__ = [
@@ -14,7 +15,9 @@ __all__ = [
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",
+    "nll_loss",
     "show_config",
     "softmax",
     "softmax_backward",
+    "softmax_cross_entropy",
 ]

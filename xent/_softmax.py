@@ -10,7 +10,9 @@ import numpy as np
 from . import _threads
 from ._dispatch import kernel
 from ._kernels import softmax as _k
-from ._validate import Rows, check_out, class_axes, compute_dtype, float_array, same_shape
+from ._validate import (
+    Rows, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array, same_shape,
+)
 
 _NAN_INF_NOTES = """
     Rows are shifted by their maximum ``m`` and the sum of ``exp(x - m)`` is
@@ -20,17 +22,6 @@ _NAN_INF_NOTES = """
     softmax is the limit: ``1/k`` at each of its ``k`` infinite entries, 0
     elsewhere. A NaN makes its own row NaN and no other.
 """
-
-
-def _deliver(full, out, dtype):
-    """Return ``full`` as the result: into ``out`` if given, else in ``dtype``."""
-    if out is not None:
-        if not np.may_share_memory(full, out):
-            np.copyto(out, full, casting="same_kind")
-        return out
-    if full.dtype != dtype:
-        full = full.astype(dtype)
-    return full
 
 
 def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
@@ -49,9 +40,10 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
         res = np.empty(rows.shape2d, dtype=cdt)
     data = [Rows(a, rows.axes).data(cdt) for a in values]
     kernel(_k, kernel_name, cdt)(*data, res, nt)
-    return _deliver(rows.to_full(res), out, dtype)
+    return deliver(rows.to_full(res), out, dtype)
 
 
+@fill_doc(nan_inf=_NAN_INF_NOTES)
 def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_threads=None):
     """Log of the sum of exponentials along an axis, ``log(sum(exp(x)))``.
 
@@ -83,7 +75,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
         ``softmax(x, axis)``, same shape and dtype as ``x``.
 
     Notes
-    -----""" + _NAN_INF_NOTES + """
+    -----%(nan_inf)s
     Examples
     --------
     >>> import numpy as np, xent
@@ -111,14 +103,15 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
         kernel(_k, "softmax_rows", cdt)(data, probs, nt, lse)
     else:
         kernel(_k, "logsumexp_rows", cdt)(data, lse, nt)
-    result = _deliver(rows.to_batch(lse, keepdims), out, dtype)
+    result = deliver(rows.to_batch(lse, keepdims), out, dtype)
     if out is None and result.ndim == 0:
         result = result[()]
     if return_grad:
-        return result, _deliver(rows.to_full(probs), None, dtype)
+        return result, deliver(rows.to_full(probs), None, dtype)
     return result
 
 
+@fill_doc(nan_inf=_NAN_INF_NOTES)
 def softmax(x, axis=-1, *, out=None, n_threads=None):
     """Softmax along an axis, ``exp(x - logsumexp(x, axis, keepdims=True))``.
 
@@ -140,7 +133,7 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
         Probabilities summing to 1 along ``axis``, dtype of ``x``.
 
     Notes
-    -----""" + _NAN_INF_NOTES + """
+    -----%(nan_inf)s
     For an axis other than the last, or non-C-contiguous input, the input is
     first copied into contiguous rows; the result then has the class axis
     innermost in memory (a view with the shape of ``x``).
@@ -149,6 +142,7 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     return _rowwise("softmax_rows", [("x", x)], axis, out, n_threads)
 
 
+@fill_doc(nan_inf=_NAN_INF_NOTES)
 def log_softmax(x, axis=-1, *, out=None, n_threads=None):
     """Log of the softmax along an axis, ``x - logsumexp(x, axis, keepdims=True)``.
 
@@ -172,7 +166,7 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
         Log-probabilities, dtype of ``x``.
 
     Notes
-    -----""" + _NAN_INF_NOTES + """
+    -----%(nan_inf)s
     Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """

@@ -13,7 +13,7 @@ Results never depend on the count: each row is computed by one thread.
 import os
 
 from ._kernels import softmax as _k
-from ._validate import positive_int
+from ._validate import integer
 
 #: Inputs with fewer elements than this run on one thread.
 MIN_PARALLEL_ELEMENTS = 1 << 15
@@ -32,7 +32,7 @@ def requested_threads(n_threads):
     """The thread count ``n_threads`` asks for, before the size policy."""
     if n_threads is None:
         return max(1, _k.omp_max_threads())
-    n = positive_int(n_threads, "n_threads")
+    n = integer(n_threads, "n_threads")
     if n == 0:
         raise ValueError(
             "n_threads: expected None, a positive count or a negative int counting "

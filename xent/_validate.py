@@ -66,7 +66,7 @@ def class_axes(axis, ndim, name="axis"):
     return tuple(sorted(out))
 
 
-def positive_int(value, name):
+def integer(value, name):
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
     try:
@@ -186,8 +186,124 @@ def check_out(out, name, shape, dtype, inputs=(), in_place_ok=False):
     return out
 
 
+def fill_doc(**parts):
+    """Decorator: substitute ``%(name)s`` markers of a docstring (shared sections)."""
+
+    def decorate(func):
+        func.__doc__ = func.__doc__ % parts
+        return func
+
+    return decorate
+
+
+def deliver(full, out, dtype):
+    """Return a kernel result ``full`` (original axis order): into ``out`` if
+    given (unless it already is a view of it), else converted to ``dtype``."""
+    if out is not None:
+        if not np.may_share_memory(full, out):
+            np.copyto(out, full, casting="same_kind")
+        return out
+    if full.dtype != dtype:
+        full = full.astype(dtype)
+    return full
+
+
 def same_shape(a, a_name, b, b_name):
     if a.shape != b.shape:
         raise ValueError(
             f"{b_name}: expected the shape of {a_name} {a.shape}, got {b.shape}"
         )
+
+
+REDUCTIONS = ("none", "sum", "mean")
+
+
+def reduction_mode(reduction):
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of 'none', 'sum', 'mean', got {reduction!r}")
+    return reduction
+
+
+def real_scalar(value, name, low=None, high=None):
+    """A finite real number, optionally within [low, high]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f" in [{low}, {high}]" if high is not None else (f" >= {low}" if low is not None else "")
+        raise ValueError(f"{name}: expected a finite number{bounds}, got {value!r}")
+    return value
+
+
+def real_array(a, name):
+    """Integer or float array-like as float64 (no bool, complex or object)."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected real numbers (an integer or float dtype), got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def class_weights(weight, n_classes):
+    """Per-class weights of shape (C,) as contiguous float64, or None."""
+    if weight is None:
+        return None
+    w = real_array(weight, "weight")
+    if w.shape != (n_classes,):
+        raise ValueError(f"weight: expected shape ({n_classes},) (one weight per class), got {w.shape}")
+    return np.ascontiguousarray(w)
+
+
+def sample_weights(sample_weight, batch_shape):
+    """Per-sample weights of the batch shape, flattened to float64, or None."""
+    if sample_weight is None:
+        return None
+    sw = real_array(sample_weight, "sample_weight")
+    if sw.shape != tuple(batch_shape):
+        raise ValueError(
+            f"sample_weight: expected the batch shape {tuple(batch_shape)}, got {sw.shape}"
+        )
+    return np.ascontiguousarray(sw).reshape(-1)
+
+
+def class_labels(target, rows, ignore_index):
+    """Validate integer class indices against ``rows``; returns int64 (n_rows,) labels.
+
+    Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check).
+    """
+    t = target
+    if t.shape != rows.batch_shape:
+        raise ValueError(
+            f"target: integer class indices must have the logits' shape without the "
+            f"class axis, {rows.batch_shape}, got {t.shape}"
+        )
+    flat = t.reshape(-1)
+    c = rows.n_classes
+    bad = ((flat < 0) | (flat >= c)) & (flat != ignore_index)
+    if bad.any():
+        k = int(np.argmax(bad))
+        where = np.unravel_index(k, t.shape) if t.ndim else ()
+        raise ValueError(
+            f"target: expected class indices in [0, {c}) or ignore_index={ignore_index}, "
+            f"got {flat[k]} at index {tuple(int(i) for i in where)}"
+        )
+    return np.ascontiguousarray(flat, dtype=np.int64)
+
+
+def target_kind(target, rows):
+    """'labels' for integer targets, 'probs' for float targets of the logits' shape."""
+    t = np.asarray(target)
+    if t.dtype.kind in "iu":
+        return "labels", t
+    if t.dtype.kind == "f":
+        if t.shape != rows.shape:
+            hint = (" (integer class indices need an integer dtype)"
+                    if t.shape == rows.batch_shape else "")
+            raise ValueError(
+                f"target: float targets are class probabilities and must have the "
+                f"logits' shape {rows.shape}, got {t.shape}{hint}"
+            )
+        return "probs", t
+    raise TypeError(
+        f"target: expected integer class indices or float class probabilities, "
+        f"got dtype {t.dtype}"
+    )

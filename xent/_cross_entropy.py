@@ -1,0 +1,259 @@
+"""Softmax cross-entropy and the negative log-likelihood, with fused gradients.
+
+Public functions validate (``_validate``), work out the reduction's
+denominator and gradient scale here (O(N)), and call the kernels of
+``src/cross_entropy.pyx``, which compute the per-sample losses and, in the
+same row pass, the gradient.
+"""
+
+import numpy as np
+
+from . import _threads
+from ._dispatch import kernel
+from ._kernels import cross_entropy as _k
+from ._validate import (
+    Rows,
+    check_out,
+    class_axes,
+    class_labels,
+    class_weights,
+    compute_dtype,
+    deliver,
+    fill_doc,
+    float_array,
+    integer,
+    real_array,
+    real_scalar,
+    reduction_mode,
+    sample_weights,
+    target_kind,
+)
+
+_OPTIONS_DOC = """\
+    target : array_like of int or float
+        Integer class indices (any integer dtype; the logits' shape without the
+        class axis), or class probabilities (float; the logits' shape). The
+        dtype decides, as in PyTorch. Probabilities are not checked to sum to
+        one: any real target mass is used as given.
+    axis : int, default -1
+        The class axis. ``axis=1`` is PyTorch's ``(N, C, d1, ..., dk)`` layout.
+    weight : array_like, shape (C,), optional
+        Per-class weights ``w_c``.
+    sample_weight : array_like, optional
+        Per-sample weights, of the logits' shape without the class axis.
+    ignore_index : int, default -100
+        Integer targets equal to it contribute 0 loss and 0 gradient and are
+        left out of the mean's denominator. Not used with probability targets.
+    label_smoothing : float in [0, 1], default 0
+        PyTorch's convention: the target becomes ``(1 - eps) * onehot + eps / C``
+        (or ``(1 - eps) * t + eps / C``), class weights applied inside.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns one loss per sample (the batch shape). ``"sum"`` adds
+        them. ``"mean"`` divides the sum by PyTorch's denominator: the sum over
+        non-ignored samples of ``sample_weight * weight[target]`` for integer
+        targets (the sample count without weights), and the sum of sample
+        weights (the sample count) for probability targets. If that
+        denominator is 0 (every target ignored, or zero weights), the mean is
+        0 with a 0 gradient, not NaN as in PyTorch.
+    return_grad : bool, default False
+        Also return the gradient of the returned loss with respect to the
+        input, same shape and dtype as the input.
+    grad_loss : float or array_like, optional
+        Upstream gradient (default 1): a scalar for ``"mean"``/``"sum"``, an
+        array broadcastable to the per-sample shape for ``"none"``.
+    grad_out : ndarray, optional
+        Buffer for the gradient (shape and dtype of the input, writeable).
+        ``grad_out=`` the input itself writes the gradient over it in place;
+        any other overlap with an argument is an error. Needs ``return_grad``.
+    n_threads : int or None, default None
+        OpenMP threads; see :func:`xent.logsumexp`. Results do not depend on it.
+"""
+
+
+def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
+             reduction, return_grad, grad_loss, grad_out, n_threads):
+    """Validate everything a loss call takes; return what the kernels need."""
+    x = float_array(x, name)
+    rows = Rows(x, class_axes(integer(axis, "axis"), x.ndim))
+    if rows.n_classes == 0:
+        raise ValueError(f"{name}: expected at least one class along axis {axis}, got 0")
+    kind, t = target_kind(target, rows)
+    ignore_index = integer(ignore_index, "ignore_index")
+    eps = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    reduction = reduction_mode(reduction)
+    if not isinstance(return_grad, (bool, np.bool_)):
+        raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
+    w = class_weights(weight, rows.n_classes)
+    sw = sample_weights(sample_weight, rows.batch_shape)
+    labels = class_labels(t, rows, ignore_index) if kind == "labels" else None
+
+    if grad_loss is None:
+        gl = np.float64(1.0)
+    else:
+        gl = real_array(grad_loss, "grad_loss")
+        if reduction != "none" and gl.ndim != 0:
+            raise ValueError(
+                f"grad_loss: expected a scalar for reduction={reduction!r}, got shape {gl.shape}")
+        if reduction == "none":
+            try:
+                gl = np.broadcast_to(gl, rows.batch_shape)
+            except ValueError:
+                raise ValueError(
+                    f"grad_loss: expected a shape broadcastable to the per-sample shape "
+                    f"{rows.batch_shape}, got {gl.shape}") from None
+    dtype = x.dtype
+    if grad_out is not None and not return_grad:
+        raise ValueError("grad_out: given, but return_grad is False")
+    # grad_out may be the input itself (in place), and overlap nothing else
+    check_out(grad_out, "grad_out", x.shape, dtype, [(name, x)], in_place_ok=True)
+    check_out(grad_out, "grad_out", x.shape, dtype,
+              [("target", t), ("weight", weight), ("sample_weight", sample_weight),
+               ("grad_loss", grad_loss)])
+    nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
+
+    # The reduction: denominator (O(N)) and per-row gradient scale.
+    if reduction == "mean":
+        if labels is not None:
+            valid = labels != ignore_index
+            per = w[np.where(valid, labels, 0)] if w is not None else np.ones(rows.n_rows)
+            per = np.where(valid, per, 0.0)
+        else:
+            per = np.ones(rows.n_rows)
+        if sw is not None:
+            per = per * sw
+        denom = float(np.sum(per))
+    else:
+        denom = 1.0
+    scale = 0.0 if denom == 0 else 1.0 / denom
+    if reduction == "none":
+        grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
+    else:
+        grad_scale = np.broadcast_to(np.float64(gl) * scale, (rows.n_rows,))
+    return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
+                ignore_index=ignore_index, reduction=reduction, scale=scale,
+                grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype,
+                cdt=compute_dtype(dtype), return_grad=return_grad)
+
+
+def _run(p, kernel_prefix, extra_args):
+    """Call the kernel, reduce, and package (loss[, grad])."""
+    rows, cdt = p["rows"], p["cdt"]
+    data = rows.data(cdt)
+    loss = np.empty(rows.n_rows, dtype=np.float64)
+    grad = None
+    if p["return_grad"]:
+        grad = rows.direct_full(p["grad_out"], cdt)
+        if grad is None:
+            grad = np.empty(rows.shape2d, dtype=cdt)
+    if p["kind"] == "labels":
+        target = p["labels"]
+        fn = kernel(_k, kernel_prefix + "_labels", cdt)
+        args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
+                p["ignore_index"], loss, grad, p["nt"])
+    else:
+        target = Rows(p["t"], rows.axes).data(cdt)
+        fn = kernel(_k, kernel_prefix + "_probs", cdt)
+        args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
+                loss, grad, p["nt"])
+    fn(*args)
+
+    dtype = p["dtype"]
+    if p["reduction"] == "none":
+        value = loss.reshape(rows.batch_shape).astype(dtype)
+    else:
+        total = float(np.sum(loss))
+        value = dtype.type(total * p["scale"] if p["reduction"] == "mean" else total)
+    if not p["return_grad"]:
+        return value
+    return value, deliver(rows.to_full(grad), p["grad_out"], dtype)
+
+
+@fill_doc(options=_OPTIONS_DOC)
+def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight=None,
+                          ignore_index=-100, label_smoothing=0.0, z_loss=0.0, reduction="mean",
+                          return_grad=False, grad_loss=None, grad_out=None, n_threads=None):
+    """Softmax cross-entropy of logits against class indices or probabilities.
+
+    Per sample, ``loss = sum_c a_c * (logsumexp(x) - x_c) + z_loss * logsumexp(x)**2``
+    with ``a_c = weight_c * target mass_c`` (one-hot for class indices,
+    smoothed by ``label_smoothing``), times the sample weight; the gradient
+    ``(A + 2 z_loss logsumexp(x)) * softmax(x) - a`` (``A = sum_c a_c``) is
+    computed in the same pass over the row, with one ``exp`` per element.
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+        Unnormalised scores; the class axis is ``axis``.
+%(options)s    z_loss : float >= 0, default 0
+        Coefficient of the auxiliary ``z_loss * logsumexp(row)**2`` term (PaLM,
+        Liger-Kernel). It is multiplied by the sample weight but not by class
+        weights, is zero for ignored samples, and is added into the same sum
+        that ``"mean"`` divides by the denominator above.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        In the logits' dtype: a scalar for ``"mean"``/``"sum"``, the batch
+        shape for ``"none"``. Sums are accumulated in float64.
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(logits) for the chosen reduction, times ``grad_loss``.
+
+    Notes
+    -----
+    The loss is computed as ``log(sum(exp(x - m))) - (x_t - m)`` with ``m`` the
+    row maximum, so a large common offset loses no digits. ``-inf`` logits
+    are allowed for classes without target mass (a masked vocabulary) and
+    give exact results; a ``-inf`` logit with target mass gives ``+inf``. A
+    row whose logits are all ``-inf`` has no defined loss: NaN, as in
+    PyTorch. NaN in a row makes that sample's loss and gradient NaN.
+
+    Memory: forward only, O(N) beyond the input (when the class axis is the
+    last one and rows are contiguous; otherwise the logits are copied once);
+    forward and backward, one gradient buffer more, or none with
+    ``grad_out=logits``.
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]])
+    >>> loss, grad = xent.softmax_cross_entropy(logits, np.array([0, 2]), return_grad=True)
+    >>> round(float(loss), 6)
+    0.669962
+    """
+    z = real_scalar(z_loss, "z_loss", 0.0)
+    p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
+                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+    return _run(p, "softmax_xent", (z,))
+
+
+@fill_doc(options=_OPTIONS_DOC)
+def nll_loss(log_probs, target, *, axis=-1, weight=None, sample_weight=None, ignore_index=-100,
+             label_smoothing=0.0, reduction="mean", return_grad=False, grad_loss=None,
+             grad_out=None, n_threads=None):
+    """Negative log-likelihood of log-probabilities against class indices or probabilities.
+
+    Per sample, ``loss = -sum_c a_c * log_probs_c`` with the same target
+    coefficients, options and reductions as :func:`softmax_cross_entropy`
+    (``nll_loss(log_softmax(x), t)`` equals ``softmax_cross_entropy(x, t)``);
+    the gradient with respect to ``log_probs`` is ``-a``.
+
+    Parameters
+    ----------
+    log_probs : array_like of float16, float32 or float64
+        Log-probabilities; the class axis is ``axis``.
+%(options)s
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        As for :func:`softmax_cross_entropy`.
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(log_probs).
+
+    Notes
+    -----
+    Classes without target mass are skipped, so their ``-inf`` log-probabilities
+    give exact results; a ``-inf`` log-probability with target mass gives ``+inf``.
+    """
+    p = _prepare("log_probs", log_probs, target, axis, weight, sample_weight, ignore_index,
+                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+    return _run(p, "nll", ())
