@@ -87,20 +87,17 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     sw = sample_weights(sample_weight, rows.batch_shape)
     labels = class_labels(t, rows, ignore_index) if kind == "labels" else None
 
-    if grad_loss is None:
-        gl = np.float64(1.0)
-    else:
-        gl = real_array(grad_loss, "grad_loss")
-        if reduction != "none" and gl.ndim != 0:
+    gl = np.float64(1.0) if grad_loss is None else real_array(grad_loss, "grad_loss")
+    if reduction != "none" and gl.ndim != 0:
+        raise ValueError(
+            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape {gl.shape}")
+    if reduction == "none":
+        try:
+            gl = np.broadcast_to(gl, rows.batch_shape)
+        except ValueError:
             raise ValueError(
-                f"grad_loss: expected a scalar for reduction={reduction!r}, got shape {gl.shape}")
-        if reduction == "none":
-            try:
-                gl = np.broadcast_to(gl, rows.batch_shape)
-            except ValueError:
-                raise ValueError(
-                    f"grad_loss: expected a shape broadcastable to the per-sample shape "
-                    f"{rows.batch_shape}, got {gl.shape}") from None
+                f"grad_loss: expected a shape broadcastable to the per-sample shape "
+                f"{rows.batch_shape}, got {gl.shape}") from None
     dtype = x.dtype
     if grad_out is not None and not return_grad:
         raise ValueError("grad_out: given, but return_grad is False")

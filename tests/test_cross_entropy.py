@@ -1,0 +1,323 @@
+"""softmax_cross_entropy and nll_loss against a NumPy float64 reference."""
+
+import itertools
+
+import mpmath
+import numpy as np
+import pytest
+
+import xent
+from conftest import ref_log_softmax, ref_logsumexp
+
+inf = np.inf
+
+
+def ref_cross_entropy(x, target, *, axis=-1, weight=None, sample_weight=None, ignore_index=-100,
+                      label_smoothing=0.0, z_loss=0.0, reduction="mean", log_probs=False):
+    """Loss and gradient, written from the definitions in float64."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    c = x.shape[-1]
+    lp = x if log_probs else ref_log_softmax(x)
+    lse = np.zeros(x.shape[:-1]) if log_probs else ref_logsumexp(x)
+    w = np.ones(c) if weight is None else np.asarray(weight, dtype=np.float64)
+    target = np.asarray(target)
+    eps = label_smoothing
+    if target.dtype.kind in "iu":
+        valid = target != ignore_index
+        t = np.eye(c)[np.where(valid, target, 0)]
+        den = np.where(valid, w[np.where(valid, target, 0)], 0.0)
+    else:
+        t = np.moveaxis(target.astype(np.float64), axis, -1)
+        valid = np.ones(x.shape[:-1], dtype=bool)
+        den = np.ones(x.shape[:-1])
+    a = w * ((1 - eps) * t + eps / c)
+    with np.errstate(invalid="ignore"):
+        per = -np.where(a != 0, a * lp, 0.0).sum(-1) + z_loss * lse**2
+    per = np.where(valid, per, 0.0)
+    sw = np.ones(x.shape[:-1]) if sample_weight is None else np.asarray(sample_weight, float)
+    per, den = per * sw, den * sw
+    if log_probs:
+        grad = -a
+    else:
+        grad = (a.sum(-1, keepdims=True) + 2 * z_loss * lse[..., None]) * np.exp(lp) - a
+    grad = np.where(valid[..., None], grad, 0.0) * sw[..., None]
+    if reduction == "none":
+        return per, np.moveaxis(grad, -1, axis)
+    if reduction == "sum":
+        return per.sum(), np.moveaxis(grad, -1, axis)
+    scale = 0.0 if den.sum() == 0 else 1.0 / den.sum()
+    return per.sum() * scale, np.moveaxis(grad * scale, -1, axis)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(2024)
+    x = rng.standard_normal((7, 5)) * 3
+    labels = np.array([0, 4, -100, 2, 2, 1, 3])
+    probs = rng.dirichlet(np.ones(5), size=7)
+    return dict(x=x, labels=labels, probs=probs, weight=rng.random(5) + 0.1,
+                sample_weight=rng.random(7) + 0.1)
+
+
+OPTIONS = list(itertools.product(
+    ["labels", "probs"], [False, True], [False, True], [0.0, 0.25, 1.0], [0.0, 1e-2],
+    ["mean", "sum", "none"]))
+
+
+@pytest.mark.parametrize("kind,use_w,use_sw,eps,z,reduction", OPTIONS)
+def test_every_option_combination_against_reference(data, kind, use_w, use_sw, eps, z, reduction):
+    kw = dict(weight=data["weight"] if use_w else None,
+              sample_weight=data["sample_weight"] if use_sw else None,
+              label_smoothing=eps, reduction=reduction)
+    target = data[kind]
+    loss, grad = xent.softmax_cross_entropy(data["x"], target, z_loss=z, return_grad=True, **kw)
+    want_loss, want_grad = ref_cross_entropy(data["x"], target, z_loss=z, **kw)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-15)
+    assert np.asarray(loss).dtype == np.float64
+    assert xent.softmax_cross_entropy(data["x"], target, z_loss=z, **kw).tobytes() == np.asarray(loss).tobytes()
+    # nll_loss on log-probabilities: the same loss without z
+    lp = xent.log_softmax(data["x"])
+    nl, ng = xent.nll_loss(lp, target, return_grad=True, **kw)
+    want_nl, want_ng = ref_cross_entropy(lp, target, log_probs=True, **kw)
+    np.testing.assert_allclose(nl, want_nl, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ng, want_ng, rtol=1e-13, atol=1e-15)
+    if z == 0:
+        np.testing.assert_allclose(nl, loss, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("axis", [1, 0, -1])
+def test_class_axis_anywhere(kind, axis):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 5))
+    c = x.shape[axis]
+    batch = tuple(n for i, n in enumerate(x.shape) if i != axis % 3)
+    if kind == "labels":
+        target = rng.integers(0, c, size=batch)
+    else:
+        target = np.moveaxis(rng.dirichlet(np.ones(c), size=batch), -1, axis)
+    w = rng.random(c)
+    for reduction in ("mean", "none"):
+        got = xent.softmax_cross_entropy(x, target, axis=axis, weight=w, label_smoothing=0.1,
+                                         reduction=reduction, return_grad=True)
+        want = ref_cross_entropy(x, target, axis=axis, weight=w, label_smoothing=0.1,
+                                 reduction=reduction)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+        assert got[1].shape == x.shape
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-6), (np.float16, 2e-3)])
+def test_low_precision_inputs(data, dtype, rtol):
+    x = data["x"].astype(dtype)
+    for target in (data["labels"], data["probs"].astype(dtype)):
+        loss, grad = xent.softmax_cross_entropy(x, target, weight=data["weight"],
+                                                label_smoothing=0.1, return_grad=True)
+        assert np.asarray(loss).dtype == dtype and grad.dtype == dtype
+        want = ref_cross_entropy(x, target, weight=data["weight"], label_smoothing=0.1)
+        np.testing.assert_allclose(loss, want[0], rtol=rtol)
+        np.testing.assert_allclose(grad, want[1], rtol=rtol, atol=rtol * 1e-2)
+        per = xent.softmax_cross_entropy(x, target, reduction="none")
+        assert per.dtype == dtype and per.shape == (7,)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                         np.uint32, np.int64, np.uint64])
+def test_any_integer_label_dtype(data, label_dtype):
+    labels = np.array([0, 4, 1, 2, 2, 1, 3], dtype=label_dtype)
+    got = xent.softmax_cross_entropy(data["x"], labels)
+    want = xent.softmax_cross_entropy(data["x"], labels.astype(np.int64))
+    assert got == want
+
+
+def _fd(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        g[idx] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gradient_by_finite_differences(data, kind, reduction):
+    kw = dict(weight=data["weight"], sample_weight=data["sample_weight"], label_smoothing=0.2,
+              z_loss=0.05, reduction=reduction)
+    target = data[kind]
+    gl = np.random.default_rng(1).standard_normal(7) if reduction == "none" else 1.7
+    _, grad = xent.softmax_cross_entropy(data["x"], target, return_grad=True, grad_loss=gl, **kw)
+    fd = _fd(lambda z: np.sum(gl * xent.softmax_cross_entropy(z, target, **kw)), data["x"])
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    lp = xent.log_softmax(data["x"])
+    kw.pop("z_loss")
+    _, grad = xent.nll_loss(lp, target, return_grad=True, grad_loss=gl, **kw)
+    fd = _fd(lambda z: np.sum(gl * xent.nll_loss(z, target, **kw)), lp)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_grad_loss_broadcasts_for_none(data):
+    _, g1 = xent.softmax_cross_entropy(data["x"], data["labels"], reduction="none",
+                                       return_grad=True, grad_loss=3.0)
+    _, g2 = xent.softmax_cross_entropy(data["x"], data["labels"], reduction="none",
+                                       return_grad=True, grad_loss=np.full(7, 3.0))
+    _, g0 = xent.softmax_cross_entropy(data["x"], data["labels"], reduction="none",
+                                       return_grad=True)
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_allclose(g1, 3 * g0, rtol=1e-14, atol=1e-15)
+
+
+# ------------------------------------------------------------ semantics
+
+
+def test_loss_is_exact_at_large_offsets():
+    mpmath.mp.dps = 60
+    rows = np.array([[1e300, 1e300 * (1 - 1e-15), -1e300], [1e15 + 3.0, 1e15, 1e15 - 7.0],
+                     [-1e300, -1e300 * (1 + 1e-15), -1e300 * (1 + 3e-15)]])
+    labels = np.array([1, 2, 0])
+    got = xent.softmax_cross_entropy(rows, labels, reduction="none")
+    for row, y, g in zip(rows, labels, got):
+        xs = [mpmath.mpf(float(v)) for v in row]
+        m = max(xs)
+        want = mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in xs)) - (xs[y] - m)
+        assert abs(g - float(want)) <= 2e-15 * max(1.0, abs(float(want)))
+
+
+def test_masked_vocabulary_is_exact():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 8))
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[:, [1, 5, 6]] = True
+    xm = np.where(mask, -inf, x)
+    labels = np.array([0, 2, 3, 4, 7, 0])
+    loss, grad = xent.softmax_cross_entropy(xm, labels, reduction="none", return_grad=True)
+    keep = [0, 2, 3, 4, 7]
+    small = x[:, keep]
+    small_labels = np.searchsorted(keep, labels)
+    l2, g2 = xent.softmax_cross_entropy(small, small_labels, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(loss, l2)
+    np.testing.assert_array_equal(grad[:, keep], g2)
+    assert not grad[:, [1, 5, 6]].any()
+    # probability targets without mass on the masked classes: also exact
+    p = np.zeros((6, 8))
+    p[:, keep] = rng.dirichlet(np.ones(5), size=6)
+    lp, gp = xent.softmax_cross_entropy(xm, p, reduction="none", return_grad=True)
+    assert np.isfinite(lp).all() and np.isfinite(gp).all()
+    # with label smoothing the masked classes carry mass: +inf loss
+    assert np.isposinf(xent.softmax_cross_entropy(xm, labels, label_smoothing=0.1))
+
+
+def test_minus_inf_target_logit_gives_plus_inf():
+    x = np.array([[0.0, -inf, 1.0], [0.0, 0.0, 0.0]])
+    per = xent.softmax_cross_entropy(x, np.array([1, 0]), reduction="none")
+    assert per[0] == inf and np.isfinite(per[1])
+    assert xent.nll_loss(np.array([[0.0, -inf]]), np.array([1])) == inf
+    # an all -inf row has no defined loss: NaN, and no other row is touched
+    per = xent.softmax_cross_entropy(np.array([[-inf, -inf], [0.0, 1.0]]), np.array([0, 1]),
+                                     reduction="none")
+    assert np.isnan(per[0]) and np.isfinite(per[1])
+
+
+def test_nan_stays_in_its_sample():
+    x = np.zeros((3, 4))
+    x[1, 2] = np.nan
+    loss, grad = xent.softmax_cross_entropy(x, np.array([0, 0, 0]), reduction="none",
+                                            return_grad=True)
+    assert np.isnan(loss[1]) and np.isnan(grad[1]).all()
+    assert np.isfinite(loss[[0, 2]]).all() and np.isfinite(grad[[0, 2]]).all()
+
+
+def test_all_targets_ignored_gives_zero_mean_and_zero_grad():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    labels = np.full(4, -100)
+    loss, grad = xent.softmax_cross_entropy(x, labels, return_grad=True)
+    assert loss == 0.0 and not grad.any()
+    loss, grad = xent.softmax_cross_entropy(x, labels, reduction="sum", return_grad=True)
+    assert loss == 0.0 and not grad.any()
+    # zero total weight is the same case
+    loss, grad = xent.softmax_cross_entropy(x, np.zeros(4, int), weight=[0.0, 1.0, 1.0],
+                                            return_grad=True)
+    assert loss == 0.0 and not grad.any()
+    # a custom ignore_index
+    loss = xent.softmax_cross_entropy(x, np.array([0, 7, 7, 1]), ignore_index=7)
+    want = ref_cross_entropy(x, np.array([0, 7, 7, 1]), ignore_index=7)[0]
+    np.testing.assert_allclose(loss, want, rtol=1e-14)
+
+
+def test_empty_batch():
+    loss, grad = xent.softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, int), return_grad=True)
+    assert loss == 0.0 and grad.shape == (0, 3)
+    per = xent.softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, int), reduction="none")
+    assert per.shape == (0,)
+
+
+def test_z_loss_term():
+    x = np.array([[1.0, 2.0, 3.0]])
+    lse = ref_logsumexp(x)[0]
+    base = xent.softmax_cross_entropy(x, np.array([2]))
+    with_z = xent.softmax_cross_entropy(x, np.array([2]), z_loss=1e-2)
+    np.testing.assert_allclose(with_z - base, 1e-2 * lse**2, rtol=1e-13)
+
+
+# ------------------------------------------------------------ buffers
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_grad_out_in_place_over_the_logits(data, kind, eps):
+    x = data["x"].copy()
+    want_loss, want_grad = xent.softmax_cross_entropy(x, data[kind], weight=data["weight"],
+                                                      label_smoothing=eps, z_loss=1e-3,
+                                                      return_grad=True)
+    loss, grad = xent.softmax_cross_entropy(x, data[kind], weight=data["weight"],
+                                            label_smoothing=eps, z_loss=1e-3,
+                                            return_grad=True, grad_out=x)
+    assert grad is x
+    assert loss == want_loss
+    np.testing.assert_array_equal(x, want_grad)
+    lp = xent.log_softmax(data["x"])
+    want = xent.nll_loss(lp, data[kind], label_smoothing=eps, return_grad=True)
+    got = xent.nll_loss(lp, data[kind], label_smoothing=eps, return_grad=True, grad_out=lp)
+    assert got[1] is lp and got[0] == want[0]
+    np.testing.assert_array_equal(lp, want[1])
+
+
+def test_grad_out_buffer_and_layouts(data):
+    want = xent.softmax_cross_entropy(data["x"], data["labels"], return_grad=True)[1]
+    buf = np.full((7, 5), 9.0)
+    _, g = xent.softmax_cross_entropy(data["x"], data["labels"], return_grad=True, grad_out=buf)
+    assert g is buf
+    np.testing.assert_array_equal(buf, want)
+    fbuf = np.asfortranarray(np.zeros((7, 5)))
+    xent.softmax_cross_entropy(data["x"], data["labels"], return_grad=True, grad_out=fbuf)
+    np.testing.assert_array_equal(fbuf, want)
+    # in-place over Fortran-ordered logits (the copy path)
+    xf = np.asfortranarray(data["x"])
+    xent.softmax_cross_entropy(xf, data["labels"], return_grad=True, grad_out=xf)
+    np.testing.assert_array_equal(xf, want)
+
+
+def test_inputs_are_never_modified(data):
+    args = {k: v.copy() for k, v in data.items()}
+    for kind in ("labels", "probs"):
+        xent.softmax_cross_entropy(args["x"], args[kind], weight=args["weight"],
+                                   sample_weight=args["sample_weight"], label_smoothing=0.1,
+                                   z_loss=0.1, return_grad=True)
+        xent.nll_loss(args["x"], args[kind], weight=args["weight"], return_grad=True)
+    for k in data:
+        np.testing.assert_array_equal(args[k], data[k])
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+def test_bit_identical_for_any_thread_count(kind):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1031, 97)).astype(np.float32)
+    target = (rng.integers(0, 97, 1031) if kind == "labels"
+              else rng.dirichlet(np.ones(97), 1031).astype(np.float32))
+    runs = [xent.softmax_cross_entropy(x, target, label_smoothing=0.1, z_loss=1e-4,
+                                       return_grad=True, n_threads=n) for n in (1, 2, 3, -1)]
+    for loss, grad in runs[1:]:
+        assert loss.tobytes() == runs[0][0].tobytes()
+        assert grad.tobytes() == runs[0][1].tobytes()

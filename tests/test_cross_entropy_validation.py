@@ -1,0 +1,123 @@
+"""Bad input to the losses: a clear error naming the argument, nothing written."""
+
+import numpy as np
+import pytest
+
+import xent
+
+X = np.zeros((4, 3))
+Y = np.array([0, 1, 2, 1])
+LOSSES = [xent.softmax_cross_entropy, xent.nll_loss]
+
+
+def call(f, x=X, y=Y, **kw):
+    return f(x, y, **kw)
+
+
+@pytest.mark.parametrize("f", LOSSES)
+@pytest.mark.parametrize("labels,bad", [
+    ([0, 1, 3, 1], "got 3 at index (2,)"),
+    ([0, -1, 2, 1], "got -1 at index (1,)"),
+    ([0, 1, 2, -7], "got -7 at index (3,)"),
+])
+def test_labels_out_of_range(f, labels, bad):
+    with pytest.raises(ValueError, match=r"target: expected class indices in \[0, 3\) or "
+                                         r"ignore_index=-100, " + bad.replace("(", r"\(").replace(")", r"\)")):
+        call(f, y=np.array(labels))
+
+
+@pytest.mark.parametrize("f", LOSSES)
+def test_float_labels_where_integers_are_meant(f):
+    with pytest.raises(ValueError, match=r"target: float targets are class probabilities .*"
+                                         r"got \(4,\) \(integer class indices need an integer dtype\)"):
+        call(f, y=Y.astype(float))
+
+
+@pytest.mark.parametrize("f", LOSSES)
+def test_target_of_wrong_dtype_or_shape(f):
+    with pytest.raises(TypeError, match="target: expected integer class indices or float class "
+                                        "probabilities, got dtype bool"):
+        call(f, y=np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"target: integer class indices must have the logits' "
+                                         r"shape without the class axis, \(4,\), got \(5,\)"):
+        call(f, y=np.zeros(5, int))
+    with pytest.raises(ValueError, match=r"target: float targets .* shape \(4, 3\), got \(4, 2\)"):
+        call(f, y=np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("f", LOSSES)
+def test_weights_of_wrong_shape_or_type(f):
+    with pytest.raises(ValueError, match=r"weight: expected shape \(3,\) \(one weight per class\), got \(4,\)"):
+        call(f, weight=np.ones(4))
+    with pytest.raises(TypeError, match="weight: expected real numbers .* got dtype bool"):
+        call(f, weight=np.ones(3, bool))
+    with pytest.raises(ValueError, match=r"sample_weight: expected the batch shape \(4,\), got \(3,\)"):
+        call(f, sample_weight=np.ones(3))
+
+
+@pytest.mark.parametrize("f", LOSSES)
+@pytest.mark.parametrize("eps", [-0.1, 1.5, float("nan"), float("inf")])
+def test_label_smoothing_outside_unit_interval(f, eps):
+    with pytest.raises(ValueError, match=r"label_smoothing: expected a finite number in \[0.0, 1.0\], got"):
+        call(f, label_smoothing=eps)
+
+
+def test_label_smoothing_and_z_loss_types():
+    with pytest.raises(TypeError, match="label_smoothing: expected a real number, got '0.1'"):
+        call(xent.softmax_cross_entropy, label_smoothing="0.1")
+    with pytest.raises(ValueError, match="z_loss: expected a finite number >= 0.0, got -1.0"):
+        call(xent.softmax_cross_entropy, z_loss=-1.0)
+
+
+@pytest.mark.parametrize("f", LOSSES)
+@pytest.mark.parametrize("reduction", ["avg", "MEAN", None, 1])
+def test_unknown_reduction(f, reduction):
+    with pytest.raises(ValueError, match=r"reduction: expected one of 'none', 'sum', 'mean', got"):
+        call(f, reduction=reduction)
+
+
+@pytest.mark.parametrize("f", LOSSES)
+def test_grad_loss_and_grad_out(f):
+    with pytest.raises(ValueError, match=r"grad_loss: expected a scalar for reduction='mean', got shape \(4,\)"):
+        call(f, return_grad=True, grad_loss=np.ones(4))
+    with pytest.raises(ValueError, match=r"grad_loss: expected a shape broadcastable to the per-sample shape \(4,\), got \(3,\)"):
+        call(f, reduction="none", return_grad=True, grad_loss=np.ones(3))
+    with pytest.raises(ValueError, match="grad_out: given, but return_grad is False"):
+        call(f, grad_out=np.zeros((4, 3)))
+    buf = np.full((4, 3), 5.0)
+    with pytest.raises(TypeError, match="grad_out: expected dtype float64, got float32"):
+        call(f, return_grad=True, grad_out=buf.astype(np.float32))
+    with pytest.raises(ValueError, match=r"grad_out: expected shape \(4, 3\), got \(3, 4\)"):
+        call(f, return_grad=True, grad_out=buf.T)
+    ro = buf.copy()
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="grad_out: expected a writeable array"):
+        call(f, return_grad=True, grad_out=ro)
+    # overlapping the logits other than exactly: rejected
+    big = np.zeros(15)
+    x, out = big[:12].reshape(4, 3), big[3:].reshape(4, 3)
+    with pytest.raises(ValueError, match="grad_out: must not overlap the memory of"):
+        call(f, x=x, return_grad=True, grad_out=out)
+    # overlapping a probability target: rejected
+    t = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match="grad_out: must not overlap the memory of target"):
+        call(f, y=t, return_grad=True, grad_out=t)
+    # nothing was written by any failed call
+    np.testing.assert_array_equal(buf, 5.0)
+    np.testing.assert_array_equal(t, 1 / 3)
+
+
+@pytest.mark.parametrize("f", LOSSES)
+def test_bad_logits_and_axis(f):
+    with pytest.raises(TypeError, match=r"^(logits|log_probs): expected a floating-point array"):
+        f(np.zeros((4, 3), int), Y)
+    with pytest.raises(ValueError, match="axis"):
+        call(f, axis=2)
+    with pytest.raises(TypeError, match="axis: expected an integer"):
+        call(f, axis=(0, 1))
+    with pytest.raises(ValueError, match="expected at least one class along axis -1, got 0"):
+        f(np.zeros((4, 0)), np.zeros(4, int))
+    with pytest.raises(TypeError, match="ignore_index: expected an integer, got 1.5"):
+        call(f, ignore_index=1.5)
+    with pytest.raises(TypeError, match="return_grad: expected a bool"):
+        call(f, return_grad=None)
