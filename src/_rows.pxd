@@ -2,11 +2,14 @@
 #
 # A "row" is the contiguous run of C values along the class axis. Every loss
 # shifts its row by the row maximum m and sums exp(x_j - m); the functions here
-# are the one place where that is done, so a faster exp or a vectorised sum
-# changes every kernel at once.
+# are the one place where that is done. The vectorised loops themselves are C
+# (xent_rows_impl.h), compiled once per instruction set and called through the
+# table xent_ops (xent_rows.h); this file adds the NaN/inf conventions and the
+# fused-type front ends the Cython kernels call.
 #
 # Conventions (the NaN/inf contract of the whole library):
-#   * row_max ignores NaN and returns -inf for an empty row or a row of -inf/NaN.
+#   * row_max returns -inf for an empty row or a row of -inf; a NaN may or may
+#     not be returned (either way the row's sum below is NaN).
 #   * For a finite m, the weights are e_j = exp(x_j - m) and s = sum_j e_j >= 1
 #     (NaN when the row holds a NaN).
 #   * For an infinite m the weights are the limits: with m = +inf, e_j = 1 at
@@ -15,15 +18,41 @@
 #   Then logsumexp = m + log(s) holds in every case (-inf + log 0 = -inf).
 #
 # Accumulation: sums of exps are accumulated in float64 for float32 and
-# float64 input alike (Kahan-compensated for float64 input); the exp itself is
-# computed in the input precision.
+# float64 input alike (Kahan-compensated lanes for float64 input); the exp
+# itself is computed in the input precision (at most a few ulp, tested).
 
-from libc.math cimport exp, expf, log, INFINITY
+from libc.math cimport log, INFINITY
 
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
     int xent_omp_max_threads() noexcept nogil
     int xent_omp_num_threads() noexcept nogil
+
+cdef extern from "xent_rows.h":
+    ctypedef struct xent_row_ops:
+        const char* name
+        float (*max_f32)(const float* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp_f32)(const float* x, float* e, Py_ssize_t n, float m) noexcept nogil
+        void (*scale_f32)(float* e, Py_ssize_t n, double k) noexcept nogil
+        void (*scale_sub_f32)(float* e, Py_ssize_t n, double k, double c, const double* w) noexcept nogil
+        void (*shift_f32)(const float* x, float* out, Py_ssize_t n, double m, double log_s) noexcept nogil
+        double (*sum_f32)(const float* x, Py_ssize_t n) noexcept nogil
+        double (*dot_f32)(const float* a, const float* b, Py_ssize_t n) noexcept nogil
+        void (*softmax_vjp_f32)(const float* p, const float* g, float* out, Py_ssize_t n, double dot) noexcept nogil
+        void (*log_softmax_vjp_f32)(const float* lp, const float* g, float* out, Py_ssize_t n, double total) noexcept nogil
+        float (*exp_f32)(float x) noexcept nogil
+        double (*max_f64)(const double* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp_f64)(const double* x, double* e, Py_ssize_t n, double m) noexcept nogil
+        void (*scale_f64)(double* e, Py_ssize_t n, double k) noexcept nogil
+        void (*scale_sub_f64)(double* e, Py_ssize_t n, double k, double c, const double* w) noexcept nogil
+        void (*shift_f64)(const double* x, double* out, Py_ssize_t n, double m, double log_s) noexcept nogil
+        double (*sum_f64)(const double* x, Py_ssize_t n) noexcept nogil
+        double (*dot_f64)(const double* a, const double* b, Py_ssize_t n) noexcept nogil
+        void (*softmax_vjp_f64)(const double* p, const double* g, double* out, Py_ssize_t n, double dot) noexcept nogil
+        void (*log_softmax_vjp_f64)(const double* lp, const double* g, double* out, Py_ssize_t n, double total) noexcept nogil
+        double (*exp_f64)(double x) noexcept nogil
+    const xent_row_ops* xent_ops
+    const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
 ctypedef fused floating:
     float
@@ -32,9 +61,9 @@ ctypedef fused floating:
 
 cdef inline floating xexp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return xent_ops.exp_f32(x)
     else:
-        return exp(x)
+        return xent_ops.exp_f64(x)
 
 
 cdef inline bint is_finite(floating x) noexcept nogil:
@@ -43,16 +72,14 @@ cdef inline bint is_finite(floating x) noexcept nogil:
 
 
 cdef inline floating row_max(const floating* x, Py_ssize_t n) noexcept nogil:
-    cdef floating m = -INFINITY
-    cdef Py_ssize_t j
-    for j in range(n):
-        if x[j] > m:
-            m = x[j]
-    return m
+    if floating is float:
+        return xent_ops.max_f32(x, n)
+    else:
+        return xent_ops.max_f64(x, n)
 
 
 cdef inline double nonfinite_row_sum(const floating* x, Py_ssize_t n, floating m) noexcept nogil:
-    # s for a row whose maximum m is +inf or -inf (see the conventions above).
+    # s for a row whose maximum m is +inf, -inf or NaN (see the conventions above).
     cdef double s = 0.0
     cdef Py_ssize_t j
     for j in range(n):
@@ -63,58 +90,89 @@ cdef inline double nonfinite_row_sum(const floating* x, Py_ssize_t n, floating m
     return s
 
 
-cdef inline floating nonfinite_weight(floating xj, floating m) noexcept nogil:
-    # e_j for a row whose maximum m is +inf or -inf.
-    return 1 if (m == INFINITY and xj == INFINITY) else 0
-
-
-cdef struct ExpSum:
-    # Running sum of exps in float64: plain for float32 input (float64 already
-    # holds 29 guard bits there), Kahan-compensated for float64 input.
-    double s
-    double c
-
-
-cdef inline void expsum_add(ExpSum* acc, floating e) noexcept nogil:
-    cdef double y, t
-    if floating is float:
-        acc.s += e
-    else:
-        y = e - acc.c
-        t = acc.s + y
-        acc.c = (t - acc.s) - y
-        acc.s = t
-
-
 cdef inline double row_sum_exp(const floating* x, Py_ssize_t n, floating m) noexcept nogil:
     # s = sum_j e_j for the row maximum m, finite or not.
-    cdef ExpSum acc = ExpSum(0.0, 0.0)
-    cdef Py_ssize_t j
     if not is_finite(m):
         return nonfinite_row_sum(x, n, m)
-    for j in range(n):
-        expsum_add(&acc, xexp(x[j] - m))
-    return acc.s
+    if floating is float:
+        return xent_ops.sumexp_f32(x, NULL, n, m)
+    else:
+        return xent_ops.sumexp_f64(x, NULL, n, m)
 
 
 cdef inline double row_store_exp(const floating* x, floating* e, Py_ssize_t n, floating m) noexcept nogil:
     # Writes e_j to e and returns s. e may be the same memory as x.
-    cdef ExpSum acc = ExpSum(0.0, 0.0)
     cdef double s
-    cdef floating ej
     cdef Py_ssize_t j
     if not is_finite(m):
         s = nonfinite_row_sum(x, n, m)  # before e (which may be x) is written
         for j in range(n):
-            e[j] = nonfinite_weight(x[j], m)
+            e[j] = 1 if (m == INFINITY and x[j] == INFINITY) else 0
         return s
-    for j in range(n):
-        ej = xexp(x[j] - m)
-        e[j] = ej
-        expsum_add(&acc, ej)
-    return acc.s
+    if floating is float:
+        return xent_ops.sumexp_f32(x, e, n, m)
+    else:
+        return xent_ops.sumexp_f64(x, e, n, m)
 
 
 cdef inline floating row_logsumexp(floating m, double s) noexcept nogil:
     # log(sum_j exp(x_j)) from the shift m and s (every case of the contract).
     return <floating>(m + log(s))
+
+
+cdef inline void row_scale(floating* e, Py_ssize_t n, double k) noexcept nogil:
+    # e_j *= k (in float64)
+    if floating is float:
+        xent_ops.scale_f32(e, n, k)
+    else:
+        xent_ops.scale_f64(e, n, k)
+
+
+cdef inline void row_scale_sub(floating* e, Py_ssize_t n, double k, double c,
+                               const double* w) noexcept nogil:
+    # e_j = e_j * k - c * w_j (w NULL: w_j = 1)
+    if floating is float:
+        xent_ops.scale_sub_f32(e, n, k, c, w)
+    else:
+        xent_ops.scale_sub_f64(e, n, k, c, w)
+
+
+cdef inline void row_shift(const floating* x, floating* out, Py_ssize_t n, double m,
+                           double log_s) noexcept nogil:
+    # out_j = (x_j - m) - log_s (out may be x)
+    if floating is float:
+        xent_ops.shift_f32(x, out, n, m, log_s)
+    else:
+        xent_ops.shift_f64(x, out, n, m, log_s)
+
+
+cdef inline double row_sum(const floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return xent_ops.sum_f32(x, n)
+    else:
+        return xent_ops.sum_f64(x, n)
+
+
+cdef inline double row_dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return xent_ops.dot_f32(a, b, n)
+    else:
+        return xent_ops.dot_f64(a, b, n)
+
+
+cdef inline void row_softmax_vjp(const floating* p, const floating* g, floating* out,
+                                 Py_ssize_t n, double dot) noexcept nogil:
+    # out_j = p_j * (g_j - dot)
+    if floating is float:
+        xent_ops.softmax_vjp_f32(p, g, out, n, dot)
+    else:
+        xent_ops.softmax_vjp_f64(p, g, out, n, dot)
+
+
+cdef inline void row_log_softmax_vjp(const floating* lp, const floating* g, floating* out,
+                                     Py_ssize_t n, double total) noexcept nogil:
+    # out_j = g_j - exp(lp_j) * total
+    if floating is float:
+        xent_ops.log_softmax_vjp_f32(lp, g, out, n, total)
+    else:
+        xent_ops.log_softmax_vjp_f64(lp, g, out, n, total)

@@ -25,7 +25,12 @@
 from cython.parallel cimport prange
 from libc.math cimport log
 
-from _rows cimport floating, row_max, row_sum_exp, row_store_exp
+from _rows cimport (
+    floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, xent_row_ops, xent_ops,
+    xent_isa_table,
+)
+
+include "_isa.pxi"
 
 
 cdef inline double weight_of(const double* w, Py_ssize_t c) noexcept nogil:
@@ -42,14 +47,7 @@ cdef inline void finish_row(floating* g, Py_ssize_t c, double s, double p_coef,
                             Py_ssize_t y, double y_coef) noexcept nogil:
     # g holds the exps e_j; make it p_coef * e_j / s - f * a_j where the target
     # part of a_j is split into eps_c * w_j (smoothing) and y_coef at column y.
-    cdef Py_ssize_t j
-    cdef double k = p_coef / s
-    if eps_c != 0:
-        for j in range(c):
-            g[j] = <floating>(g[j] * k - eps_c * weight_of(w, j))
-    else:
-        for j in range(c):
-            g[j] = <floating>(g[j] * k)
+    row_scale_sub(g, c, p_coef / s, eps_c, w if eps_c != 0 else NULL)
     if y >= 0:
         g[y] = <floating>(g[y] - y_coef)
 

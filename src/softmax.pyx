@@ -11,9 +11,13 @@ from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
 
 from _rows cimport (
-    floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp,
+    floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp,
+    xent_row_ops, xent_ops, xent_isa_table,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
 )
+
+include "_isa.pxi"
 
 
 def openmp_enabled():
@@ -69,11 +73,9 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
             if want_lse:
                 lse[i] = row_logsumexp(m, s)
             if s == 0:  # all -inf: the softmax is 0, not 0/0
-                for j in range(c):
-                    p[i, j] = 0
+                row_scale(&p[i, 0], c, 0.0)
             else:
-                for j in range(c):
-                    p[i, j] = <floating>(p[i, j] / s)
+                row_scale(&p[i, 0], c, 1.0 / s)
 
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
@@ -96,8 +98,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
                 for j in range(c):
                     out[i, j] = <floating>(-log_s) if x[i, j] == INFINITY else -INFINITY
             else:  # finite m, or NaN propagating through log_s
-                for j in range(c):
-                    out[i, j] = <floating>((<double>x[i, j] - m) - log_s)
+                row_shift(&x[i, 0], &out[i, 0], c, m, log_s)
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,
@@ -108,11 +109,8 @@ def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-            dot = 0.0
-            for j in range(c):
-                dot = dot + <double>p[i, j] * g[i, j]
-            for j in range(c):
-                out[i, j] = <floating>(p[i, j] * (g[i, j] - dot))
+            dot = row_dot(&p[i, 0], &g[i, 0], c)
+            row_softmax_vjp(&p[i, 0], &g[i, 0], &out[i, 0], c, dot)
 
 
 def log_softmax_backward_rows(const floating[:, ::1] lp, const floating[:, ::1] g,
@@ -123,8 +121,14 @@ def log_softmax_backward_rows(const floating[:, ::1] lp, const floating[:, ::1] 
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-            total = 0.0
-            for j in range(c):
-                total = total + g[i, j]
-            for j in range(c):
-                out[i, j] = <floating>(g[i, j] - xexp(lp[i, j]) * total)
+            total = row_sum(&g[i, 0], c)
+            row_log_softmax_vjp(&lp[i, 0], &g[i, 0], &out[i, 0], c, total)
+
+
+def exp_rows(const floating[:, ::1] x, floating[:, ::1] out):
+    """out = exp(x) with the library's vectorised exp (for tests and benchmarks)."""
+    cdef Py_ssize_t i, j
+    with nogil:
+        for i in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                out[i, j] = xexp(x[i, j])

@@ -5,7 +5,7 @@ import platform
 import numpy as np
 
 from . import _threads
-from ._dispatch import active_isa
+from ._dispatch import active_isa, supported_isas
 from ._kernels import softmax as _k
 
 
@@ -35,6 +35,7 @@ def config():
         "cores": _threads.cpu_count(),
         "min_parallel_elements": _threads.MIN_PARALLEL_ELEMENTS,
         "isa": active_isa(),
+        "isa_supported": supported_isas(),
         "cpu_features": _cpu_features(),
         "accumulation": "float64 sums of exps for float32 and float64 input",
     }

@@ -1,13 +1,25 @@
-"""Kernel dispatch: picks the compiled specialisation for a compute dtype.
+"""Kernel dispatch: the compiled specialisation for a compute dtype, and the
+instruction-set path the kernels run on.
 
-The Cython kernels are fused over float32/float64; looking the specialisation
-up once here avoids Cython's per-call signature matching. This is also where
-the instruction-set path is chosen: for now every kernel is compiled once for
-the portable baseline of the target architecture (no ``-march=native``).
+The Cython kernels are fused over float32/float64; ``kernel`` looks the
+specialisation up once and caches it (skipping Cython's per-call signature
+matching). The row primitives under them are compiled once per instruction
+set (baseline, AVX2+FMA, AVX-512 on x86-64; see ``src/xent_rows.h``). At
+import the best path this CPU supports is chosen, unless the environment
+variable ``XENT_ISA`` names one (``baseline``, ``avx2``, ``avx512``), which
+must then be supported. ``use_isa`` switches at run time (not while other
+threads are calling xent).
 """
+
+import contextlib
+import os
 
 import numpy as np
 
+from ._kernels import cross_entropy as _cross_entropy
+from ._kernels import softmax as _softmax
+
+_MODULES = (_softmax, _cross_entropy)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _cache = {}
 
@@ -21,6 +33,40 @@ def kernel(module, name, dtype):
     return fn
 
 
+def isa_paths():
+    """Names of the compiled instruction-set paths, best first."""
+    return [name for name, _ in _softmax.isa_paths()]
+
+
+def supported_isas():
+    """The paths this CPU can run, best first."""
+    return [name for name, ok in _softmax.isa_paths() if ok]
+
+
 def active_isa():
     """The instruction-set path the kernels run on."""
-    return "baseline"
+    return _softmax.get_isa()
+
+
+def set_isa(name):
+    """Run every kernel on path ``name``; ValueError if unknown or unsupported."""
+    if name not in isa_paths():
+        raise ValueError(f"XENT_ISA: expected one of {isa_paths()}, got {name!r}")
+    if name not in supported_isas():
+        raise ValueError(f"XENT_ISA: this CPU cannot run {name!r}; it supports {supported_isas()}")
+    for module in _MODULES:
+        module.set_isa(name)
+
+
+@contextlib.contextmanager
+def use_isa(name):
+    """Context manager: run the kernels on path ``name`` inside the block."""
+    previous = active_isa()
+    set_isa(name)
+    try:
+        yield
+    finally:
+        set_isa(previous)
+
+
+set_isa(os.environ.get("XENT_ISA") or supported_isas()[0])

@@ -1,0 +1,37 @@
+# Instruction-set selection of this module's kernels (included by every kernel
+# module, each of which holds its own xent_ops pointer; xent._dispatch keeps
+# them in step).
+
+def isa_paths():
+    """The instruction-set paths compiled in, best first, as (name, supported)."""
+    cdef int i = 0, supported = 0
+    cdef const xent_row_ops* ops
+    out = []
+    while True:
+        ops = xent_isa_table(i, &supported)
+        if ops == NULL:
+            return out
+        out.append((ops.name.decode(), bool(supported)))
+        i += 1
+
+
+def set_isa(name):
+    """Run this module's kernels on the path ``name`` (must be supported)."""
+    cdef int i = 0, supported = 0
+    cdef const xent_row_ops* ops
+    while True:
+        ops = xent_isa_table(i, &supported)
+        if ops == NULL:
+            raise ValueError(f"unknown instruction-set path {name!r}")
+        if ops.name.decode() == name:
+            if not supported:
+                raise ValueError(f"this CPU cannot run the {name!r} path")
+            global xent_ops
+            xent_ops = ops
+            return
+        i += 1
+
+
+def get_isa():
+    """The path this module's kernels run on."""
+    return xent_ops.name.decode()

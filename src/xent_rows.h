@@ -1,0 +1,100 @@
+/* Row primitives of xent with run-time instruction-set dispatch.
+ *
+ * xent_rows_impl.h is compiled once per instruction set into a table of
+ * function pointers (xent_row_ops). Each extension module holds a pointer to
+ * the table in use, chosen at import (xent._dispatch): the best the CPU has,
+ * or the one XENT_ISA names. The build itself targets the portable baseline
+ * (no -march=native); the AVX2 and AVX-512 versions are compiled with GCC's
+ * target pragmas and only ever called on CPUs that have those instructions.
+ */
+#ifndef XENT_ROWS_H
+#define XENT_ROWS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    float (*max_f32)(const float *x, ptrdiff_t n);
+    double (*sumexp_f32)(const float *x, float *e, ptrdiff_t n, float m);
+    void (*scale_f32)(float *e, ptrdiff_t n, double k);
+    void (*scale_sub_f32)(float *e, ptrdiff_t n, double k, double c, const double *w);
+    void (*shift_f32)(const float *x, float *out, ptrdiff_t n, double m, double log_s);
+    double (*sum_f32)(const float *x, ptrdiff_t n);
+    double (*dot_f32)(const float *a, const float *b, ptrdiff_t n);
+    void (*softmax_vjp_f32)(const float *p, const float *g, float *out, ptrdiff_t n, double dot);
+    void (*log_softmax_vjp_f32)(const float *lp, const float *g, float *out, ptrdiff_t n, double total);
+    float (*exp_f32)(float x);
+    double (*max_f64)(const double *x, ptrdiff_t n);
+    double (*sumexp_f64)(const double *x, double *e, ptrdiff_t n, double m);
+    void (*scale_f64)(double *e, ptrdiff_t n, double k);
+    void (*scale_sub_f64)(double *e, ptrdiff_t n, double k, double c, const double *w);
+    void (*shift_f64)(const double *x, double *out, ptrdiff_t n, double m, double log_s);
+    double (*sum_f64)(const double *x, ptrdiff_t n);
+    double (*dot_f64)(const double *a, const double *b, ptrdiff_t n);
+    void (*softmax_vjp_f64)(const double *p, const double *g, double *out, ptrdiff_t n, double dot);
+    void (*log_softmax_vjp_f64)(const double *lp, const double *g, double *out, ptrdiff_t n, double total);
+    double (*exp_f64)(double x);
+} xent_row_ops;
+
+#define XENT_SFX _baseline
+#define XENT_ISA_NAME "baseline"
+#include "xent_rows_impl.h"
+#undef XENT_SFX
+#undef XENT_ISA_NAME
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(XENT_NO_DISPATCH)
+#define XENT_X86_DISPATCH 1
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define XENT_SFX _avx2
+#define XENT_ISA_NAME "avx2"
+#include "xent_rows_impl.h"
+#undef XENT_SFX
+#undef XENT_ISA_NAME
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+#define XENT_SFX _avx512
+#define XENT_ISA_NAME "avx512"
+#include "xent_rows_impl.h"
+#undef XENT_SFX
+#undef XENT_ISA_NAME
+#pragma GCC pop_options
+#endif
+
+/* The table every kernel of this module calls through. */
+static const xent_row_ops *xent_ops = &xent_ops__baseline;
+
+/* Instruction-set paths, best first, and whether this CPU can run them. */
+static const xent_row_ops *xent_isa_table(int i, int *supported)
+{
+#ifdef XENT_X86_DISPATCH
+    __builtin_cpu_init();
+    switch (i) {
+    case 0:
+        *supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+        return &xent_ops__avx512;
+    case 1:
+        *supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return &xent_ops__avx2;
+    case 2:
+        *supported = 1;
+        return &xent_ops__baseline;
+    }
+#else
+    if (i == 0) {
+        *supported = 1;
+        return &xent_ops__baseline;
+    }
+#endif
+    *supported = 0;
+    return NULL;
+}
+
+#endif

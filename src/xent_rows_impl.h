@@ -1,0 +1,313 @@
+/* Row primitives of xent, written once and compiled once per instruction set.
+ *
+ * xent_rows.h includes this file several times, each time with XENT_SFX set
+ * to a name suffix and, on x86-64, with GCC/Clang told to target another ISA
+ * (baseline SSE2, AVX2+FMA, AVX-512). Everything is plain C whose loops the
+ * compiler vectorises for that ISA: `#pragma omp simd` gives it leave to
+ * reorder the reductions (the only reassociation anywhere: no -ffast-math).
+ *
+ * exp is computed branch-free so that it vectorises: x = k ln2 + r with
+ * |r| <= ln2/2 (Cody-Waite split of ln2), exp(r) by a polynomial, then the
+ * scaling by 2^k done in two steps so that subnormal results are rounded
+ * correctly and overflow gives +inf. NaN propagates, -inf gives 0.
+ *
+ * Sums of exps are accumulated in float64: plain lanes for float32 input,
+ * Kahan-compensated lanes for float64 input.
+ */
+
+#define XENT_CAT2(a, b) a##b
+#define XENT_CAT(a, b) XENT_CAT2(a, b)
+#define XENT_F(name) XENT_CAT(name, XENT_SFX)
+
+/* Lanes of the float64 accumulators: enough independent chains to hide the
+ * add latency at every vector width. */
+#define XENT_LANES 16
+
+static inline float XENT_F(xent_expf_)(float x)
+{
+    /* clamp (NaN passes through both comparisons unchanged) */
+    float xc = x < -104.0f ? -104.0f : x;
+    xc = xc > 89.0f ? 89.0f : xc;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float fk = (xc * 1.44269504088896341f + magic) - magic;
+    float r = (xc - fk * 0.693359375f) - fk * -2.12194440e-4f;
+    /* exp(r) on |r| <= 0.3466: 1 + r + r^2 * P(r) */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = (p * (r * r) + r) + 1.0f;
+    /* 2^k as 2^k1 * 2^k2, each a normal float */
+    float fk1 = (fk * 0.5f + magic) - magic;
+    float fk2 = fk - fk1;
+    /* integer k from the bits of k + magic (no float-to-int conversion) */
+    union { uint32_t u; float f; } s1, s2;
+    s1.f = fk1 + magic;
+    s2.f = fk2 + magic;
+    s1.u = (s1.u - 0x4B400000u + 127) << 23; /* 0x4B400000: the bits of magic */
+    s2.u = (s2.u - 0x4B400000u + 127) << 23;
+    return (p * s1.f) * s2.f;
+}
+
+static inline double XENT_F(xent_exp_)(double x)
+{
+    double xc = x < -746.0 ? -746.0 : x;
+    xc = xc > 710.0 ? 710.0 : xc;
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    double fk = (xc * 1.4426950408889634074 + magic) - magic;
+    /* ln2 = hi + lo with hi's low bits zero, so fk * hi is exact */
+    double r = (xc - fk * 6.93147180369123816490e-01) - fk * 1.90821492927058770002e-10;
+    /* exp(r) on |r| <= 0.3466 by its Taylor polynomial of degree 13 */
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = (p * (r * r) + r) + 1.0;
+    double fk1 = (fk * 0.5 + magic) - magic;
+    double fk2 = fk - fk1;
+    /* integer k from the bits of k + magic: only 64-bit add and shift */
+    union { uint64_t u; double f; } s1, s2;
+    s1.f = fk1 + magic;
+    s2.f = fk2 + magic;
+    s1.u = (s1.u - UINT64_C(0x4338000000000000) + 1023) << 52; /* bits of magic */
+    s2.u = (s2.u - UINT64_C(0x4338000000000000) + 1023) << 52;
+    return (p * s1.f) * s2.f;
+}
+
+/* ---------------------------------------------------------------- float32 */
+
+static float XENT_F(xent_max_f32_)(const float *x, ptrdiff_t n)
+{
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (ptrdiff_t j = 0; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* sum_j exp(x_j - m); writes the exps to e unless e is NULL (e may be x). */
+static double XENT_F(xent_sumexp_f32_)(const float *x, float *e, ptrdiff_t n, float m)
+{
+    double acc[XENT_LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES) {
+        float v[XENT_LANES];
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_F(xent_expf_)(x[j + l] - m);
+        if (e)
+            memcpy(e + j, v, sizeof v);
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            acc[l] += v[l];
+    }
+    double s = 0.0;
+    for (; j < n; j++) {
+        float v = XENT_F(xent_expf_)(x[j] - m);
+        if (e)
+            e[j] = v;
+        s += v;
+    }
+    for (int l = 0; l < XENT_LANES; l++)
+        s += acc[l];
+    return s;
+}
+
+/* e_j = e_j * k (in float64) */
+static void XENT_F(xent_scale_f32_)(float *e, ptrdiff_t n, double k)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        e[j] = (float)((double)e[j] * k);
+}
+
+/* e_j = e_j * k - c * w_j  (w NULL: all w_j = 1) */
+static void XENT_F(xent_scale_sub_f32_)(float *e, ptrdiff_t n, double k, double c, const double *w)
+{
+    if (w) {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = (float)((double)e[j] * k - c * w[j]);
+    } else {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = (float)((double)e[j] * k - c);
+    }
+}
+
+/* out_j = (x_j - m) - log_s  (out may be x) */
+static void XENT_F(xent_shift_f32_)(const float *x, float *out, ptrdiff_t n, double m, double log_s)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = (float)(((double)x[j] - m) - log_s);
+}
+
+static double XENT_F(xent_sum_f32_)(const float *x, ptrdiff_t n)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (ptrdiff_t j = 0; j < n; j++)
+        s += x[j];
+    return s;
+}
+
+static double XENT_F(xent_dot_f32_)(const float *a, const float *b, ptrdiff_t n)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (ptrdiff_t j = 0; j < n; j++)
+        s += (double)a[j] * b[j];
+    return s;
+}
+
+/* out_j = p_j * (g_j - dot)  (out may be p or g) */
+static void XENT_F(xent_softmax_vjp_f32_)(const float *p, const float *g, float *out, ptrdiff_t n, double dot)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = (float)((double)p[j] * ((double)g[j] - dot));
+}
+
+/* out_j = g_j - exp(lp_j) * total  (out may be lp or g) */
+static void XENT_F(xent_log_softmax_vjp_f32_)(const float *lp, const float *g, float *out, ptrdiff_t n, double total)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = (float)((double)g[j] - (double)XENT_F(xent_expf_)(lp[j]) * total);
+}
+
+/* ---------------------------------------------------------------- float64 */
+
+static double XENT_F(xent_max_f64_)(const double *x, ptrdiff_t n)
+{
+    double m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (ptrdiff_t j = 0; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+static double XENT_F(xent_sumexp_f64_)(const double *x, double *e, ptrdiff_t n, double m)
+{
+    /* Kahan-compensated lanes */
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES) {
+        double v[XENT_LANES];
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_F(xent_exp_)(x[j + l] - m);
+        if (e)
+            memcpy(e + j, v, sizeof v);
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++) {
+            double y = v[l] - comp[l];
+            double t = acc[l] + y;
+            comp[l] = (t - acc[l]) - y;
+            acc[l] = t;
+        }
+    }
+    double s = 0.0, c = 0.0;
+    for (; j < n; j++) {
+        double v = XENT_F(xent_exp_)(x[j] - m);
+        if (e)
+            e[j] = v;
+        double y = v - c, t = s + y;
+        c = (t - s) - y;
+        s = t;
+    }
+    for (int l = 0; l < XENT_LANES; l++) {
+        double y = (acc[l] - comp[l]) - c, t = s + y;
+        c = (t - s) - y;
+        s = t;
+    }
+    return s;
+}
+
+static void XENT_F(xent_scale_f64_)(double *e, ptrdiff_t n, double k)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        e[j] = e[j] * k;
+}
+
+static void XENT_F(xent_scale_sub_f64_)(double *e, ptrdiff_t n, double k, double c, const double *w)
+{
+    if (w) {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = e[j] * k - c * w[j];
+    } else {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = e[j] * k - c;
+    }
+}
+
+static void XENT_F(xent_shift_f64_)(const double *x, double *out, ptrdiff_t n, double m, double log_s)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = (x[j] - m) - log_s;
+}
+
+static double XENT_F(xent_sum_f64_)(const double *x, ptrdiff_t n)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (ptrdiff_t j = 0; j < n; j++)
+        s += x[j];
+    return s;
+}
+
+static double XENT_F(xent_dot_f64_)(const double *a, const double *b, ptrdiff_t n)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (ptrdiff_t j = 0; j < n; j++)
+        s += a[j] * b[j];
+    return s;
+}
+
+static void XENT_F(xent_softmax_vjp_f64_)(const double *p, const double *g, double *out, ptrdiff_t n, double dot)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = p[j] * (g[j] - dot);
+}
+
+static void XENT_F(xent_log_softmax_vjp_f64_)(const double *lp, const double *g, double *out, ptrdiff_t n, double total)
+{
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        out[j] = g[j] - XENT_F(xent_exp_)(lp[j]) * total;
+}
+
+/* the table of this ISA's functions */
+static const xent_row_ops XENT_F(xent_ops_) = {
+    XENT_ISA_NAME,
+    XENT_F(xent_max_f32_), XENT_F(xent_sumexp_f32_), XENT_F(xent_scale_f32_),
+    XENT_F(xent_scale_sub_f32_), XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
+    XENT_F(xent_dot_f32_), XENT_F(xent_softmax_vjp_f32_), XENT_F(xent_log_softmax_vjp_f32_),
+    XENT_F(xent_expf_),
+    XENT_F(xent_max_f64_), XENT_F(xent_sumexp_f64_), XENT_F(xent_scale_f64_),
+    XENT_F(xent_scale_sub_f64_), XENT_F(xent_shift_f64_), XENT_F(xent_sum_f64_),
+    XENT_F(xent_dot_f64_), XENT_F(xent_softmax_vjp_f64_), XENT_F(xent_log_softmax_vjp_f64_),
+    XENT_F(xent_exp_),
+};
+
+#undef XENT_F
+#undef XENT_CAT
+#undef XENT_CAT2
+#undef XENT_LANES
