@@ -111,13 +111,21 @@ static double XENT_F(xent_sumexp_f32_)(const float *x, float *e, ptrdiff_t n, fl
         for (int l = 0; l < XENT_LANES; l++)
             acc[l] += v[l];
     }
-    double s = 0.0;
-    for (; j < n; j++) {
-        float v = XENT_F(xent_expf_)(x[j] - m);
+    if (j < n) { /* the tail, padded with -inf (whose exp is 0) to a full block */
+        ptrdiff_t rest = n - j;
+        float xin[XENT_LANES], v[XENT_LANES];
+        for (int l = 0; l < XENT_LANES; l++)
+            xin[l] = l < rest ? x[j + l] : -INFINITY;
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_F(xent_expf_)(xin[l] - m);
         if (e)
-            e[j] = v;
-        s += v;
+            memcpy(e + j, v, (size_t)rest * sizeof(float));
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            acc[l] += v[l];
     }
+    double s = 0.0;
     for (int l = 0; l < XENT_LANES; l++)
         s += acc[l];
     return s;
@@ -218,15 +226,25 @@ static double XENT_F(xent_sumexp_f64_)(const double *x, double *e, ptrdiff_t n, 
             acc[l] = t;
         }
     }
-    double s = 0.0, c = 0.0;
-    for (; j < n; j++) {
-        double v = XENT_F(xent_exp_)(x[j] - m);
+    if (j < n) { /* the tail, padded with -inf (whose exp is 0) to a full block */
+        ptrdiff_t rest = n - j;
+        double xin[XENT_LANES], v[XENT_LANES];
+        for (int l = 0; l < XENT_LANES; l++)
+            xin[l] = l < rest ? x[j + l] : -INFINITY;
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_F(xent_exp_)(xin[l] - m);
         if (e)
-            e[j] = v;
-        double y = v - c, t = s + y;
-        c = (t - s) - y;
-        s = t;
+            memcpy(e + j, v, (size_t)rest * sizeof(double));
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++) {
+            double y = v[l] - comp[l];
+            double t = acc[l] + y;
+            comp[l] = (t - acc[l]) - y;
+            acc[l] = t;
+        }
     }
+    double s = 0.0, c = 0.0;
     for (int l = 0; l < XENT_LANES; l++) {
         double y = (acc[l] - comp[l]) - c, t = s + y;
         c = (t - s) - y;
