@@ -51,6 +51,15 @@ cdef extern from "xent_rows.h":
         void (*softmax_vjp_f64)(const double* p, const double* g, double* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f64)(const double* lp, const double* g, double* out, Py_ssize_t n, double total) noexcept nogil
         double (*exp_f64)(double x) noexcept nogil
+        void (*block_sumexp_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, float* ws, float* m, double* s) noexcept nogil
+        void (*block_scale_f32)(float* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, float* out) noexcept nogil
+        void (*block_sumexp_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, double* ws, double* m, double* s) noexcept nogil
+        void (*block_scale_f64)(double* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, double* out) noexcept nogil
+        void (*block_losses)(const double* m, const double* s, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
+        double (*log_f64)(double x) noexcept nogil
+    enum:
+        XENT_SMALL_C
+        XENT_BLOCK
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
@@ -176,3 +185,32 @@ cdef inline void row_log_softmax_vjp(const floating* lp, const floating* g, floa
         xent_ops.log_softmax_vjp_f32(lp, g, out, n, total)
     else:
         xent_ops.log_softmax_vjp_f64(lp, g, out, n, total)
+
+
+# ---------------------------------------------------------- small-class path
+# Rows of at most XENT_SMALL_C classes, XENT_BLOCK at a time, vectorised
+# across rows. ws is a workspace of XENT_SMALL_C * XENT_BLOCK values.
+
+cdef inline void block_exp(const floating* x, Py_ssize_t nb, Py_ssize_t c, floating* ws,
+                           floating* m, double* s) noexcept nogil:
+    # ws[j * XENT_BLOCK + b] = e_j of row b (x + b * c), s[b] their sum, m[b]
+    # the row maximum: the same conventions as row_store_exp, non-finite rows too.
+    cdef Py_ssize_t b, j
+    if floating is float:
+        xent_ops.block_sumexp_f32(x, nb, c, ws, m, s)
+    else:
+        xent_ops.block_sumexp_f64(x, nb, c, ws, m, s)
+    for b in range(nb):
+        if not is_finite(m[b]):
+            s[b] = nonfinite_row_sum(x + b * c, c, m[b])
+            for j in range(c):
+                ws[j * XENT_BLOCK + b] = 1 if (m[b] == INFINITY and x[b * c + j] == INFINITY) else 0
+
+
+cdef inline void block_scale(floating* ws, Py_ssize_t nb, Py_ssize_t c, const double* k,
+                             const double* f, const double* u, floating* out) noexcept nogil:
+    # out[b * c + j] = ws[j * XENT_BLOCK + b] * k[b] - f[b] * u[j] (u NULL: no offset)
+    if floating is float:
+        xent_ops.block_scale_f32(ws, nb, c, k, f, u, out)
+    else:
+        xent_ops.block_scale_f64(ws, nb, c, k, f, u, out)

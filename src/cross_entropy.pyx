@@ -16,18 +16,21 @@
 # scaled by the upstream/reduction factor gs_i. Terms with a_c == 0 are
 # skipped, so -inf logits of classes without target mass are exact.
 #
-# Passes per row: max; the target sums (reads x and the target); exp, stored
-# into the gradient row (which may be x itself: every read of x comes before
-# the write of the same row); scale. The loss is written per row in float64;
-# the Python layer (xent/_cross_entropy.py) validates, computes the reduction
-# denominator and gs, and reduces.
+# Per row: the max; the target sums (they read x and the target, before the
+# gradient row, which may be x itself, is written); the exps, stored into the
+# gradient row; the scaling. Rows of few classes go through the small-class
+# path of _rows.pxd (blocks of rows vectorised across rows) with the same
+# per-row terms. The loss is written per row in float64; the Python layer
+# (xent/_cross_entropy.py) validates, computes the reduction denominator and
+# gs, and reduces.
 
 from cython.parallel cimport prange
 from libc.math cimport log
+from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, xent_row_ops, xent_ops,
-    xent_isa_table,
+    floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
 )
 
 include "_isa.pxi"
@@ -42,14 +45,215 @@ cdef inline const double* data_or_null(const double[::1] a) noexcept:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
-cdef inline void finish_row(floating* g, Py_ssize_t c, double s, double p_coef,
-                            double eps_c, const double* w,
-                            Py_ssize_t y, double y_coef) noexcept nogil:
-    # g holds the exps e_j; make it p_coef * e_j / s - f * a_j where the target
-    # part of a_j is split into eps_c * w_j (smoothing) and y_coef at column y.
-    row_scale_sub(g, c, p_coef / s, eps_c, w if eps_c != 0 else NULL)
-    if y >= 0:
-        g[y] = <floating>(g[y] - y_coef)
+cdef struct Options:
+    # what every row of one call shares
+    Py_ssize_t c
+    const double* w          # class weights or NULL
+    const double* sw         # sample weights or NULL
+    const double* u          # eps / C * w_j, the smoothing part of a_j (NULL if eps == 0)
+    double eps
+    double z
+    double total_w           # sum_j w_j
+    long long ignore_index
+
+
+cdef inline double label_target_sums(const floating* xr, Py_ssize_t y, double m, double wy,
+                                     const Options* o, double* a_total) noexcept nogil:
+    # A = sum_j a_j into a_total; returns sum_j a_j (x_j - m) (a_j != 0 only)
+    cdef Py_ssize_t j
+    cdef double a = (1 - o.eps) * wy
+    cdef double shifted = a * (xr[y] - m) if a != 0 else 0.0
+    if o.eps != 0:
+        a += o.eps * o.total_w / o.c
+        for j in range(o.c):
+            if o.u[j] != 0:
+                shifted += o.u[j] * (xr[j] - m)
+    a_total[0] = a
+    return shifted
+
+
+cdef inline double prob_coef(const floating* tr, Py_ssize_t j, const Options* o) noexcept nogil:
+    # a_j for a probability target row tr
+    return weight_of(o.w, j) * ((1 - o.eps) * tr[j] + o.eps / o.c)
+
+
+cdef inline double prob_target_sums(const floating* xr, const floating* tr, double m,
+                                    const Options* o, double* a_total) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double a, total = 0, shifted = 0
+    for j in range(o.c):
+        a = prob_coef(tr, j, o)
+        if a != 0:
+            total += a
+            shifted += a * (xr[j] - m)
+    a_total[0] = total
+    return shifted
+
+
+cdef inline double row_loss(double m, double s, double a_total, double shifted, double sw,
+                            double f, double z, double* k) noexcept nogil:
+    # the loss of a row, and in k the factor of its exps in the gradient
+    # (the block path computes the same in xent_block_losses)
+    cdef double log_s = log(s)
+    cdef double lse = m + log_s
+    if z == 0:  # (no 0 * inf when lse is infinite)
+        k[0] = f * a_total / s
+        return sw * (a_total * log_s - shifted)
+    k[0] = f * (a_total + 2 * z * lse) / s
+    return sw * (a_total * log_s - shifted + z * lse * lse)
+
+
+cdef inline double row_sw(const Options* o, Py_ssize_t i) noexcept nogil:
+    return o.sw[i] if o.sw != NULL else 1.0
+
+
+# ---------------------------------------------------------------- labels
+
+cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const Options* o,
+                            double gs, double* loss, floating* gr) noexcept nogil:
+    # one row through the row path; gr is the gradient row or NULL
+    cdef Py_ssize_t j
+    cdef double sw, wy, m, s, a_total, shifted, k, f
+    cdef floating mf
+    if y == o.ignore_index:
+        loss[i] = 0
+        if gr != NULL:
+            for j in range(o.c):
+                gr[j] = 0
+        return
+    sw = row_sw(o, i)
+    wy = weight_of(o.w, y)
+    mf = row_max(xr, o.c)
+    m = mf
+    shifted = label_target_sums(xr, y, m, wy, o, &a_total)
+    s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
+    f = gs * sw
+    loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
+    if gr != NULL:
+        row_scale_sub(gr, o.c, k, f, o.u)
+        gr[y] = <floating>(gr[y] - f * (1 - o.eps) * wy)
+
+
+cdef struct Block:
+    # per-row terms of a block of the small-class path
+    double m[XENT_BLOCK]
+    double s[XENT_BLOCK]
+    double a[XENT_BLOCK]
+    double shifted[XENT_BLOCK]
+    double sw[XENT_BLOCK]
+    double f[XENT_BLOCK]
+    double k[XENT_BLOCK]
+    double loss[XENT_BLOCK]
+
+
+cdef inline void block_start(Block* blk, const floating* x, Py_ssize_t nb, Py_ssize_t c,
+                             floating* ws) noexcept nogil:
+    # the exps of the block into ws, m and s into blk; other terms zeroed
+    cdef floating m[XENT_BLOCK]
+    cdef Py_ssize_t b
+    block_exp(x, nb, c, ws, m, blk.s)
+    for b in range(XENT_BLOCK):
+        blk.m[b] = m[b]
+        blk.a[b] = 0
+        blk.shifted[b] = 0
+        blk.sw[b] = 0
+        blk.f[b] = 0
+
+
+cdef inline void labels_block(const floating* x, Py_ssize_t i0, Py_ssize_t nb,
+                              const long long* labels, const Options* o, const double[:] gs,
+                              double* loss, floating* grad) noexcept nogil:
+    # rows i0 .. i0+nb-1 through the small-class path
+    cdef floating ws[XENT_SMALL_C * XENT_BLOCK]
+    cdef Block blk
+    cdef Py_ssize_t b, i, c = o.c
+    cdef long long y
+    block_start(&blk, x + i0 * c, nb, c, ws)
+    for b in range(nb):
+        i = i0 + b
+        y = labels[i]
+        if y != o.ignore_index:
+            blk.sw[b] = row_sw(o, i)
+            blk.f[b] = gs[i] * blk.sw[b]
+            blk.shifted[b] = label_target_sums(x + i * c, y, blk.m[b], weight_of(o.w, y), o,
+                                               &blk.a[b])
+    xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
+    for b in range(nb):
+        if labels[i0 + b] == o.ignore_index:  # 0, whatever the logits hold
+            blk.loss[b] = 0
+            blk.k[b] = 0
+        loss[i0 + b] = blk.loss[b]
+    if grad == NULL:
+        return
+    block_scale(ws, nb, c, blk.k, blk.f, o.u, grad + i0 * c)
+    for b in range(nb):
+        y = labels[i0 + b]
+        if y != o.ignore_index:
+            grad[(i0 + b) * c + y] -= <floating>(blk.f[b] * (1 - o.eps) * weight_of(o.w, y))
+
+
+# ---------------------------------------------------------- probabilities
+
+cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
+                           const Options* o, double gs, double* loss, floating* gr) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double sw = row_sw(o, i), m, s, a_total, shifted, k, f
+    cdef floating mf = row_max(xr, o.c)
+    m = mf
+    shifted = prob_target_sums(xr, tr, m, o, &a_total)
+    s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
+    f = gs * sw
+    loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
+    if gr != NULL:
+        # g_j = k e_j - f a_j; a_j needs the target row again
+        row_scale_sub(gr, o.c, k, 0.0, NULL)
+        for j in range(o.c):
+            gr[j] = <floating>(gr[j] - f * prob_coef(tr, j, o))
+
+
+cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0, Py_ssize_t nb,
+                             const Options* o, const double[:] gs, double* loss,
+                             floating* grad) noexcept nogil:
+    cdef floating ws[XENT_SMALL_C * XENT_BLOCK]
+    cdef Block blk
+    cdef Py_ssize_t b, i, j, c = o.c
+    block_start(&blk, x + i0 * c, nb, c, ws)
+    for b in range(nb):
+        i = i0 + b
+        blk.sw[b] = row_sw(o, i)
+        blk.f[b] = gs[i] * blk.sw[b]
+        blk.shifted[b] = prob_target_sums(x + i * c, t + i * c, blk.m[b], o, &blk.a[b])
+    xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
+    for b in range(nb):
+        loss[i0 + b] = blk.loss[b]
+    if grad == NULL:
+        return
+    block_scale(ws, nb, c, blk.k, blk.f, NULL, grad + i0 * c)
+    for b in range(nb):
+        i = i0 + b
+        for j in range(c):
+            grad[i * c + j] -= <floating>(blk.f[b] * prob_coef(t + i * c, j, o))
+
+
+# ------------------------------------------------------------ entry points
+
+cdef Options make_options(Py_ssize_t c, const double[::1] class_weight,
+                          const double[::1] sample_weight, double eps, double z,
+                          long long ignore_index, double* u):
+    cdef Options o
+    cdef Py_ssize_t j
+    o.c = c
+    o.w = data_or_null(class_weight)
+    o.sw = data_or_null(sample_weight)
+    o.eps = eps
+    o.z = z
+    o.ignore_index = ignore_index
+    o.total_w = 0
+    for j in range(c):
+        o.total_w += weight_of(o.w, j)
+        u[j] = eps / c * weight_of(o.w, j)
+    o.u = u if eps != 0 else NULL
+    return o
 
 
 def softmax_xent_labels(
@@ -58,48 +262,27 @@ def softmax_xent_labels(
     long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
 ):
     """Per-row loss (and gradient if grad is not None) for integer labels."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j, y
-    cdef const double* w = data_or_null(class_weight)
-    cdef bint has_sw = sample_weight is not None
-    cdef bint want_grad = grad is not None
-    cdef double total_w = 0, sw, wy, m, s, log_s, lse, shifted_sum, a_total, f
-    cdef floating mf
-    for j in range(c):
-        total_w = total_w + weight_of(w, j)
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            y = labels[i]
-            if y == ignore_index:
-                loss[i] = 0
-                if want_grad:
-                    for j in range(c):
-                        grad[i, j] = 0
-                continue
-            sw = sample_weight[i] if has_sw else 1.0
-            wy = weight_of(w, y)
-            mf = row_max(&x[i, 0], c)
-            m = mf
-            # target sums, read before the gradient row (maybe x) is written
-            a_total = (1 - eps) * wy
-            shifted_sum = a_total * (x[i, y] - m) if a_total != 0 else 0.0
-            if eps != 0:
-                a_total = a_total + eps * total_w / c
-                for j in range(c):
-                    if weight_of(w, j) != 0:
-                        shifted_sum = shifted_sum + (
-                            eps / c * weight_of(w, j) * (x[i, j] - m))
-            if want_grad:
-                s = row_store_exp(&x[i, 0], &grad[i, 0], c, mf)
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
+    cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
+    cdef const floating* xp = &x[0, 0] if n > 0 else NULL
+    cdef double* u = <double*>malloc((c + 1) * sizeof(double))
+    if u == NULL:
+        raise MemoryError()
+    cdef Options o = make_options(c, class_weight, sample_weight, eps, z, ignore_index, u)
+    try:
+        with nogil:
+            if c <= XENT_SMALL_C:
+                for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
+                    labels_block(xp, i, nb, &labels[0], &o, grad_scale, &loss[0], g)
             else:
-                s = row_sum_exp(&x[i, 0], c, mf)
-            log_s = log(s)
-            lse = m + log_s
-            loss[i] = sw * (a_total * log_s - shifted_sum + z * lse * lse)
-            if want_grad:
-                f = grad_scale[i] * sw
-                finish_row(&grad[i, 0], c, s, f * (a_total + 2 * z * lse),
-                           f * eps / c, w, y, f * (1 - eps) * wy)
+                for i in prange(n, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    labels_row(xp + i * c, i, labels[i], &o, grad_scale[i], &loss[0],
+                               g + i * c if g != NULL else NULL)
+    finally:
+        free(u)
 
 
 def softmax_xent_probs(
@@ -108,38 +291,28 @@ def softmax_xent_probs(
     double[::1] loss, floating[:, ::1] grad, int n_threads,
 ):
     """Per-row loss (and gradient if grad is not None) for probability targets."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
-    cdef const double* w = data_or_null(class_weight)
-    cdef bint has_sw = sample_weight is not None
-    cdef bint want_grad = grad is not None
-    cdef double sw, m, s, log_s, lse, shifted_sum, a_total, a, f
-    cdef floating mf
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            sw = sample_weight[i] if has_sw else 1.0
-            mf = row_max(&x[i, 0], c)
-            m = mf
-            shifted_sum = 0
-            a_total = 0
-            for j in range(c):
-                a = weight_of(w, j) * ((1 - eps) * target[i, j] + eps / c)
-                if a != 0:
-                    a_total = a_total + a
-                    shifted_sum = shifted_sum + a * (x[i, j] - m)
-            if want_grad:
-                s = row_store_exp(&x[i, 0], &grad[i, 0], c, mf)
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
+    cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
+    cdef const floating* xp = &x[0, 0] if n > 0 else NULL
+    cdef const floating* tp = &target[0, 0] if n > 0 else NULL
+    cdef double* u = <double*>malloc((c + 1) * sizeof(double))
+    if u == NULL:
+        raise MemoryError()
+    cdef Options o = make_options(c, class_weight, sample_weight, eps, z, 0, u)
+    try:
+        with nogil:
+            if c <= XENT_SMALL_C:
+                for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
+                    probs_block(xp, tp, i, nb, &o, grad_scale, &loss[0], g)
             else:
-                s = row_sum_exp(&x[i, 0], c, mf)
-            log_s = log(s)
-            lse = m + log_s
-            loss[i] = sw * (a_total * log_s - shifted_sum + z * lse * lse)
-            if want_grad:
-                f = grad_scale[i] * sw
-                # g_j = f * ((A + 2 z lse) p_j - a_j); a_j needs the target again
-                for j in range(c):
-                    grad[i, j] = <floating>(grad[i, j] * (f * (a_total + 2 * z * lse) / s) - f * (
-                        weight_of(w, j) * ((1 - eps) * target[i, j] + eps / c)))
+                for i in prange(n, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    probs_row(xp + i * c, tp + i * c, i, &o, grad_scale[i], &loss[0],
+                              g + i * c if g != NULL else NULL)
+    finally:
+        free(u)
 
 
 def nll_labels(

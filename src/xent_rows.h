@@ -37,7 +37,21 @@ typedef struct {
     void (*softmax_vjp_f64)(const double *p, const double *g, double *out, ptrdiff_t n, double dot);
     void (*log_softmax_vjp_f64)(const double *lp, const double *g, double *out, ptrdiff_t n, double total);
     double (*exp_f64)(double x);
+    void (*block_sumexp_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, float *ws, float *m, double *s);
+    void (*block_scale_f32)(float *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
+                            const double *u, float *out);
+    void (*block_sumexp_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m, double *s);
+    void (*block_scale_f64)(double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
+                            const double *u, double *out);
+    void (*block_losses)(const double *m, const double *s, const double *a, const double *shifted,
+                         const double *sw, const double *f, double z, double *k, double *loss);
+    double (*log_f64)(double x);
 } xent_row_ops;
+
+/* The small-class path: rows of at most XENT_SMALL_C classes are processed
+ * XENT_BLOCK at a time, vectorised across rows (see xent_rows_impl.h). */
+#define XENT_SMALL_C 64
+#define XENT_BLOCK 16
 
 #define XENT_SFX _baseline
 #define XENT_ISA_NAME "baseline"

@@ -84,6 +84,62 @@ static inline double XENT_F(xent_exp_)(double x)
     return (p * s1.f) * s2.f;
 }
 
+/* log for the per-row sums (float64), branch-free so that it vectorises across
+ * rows: x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(t) with
+ * t = (m - 1) / (m + 1), |t| <= 0.1716, by its series to t^21. Exact results
+ * for 0 (-inf), +inf, NaN and negative input (NaN); not meant for subnormal
+ * input (the sums it takes are 0 or >= 1). */
+static inline double XENT_F(xent_log_)(double x)
+{
+    union { double f; uint64_t u; } v, ev;
+    v.f = x;
+    ev.u = UINT64_C(0x4330000000000000) | (v.u >> 52); /* 2^52 + biased exponent */
+    double e = (ev.f - 4503599627370496.0) - 1023.0;
+    v.u = (v.u & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000);
+    double m = v.f; /* in [1, 2) */
+    int big = m > 1.4142135623730951;
+    m = big ? m * 0.5 : m;
+    e = big ? e + 1.0 : e;
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double p = 1.0 / 21;
+    p = p * t2 + 1.0 / 19;
+    p = p * t2 + 1.0 / 17;
+    p = p * t2 + 1.0 / 15;
+    p = p * t2 + 1.0 / 13;
+    p = p * t2 + 1.0 / 11;
+    p = p * t2 + 1.0 / 9;
+    p = p * t2 + 1.0 / 7;
+    p = p * t2 + 1.0 / 5;
+    p = p * t2 + 1.0 / 3;
+    double log_m = 2.0 * t + (2.0 * t) * (t2 * p);
+    double r = e * 6.93147180369123816490e-01 + (e * 1.90821492927058770002e-10 + log_m);
+    return x > 0.0 && x < INFINITY ? r : (x == 0.0 ? -INFINITY : (x == INFINITY ? x : NAN));
+}
+
+/* The per-row loss terms of a block of the small-class path (see
+ * src/cross_entropy.pyx): with log_s = log(s), lse = m + log_s,
+ *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
+static void XENT_F(xent_block_losses_)(const double *m, const double *s, const double *a,
+                                       const double *shifted, const double *sw, const double *f,
+                                       double z, double *k, double *loss)
+{
+    if (z != 0.0) {
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++) {
+            double log_s = XENT_F(xent_log_)(s[b]), lse = m[b] + log_s;
+            k[b] = f[b] * (a[b] + 2.0 * z * lse) / s[b];
+            loss[b] = sw[b] * (a[b] * log_s - shifted[b] + z * lse * lse);
+        }
+    } else {
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++) {
+            double log_s = XENT_F(xent_log_)(s[b]);
+            k[b] = f[b] * a[b] / s[b];
+            loss[b] = sw[b] * (a[b] * log_s - shifted[b]);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- float32 */
 
 static float XENT_F(xent_max_f32_)(const float *x, ptrdiff_t n)
@@ -312,6 +368,86 @@ static void XENT_F(xent_log_softmax_vjp_f64_)(const double *lp, const double *g,
         out[j] = g[j] - XENT_F(xent_exp_)(lp[j]) * total;
 }
 
+/* ------------------------------------------------- the small-class path
+ * For rows of few classes (C <= XENT_SMALL_C) the per-row work is too small to
+ * vectorise along the row: these functions take a block of up to
+ * XENT_BLOCK rows, transpose it into the workspace ws (ws[c * XENT_BLOCK + b]
+ * is class c of row b) and vectorise across the rows instead.
+ */
+
+/* Stage 1: ws = exp(x - m) per row, m[b] the row maximum, s[b] the sum
+ * (float64; Kahan lanes for float64). Rows nb..XENT_BLOCK-1 are padding. */
+#define XENT_DEFINE_BLOCK(T, SFX, EXP, KAHAN)                                              \
+    static void XENT_F(xent_block_sumexp_##SFX##_)(const T *x, ptrdiff_t nb, ptrdiff_t C, \
+                                                   T *ws, T *m, double *s)                 \
+    {                                                                                      \
+        double comp[XENT_BLOCK];                                                           \
+        ptrdiff_t b0 = 0;                                                                  \
+        if (nb == XENT_BLOCK) {                                                            \
+            for (ptrdiff_t c = 0; c < C; c++) {                                            \
+                _Pragma("omp simd")                                                        \
+                for (int b = 0; b < XENT_BLOCK; b++)                                       \
+                    ws[c * XENT_BLOCK + b] = x[b * C + c];                                 \
+            }                                                                              \
+        } else {                                                                           \
+            for (; b0 < nb; b0++)                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                          \
+                    ws[c * XENT_BLOCK + b0] = x[b0 * C + c];                               \
+            for (ptrdiff_t c = 0; c < C; c++)                                              \
+                for (int b = (int)b0; b < XENT_BLOCK; b++)                                 \
+                    ws[c * XENT_BLOCK + b] = (T)0;                                         \
+        }                                                                                  \
+        for (int b = 0; b < XENT_BLOCK; b++) {                                             \
+            m[b] = -INFINITY;                                                              \
+            s[b] = 0.0;                                                                    \
+            comp[b] = 0.0;                                                                 \
+        }                                                                                  \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                \
+            const T *w = ws + c * XENT_BLOCK;                                              \
+            _Pragma("omp simd")                                                            \
+            for (int b = 0; b < XENT_BLOCK; b++)                                           \
+                m[b] = w[b] > m[b] ? w[b] : m[b];                                          \
+        }                                                                                  \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                \
+            T *w = ws + c * XENT_BLOCK;                                                    \
+            _Pragma("omp simd")                                                            \
+            for (int b = 0; b < XENT_BLOCK; b++) {                                         \
+                T v = EXP(w[b] - m[b]);                                                    \
+                w[b] = v;                                                                  \
+                if (KAHAN) {                                                               \
+                    double y = v - comp[b], t = s[b] + y;                                  \
+                    comp[b] = (t - s[b]) - y;                                              \
+                    s[b] = t;                                                              \
+                } else {                                                                   \
+                    s[b] += v;                                                             \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    /* Stage 2: out[b, c] = ws[c, b] * k[b] - f[b] * u[c] (no offset if u is NULL),        \
+     * computed in float64, for the nb real rows (out may be x). */                        \
+    static void XENT_F(xent_block_scale_##SFX##_)(T *ws, ptrdiff_t nb, ptrdiff_t C,        \
+                                                  const double *k, const double *f,        \
+                                                  const double *u, T *out)                 \
+    {                                                                                      \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                \
+            T *w = ws + c * XENT_BLOCK;                                                    \
+            double uc = u ? u[c] : 0.0;                                                    \
+            _Pragma("omp simd")                                                            \
+            for (int b = 0; b < XENT_BLOCK; b++)                                           \
+                w[b] = (T)((double)w[b] * k[b] - f[b] * uc);                               \
+        }                                                                                  \
+        for (ptrdiff_t b = 0; b < nb; b++) {                                               \
+            _Pragma("omp simd")                                                            \
+            for (ptrdiff_t c = 0; c < C; c++)                                              \
+                out[b * C + c] = ws[c * XENT_BLOCK + b];                                   \
+        }                                                                                  \
+    }
+
+XENT_DEFINE_BLOCK(float, f32, XENT_F(xent_expf_), 0)
+XENT_DEFINE_BLOCK(double, f64, XENT_F(xent_exp_), 1)
+#undef XENT_DEFINE_BLOCK
+
 /* the table of this ISA's functions */
 static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_ISA_NAME,
@@ -323,6 +459,9 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_scale_sub_f64_), XENT_F(xent_shift_f64_), XENT_F(xent_sum_f64_),
     XENT_F(xent_dot_f64_), XENT_F(xent_softmax_vjp_f64_), XENT_F(xent_log_softmax_vjp_f64_),
     XENT_F(xent_exp_),
+    XENT_F(xent_block_sumexp_f32_), XENT_F(xent_block_scale_f32_),
+    XENT_F(xent_block_sumexp_f64_), XENT_F(xent_block_scale_f64_),
+    XENT_F(xent_block_losses_), XENT_F(xent_log_),
 };
 
 #undef XENT_F

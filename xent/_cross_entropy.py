@@ -70,6 +70,21 @@ _OPTIONS_DOC = """\
 """
 
 
+def _mean_denominator(labels, ignore_index, w, sw, n_rows):
+    """PyTorch's denominator of "mean": sum over kept samples of sw * w[target] (O(N))."""
+    if labels is None:  # probability targets: every sample counts once
+        return float(n_rows) if sw is None else float(np.sum(sw))
+    ignored = labels == ignore_index
+    if ignored.any():
+        kept = ~ignored
+        labels = labels[kept]
+        sw = None if sw is None else sw[kept]
+    if w is None:
+        return float(labels.size) if sw is None else float(np.sum(sw))
+    per = w[labels]
+    return float(np.sum(per)) if sw is None else float(np.dot(per, sw))
+
+
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
              reduction, return_grad, grad_loss, grad_out, n_threads):
     """Validate everything a loss call takes; return what the kernels need."""
@@ -109,18 +124,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
-    if reduction == "mean":
-        if labels is not None:
-            valid = labels != ignore_index
-            per = w[np.where(valid, labels, 0)] if w is not None else np.ones(rows.n_rows)
-            per = np.where(valid, per, 0.0)
-        else:
-            per = np.ones(rows.n_rows)
-        if sw is not None:
-            per = per * sw
-        denom = float(np.sum(per))
-    else:
-        denom = 1.0
+    denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows) if reduction == "mean" else 1.0
     scale = 0.0 if denom == 0 else 1.0 / denom
     if reduction == "none":
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
