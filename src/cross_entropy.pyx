@@ -25,7 +25,7 @@
 # gs, and reduces.
 
 from cython.parallel cimport prange
-from libc.math cimport log
+from libc.math cimport log, INFINITY
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
@@ -57,17 +57,23 @@ cdef struct Options:
     long long ignore_index
 
 
+cdef inline double shifted_logit(floating x, double m) noexcept nogil:
+    # x - m, with the limit 0 for x == m == +inf (the +inf entries of a row
+    # carry its whole softmax: see the conventions in _rows.pxd)
+    return 0.0 if (x == m and m == INFINITY) else x - m
+
+
 cdef inline double label_target_sums(const floating* xr, Py_ssize_t y, double m, double wy,
                                      const Options* o, double* a_total) noexcept nogil:
     # A = sum_j a_j into a_total; returns sum_j a_j (x_j - m) (a_j != 0 only)
     cdef Py_ssize_t j
     cdef double a = (1 - o.eps) * wy
-    cdef double shifted = a * (xr[y] - m) if a != 0 else 0.0
+    cdef double shifted = a * shifted_logit(xr[y], m) if a != 0 else 0.0
     if o.eps != 0:
         a += o.eps * o.total_w / o.c
         for j in range(o.c):
             if o.u[j] != 0:
-                shifted += o.u[j] * (xr[j] - m)
+                shifted += o.u[j] * shifted_logit(xr[j], m)
     a_total[0] = a
     return shifted
 
@@ -85,7 +91,7 @@ cdef inline double prob_target_sums(const floating* xr, const floating* tr, doub
         a = prob_coef(tr, j, o)
         if a != 0:
             total += a
-            shifted += a * (xr[j] - m)
+            shifted += a * shifted_logit(xr[j], m)
     a_total[0] = total
     return shifted
 
@@ -130,7 +136,7 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
     f = gs * sw
     loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
     if gr != NULL:
-        row_scale_sub(gr, o.c, k, f, o.u)
+        row_scale_sub(gr, o.c, k, f if o.u != NULL else 0.0, o.u)
         gr[y] = <floating>(gr[y] - f * (1 - o.eps) * wy)
 
 

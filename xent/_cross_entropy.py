@@ -206,7 +206,11 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     are allowed for classes without target mass (a masked vocabulary) and
     give exact results; a ``-inf`` logit with target mass gives ``+inf``. A
     row whose logits are all ``-inf`` has no defined loss: NaN, as in
-    PyTorch. NaN in a row makes that sample's loss and gradient NaN.
+    PyTorch. ``+inf`` logits follow the softmax's limit (its mass split over
+    the ``+inf`` entries): the loss is ``+inf`` when a class with target mass
+    is not among them, and finite (``log k`` for a label among ``k`` of them)
+    otherwise, where PyTorch gives NaN. NaN in a row makes that sample's loss
+    and gradient NaN, and no other's.
 
     Memory: forward only, O(N) beyond the input (when the class axis is the
     last one and rows are contiguous; otherwise the logits are copied once);
