@@ -14,6 +14,7 @@ Never add ``-ffast-math``/``-Ofast`` (they break the ``-inf``/NaN contract) or
 ``-march=native`` (the wheel must run on any CPU of its architecture).
 """
 
+import glob
 import os
 import sys
 import tempfile
@@ -97,6 +98,8 @@ extensions = [
         f"xent._kernels.{name}",
         [f"src/{name}.pyx"],
         include_dirs=["src"],
+        # rebuild when the shared row primitives change
+        depends=sorted(glob.glob("src/*.h") + glob.glob("src/*.pxd") + glob.glob("src/*.pxi")),
     )
     for name in KERNELS
 ]

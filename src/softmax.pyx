@@ -12,8 +12,8 @@ from libc.math cimport log, INFINITY
 
 from _rows cimport (
     floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
-    row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp,
-    xent_row_ops, xent_ops, xent_isa_table,
+    row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
+    xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
 )
 
@@ -43,39 +43,69 @@ def threads_used(int n_threads):
     return used[0]
 
 
+cdef inline void softmax_block(const floating* x, Py_ssize_t nb, Py_ssize_t c, floating* lse,
+                               floating* p) noexcept nogil:
+    # the small-class path for nb rows of x: lse (if not NULL) and softmax (if
+    # p is not NULL), the same conventions as the row path
+    cdef floating ws[XENT_SMALL_C * XENT_BLOCK]
+    cdef floating m[XENT_BLOCK]
+    cdef double s[XENT_BLOCK]
+    cdef double k[XENT_BLOCK]
+    cdef double f[XENT_BLOCK]
+    cdef Py_ssize_t b
+    block_exp(x, nb, c, ws, m, s)
+    for b in range(XENT_BLOCK):
+        k[b] = 0 if (b >= nb or s[b] == 0) else 1.0 / s[b]  # all -inf: softmax 0
+        f[b] = 0
+    if lse != NULL:
+        for b in range(nb):
+            lse[b] = row_logsumexp(m[b], s[b])
+    if p != NULL:
+        block_scale(ws, nb, c, k, f, NULL, p)
+
+
 def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
     """lse[i] = log(sum_j exp(x[i, j]))."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef floating m
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            m = row_max(&x[i, 0], c) if c > 0 else -INFINITY
-            lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
+        if 0 < c <= XENT_SMALL_C:
+            for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c, &lse[i], NULL)
+        else:
+            for i in prange(n, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                m = row_max(&x[i, 0], c) if c > 0 else -INFINITY
+                lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
 
 
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                  floating[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef bint want_lse = lse is not None
     cdef floating m
     cdef double s
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            if c == 0:
+        if 0 < c <= XENT_SMALL_C:
+            for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c,
+                              &lse[i] if want_lse else NULL, &p[i, 0])
+        else:
+            for i in prange(n, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                if c == 0:
+                    if want_lse:
+                        lse[i] = -INFINITY
+                    continue
+                m = row_max(&x[i, 0], c)
+                s = row_store_exp(&x[i, 0], &p[i, 0], c, m)
                 if want_lse:
-                    lse[i] = -INFINITY
-                continue
-            m = row_max(&x[i, 0], c)
-            s = row_store_exp(&x[i, 0], &p[i, 0], c, m)
-            if want_lse:
-                lse[i] = row_logsumexp(m, s)
-            if s == 0:  # all -inf: the softmax is 0, not 0/0
-                row_scale(&p[i, 0], c, 0.0)
-            else:
-                row_scale(&p[i, 0], c, 1.0 / s)
+                    lse[i] = row_logsumexp(m, s)
+                # all -inf: the softmax is 0, not 0/0
+                row_scale(&p[i, 0], c, 0.0 if s == 0 else 1.0 / s)
 
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):

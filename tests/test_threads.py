@@ -57,9 +57,10 @@ def test_omp_num_threads_is_honoured():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_results_are_bit_identical_for_any_thread_count(dtype):
+@pytest.mark.parametrize("shape", [(513, 301), (4099, 10)], ids=["row-path", "small-class-path"])
+def test_results_are_bit_identical_for_any_thread_count(dtype, shape):
     rng = np.random.default_rng(0)
-    x = (rng.standard_normal((513, 301)) * 8).astype(dtype)
+    x = (rng.standard_normal(shape) * 8).astype(dtype)
     g = rng.standard_normal(x.shape).astype(dtype)
     x[5, :] = -np.inf
     x[7, 3] = np.nan

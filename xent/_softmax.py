@@ -38,7 +38,7 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
     res = rows.direct_full(out, cdt)
     if res is None:
         res = np.empty(rows.shape2d, dtype=cdt)
-    data = [Rows(a, rows.axes).data(cdt) for a in values]
+    data = [rows.data(cdt)] + [Rows(a, rows.axes).data(cdt) for a in values[1:]]
     kernel(_k, kernel_name, cdt)(*data, res, nt)
     return deliver(rows.to_full(res), out, dtype)
 

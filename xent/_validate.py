@@ -12,6 +12,7 @@ through without a copy; anything else (another axis, Fortran order, negative
 strides, float16) is copied once.
 """
 
+import math
 import operator
 
 import numpy as np
@@ -90,8 +91,8 @@ class Rows:
         self.axes = axes
         self.batch_axes = tuple(a for a in range(x.ndim) if a not in axes)
         self.batch_shape = tuple(x.shape[a] for a in self.batch_axes)
-        self.n_classes = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        self.n_rows = int(np.prod(self.batch_shape, dtype=np.int64))
+        self.n_classes = math.prod(x.shape[a] for a in axes)
+        self.n_rows = math.prod(self.batch_shape)
         self.trailing = axes == tuple(range(x.ndim - len(axes), x.ndim))
         self.moved_shape = self.batch_shape + tuple(x.shape[a] for a in axes)
 
