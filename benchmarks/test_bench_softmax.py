@@ -25,6 +25,13 @@ import numpy as np
 import pytest
 
 import xent
+from xent._bench import (  # the plain NumPy peers, shared with `python -m xent bench`
+    np_log_softmax,
+    np_log_softmax_backward,
+    np_logsumexp,
+    np_softmax,
+    np_softmax_backward,
+)
 
 #: id -> (shape, dtype); LARGE also get an n_threads=1 row.
 SHAPES = {
@@ -34,33 +41,6 @@ SHAPES = {
     "64x100-f32": ((64, 100), np.float32),
 }
 LARGE = ("4096x32000-f32", "4096x8192-f64")
-
-
-# ---- plain NumPy references (max-shifted, last axis) ------------------------
-
-def np_logsumexp(x):
-    m = x.max(axis=-1, keepdims=True)
-    return np.log(np.exp(x - m).sum(axis=-1)) + m[:, 0]
-
-
-def np_softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    e /= e.sum(axis=-1, keepdims=True)
-    return e
-
-
-def np_log_softmax(x):
-    s = x - x.max(axis=-1, keepdims=True)
-    s -= np.log(np.exp(s).sum(axis=-1, keepdims=True))
-    return s
-
-
-def np_softmax_backward(p, g):
-    return p * (g - (p * g).sum(axis=-1, keepdims=True))
-
-
-def np_log_softmax_backward(lp, g):
-    return g - np.exp(lp) * g.sum(axis=-1, keepdims=True)
 
 
 # ---- the cases: function -> (input keys, {impl: callable or scipy name}) ----

@@ -13,6 +13,9 @@
  *
  * Sums of exps are accumulated in float64: plain lanes for float32 input,
  * Kahan-compensated lanes for float64 input.
+ *
+ * The typed primitives are written once, in xent_rows_typed.h, and included
+ * here for float and for double.
  */
 
 #define XENT_CAT2(a, b) a##b
@@ -140,313 +143,26 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
     }
 }
 
-/* ---------------------------------------------------------------- float32 */
+/* The row primitives for each floating type, from one template. */
+#define XENT_T float
+#define XENT_TN f32
+#define XENT_EXP XENT_F(xent_expf_)
+#define XENT_KAHAN 0
+#include "xent_rows_typed.h"
+#undef XENT_T
+#undef XENT_TN
+#undef XENT_EXP
+#undef XENT_KAHAN
 
-static float XENT_F(xent_max_f32_)(const float *x, ptrdiff_t n)
-{
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (ptrdiff_t j = 0; j < n; j++)
-        m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-/* sum_j exp(x_j - m); writes the exps to e unless e is NULL (e may be x). */
-static double XENT_F(xent_sumexp_f32_)(const float *x, float *e, ptrdiff_t n, float m)
-{
-    double acc[XENT_LANES] = {0};
-    ptrdiff_t j = 0;
-    for (; j + XENT_LANES <= n; j += XENT_LANES) {
-        float v[XENT_LANES];
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_F(xent_expf_)(x[j + l] - m);
-        if (e)
-            memcpy(e + j, v, sizeof v);
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            acc[l] += v[l];
-    }
-    if (j < n) { /* the tail, padded with -inf (whose exp is 0) to a full block */
-        ptrdiff_t rest = n - j;
-        float xin[XENT_LANES], v[XENT_LANES];
-        for (int l = 0; l < XENT_LANES; l++)
-            xin[l] = l < rest ? x[j + l] : -INFINITY;
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_F(xent_expf_)(xin[l] - m);
-        if (e)
-            memcpy(e + j, v, (size_t)rest * sizeof(float));
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            acc[l] += v[l];
-    }
-    double s = 0.0;
-    for (int l = 0; l < XENT_LANES; l++)
-        s += acc[l];
-    return s;
-}
-
-/* e_j = e_j * k (in float64) */
-static void XENT_F(xent_scale_f32_)(float *e, ptrdiff_t n, double k)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        e[j] = (float)((double)e[j] * k);
-}
-
-/* e_j = e_j * k - c * w_j  (w NULL: all w_j = 1) */
-static void XENT_F(xent_scale_sub_f32_)(float *e, ptrdiff_t n, double k, double c, const double *w)
-{
-    if (w) {
-#pragma omp simd
-        for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = (float)((double)e[j] * k - c * w[j]);
-    } else {
-#pragma omp simd
-        for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = (float)((double)e[j] * k - c);
-    }
-}
-
-/* out_j = (x_j - m) - log_s  (out may be x) */
-static void XENT_F(xent_shift_f32_)(const float *x, float *out, ptrdiff_t n, double m, double log_s)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = (float)(((double)x[j] - m) - log_s);
-}
-
-static double XENT_F(xent_sum_f32_)(const float *x, ptrdiff_t n)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (ptrdiff_t j = 0; j < n; j++)
-        s += x[j];
-    return s;
-}
-
-static double XENT_F(xent_dot_f32_)(const float *a, const float *b, ptrdiff_t n)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (ptrdiff_t j = 0; j < n; j++)
-        s += (double)a[j] * b[j];
-    return s;
-}
-
-/* out_j = p_j * (g_j - dot)  (out may be p or g) */
-static void XENT_F(xent_softmax_vjp_f32_)(const float *p, const float *g, float *out, ptrdiff_t n, double dot)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = (float)((double)p[j] * ((double)g[j] - dot));
-}
-
-/* out_j = g_j - exp(lp_j) * total  (out may be lp or g) */
-static void XENT_F(xent_log_softmax_vjp_f32_)(const float *lp, const float *g, float *out, ptrdiff_t n, double total)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = (float)((double)g[j] - (double)XENT_F(xent_expf_)(lp[j]) * total);
-}
-
-/* ---------------------------------------------------------------- float64 */
-
-static double XENT_F(xent_max_f64_)(const double *x, ptrdiff_t n)
-{
-    double m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (ptrdiff_t j = 0; j < n; j++)
-        m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-static double XENT_F(xent_sumexp_f64_)(const double *x, double *e, ptrdiff_t n, double m)
-{
-    /* Kahan-compensated lanes */
-    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
-    ptrdiff_t j = 0;
-    for (; j + XENT_LANES <= n; j += XENT_LANES) {
-        double v[XENT_LANES];
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_F(xent_exp_)(x[j + l] - m);
-        if (e)
-            memcpy(e + j, v, sizeof v);
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++) {
-            double y = v[l] - comp[l];
-            double t = acc[l] + y;
-            comp[l] = (t - acc[l]) - y;
-            acc[l] = t;
-        }
-    }
-    if (j < n) { /* the tail, padded with -inf (whose exp is 0) to a full block */
-        ptrdiff_t rest = n - j;
-        double xin[XENT_LANES], v[XENT_LANES];
-        for (int l = 0; l < XENT_LANES; l++)
-            xin[l] = l < rest ? x[j + l] : -INFINITY;
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_F(xent_exp_)(xin[l] - m);
-        if (e)
-            memcpy(e + j, v, (size_t)rest * sizeof(double));
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++) {
-            double y = v[l] - comp[l];
-            double t = acc[l] + y;
-            comp[l] = (t - acc[l]) - y;
-            acc[l] = t;
-        }
-    }
-    double s = 0.0, c = 0.0;
-    for (int l = 0; l < XENT_LANES; l++) {
-        double y = (acc[l] - comp[l]) - c, t = s + y;
-        c = (t - s) - y;
-        s = t;
-    }
-    return s;
-}
-
-static void XENT_F(xent_scale_f64_)(double *e, ptrdiff_t n, double k)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        e[j] = e[j] * k;
-}
-
-static void XENT_F(xent_scale_sub_f64_)(double *e, ptrdiff_t n, double k, double c, const double *w)
-{
-    if (w) {
-#pragma omp simd
-        for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = e[j] * k - c * w[j];
-    } else {
-#pragma omp simd
-        for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = e[j] * k - c;
-    }
-}
-
-static void XENT_F(xent_shift_f64_)(const double *x, double *out, ptrdiff_t n, double m, double log_s)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = (x[j] - m) - log_s;
-}
-
-static double XENT_F(xent_sum_f64_)(const double *x, ptrdiff_t n)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (ptrdiff_t j = 0; j < n; j++)
-        s += x[j];
-    return s;
-}
-
-static double XENT_F(xent_dot_f64_)(const double *a, const double *b, ptrdiff_t n)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (ptrdiff_t j = 0; j < n; j++)
-        s += a[j] * b[j];
-    return s;
-}
-
-static void XENT_F(xent_softmax_vjp_f64_)(const double *p, const double *g, double *out, ptrdiff_t n, double dot)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = p[j] * (g[j] - dot);
-}
-
-static void XENT_F(xent_log_softmax_vjp_f64_)(const double *lp, const double *g, double *out, ptrdiff_t n, double total)
-{
-#pragma omp simd
-    for (ptrdiff_t j = 0; j < n; j++)
-        out[j] = g[j] - XENT_F(xent_exp_)(lp[j]) * total;
-}
-
-/* ------------------------------------------------- the small-class path
- * For rows of few classes (C <= XENT_SMALL_C) the per-row work is too small to
- * vectorise along the row: these functions take a block of up to
- * XENT_BLOCK rows, transpose it into the workspace ws (ws[c * XENT_BLOCK + b]
- * is class c of row b) and vectorise across the rows instead.
- */
-
-/* Stage 1: ws = exp(x - m) per row, m[b] the row maximum, s[b] the sum
- * (float64; Kahan lanes for float64). Rows nb..XENT_BLOCK-1 are padding. */
-#define XENT_DEFINE_BLOCK(T, SFX, EXP, KAHAN)                                              \
-    static void XENT_F(xent_block_sumexp_##SFX##_)(const T *x, ptrdiff_t nb, ptrdiff_t C, \
-                                                   T *ws, T *m, double *s)                 \
-    {                                                                                      \
-        double comp[XENT_BLOCK];                                                           \
-        ptrdiff_t b0 = 0;                                                                  \
-        if (nb == XENT_BLOCK) {                                                            \
-            for (ptrdiff_t c = 0; c < C; c++) {                                            \
-                _Pragma("omp simd")                                                        \
-                for (int b = 0; b < XENT_BLOCK; b++)                                       \
-                    ws[c * XENT_BLOCK + b] = x[b * C + c];                                 \
-            }                                                                              \
-        } else {                                                                           \
-            for (; b0 < nb; b0++)                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                          \
-                    ws[c * XENT_BLOCK + b0] = x[b0 * C + c];                               \
-            for (ptrdiff_t c = 0; c < C; c++)                                              \
-                for (int b = (int)b0; b < XENT_BLOCK; b++)                                 \
-                    ws[c * XENT_BLOCK + b] = (T)0;                                         \
-        }                                                                                  \
-        for (int b = 0; b < XENT_BLOCK; b++) {                                             \
-            m[b] = -INFINITY;                                                              \
-            s[b] = 0.0;                                                                    \
-            comp[b] = 0.0;                                                                 \
-        }                                                                                  \
-        for (ptrdiff_t c = 0; c < C; c++) {                                                \
-            const T *w = ws + c * XENT_BLOCK;                                              \
-            _Pragma("omp simd")                                                            \
-            for (int b = 0; b < XENT_BLOCK; b++)                                           \
-                m[b] = w[b] > m[b] ? w[b] : m[b];                                          \
-        }                                                                                  \
-        for (ptrdiff_t c = 0; c < C; c++) {                                                \
-            T *w = ws + c * XENT_BLOCK;                                                    \
-            _Pragma("omp simd")                                                            \
-            for (int b = 0; b < XENT_BLOCK; b++) {                                         \
-                T v = EXP(w[b] - m[b]);                                                    \
-                w[b] = v;                                                                  \
-                if (KAHAN) {                                                               \
-                    double y = v - comp[b], t = s[b] + y;                                  \
-                    comp[b] = (t - s[b]) - y;                                              \
-                    s[b] = t;                                                              \
-                } else {                                                                   \
-                    s[b] += v;                                                             \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
-    }                                                                                      \
-    /* Stage 2: out[b, c] = ws[c, b] * k[b] - f[b] * u[c] (no offset if u is NULL),        \
-     * computed in float64, for the nb real rows (out may be x). */                        \
-    static void XENT_F(xent_block_scale_##SFX##_)(T *ws, ptrdiff_t nb, ptrdiff_t C,        \
-                                                  const double *k, const double *f,        \
-                                                  const double *u, T *out)                 \
-    {                                                                                      \
-        for (ptrdiff_t c = 0; c < C; c++) {                                                \
-            T *w = ws + c * XENT_BLOCK;                                                    \
-            double uc = u ? u[c] : 0.0;                                                    \
-            _Pragma("omp simd")                                                            \
-            for (int b = 0; b < XENT_BLOCK; b++)                                           \
-                w[b] = (T)((double)w[b] * k[b] - f[b] * uc);                               \
-        }                                                                                  \
-        for (ptrdiff_t b = 0; b < nb; b++) {                                               \
-            _Pragma("omp simd")                                                            \
-            for (ptrdiff_t c = 0; c < C; c++)                                              \
-                out[b * C + c] = ws[c * XENT_BLOCK + b];                                   \
-        }                                                                                  \
-    }
-
-XENT_DEFINE_BLOCK(float, f32, XENT_F(xent_expf_), 0)
-XENT_DEFINE_BLOCK(double, f64, XENT_F(xent_exp_), 1)
-#undef XENT_DEFINE_BLOCK
+#define XENT_T double
+#define XENT_TN f64
+#define XENT_EXP XENT_F(xent_exp_)
+#define XENT_KAHAN 1
+#include "xent_rows_typed.h"
+#undef XENT_T
+#undef XENT_TN
+#undef XENT_EXP
+#undef XENT_KAHAN
 
 /* the table of this ISA's functions */
 static const xent_row_ops XENT_F(xent_ops_) = {

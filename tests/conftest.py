@@ -63,6 +63,17 @@ def layouts(x):
     return out
 
 
+def finite_difference_grad(f, x, h=1e-6):
+    """Central differences of the scalar function f at the float64 array x."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        g[idx] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xent
-from conftest import ref_log_softmax, ref_logsumexp
+from conftest import finite_difference_grad, ref_log_softmax, ref_logsumexp
 
 inf = np.inf
 
@@ -140,16 +140,6 @@ def test_any_integer_label_dtype(data, label_dtype):
     assert got == want
 
 
-def _fd(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("kind", ["labels", "probs"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_gradient_by_finite_differences(data, kind, reduction):
@@ -158,12 +148,12 @@ def test_gradient_by_finite_differences(data, kind, reduction):
     target = data[kind]
     gl = np.random.default_rng(1).standard_normal(len(target)) if reduction == "none" else 1.7
     _, grad = xent.softmax_cross_entropy(data["x"], target, return_grad=True, grad_loss=gl, **kw)
-    fd = _fd(lambda z: np.sum(gl * xent.softmax_cross_entropy(z, target, **kw)), data["x"])
+    fd = finite_difference_grad(lambda z: np.sum(gl * xent.softmax_cross_entropy(z, target, **kw)), data["x"])
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
     lp = xent.log_softmax(data["x"])
     kw.pop("z_loss")
     _, grad = xent.nll_loss(lp, target, return_grad=True, grad_loss=gl, **kw)
-    fd = _fd(lambda z: np.sum(gl * xent.nll_loss(z, target, **kw)), lp)
+    fd = finite_difference_grad(lambda z: np.sum(gl * xent.nll_loss(z, target, **kw)), lp)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import xent
 from conftest import (
+    finite_difference_grad,
     assert_close,
     layouts,
     ref_log_softmax,
@@ -215,22 +216,12 @@ def test_logsumexp_return_grad_with_out(rng):
 # --------------------------------------------------------------- gradients
 
 
-def _fd_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("axis", [-1, 0, (0, 2)])
 def test_logsumexp_gradient_by_finite_differences(rng, axis):
     x = rng.standard_normal((3, 4, 2))
     _, grad = xent.logsumexp(x, axis=axis, return_grad=True)
     w = rng.standard_normal(np.shape(xent.logsumexp(x, axis=axis)))
-    fd = _fd_grad(lambda z: np.sum(w * xent.logsumexp(z, axis=axis)), x)
+    fd = finite_difference_grad(lambda z: np.sum(w * xent.logsumexp(z, axis=axis)), x)
     keep = xent.logsumexp(x, axis=axis, keepdims=True) * 0 + np.expand_dims(
         w, axis if isinstance(axis, tuple) else (axis,))
     np.testing.assert_allclose(grad * keep, fd, rtol=1e-7, atol=1e-9)
@@ -240,7 +231,7 @@ def test_logsumexp_gradient_by_finite_differences(rng, axis):
 def test_softmax_backward_by_finite_differences(rng, axis):
     x = rng.standard_normal((4, 5))
     w = rng.standard_normal(x.shape)
-    fd = _fd_grad(lambda z: np.sum(w * xent.softmax(z, axis=axis)), x)
+    fd = finite_difference_grad(lambda z: np.sum(w * xent.softmax(z, axis=axis)), x)
     got = xent.softmax_backward(xent.softmax(x, axis=axis), w, axis=axis)
     np.testing.assert_allclose(got, fd, rtol=1e-7, atol=1e-9)
 
@@ -249,7 +240,7 @@ def test_softmax_backward_by_finite_differences(rng, axis):
 def test_log_softmax_backward_by_finite_differences(rng, axis):
     x = rng.standard_normal((4, 5))
     w = rng.standard_normal(x.shape)
-    fd = _fd_grad(lambda z: np.sum(w * xent.log_softmax(z, axis=axis)), x)
+    fd = finite_difference_grad(lambda z: np.sum(w * xent.log_softmax(z, axis=axis)), x)
     got = xent.log_softmax_backward(xent.log_softmax(x, axis=axis), w, axis=axis)
     np.testing.assert_allclose(got, fd, rtol=1e-7, atol=1e-9)
 

@@ -5,30 +5,23 @@ Usage::
     python -m xent            # same as: python -m xent check
     python -m xent check      # configuration, correctness self-check, a timing
     python -m xent config     # configuration only
+    python -m xent bench      # time xent against NumPy, SciPy, PyTorch and np.copyto
+                              # (--quick, --repeats N, --threads N, --json F, --plot F.png)
 """
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
 import xent
+from xent import _bench
 
 
 def _ref_log_softmax(x):
     x = x.astype(np.float64)
     d = x - x.max(axis=-1, keepdims=True)
     return d - np.log(np.exp(d).sum(axis=-1, keepdims=True))
-
-
-def _median_seconds(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def self_check(out=sys.stdout):
@@ -65,7 +58,7 @@ def timing(out=sys.stdout, shape=(2048, 8192), repeats=7):
     """Median time of the kernels against np.copyto of the same float32 array."""
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     dst = np.empty_like(x)
-    base = _median_seconds(lambda: np.copyto(dst, x), repeats)
+    base = _bench.median_time(lambda: np.copyto(dst, x), repeats)
     gb = x.nbytes / 1e9
     print(f"  float32 {shape[0]}x{shape[1]} ({gb * 1e3:.0f} MB), median of {repeats}:", file=out)
     print(f"  {'np.copyto':<22}{base * 1e3:8.2f} ms  {gb / base:6.2f} GB/s  1.00x", file=out)
@@ -73,16 +66,23 @@ def timing(out=sys.stdout, shape=(2048, 8192), repeats=7):
         ("xent.logsumexp", lambda: xent.logsumexp(x)),
         ("xent.softmax", lambda: xent.softmax(x, out=dst)),
         ("xent.log_softmax", lambda: xent.log_softmax(x, out=dst)),
-        ("NumPy log_softmax", lambda: _ref_log_softmax(x)),
+        ("NumPy log_softmax", lambda: _bench.np_log_softmax(x)),
     ):
-        t = _median_seconds(fn, repeats)
+        t = _bench.median_time(fn, repeats)
         print(f"  {name:<22}{t * 1e3:8.2f} ms  {gb / t:6.2f} GB/s  {t / base:.2f}x", file=out)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m xent", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="check", choices=["check", "config"])
+    commands = parser.add_subparsers(dest="command", metavar="{check,config,bench}")
+    commands.add_parser("check", help="configuration, self-check and a timing (the default)")
+    commands.add_parser("config", help="configuration only")
+    what = "time xent against NumPy, SciPy, PyTorch and np.copyto (a markdown table)"
+    _bench.add_arguments(commands.add_parser("bench", help=what, description=what))
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench.run(args, argv)
     print("xent configuration:")
     xent.show_config()
     if args.command == "config":

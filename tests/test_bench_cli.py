@@ -1,0 +1,73 @@
+"""``python -m xent bench``: the command runs, prints every case and saves its measurements."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xent._bench import CASES, QUICK_ROWS
+
+HAS_MPL = importlib.util.find_spec("matplotlib") is not None
+
+
+def bench(*args):
+    return subprocess.run([sys.executable, "-m", "xent", "bench", "--quick", "--repeats", "1", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = bench("--json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(path.read_text())
+
+
+def test_table_has_header_and_every_case(quick_run):
+    proc, _ = quick_run
+    out = proc.stdout
+    assert "| case | shape | dtype | implementation | median ms | GB/s | vs copyto | xent speedup |" in out
+    assert "python -m xent bench --quick --repeats 1" in out
+    for case in CASES:
+        prefix = f"| {case.name} | {case.rows // QUICK_ROWS}x{case.cols} | {case.dtype} |"
+        for impl in ("np.copyto", "xent", "numpy"):
+            assert f"{prefix} {impl} |" in out, (prefix, impl)
+    assert "| xent (allocating) |" in out
+    assert "[" not in out.split("| --- |")[-1], "progress leaked into stdout"
+
+
+def test_json_has_positive_medians(quick_run):
+    _, data = quick_run
+    assert data["machine"]["version"] and data["machine"]["isa"]
+    assert len(data["cases"]) == len(CASES)
+    for record, case in zip(data["cases"], CASES):
+        assert (record["name"], record["dtype"]) == (case.name, case.dtype)
+        assert record["shape"] == [case.rows // QUICK_ROWS, case.cols]
+        assert record["medians_s"]["xent"] > 0 and record["medians_s"]["np.copyto"] > 0
+        assert record["ratio_to_copyto"]["np.copyto"] == 1.0
+        assert record["xent_speedup"]["numpy"] > 0
+
+
+@pytest.mark.skipif(not HAS_MPL, reason="matplotlib not installed")
+def test_plot_writes_png(tmp_path):
+    png = tmp_path / "ce.png"
+    proc = bench("--plot", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(HAS_MPL, reason="matplotlib installed")
+def test_plot_without_matplotlib_exits_2(tmp_path):
+    proc = bench("--plot", str(tmp_path / "ce.png"))
+    assert proc.returncode == 2
+    assert "matplotlib" in proc.stderr
+    assert not (tmp_path / "ce.png").exists()
+
+
+def test_other_commands_still_work():
+    proc = subprocess.run([sys.executable, "-m", "xent", "config"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "isa" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "xent", "bench", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--quick" in proc.stdout and "--plot" in proc.stdout

@@ -1,0 +1,321 @@
+"""``python -m xent bench``: time xent against its peers and against ``np.copyto``.
+
+Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
+(when importable) and ``np.copyto`` of the same input (the memory-speed
+reference). Each timing is the median of ``--repeats`` calls after one warm-up
+call. The result is a markdown table on stdout; progress goes to stderr.
+"""
+
+import importlib
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import xent
+
+from ._threads import requested_threads
+
+
+# --- plain NumPy peers (in the input dtype, as a user would write them) ------
+
+def np_logsumexp(x):
+    m = x.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[:, 0]
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def np_log_softmax(x):
+    d = x - x.max(axis=-1, keepdims=True)
+    d -= np.log(np.exp(d).sum(axis=-1, keepdims=True))
+    return d
+
+
+def np_cross_entropy(x, target):
+    """Mean softmax cross-entropy of integer targets and its gradient
+    ``(softmax(x) - onehot(target)) / N``, fused as a NumPy user would."""
+    n = x.shape[0]
+    rows = np.arange(n)
+    d = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(d)
+    s = e.sum(axis=-1, keepdims=True)
+    loss = (np.log(s[:, 0]) - d[rows, target]).mean(dtype=np.float64)
+    e *= (1.0 / n) / s  # in place: e becomes the gradient
+    e[rows, target] -= x.dtype.type(1.0 / n)
+    return x.dtype.type(loss), e
+
+
+def np_softmax_backward(p, g):
+    return p * (g - (p * g).sum(axis=-1, keepdims=True))
+
+
+def np_log_softmax_backward(lp, g):
+    return g - np.exp(lp) * g.sum(axis=-1, keepdims=True)
+
+
+# --- the case list and the implementations of each operation ----------------
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    op: str  # key of implementations()
+    rows: int
+    cols: int
+    dtype: str = "float32"
+
+
+CE = "softmax_cross_entropy fwd+bwd"
+CASES = (
+    Case("logsumexp", "logsumexp", 4096, 32000),
+    Case("softmax", "softmax", 4096, 32000),
+    Case("log_softmax", "log_softmax", 4096, 32000),
+    Case(CE, "cross_entropy", 4096, 32000),
+    Case(CE, "cross_entropy", 65536, 10),
+    Case(CE, "cross_entropy", 4096, 8192, "float64"),
+)
+PLOT_CLASSES = (10, 100, 1000, 10000, 32000)
+PLOT_ELEMENTS = 32 * 2**20
+QUICK_ROWS = 8  # --quick divides the rows (and the plot's element count) by this
+
+
+def _optional(name):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # ImportError, or a broken install
+        return None
+
+
+def implementations(n_threads, scipy_special=None, torch=None):
+    """{op: [(name, fn(x, target, out))]}: xent first, then the available peers."""
+    nt = n_threads
+    impls = {
+        "logsumexp": [("xent", lambda x, t, o: xent.logsumexp(x, n_threads=nt)),
+                      ("numpy", lambda x, t, o: np_logsumexp(x))],
+        "softmax": [("xent", lambda x, t, o: xent.softmax(x, n_threads=nt)),
+                    ("numpy", lambda x, t, o: np_softmax(x))],
+        "log_softmax": [("xent", lambda x, t, o: xent.log_softmax(x, n_threads=nt)),
+                        ("numpy", lambda x, t, o: np_log_softmax(x))],
+        "cross_entropy": [
+            ("xent", lambda x, t, o: xent.softmax_cross_entropy(
+                x, t, return_grad=True, grad_out=o, n_threads=nt)),
+            ("xent (allocating)", lambda x, t, o: xent.softmax_cross_entropy(
+                x, t, return_grad=True, n_threads=nt)),
+            ("numpy", lambda x, t, o: np_cross_entropy(x, t))],
+    }
+    if scipy_special is not None:
+        for op in ("logsumexp", "softmax", "log_softmax"):
+            fn = getattr(scipy_special, op)
+            impls[op].append(("scipy", lambda x, t, o, fn=fn: fn(x, axis=-1)))
+    if torch is not None:
+        F = torch.nn.functional
+        tensor = torch.from_numpy
+        impls["logsumexp"].append(("torch", lambda x, t, o: torch.logsumexp(tensor(x), -1)))
+        impls["softmax"].append(("torch", lambda x, t, o: torch.softmax(tensor(x), -1)))
+        impls["log_softmax"].append(("torch", lambda x, t, o: torch.log_softmax(tensor(x), -1)))
+
+        def torch_ce(x, t, o):
+            xt = tensor(x).requires_grad_()
+            loss = F.cross_entropy(xt, tensor(t))
+            return loss, torch.autograd.grad(loss, xt)[0]
+
+        impls["cross_entropy"].append(("torch", torch_ce))
+    return impls
+
+
+# --- timing -------------------------------------------------------------------
+
+def median_time(fn, repeats):
+    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class Progress:
+    """One status line on stderr, overwritten in place."""
+
+    def __init__(self, total, stream=sys.stderr):
+        self.total, self.stream, self.i, self.width = total, stream, 0, 0
+
+    def step(self, label):
+        self.i += 1
+        self._write(f"[{self.i}/{self.total}] {label} ...")
+
+    def done(self):
+        self._write("")
+        self.stream.write("\r")
+        self.stream.flush()
+
+    def _write(self, text):
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+
+def make_input(rows, cols, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, cols), dtype=np.dtype(dtype))
+    return x, rng.integers(0, cols, rows)
+
+
+def measure(label, x, target, impls, repeats, progress):
+    """{name: median seconds} for np.copyto of ``x`` and every implementation."""
+    out = np.empty_like(x)
+    medians = {}
+    for name, fn in [("np.copyto", lambda x, t, o: np.copyto(o, x))] + impls:
+        progress.step(f"{label} {name}")
+        medians[name] = median_time(lambda: fn(x, target, out), repeats)
+    return medians
+
+
+def summarize(case, shape, medians, nbytes):
+    """A case's JSON record: medians, GB/s, ratios to np.copyto, xent speedups."""
+    base, ours = medians["np.copyto"], medians["xent"]
+    peers = [k for k in medians if not k.startswith(("xent", "np.copyto"))]
+    return {
+        "name": case.name, "shape": list(shape), "dtype": case.dtype, "bytes": nbytes,
+        "medians_s": medians,
+        "gb_per_s": {k: nbytes / t / 1e9 for k, t in medians.items()},
+        "ratio_to_copyto": {k: t / base for k, t in medians.items()},
+        "xent_speedup": {k: medians[k] / ours for k in peers},
+    }
+
+
+# --- output -------------------------------------------------------------------
+
+def header(argv, n_threads, cfg, versions, repeats):
+    libs = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return "\n".join([
+        "## xent bench",
+        "",
+        f"`python -m xent {' '.join(argv)}`",
+        "",
+        f"xent {cfg['version']}, isa {cfg['isa']}, threads {n_threads} "
+        f"(OpenMP {'on' if cfg['openmp'] else 'off'}, {cfg['cores']} cores), {libs}, "
+        f"{cfg['machine']}, Python {cfg['python']}",
+        "",
+        f"Median of {repeats} calls after a warm-up. GB/s: input bytes / median. "
+        "vs copyto: median / median of np.copyto of the same array. "
+        "xent speedup: peer median / median of the first xent row.",
+        "",
+    ])
+
+
+def table(records):
+    lines = ["| case | shape | dtype | implementation | median ms | GB/s | vs copyto | xent speedup |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in records:
+        shape = "x".join(map(str, r["shape"]))
+        for name, t in r["medians_s"].items():
+            speedup = r["xent_speedup"].get(name)
+            lines.append(
+                f"| {r['name']} | {shape} | {r['dtype']} | {name} | {t * 1e3:.3f} | "
+                f"{r['gb_per_s'][name]:.2f} | {r['ratio_to_copyto'][name]:.2f}x | "
+                f"{'' if speedup is None else f'{speedup:.2f}x'} |")
+    return "\n".join(lines)
+
+
+def plot(path, sweep, title):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    cs = [p["classes"] for p in sweep]
+    for name in sweep[0]["gb_per_s"]:
+        style = "--" if name == "np.copyto" else "-o"
+        ax.plot(cs, [p["gb_per_s"][name] for p in sweep], style, label=name)
+    ax.set(xscale="log", yscale="log", xlabel="classes C (N*C fixed)", ylabel="GB/s of logits", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --- the command ----------------------------------------------------------------
+
+def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true",
+                        help=f"shapes {QUICK_ROWS}x smaller in rows (for tests and CI)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls per case (default 7)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="n_threads for xent, and torch.set_num_threads (default: all)")
+    parser.add_argument("--json", metavar="FILE", help="save all measurements as JSON")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="plot cross-entropy fwd+bwd GB/s against the class count (matplotlib)")
+
+
+def run(args, argv):
+    if args.repeats < 1:
+        print("python -m xent bench: --repeats must be >= 1", file=sys.stderr)
+        return 2
+    if args.plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except ImportError:
+            print("python -m xent bench: --plot needs matplotlib, which is not installed "
+                  "(pip install matplotlib)", file=sys.stderr)
+            return 2
+
+    scipy_special, torch = _optional("scipy.special"), _optional("torch")
+    n_threads = requested_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(n_threads)
+    impls = implementations(args.threads, scipy_special, torch)
+    cfg = xent.show_config(mode="dicts")
+    versions = {"numpy": np.__version__,
+                "scipy": getattr(_optional("scipy"), "__version__", "not installed"),
+                "torch": getattr(torch, "__version__", "not installed")}
+
+    div = QUICK_ROWS if args.quick else 1
+    cases = [(c, max(1, c.rows // div)) for c in CASES]
+    ce_impls = [i for i in impls["cross_entropy"] if i[0] != "xent (allocating)"]
+    plot_cs = PLOT_CLASSES[::2] if args.quick else PLOT_CLASSES
+    total = sum(1 + len(impls[c.op]) for c, _ in cases)
+    total += len(plot_cs) * (1 + len(ce_impls)) if args.plot else 0
+    progress = Progress(total)
+
+    records = []
+    for case, rows in cases:
+        x, target = make_input(rows, case.cols, case.dtype)
+        label = f"{case.name} {rows}x{case.cols} {case.dtype}"
+        medians = measure(label, x, target, impls[case.op], args.repeats, progress)
+        records.append(summarize(case, x.shape, medians, x.nbytes))
+        del x
+
+    sweep = []
+    if args.plot:
+        elements = PLOT_ELEMENTS // div
+        for c in plot_cs:
+            x, target = make_input(max(1, elements // c), c, "float32")
+            medians = measure(f"{CE} {len(x)}x{c}", x, target, ce_impls, args.repeats, progress)
+            sweep.append({"classes": c, "shape": list(x.shape), "medians_s": medians,
+                          "gb_per_s": {k: x.nbytes / t / 1e9 for k, t in medians.items()}})
+            del x
+    progress.done()
+
+    print(header(argv, n_threads, cfg, versions, args.repeats))
+    print(table(records))
+    if args.plot:
+        plot(args.plot, sweep, f"{CE}, float32, {n_threads} threads")
+        print(f"\nplot saved to {args.plot}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"command": ["python", "-m", "xent", *argv], "machine": cfg,
+                       "versions": versions, "threads": n_threads, "repeats": args.repeats,
+                       "quick": args.quick, "cases": records, "plot": sweep}, f, indent=1)
+    return 0
