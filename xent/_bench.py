@@ -3,7 +3,8 @@
 Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
 (when importable) and ``np.copyto`` of the same input (the memory-speed
 reference). Each timing is the median of ``--repeats`` calls after one warm-up
-call. The result is a markdown table on stdout; progress goes to stderr.
+call, the calls of the implementations interleaved round by round. The result
+is a markdown table on stdout; progress goes to stderr.
 """
 
 import importlib
@@ -171,13 +172,24 @@ def make_input(rows, cols, dtype, seed=0):
 
 
 def measure(label, x, target, impls, repeats, progress):
-    """{name: median seconds} for np.copyto of ``x`` and every implementation."""
+    """{name: median seconds} for np.copyto of ``x`` and every implementation.
+
+    The calls are interleaved (one of each implementation per round, after a
+    warm-up of each), so that a slow phase of a shared, noisy machine falls on
+    all of them alike and the ratios stay meaningful.
+    """
     out = np.empty_like(x)
-    medians = {}
-    for name, fn in [("np.copyto", lambda x, t, o: np.copyto(o, x))] + impls:
+    calls = [("np.copyto", lambda x, t, o: np.copyto(o, x))] + impls
+    times = {name: [] for name, _ in calls}
+    for name, fn in calls:
         progress.step(f"{label} {name}")
-        medians[name] = median_time(lambda: fn(x, target, out), repeats)
-    return medians
+        fn(x, target, out)  # warm-up
+    for _ in range(repeats):
+        for name, fn in calls:
+            t0 = time.perf_counter()
+            fn(x, target, out)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def summarize(case, shape, medians, nbytes):
@@ -206,7 +218,8 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"(OpenMP {'on' if cfg['openmp'] else 'off'}, {cfg['cores']} cores), {libs}, "
         f"{cfg['machine']}, Python {cfg['python']}",
         "",
-        f"Median of {repeats} calls after a warm-up. GB/s: input bytes / median. "
+        f"Median of {repeats} calls after a warm-up, interleaved across implementations. "
+        "GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
         "xent speedup: peer median / median of the first xent row.",
         "",
