@@ -2,8 +2,8 @@
 
 Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
 (when importable) and ``np.copyto`` of the same input (the memory-speed
-reference). Each timing is the median of ``--repeats`` calls after one warm-up
-call, the calls of the implementations interleaved round by round. The result
+reference). Each timing is the median of ``--repeats`` calls, taken in three rounds in
+which the implementations take turns, each after a warm-up call. The result
 is a markdown table on stdout; progress goes to stderr.
 """
 
@@ -171,24 +171,35 @@ def make_input(rows, cols, dtype, seed=0):
     return x, rng.integers(0, cols, rows)
 
 
+ROUNDS = 3
+#: Pause before each implementation's turn: OpenMP runtimes (xent's, PyTorch's)
+#: keep their threads spinning for a few milliseconds after a call, which on a
+#: small machine would slow whatever runs next.
+IDLE_S = 0.05
+
+
 def measure(label, x, target, impls, repeats, progress):
     """{name: median seconds} for np.copyto of ``x`` and every implementation.
 
-    The calls are interleaved (one of each implementation per round, after a
-    warm-up of each), so that a slow phase of a shared, noisy machine falls on
-    all of them alike and the ratios stay meaningful.
+    The implementations take turns in ``ROUNDS`` rounds; in each, one waits
+    ``IDLE_S``, runs an untimed warm-up call and then its share of the
+    ``repeats`` timed calls. A slow
+    phase of a shared, noisy machine so falls on all of them alike.
     """
     out = np.empty_like(x)
     calls = [("np.copyto", lambda x, t, o: np.copyto(o, x))] + impls
     times = {name: [] for name, _ in calls}
-    for name, fn in calls:
-        progress.step(f"{label} {name}")
-        fn(x, target, out)  # warm-up
-    for _ in range(repeats):
+    for r in range(ROUNDS):
+        share = len(range(r, repeats, ROUNDS))
         for name, fn in calls:
-            t0 = time.perf_counter()
-            fn(x, target, out)
-            times[name].append(time.perf_counter() - t0)
+            if r == 0:
+                progress.step(f"{label} {name}")
+            time.sleep(IDLE_S)  # let the previous one's spinning threads go to sleep
+            fn(x, target, out)  # warm-up
+            for _ in range(share):
+                t0 = time.perf_counter()
+                fn(x, target, out)
+                times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -218,8 +229,8 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"(OpenMP {'on' if cfg['openmp'] else 'off'}, {cfg['cores']} cores), {libs}, "
         f"{cfg['machine']}, Python {cfg['python']}",
         "",
-        f"Median of {repeats} calls after a warm-up, interleaved across implementations. "
-        "GB/s: input bytes / median. "
+        f"Median of {repeats} calls, in {ROUNDS} rounds in which the implementations take "
+        "turns, each after a warm-up call. GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
         "xent speedup: peer median / median of the first xent row.",
         "",
