@@ -119,6 +119,14 @@ static inline double XENT_F(xent_log_)(double x)
     return x > 0.0 && x < INFINITY ? r : (x == 0.0 ? -INFINITY : (x == INFINITY ? x : NAN));
 }
 
+/* log1p(x) for x in [-1, 1] (float64), from the log above: with u = 1 + x
+ * (rounded), log1p(x) = log(u) * x / (u - 1), and x itself where u == 1. */
+static inline double XENT_F(xent_log1p_)(double x)
+{
+    double u = 1.0 + x;
+    return u == 1.0 ? x : XENT_F(xent_log_)(u) * (x / (u - 1.0));
+}
+
 /* The per-row loss terms of a block of the small-class path (see
  * src/cross_entropy.pyx): with log_s = log(s), lse = m + log_s,
  *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
@@ -178,6 +186,8 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_block_sumexp_f32_), XENT_F(xent_block_scale_f32_),
     XENT_F(xent_block_sumexp_f64_), XENT_F(xent_block_scale_f64_),
     XENT_F(xent_block_losses_), XENT_F(xent_log_),
+    XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
+    XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
 };
 
 #undef XENT_F

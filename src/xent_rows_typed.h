@@ -127,6 +127,73 @@ static void XENT_G(xent_log_softmax_vjp_)(const XENT_T *lp, const XENT_T *g, XEN
         out[j] = (XENT_T)((double)g[j] - (double)XENT_EXP(lp[j]) * total);
 }
 
+/* ---------------------------------------------- element-wise binary losses
+ * Over n elements; pw (pos_weight), w (weight) and g (upstream gradient) are
+ * read at pw[j], w[j * ws], g[j * gs_stride] (a stride of 0 repeats one
+ * value); loss and grad are written per element unless NULL. Target mass is
+ * smoothed as t' = t (1 - smooth) + smooth / 2. Returns the sum of the
+ * element losses. Terms whose coefficient is 0 are 0 even where the logit or
+ * log-probability is infinite (no 0 * inf). */
+
+/* From logits: with e = exp(-|x|) and L = 1 + (pw - 1) t',
+ *   loss = w * ((x >= 0 ? (1 - t') x : -pw t' x) + L log1p(e)),
+ *   grad = gscale * g * w * (L sigmoid(x) - pw t'). */
+static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
+                                       const double *pw, const XENT_T *w, ptrdiff_t ws,
+                                       const XENT_T *g, ptrdiff_t gst, double gscale,
+                                       double smooth, XENT_T *loss, XENT_T *grad)
+{
+    double total = 0.0;
+#pragma omp simd reduction(+ : total)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double xj = x[j], tj = (double)t[j] * (1.0 - smooth) + 0.5 * smooth;
+        double pwj = pw[j], wj = w[j * ws];
+        double L = 1.0 + (pwj - 1.0) * tj;
+        double ax = xj < 0 ? -xj : xj;
+        double e = (double)XENT_EXP((XENT_T)-ax);
+        double lin_c = xj >= 0 ? 1.0 - tj : -pwj * tj;
+        double lin = lin_c == 0.0 ? 0.0 : lin_c * xj;
+        double lj = wj * (lin + L * XENT_F(xent_log1p_)(e));
+        total += lj;
+        if (loss)
+            loss[j] = (XENT_T)lj;
+        if (grad) {
+            double sig = xj >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            grad[j] = (XENT_T)(gscale * (double)g[j * gst] * wj * (L * sig - pwj * tj));
+        }
+    }
+    return total;
+}
+
+/* From probabilities p clipped to [clip, 1 - clip]:
+ *   loss = -w * (pw t' log p + (1 - t') log(1 - p)),
+ *   grad = gscale * g * w * ((1 - t') / (1 - p) - pw t' / p), 0 where p was clipped. */
+static double XENT_G(xent_bce_probs_)(const XENT_T *p, const XENT_T *t, ptrdiff_t n,
+                                      const double *pw, const XENT_T *w, ptrdiff_t ws,
+                                      const XENT_T *g, ptrdiff_t gst, double gscale,
+                                      double smooth, double clip, XENT_T *loss, XENT_T *grad)
+{
+    double total = 0.0;
+#pragma omp simd reduction(+ : total)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double pj = p[j], tj = (double)t[j] * (1.0 - smooth) + 0.5 * smooth;
+        double pwj = pw[j], wj = w[j * ws];
+        double pc = pj < clip ? clip : (pj > 1.0 - clip ? 1.0 - clip : pj);
+        double pos_c = pwj * tj, neg_c = 1.0 - tj;
+        double pos = pos_c == 0.0 ? 0.0 : pos_c * XENT_F(xent_log_)(pc);
+        double neg = neg_c == 0.0 ? 0.0 : neg_c * XENT_F(xent_log1p_)(-pc);
+        double lj = -wj * (pos + neg);
+        total += lj;
+        if (loss)
+            loss[j] = (XENT_T)lj;
+        if (grad) {
+            double d = neg_c / (1.0 - pc) - pos_c / pc;
+            grad[j] = (XENT_T)(pc == pj ? gscale * (double)g[j * gst] * wj * d : 0.0);
+        }
+    }
+    return total;
+}
+
 /* ------------------------------------------------- the small-class path
  * For rows of few classes (C <= XENT_SMALL_C) the work of one row is too small
  * to vectorise along the row: these take a block of up to XENT_BLOCK rows,

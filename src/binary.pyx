@@ -1,0 +1,89 @@
+# Kernels of the element-wise binary losses: binary cross-entropy from logits
+# and from probabilities (and through them the multi-label loss), loss and
+# gradient in one pass with one exp and one log1p per element.
+#
+# The data are (n_rows, C) C-contiguous arrays, C the last axis (pos_weight is
+# per column). Work is split into tasks of at most CHUNK elements of one row,
+# so that even a single long row runs on every thread; each task's loss sum is
+# written to partial[task] and the Python layer (xent/_binary.py) adds them in
+# a fixed order, so results do not depend on the thread count. The element
+# math is in xent_rows_typed.h (xent_bce_logits_*, xent_bce_probs_*).
+
+from cython.parallel cimport prange
+
+from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table
+
+include "_isa.pxi"
+
+cdef enum:
+    CHUNK = 16384
+
+#: elements per task
+chunk = CHUNK
+
+
+def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
+    """Number of tasks (and of partial sums) for an (n_rows, c) array."""
+    return n_rows * ((c + CHUNK - 1) // CHUNK) if c > 0 else 0
+
+
+cdef inline Py_ssize_t stride_of(const floating[:, :] a) noexcept nogil:
+    # element stride along the last axis (0 when broadcast)
+    return a.strides[1] // sizeof(floating)
+
+
+def bce_rows(
+    const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] pos_weight,
+    const floating[:, :] weight, const floating[:, :] grad_loss,
+    const double[:] row_gscale, double smooth, double clip, bint from_logits,
+    floating[:, ::1] loss, double[::1] partial, floating[:, ::1] grad, int n_threads,
+):
+    """Binary cross-entropy of x (logits, or probabilities clipped to
+    [clip, 1 - clip]) against t: per-task loss sums into partial, per-element
+    losses into loss and gradients into grad (each unless None)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
+    cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
+    cdef Py_ssize_t k, i, j0, m
+    cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
+    cdef bint want_loss = loss is not None, want_grad = grad is not None
+    cdef floating* lp
+    cdef floating* gp
+    with nogil:
+        for k in prange(n * per_row, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            i = k // per_row
+            j0 = (k % per_row) * CHUNK
+            m = min(CHUNK, c - j0)
+            lp = &loss[i, j0] if want_loss else NULL
+            gp = &grad[i, j0] if want_grad else NULL
+            if floating is float:
+                if from_logits:
+                    partial[k] = xent_ops.bce_logits_f32(
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
+                else:
+                    partial[k] = xent_ops.bce_probs_f32(
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
+            else:
+                if from_logits:
+                    partial[k] = xent_ops.bce_logits_f64(
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
+                else:
+                    partial[k] = xent_ops.bce_probs_f64(
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
+
+
+def first_outside_unit_interval(const floating[::1] a):
+    """Index of the first value outside [0, 1] (NaN is not outside), or -1.
+
+    A validation helper (one read of the data), not a kernel."""
+    cdef Py_ssize_t j, n = a.shape[0], found = -1
+    with nogil:
+        for j in range(n):
+            if a[j] < 0 or a[j] > 1:
+                found = j
+                break
+    return found

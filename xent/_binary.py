@@ -1,0 +1,334 @@
+"""Element-wise binary losses: binary cross-entropy from logits and from
+probabilities, and the multi-label loss built on them.
+
+Public functions validate (``_validate``), broadcast the weights, compute the
+reduction's gradient scale, and call ``bce_rows`` of ``src/binary.pyx`` on
+``(n_rows, C)`` arrays (``C`` the last axis), which returns one loss sum per
+task; they are added here in a fixed order.
+"""
+
+import numpy as np
+
+from . import _threads
+from ._dispatch import kernel
+from ._kernels import binary as _k
+from ._validate import (
+    check_out,
+    compute_dtype,
+    deliver,
+    fill_doc,
+    float_array,
+    real_array,
+    real_scalar,
+    reduction_mode,
+)
+
+_OPTIONS_DOC = """\
+    target : array_like
+        Targets in [0, 1] (soft targets allowed), the input's shape. Integer and
+        bool targets are read as 0/1 values. Values outside [0, 1] are a
+        ValueError (checked in one pass over the targets; NaN passes and
+        propagates).
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast over the last axis as in
+        PyTorch: a scalar or one value per column (shape ``(C,)``).
+    weight : array_like, optional
+        Element weights, broadcastable to the input's shape.
+    label_smoothing : float in [0, 1], default 0
+        Keras' convention for binary targets: ``t * (1 - eps) + eps / 2``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the element-wise losses (the input's shape),
+        ``"sum"`` their sum and ``"mean"`` their mean over all elements (as
+        in PyTorch; the mean over zero elements is 0, not NaN).
+    return_grad : bool, default False
+        Also return the gradient of the returned loss with respect to the
+        input (same shape and dtype).
+    grad_loss : float or array_like, optional
+        Upstream gradient (default 1): a scalar for ``"mean"``/``"sum"``, an
+        array broadcastable to the input's shape for ``"none"``.
+    grad_out : ndarray, optional
+        Buffer for the gradient (shape and dtype of the input, writeable);
+        the input itself computes it in place. Needs ``return_grad``.
+    n_threads : int or None, default None
+        OpenMP threads; see :func:`xent.logsumexp`. Results do not depend on it.
+"""
+
+
+def _as_rows(a, shape2d):
+    """``a`` (already of the input's shape) as a C-contiguous (n_rows, C) array."""
+    return np.ascontiguousarray(a).reshape(shape2d)
+
+
+def _broadcast(value, name, shape, dtype):
+    """``value`` broadcast to ``shape`` (a view when possible), in ``dtype``."""
+    a = real_array(value, name).astype(dtype, copy=False)
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: expected a shape broadcastable to {shape}, got {a.shape}") from None
+
+
+def _unit_interval(a, name):
+    """ValueError naming the first value of ``a`` outside [0, 1]."""
+    flat = a.reshape(-1)
+    k = kernel(_k, "first_outside_unit_interval", flat.dtype)(flat)
+    if k >= 0:
+        where = tuple(int(i) for i in np.unravel_index(k, a.shape))
+        raise ValueError(f"{name}: expected values in [0, 1], got {flat[k]!r} at index {where}")
+
+
+def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, return_grad,
+             grad_loss, grad_out, n_threads, probabilities=False):
+    """Validate a binary loss call; return what bce_rows needs."""
+    x = float_array(x, name)
+    dtype, cdt = x.dtype, compute_dtype(x.dtype)
+    t = real_array(target, "target") if not isinstance(target, np.ndarray) or \
+        target.dtype.kind not in "biuf" else target
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"target: expected real numbers in [0, 1], got dtype {t.dtype}")
+    if t.shape != x.shape:
+        raise ValueError(f"target: expected the shape of {name} {x.shape}, got {t.shape}")
+    eps = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    reduction = reduction_mode(reduction)
+    if not isinstance(return_grad, (bool, np.bool_)):
+        raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
+    c = x.shape[-1] if x.ndim else 1
+    shape2d = (x.size // c if c else 0, c)
+    pw = np.ones(c)
+    if pos_weight is not None:
+        pw_arr = real_array(pos_weight, "pos_weight")
+        if pw_arr.ndim > 1 or pw_arr.size not in (1, c):
+            raise ValueError(
+                f"pos_weight: expected a scalar or shape ({c},) (one value per column of the "
+                f"last axis), got shape {pw_arr.shape}")
+        pw = np.ascontiguousarray(np.broadcast_to(pw_arr.reshape(-1), (c,)), dtype=np.float64)
+    w = _broadcast(1.0 if weight is None else weight, "weight", x.shape, cdt)
+    if reduction != "none" and grad_loss is not None and np.ndim(grad_loss) != 0:
+        raise ValueError(
+            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape "
+            f"{np.shape(grad_loss)}")
+    g = _broadcast(1.0 if grad_loss is None or reduction != "none" else grad_loss,
+                   "grad_loss", x.shape, cdt)
+    if grad_out is not None and not return_grad:
+        raise ValueError("grad_out: given, but return_grad is False")
+    check_out(grad_out, "grad_out", x.shape, dtype, [(name, x)], in_place_ok=True)
+    check_out(grad_out, "grad_out", x.shape, dtype,
+              [("target", t), ("weight", weight), ("pos_weight", pos_weight),
+               ("grad_loss", grad_loss)])
+    nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
+    # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
+    t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
+    _unit_interval(t_rows, "target")
+    x_rows = _as_rows(x.astype(cdt, copy=False), shape2d)
+    if probabilities:
+        _unit_interval(x_rows, name)
+    scale = 1.0
+    if reduction == "mean":
+        scale = 0.0 if x.size == 0 else 1.0 / x.size
+    gs = 1.0 if reduction == "none" or grad_loss is None else float(grad_loss)
+    return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(shape2d),
+                g=g.reshape(shape2d), row_gscale=np.broadcast_to(gs * scale, (shape2d[0],)),
+                smooth=eps, reduction=reduction, scale=scale, dtype=dtype, cdt=cdt,
+                shape2d=shape2d, return_grad=return_grad, grad_out=grad_out, nt=nt)
+
+
+def _run(p, from_logits, clip=0.0, row_reduce=None):
+    """Run bce_rows; return the per-task sums, per-element losses and gradient."""
+    cdt, shape2d = p["cdt"], p["shape2d"]
+    loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" and row_reduce is None \
+        else None
+    grad = None
+    if p["return_grad"]:
+        out = p["grad_out"]
+        direct = out is not None and out.dtype == cdt and out.flags.c_contiguous \
+            and out.flags.aligned
+        grad = out.reshape(shape2d) if direct else np.empty(shape2d, dtype=cdt)
+    partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
+    kernel(_k, "bce_rows", cdt)(
+        p["x_rows"], p["t_rows"], p["pw"], p["w"], p["g"], p["row_gscale"], p["smooth"],
+        clip, from_logits, loss, partial, grad, p["nt"])
+    return partial, loss, grad
+
+
+def _finish(p, partial, loss, grad):
+    dtype = p["dtype"]
+    if p["reduction"] == "none":
+        value = loss.reshape(p["x"].shape).astype(dtype, copy=False)
+    else:
+        value = dtype.type(float(np.sum(partial)) * p["scale"])
+    if not p["return_grad"]:
+        return value
+    return value, deliver(grad.reshape(p["x"].shape), p["grad_out"], dtype)
+
+
+@fill_doc(options=_OPTIONS_DOC)
+def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, weight=None,
+                                     label_smoothing=0.0, reduction="mean", return_grad=False,
+                                     grad_loss=None, grad_out=None, n_threads=None):
+    """Binary cross-entropy of logits, element-wise, stable for any logit.
+
+    Per element, with ``L = 1 + (pos_weight - 1) * t``:
+    ``loss = weight * ((1 - t) * x + L * softplus(-x))``, computed as
+    ``max(x, 0) - x * t + log1p(exp(-|x|))`` (with ``pos_weight``, the same
+    split), so no logit overflows; the gradient ``weight * (L * sigmoid(x) -
+    pos_weight * t)`` comes from the same ``exp``, one ``exp`` and one
+    ``log1p`` per element.
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+        Any shape.
+%(options)s
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        In the logits' dtype: a scalar for ``"mean"``/``"sum"``, the logits'
+        shape for ``"none"``. Sums are accumulated in float64.
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(logits).
+
+    Notes
+    -----
+    Logits of ``+-inf`` give the limits (0 loss where the target agrees
+    exactly, ``+inf`` otherwise) and never NaN; NaN propagates element-wise.
+    Matches ``torch.nn.functional.binary_cross_entropy_with_logits``
+    (``weight``, ``pos_weight``, reductions).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> y_true = np.array([0.0, 1.0, 0.0, 0.0])
+    >>> y_pred = np.array([-18.6, 0.51, 2.94, -12.8])
+    >>> round(float(xent.binary_cross_entropy_with_logits(y_pred, y_true)), 3)
+    0.865
+    """
+    p = _prepare("logits", logits, target, pos_weight, weight, label_smoothing, reduction,
+                 return_grad, grad_loss, grad_out, n_threads)
+    return _finish(p, *_run(p, True))
+
+
+@fill_doc(options=_OPTIONS_DOC)
+def binary_cross_entropy(probs, target, *, eps=None, pos_weight=None, weight=None,
+                         label_smoothing=0.0, reduction="mean", return_grad=False,
+                         grad_loss=None, grad_out=None, n_threads=None):
+    """Binary cross-entropy of probabilities, element-wise.
+
+    Per element, with ``p`` clipped to ``[eps, 1 - eps]``:
+    ``loss = -weight * (pos_weight * t * log(p) + (1 - t) * log1p(-p))``.
+
+    Parameters
+    ----------
+    probs : array_like of float16, float32 or float64
+        Predicted probabilities in [0, 1] (checked: a ValueError otherwise).
+    eps : float in [0, 0.5), optional
+        Clipping bound. The default is the machine epsilon of the computation
+        dtype (float32 for float16 input), as scikit-learn's ``log_loss``, so
+        probabilities of exactly 0 or 1 give a large finite loss, never inf or
+        NaN. ``eps=1e-7`` reproduces Keras' ``binary_crossentropy``. With
+        ``eps=0`` a wrong certain prediction gives ``+inf``.
+%(options)s
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        As for :func:`binary_cross_entropy_with_logits`.
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(probs): ``weight * ((1 - t) / (1 - p) - pos_weight * t / p)``,
+        0 where ``p`` was clipped (the derivative of the clipped function).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+    >>> round(float(xent.binary_cross_entropy(y_pred, y_true, eps=1e-7)), 3)
+    0.815
+    """
+    p = _prepare("probs", probs, target, pos_weight, weight, label_smoothing, reduction,
+                 return_grad, grad_loss, grad_out, n_threads, probabilities=True)
+    clip = float(np.finfo(p["cdt"]).eps) if eps is None else real_scalar(eps, "eps", 0.0, 0.5)
+    if clip == 0.5:
+        raise ValueError("eps: expected a finite number in [0.0, 0.5), got 0.5")
+    return _finish(p, *_run(p, False, clip))
+
+
+@fill_doc(options=_OPTIONS_DOC)
+def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weight=None,
+                             weight=None, sample_weight=None, label_smoothing=0.0,
+                             reduction="mean", return_grad=False, grad_loss=None,
+                             grad_out=None, n_threads=None):
+    """Multi-label loss: one binary problem per class, from logits.
+
+    Per sample (the last axis holds the ``C`` classes), the binary
+    cross-entropies from logits of its classes are summed
+    (``class_reduction="sum"``, the textbook definition) or averaged
+    (``"mean"``, PyTorch's ``multilabel_soft_margin_loss``), times its sample
+    weight; then reduced over samples.
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+        Shape ``(..., C)``.
+%(options)s    class_reduction : {"sum", "mean"}, default "sum"
+        How the classes of one sample are combined.
+    sample_weight : array_like, optional
+        One weight per sample (the logits' shape without the last axis).
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        A scalar for ``"mean"``/``"sum"``; for ``"none"`` one loss per sample
+        (the logits' shape without the last axis). ``"mean"`` divides the
+        weighted sum by the sum of the sample weights (the sample count
+        without them). ``grad_loss`` for ``"none"`` has the per-sample shape.
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(logits).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    >>> target = np.array([[1, 0, 1], [0, 1, 0]])
+    >>> round(float(xent.multilabel_cross_entropy(logits, target, class_reduction="mean")), 4)
+    0.2972
+    """
+    if class_reduction not in ("sum", "mean"):
+        raise ValueError(f"class_reduction: expected 'sum' or 'mean', got {class_reduction!r}")
+    x = float_array(logits, "logits")
+    if x.ndim == 0:
+        raise ValueError("logits: expected at least one axis (the classes), got a 0-d array")
+    batch = x.shape[:-1]
+    reduction = reduction_mode(reduction)
+    if reduction == "none" and grad_loss is not None:
+        gl = _broadcast(grad_loss, "grad_loss", batch, np.float64)
+    elif grad_loss is not None and np.ndim(grad_loss) != 0:
+        raise ValueError(
+            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape "
+            f"{np.shape(grad_loss)}")
+    else:
+        gl = np.broadcast_to(np.float64(1.0 if grad_loss is None else grad_loss), batch)
+    sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
+    if sw.shape != batch:
+        raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
+    p = _prepare("logits", x, target, pos_weight, weight, label_smoothing, "sum", return_grad,
+                 None, grad_out, n_threads)
+    n_rows, c = p["shape2d"]
+    per_class = 1.0 / c if class_reduction == "mean" and c else 1.0
+    sw_flat = sw.reshape(-1)
+    if reduction == "mean":
+        total_w = float(np.sum(sw_flat))
+        scale = 0.0 if total_w == 0 else 1.0 / total_w
+    else:
+        scale = 1.0
+    p["row_gscale"] = np.ascontiguousarray(gl.reshape(-1) * sw_flat * (per_class * scale))
+    partial, _, grad = _run(p, True)
+    rows = partial.reshape(n_rows, -1).sum(axis=1) if n_rows else np.zeros(0)
+    per_sample = rows * per_class * sw_flat
+    dtype = p["dtype"]
+    if reduction == "none":
+        value = per_sample.reshape(batch).astype(dtype)
+    else:
+        value = dtype.type(float(np.sum(per_sample)) * scale)
+    if not return_grad:
+        return value
+    return value, deliver(grad.reshape(x.shape), grad_out, dtype)
