@@ -69,13 +69,15 @@ def _broadcast(value, name, shape, dtype):
             f"{name}: expected a shape broadcastable to {shape}, got {a.shape}") from None
 
 
-def _unit_interval(a, name):
-    """ValueError naming the first value of ``a`` outside [0, 1]."""
+def _unit_interval(a, name, shape):
+    """ValueError naming the first value of ``a`` (of the caller's ``shape``)
+    outside [0, 1]."""
     flat = a.reshape(-1)
     k = kernel(_k, "first_outside_unit_interval", flat.dtype)(flat)
     if k >= 0:
-        where = tuple(int(i) for i in np.unravel_index(k, a.shape))
-        raise ValueError(f"{name}: expected values in [0, 1], got {flat[k]!r} at index {where}")
+        where = tuple(int(i) for i in np.unravel_index(k, shape))
+        raise ValueError(f"{name}: expected values in [0, 1], got {float(flat[k])!r} at "
+                         f"index {where}")
 
 
 def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, return_grad,
@@ -119,10 +121,10 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
     t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
-    _unit_interval(t_rows, "target")
+    _unit_interval(t_rows, "target", x.shape)
     x_rows = _as_rows(x.astype(cdt, copy=False), shape2d)
     if probabilities:
-        _unit_interval(x_rows, name)
+        _unit_interval(x_rows, name, x.shape)
     scale = 1.0
     if reduction == "mean":
         scale = 0.0 if x.size == 0 else 1.0 / x.size
