@@ -57,10 +57,10 @@ cdef extern from "xent_rows.h":
         void (*block_scale_f64)(double* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, double* out) noexcept nogil
         void (*block_losses)(const double* m, const double* s, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
         double (*log_f64)(double x) noexcept nogil
-        double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad) noexcept nogil
-        double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad) noexcept nogil
-        double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
-        double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
+        double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad) noexcept nogil
+        double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad) noexcept nogil
+        double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
+        double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
     enum:
         XENT_SMALL_C
         XENT_BLOCK

@@ -33,7 +33,7 @@ cdef inline Py_ssize_t stride_of(const floating[:, :] a) noexcept nogil:
 
 
 def bce_rows(
-    const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] pos_weight,
+    const floating[:, ::1] x, const floating[:, ::1] t, const double[:] pos_weight,
     const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, double clip, bint from_logits,
     floating[:, ::1] loss, double[::1] partial, floating[:, ::1] grad, int n_threads,
@@ -45,6 +45,7 @@ def bce_rows(
     cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
     cdef Py_ssize_t k, i, j0, m
     cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
+    cdef Py_ssize_t pws = pos_weight.strides[0] // sizeof(double)
     cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef floating* lp
     cdef floating* gp
@@ -59,31 +60,42 @@ def bce_rows(
             if floating is float:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f32(
-                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
                         &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
                 else:
                     partial[k] = xent_ops.bce_probs_f32(
-                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
                         &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
             else:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f64(
-                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
                         &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
                 else:
                     partial[k] = xent_ops.bce_probs_f64(
-                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], &weight[i, j0], ws,
+                        &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
                         &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
 
 
-def first_outside_unit_interval(const floating[::1] a):
+def first_outside_unit_interval(const floating[::1] a, int n_threads):
     """Index of the first value outside [0, 1] (NaN is not outside), or -1.
 
-    A validation helper (one read of the data), not a kernel."""
-    cdef Py_ssize_t j, n = a.shape[0], found = -1
+    A validation helper (one parallel read of the data), not a kernel."""
+    cdef Py_ssize_t n = a.shape[0], n_chunks = (n + CHUNK - 1) // CHUNK, k, j, j0, j1
+    cdef unsigned char[::1] bad = bytearray(n_chunks)
+    cdef int count
     with nogil:
-        for j in range(n):
-            if a[j] < 0 or a[j] > 1:
-                found = j
-                break
-    return found
+        for k in prange(n_chunks, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            j0 = k * CHUNK
+            j1 = min(n, j0 + CHUNK)
+            count = 0
+            for j in range(j0, j1):
+                count = count + ((a[j] < 0) | (a[j] > 1))
+            bad[k] = count > 0
+    for k in range(n_chunks):
+        if bad[k]:
+            for j in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
+                if a[j] < 0 or a[j] > 1:
+                    return j
+    return -1

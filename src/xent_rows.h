@@ -47,16 +47,16 @@ typedef struct {
                          const double *sw, const double *f, double z, double *k, double *loss);
     double (*log_f64)(double x);
     double (*bce_logits_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
-                             const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
+                             ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
                              double gscale, double smooth, float *loss, float *grad);
     double (*bce_logits_f64)(const double *x, const double *t, ptrdiff_t n, const double *pw,
-                             const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
+                             ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                              double gscale, double smooth, double *loss, double *grad);
     double (*bce_probs_f32)(const float *p, const float *t, ptrdiff_t n, const double *pw,
-                            const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
+                            ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, float *loss, float *grad);
     double (*bce_probs_f64)(const double *p, const double *t, ptrdiff_t n, const double *pw,
-                            const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
+                            ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, double *loss, double *grad);
 } xent_row_ops;
 

@@ -3,6 +3,7 @@
  *   XENT_T      the element type (float or double)
  *   XENT_TN     its name in function names (f32 or f64)
  *   XENT_EXP    the vectorisable exp for XENT_T
+ *   XENT_LOG, XENT_LOG1P  the vectorisable log and log1p for XENT_T
  *   XENT_KAHAN  1 to Kahan-compensate the float64 sums of exps (double input)
  * Every sum is accumulated in float64; every product with a float64 factor
  * is formed in float64 and rounded once to XENT_T.
@@ -129,70 +130,113 @@ static void XENT_G(xent_log_softmax_vjp_)(const XENT_T *lp, const XENT_T *g, XEN
 
 /* ---------------------------------------------- element-wise binary losses
  * Over n elements; pw (pos_weight), w (weight) and g (upstream gradient) are
- * read at pw[j], w[j * ws], g[j * gs_stride] (a stride of 0 repeats one
- * value); loss and grad are written per element unless NULL. Target mass is
- * smoothed as t' = t (1 - smooth) + smooth / 2. Returns the sum of the
- * element losses. Terms whose coefficient is 0 are 0 even where the logit or
- * log-probability is infinite (no 0 * inf). */
+ * read at pw[j * pws], w[j * ws], g[j * gst] (a stride of 0 repeats one value);
+ * loss and grad are written per element unless NULL. Target mass is smoothed
+ * as t' = t (1 - smooth) + smooth / 2. Returns the sum of the element losses.
+ * Terms whose coefficient is 0 are 0 even where the logit or log-probability
+ * is infinite (no 0 * inf). The work goes in blocks of XENT_EB elements whose
+ * weights are gathered first, so that the arithmetic is one branch-free,
+ * vectorised loop whatever the strides; it is done in XENT_T (float32 math
+ * for float32 data, at most a few ulp), the sums in float64. */
 
-/* From logits: with e = exp(-|x|) and L = 1 + (pw - 1) t',
+#define XENT_EB 64
+
+/* dst[l] = scale * src[l * stride] for l < len, with the common strides (0:
+ * one repeated value, 1: contiguous) as plain vectorised loops */
+static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_t stride,
+                                        int len, double scale)
+{
+    if (stride == 0) {
+        XENT_T v = (XENT_T)(scale * (double)src[0]);
+        for (int l = 0; l < len; l++)
+            dst[l] = v;
+    } else if (stride == 1) {
+        XENT_T k = (XENT_T)scale;
+        if (scale == 1.0)
+            memcpy(dst, src, (size_t)len * sizeof(XENT_T));
+        else
+            for (int l = 0; l < len; l++)
+                dst[l] = src[l] * k;
+    } else {
+        for (int l = 0; l < len; l++)
+            dst[l] = (XENT_T)(scale * (double)src[l * stride]);
+    }
+}
+
+
+/* The frame shared by the binary losses: its body computes double lj (the loss)
+ * and gj (the gradient before gscale * g) from xj, tj, pwj, wj (the macro
+ * arguments: a statement block). */
+#define XENT_BINARY_LOOP(...)                                                     \
+    double total = 0.0;                                                           \
+    XENT_T wv[XENT_EB], gv[XENT_EB], pv[XENT_EB], lv[XENT_EB], gr[XENT_EB];       \
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {                               \
+        int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;                     \
+        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);                     \
+        XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);                \
+        for (int l = 0; l < len; l++)                                             \
+            pv[l] = (XENT_T)pw[pws ? (j0 + l) * pws : 0];                         \
+        _Pragma("omp simd reduction(+ : total)")                                  \
+        for (int l = 0; l < len; l++) {                                           \
+            XENT_T xj = x[j0 + l], pwj = pv[l], wj = wv[l];                       \
+            XENT_T tj = t[j0 + l] * (XENT_T)(1.0 - smooth) + (XENT_T)(0.5 * smooth); \
+            XENT_T lj, gj;                                                        \
+            __VA_ARGS__                                                           \
+            lv[l] = wj * lj;                                                      \
+            gr[l] = gv[l] * wj * gj;                                              \
+            total += (double)lv[l];                                               \
+        }                                                                         \
+        if (loss)                                                                 \
+            memcpy(loss + j0, lv, (size_t)len * sizeof(XENT_T));                  \
+        if (grad)                                                                 \
+            memcpy(grad + j0, gr, (size_t)len * sizeof(XENT_T));                  \
+    }                                                                             \
+    return total;
+
+/* From logits x: with e = exp(-|x|) and L = 1 + (pw - 1) t',
  *   loss = w * ((x >= 0 ? (1 - t') x : -pw t' x) + L log1p(e)),
  *   grad = gscale * g * w * (L sigmoid(x) - pw t'). */
 static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
-                                       const double *pw, const XENT_T *w, ptrdiff_t ws,
+                                       const double *pw, ptrdiff_t pws,
+                                       const XENT_T *w, ptrdiff_t ws,
                                        const XENT_T *g, ptrdiff_t gst, double gscale,
                                        double smooth, XENT_T *loss, XENT_T *grad)
 {
-    double total = 0.0;
-#pragma omp simd reduction(+ : total)
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double xj = x[j], tj = (double)t[j] * (1.0 - smooth) + 0.5 * smooth;
-        double pwj = pw[j], wj = w[j * ws];
-        double L = 1.0 + (pwj - 1.0) * tj;
-        double ax = xj < 0 ? -xj : xj;
-        double e = (double)XENT_EXP((XENT_T)-ax);
-        double lin_c = xj >= 0 ? 1.0 - tj : -pwj * tj;
-        double lin = lin_c == 0.0 ? 0.0 : lin_c * xj;
-        double lj = wj * (lin + L * XENT_F(xent_log1p_)(e));
-        total += lj;
-        if (loss)
-            loss[j] = (XENT_T)lj;
-        if (grad) {
-            double sig = xj >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            grad[j] = (XENT_T)(gscale * (double)g[j * gst] * wj * (L * sig - pwj * tj));
-        }
-    }
-    return total;
+    XENT_BINARY_LOOP({
+        XENT_T L = 1 + (pwj - 1) * tj;
+        XENT_T ax = xj < 0 ? -xj : xj;
+        XENT_T e = XENT_EXP(-ax);
+        XENT_T lin_c = xj >= 0 ? 1 - tj : -pwj * tj;
+        XENT_T lin = lin_c == 0 ? 0 : lin_c * xj;
+        XENT_T sig = (xj >= 0 ? 1 : e) / (1 + e);
+        lj = lin + L * XENT_LOG1P(e);
+        gj = L * sig - pwj * tj;
+    })
 }
 
-/* From probabilities p clipped to [clip, 1 - clip]:
+/* From probabilities x clipped to [clip, 1 - clip]:
  *   loss = -w * (pw t' log p + (1 - t') log(1 - p)),
  *   grad = gscale * g * w * ((1 - t') / (1 - p) - pw t' / p), 0 where p was clipped. */
-static double XENT_G(xent_bce_probs_)(const XENT_T *p, const XENT_T *t, ptrdiff_t n,
-                                      const double *pw, const XENT_T *w, ptrdiff_t ws,
+static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
+                                      const double *pw, ptrdiff_t pws,
+                                      const XENT_T *w, ptrdiff_t ws,
                                       const XENT_T *g, ptrdiff_t gst, double gscale,
                                       double smooth, double clip, XENT_T *loss, XENT_T *grad)
 {
-    double total = 0.0;
-#pragma omp simd reduction(+ : total)
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double pj = p[j], tj = (double)t[j] * (1.0 - smooth) + 0.5 * smooth;
-        double pwj = pw[j], wj = w[j * ws];
-        double pc = pj < clip ? clip : (pj > 1.0 - clip ? 1.0 - clip : pj);
-        double pos_c = pwj * tj, neg_c = 1.0 - tj;
-        double pos = pos_c == 0.0 ? 0.0 : pos_c * XENT_F(xent_log_)(pc);
-        double neg = neg_c == 0.0 ? 0.0 : neg_c * XENT_F(xent_log1p_)(-pc);
-        double lj = -wj * (pos + neg);
-        total += lj;
-        if (loss)
-            loss[j] = (XENT_T)lj;
-        if (grad) {
-            double d = neg_c / (1.0 - pc) - pos_c / pc;
-            grad[j] = (XENT_T)(pc == pj ? gscale * (double)g[j * gst] * wj * d : 0.0);
-        }
-    }
-    return total;
+    const XENT_T lo = (XENT_T)clip, hi = (XENT_T)(1.0 - clip);
+    XENT_BINARY_LOOP({
+        XENT_T pc = xj < lo ? lo : (xj > hi ? hi : xj);
+        XENT_T pos_c = pwj * tj, neg_c = 1 - tj;
+        XENT_T pos = pos_c == 0 ? 0 : pos_c * XENT_LOG(pc);
+        XENT_T neg = neg_c == 0 ? 0 : neg_c * XENT_LOG1P(-pc);
+        XENT_T d = neg_c / (1 - pc) - pos_c / pc;
+        lj = -(pos + neg);
+        gj = pc == xj ? d : 0;
+    })
 }
+
+#undef XENT_BINARY_LOOP
+#undef XENT_EB
 
 /* ------------------------------------------------- the small-class path
  * For rows of few classes (C <= XENT_SMALL_C) the work of one row is too small

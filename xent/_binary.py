@@ -69,11 +69,11 @@ def _broadcast(value, name, shape, dtype):
             f"{name}: expected a shape broadcastable to {shape}, got {a.shape}") from None
 
 
-def _unit_interval(a, name, shape):
+def _unit_interval(a, name, shape, n_threads):
     """ValueError naming the first value of ``a`` (of the caller's ``shape``)
     outside [0, 1]."""
     flat = a.reshape(-1)
-    k = kernel(_k, "first_outside_unit_interval", flat.dtype)(flat)
+    k = kernel(_k, "first_outside_unit_interval", flat.dtype)(flat, n_threads)
     if k >= 0:
         where = tuple(int(i) for i in np.unravel_index(k, shape))
         raise ValueError(f"{name}: expected values in [0, 1], got {float(flat[k])!r} at "
@@ -97,14 +97,14 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
         raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     c = x.shape[-1] if x.ndim else 1
     shape2d = (x.size // c if c else 0, c)
-    pw = np.ones(c)
+    pw = np.ones(1)
     if pos_weight is not None:
-        pw_arr = real_array(pos_weight, "pos_weight")
-        if pw_arr.ndim > 1 or pw_arr.size not in (1, c):
+        pw = real_array(pos_weight, "pos_weight")
+        if pw.ndim > 1 or pw.size not in (1, c):
             raise ValueError(
                 f"pos_weight: expected a scalar or shape ({c},) (one value per column of the "
-                f"last axis), got shape {pw_arr.shape}")
-        pw = np.ascontiguousarray(np.broadcast_to(pw_arr.reshape(-1), (c,)), dtype=np.float64)
+                f"last axis), got shape {pw.shape}")
+    pw = np.broadcast_to(np.ascontiguousarray(pw.reshape(-1)), (c,))  # stride 0 for one value
     w = _broadcast(1.0 if weight is None else weight, "weight", x.shape, cdt)
     if reduction != "none" and grad_loss is not None and np.ndim(grad_loss) != 0:
         raise ValueError(
@@ -121,10 +121,10 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
     t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
-    _unit_interval(t_rows, "target", x.shape)
+    _unit_interval(t_rows, "target", x.shape, nt)
     x_rows = _as_rows(x.astype(cdt, copy=False), shape2d)
     if probabilities:
-        _unit_interval(x_rows, name, x.shape)
+        _unit_interval(x_rows, name, x.shape, nt)
     scale = 1.0
     if reduction == "mean":
         scale = 0.0 if x.size == 0 else 1.0 / x.size
