@@ -17,9 +17,10 @@ import os
 import numpy as np
 
 from ._kernels import cross_entropy as _cross_entropy
+from ._kernels import information as _information
 from ._kernels import softmax as _softmax
 
-_MODULES = (_softmax, _cross_entropy)
+_MODULES = (_softmax, _cross_entropy, _information)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _cache = {}
 

@@ -266,28 +266,53 @@ def sample_weights(sample_weight, batch_shape):
     return np.ascontiguousarray(sw).reshape(-1)
 
 
-def class_labels(target, rows, ignore_index):
+def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
     """Validate integer class indices against ``rows``; returns int64 (n_rows,) labels.
 
-    Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check).
+    Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check);
+    ``ignore_index=None``: no label is ignored. ``name`` is the argument's
+    name and ``of`` whose shape the labels follow, for the messages.
     """
     t = target
     if t.shape != rows.batch_shape:
+        hint = (f" ({name} of {of} shape are probabilities and need a float dtype)"
+                if t.shape == rows.shape and ignore_index is None else "")
         raise ValueError(
-            f"target: integer class indices must have the logits' shape without the "
-            f"class axis, {rows.batch_shape}, got {t.shape}"
+            f"{name}: integer class indices must have {of} shape without the "
+            f"class axis, {rows.batch_shape}, got {t.shape}{hint}"
         )
     flat = t.reshape(-1)
     c = rows.n_classes
-    bad = ((flat < 0) | (flat >= c)) & (flat != ignore_index)
+    bad = (flat < 0) | (flat >= c)
+    if ignore_index is not None:
+        bad &= flat != ignore_index
     if bad.any():
         k = int(np.argmax(bad))
         where = np.unravel_index(k, t.shape) if t.ndim else ()
+        also = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
         raise ValueError(
-            f"target: expected class indices in [0, {c}) or ignore_index={ignore_index}, "
+            f"{name}: expected class indices in [0, {c}){also}, "
             f"got {flat[k]} at index {tuple(int(i) for i in where)}"
         )
     return np.ascontiguousarray(flat, dtype=np.int64)
+
+
+def boolean(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
+def clip_eps(eps, name="eps"):
+    """None, or a real number strictly between 0 and 1 (a clipping bound)."""
+    if eps is None:
+        return None
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected None or a real number in (0, 1), got {eps!r}")
+    value = float(eps)
+    if not 0.0 < value < 1.0:  # NaN fails too
+        raise ValueError(f"{name}: expected None or a number in (0, 1), got {value!r}")
+    return value
 
 
 def target_kind(target, rows):
