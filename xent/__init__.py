@@ -8,13 +8,19 @@ __version__ = "0.1.0"
 
 from ._config import show_config
 from ._cross_entropy import nll_loss, softmax_cross_entropy
+from ._information import cross_entropy, entropy, kl_divergence
+from . import metrics
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
 
 __all__ = [
     "__version__",
+    "cross_entropy",
+    "entropy",
+    "kl_divergence",
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",
+    "metrics",
     "nll_loss",
     "show_config",
     "softmax",

@@ -106,8 +106,10 @@ def _clip_bounds(eps, upper):
     return True, eps, upper
 
 
-def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype):
-    """Run the probability-row kernel on p and q (same shape, float) and package."""
+def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
+           raw=False):
+    """Run the probability-row kernel on p and q (same shape, float) and package
+    (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
     cdt = compute_dtype(dtype)
     nt = _threads.threads_for(n_threads, rows.n_rows, p.size)
@@ -118,6 +120,8 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
     kernel(_k, "probs_rows", cdt)(pd, qd, mode, clip, lo, hi, _grad_factor(rows, reduction),
                                   per_row, grad, nt)
+    if raw:
+        return per_row
     value = _reduce(per_row, rows, reduction, dtype)
     if not return_grad:
         return value
@@ -145,7 +149,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
 def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
-    per-row values of integer labels returned unreduced."""
+    per-row values returned unreduced."""
     q = float_array(q, "q")
     rows = _rows_of(q, axis)
     p_arr = np.asarray(p)
@@ -164,7 +168,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
     return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype)
+                  n_threads, q.dtype, raw)
 
 
 @fill_doc(**_DOCS)
