@@ -5,122 +5,21 @@
 """
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 
 from ._information import _cross_entropy
-from ._validate import boolean, sample_weights
+from ._validate import boolean, label_array, probability_array, sample_weights
 
 __all__ = ["log_loss"]
-
-
-def _is_str(v):
-    return isinstance(v, (str, bytes, np.str_, np.bytes_))
-
-
-def _check_label_kinds(values, name):
-    """Labels must be all strings or all numbers (scikit-learn refuses a mix).
-
-    ``values`` is what the caller passed: a list of "a" and 1 becomes a string
-    array in NumPy, so the Python objects are looked at (O(N)) when the
-    input was not an ndarray, or is an object array.
-    """
-    arr = np.asarray(values)
-    if isinstance(values, np.ndarray) and arr.dtype != object:
-        return
-    if arr.dtype.kind not in "OUS":
-        return
-    objs = np.asarray(values, dtype=object).ravel()
-    kinds = set()
-    for v in objs:
-        if _is_str(v):
-            kinds.add("string")
-        elif isinstance(v, (numbers.Number, np.bool_)) and not (
-                isinstance(v, numbers.Real) and not math.isfinite(v)):
-            kinds.add("number")
-        else:
-            raise ValueError(f"{name}: Unknown label type: expected class labels "
-                             f"(numbers or strings), got {v!r}")
-    if len(kinds) > 1:
-        raise ValueError(
-            f"{name}: Mix of label input types (string and number); "
-            f"Got {np.unique(arr.astype(str))}."
-        )
-
-
-def _label_array(values, name):
-    """A 1-D array of class labels (numbers or strings), checked as scikit-learn does."""
-    _check_label_kinds(values, name)
-    arr = np.asarray(values)
-    if arr.dtype.kind == "O":
-        kinds = {_is_str(v) for v in arr.ravel()}
-        arr = arr.astype(str) if kinds == {True} else arr
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name}: expected class labels, got complex dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            raise ValueError(
-                f"{name}: Unknown label type: continuous values (class labels must be "
-                f"integers, integral floats or strings), got {arr[bad].flat[0]!r}"
-            )
-    if arr.dtype.kind == "O":
-        try:
-            np.unique(arr)
-        except TypeError:
-            raise ValueError(f"{name}: expected class labels that can be sorted, got "
-                             f"values of types {sorted({type(v).__name__ for v in arr.ravel()})}"
-                             ) from None
-    return arr
-
-
-def _probabilities(y_proba):
-    """y_proba as a float array of 1 or 2 dimensions, finite and in [0, 1]."""
-    proba = np.asarray(y_proba)
-    kind = proba.dtype.kind
-    if kind in "biu":
-        proba = proba.astype(np.float64)
-    elif kind == "O":
-        try:
-            proba = proba.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError("y_proba: expected real probabilities, got an object array "
-                            "that does not convert to float64") from None
-    elif kind == "f":
-        if proba.dtype not in (np.float16, np.float32, np.float64):
-            proba = proba.astype(np.float64)
-    else:
-        raise TypeError(f"y_proba: expected real probabilities (a float, integer or bool "
-                        f"dtype), got dtype {proba.dtype}")
-    if proba.ndim not in (1, 2):
-        raise ValueError(f"y_proba: expected a 1-D or 2-D array, got {proba.ndim} dimension(s) "
-                         f"(shape {proba.shape})")
-    if proba.shape[0] == 0:
-        raise ValueError(f"y_proba: expected at least one sample, got shape {proba.shape}")
-    if proba.size == 0:
-        raise ValueError(f"y_proba: expected at least one column, got shape {proba.shape}")
-    low, high = proba.min(), proba.max()
-    if np.isnan(low) or np.isnan(high):
-        raise ValueError("y_proba: Input contains NaN.")
-    if np.isinf(low) or np.isinf(high):
-        raise ValueError(f"y_proba: Input contains infinity or a value too large for "
-                         f"{proba.dtype!r}.")
-    if high > 1:
-        raise ValueError(f"y_proba: expected probabilities in [0, 1], got values greater "
-                         f"than 1: {high}")
-    if low < 0:
-        raise ValueError(f"y_proba: expected probabilities in [0, 1], got values lower "
-                         f"than 0: {low}")
-    return proba
 
 
 def _classes(y, labels):
     """The sorted class set, as scikit-learn's LabelBinarizer finds it, with its
     warnings and errors; returns (classes, y's column indices)."""
     if labels is not None:
-        lab = _label_array(labels, "labels")
+        lab = label_array(labels, "labels")
         if lab.ndim != 1:
             raise ValueError(f"labels: expected a 1-D array of labels, got shape {lab.shape}")
         classes = np.unique(lab)
@@ -238,7 +137,7 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     0.36698
     """
     normalize = boolean(normalize, "normalize")
-    proba = _probabilities(y_proba)
+    proba = probability_array(y_proba, "y_proba")
     n = proba.shape[0]
 
     yt = np.asarray(y_true)
@@ -282,7 +181,7 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
         classes = np.arange(yt.shape[1])
         target = yt
     else:
-        y = _label_array(y_true, "y_true")
+        y = label_array(y_true, "y_true")
         classes, target = _classes(y, labels)
 
     if proba.ndim == 1:
