@@ -9,15 +9,21 @@ __version__ = "0.1.0"
 from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits, multilabel_cross_entropy
 from ._config import show_config
 from ._cross_entropy import nll_loss, softmax_cross_entropy
+from ._information import cross_entropy, entropy, kl_divergence
+from . import metrics
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
 
 __all__ = [
     "__version__",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "entropy",
+    "kl_divergence",
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",
+    "metrics",
     "multilabel_cross_entropy",
     "nll_loss",
     "show_config",

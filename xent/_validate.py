@@ -3,7 +3,8 @@
 Everything here runs before a kernel is called, so a bad argument raises a
 TypeError or ValueError that names the argument, what was expected and what
 was received, and nothing has been written yet. Checks are O(1) or O(N) in the
-number of rows; none reads the N x C data.
+number of rows; none reads the N x C data, except ``probability_array`` of the
+scikit-learn-compatible metrics, whose contract (range errors) requires it.
 
 It also turns an array and its class axes into the layout the kernels take: a
 C-contiguous ``(n_rows, C)`` array in the compute dtype (float32 or float64;
@@ -13,6 +14,7 @@ strides, float16) is copied once.
 """
 
 import math
+import numbers
 import operator
 
 import numpy as np
@@ -266,28 +268,53 @@ def sample_weights(sample_weight, batch_shape):
     return np.ascontiguousarray(sw).reshape(-1)
 
 
-def class_labels(target, rows, ignore_index):
+def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
     """Validate integer class indices against ``rows``; returns int64 (n_rows,) labels.
 
-    Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check).
+    Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check);
+    ``ignore_index=None``: no label is ignored. ``name`` is the argument's
+    name and ``of`` whose shape the labels follow, for the messages.
     """
     t = target
     if t.shape != rows.batch_shape:
+        hint = (f" ({name} of {of} shape are probabilities and need a float dtype)"
+                if t.shape == rows.shape and ignore_index is None else "")
         raise ValueError(
-            f"target: integer class indices must have the logits' shape without the "
-            f"class axis, {rows.batch_shape}, got {t.shape}"
+            f"{name}: integer class indices must have {of} shape without the "
+            f"class axis, {rows.batch_shape}, got {t.shape}{hint}"
         )
     flat = t.reshape(-1)
     c = rows.n_classes
-    bad = ((flat < 0) | (flat >= c)) & (flat != ignore_index)
+    bad = (flat < 0) | (flat >= c)
+    if ignore_index is not None:
+        bad &= flat != ignore_index
     if bad.any():
         k = int(np.argmax(bad))
         where = np.unravel_index(k, t.shape) if t.ndim else ()
+        also = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
         raise ValueError(
-            f"target: expected class indices in [0, {c}) or ignore_index={ignore_index}, "
+            f"{name}: expected class indices in [0, {c}){also}, "
             f"got {flat[k]} at index {tuple(int(i) for i in where)}"
         )
     return np.ascontiguousarray(flat, dtype=np.int64)
+
+
+def boolean(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
+def clip_eps(eps, name="eps"):
+    """None, or a real number strictly between 0 and 1 (a clipping bound)."""
+    if eps is None:
+        return None
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected None or a real number in (0, 1), got {eps!r}")
+    value = float(eps)
+    if not 0.0 < value < 1.0:  # NaN fails too
+        raise ValueError(f"{name}: expected None or a number in (0, 1), got {value!r}")
+    return value
 
 
 def target_kind(target, rows):
@@ -308,3 +335,108 @@ def target_kind(target, rows):
         f"target: expected integer class indices or float class probabilities, "
         f"got dtype {t.dtype}"
     )
+
+
+# ------------------------------------------------ scikit-learn-compatible metrics
+
+def _is_str(v):
+    return isinstance(v, (str, bytes, np.str_, np.bytes_))
+
+
+def _check_label_kinds(values, name):
+    """Labels must be all strings or all numbers (scikit-learn refuses a mix).
+
+    ``values`` is what the caller passed: a list of "a" and 1 becomes a string
+    array in NumPy, so the Python objects are looked at (O(N)) when the
+    input was not an ndarray, or is an object array.
+    """
+    arr = np.asarray(values)
+    if isinstance(values, np.ndarray) and arr.dtype != object:
+        return
+    if arr.dtype.kind not in "OUS":
+        return
+    objs = np.asarray(values, dtype=object).ravel()
+    kinds = set()
+    for v in objs:
+        if _is_str(v):
+            kinds.add("string")
+        elif isinstance(v, (numbers.Number, np.bool_)) and not (
+                isinstance(v, numbers.Real) and not math.isfinite(v)):
+            kinds.add("number")
+        else:
+            raise ValueError(f"{name}: Unknown label type: expected class labels "
+                             f"(numbers or strings), got {v!r}")
+    if len(kinds) > 1:
+        raise ValueError(
+            f"{name}: Mix of label input types (string and number); "
+            f"Got {np.unique(arr.astype(str))}."
+        )
+
+
+def label_array(values, name):
+    """A 1-D array of class labels (numbers or strings), checked as scikit-learn does."""
+    _check_label_kinds(values, name)
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        kinds = {_is_str(v) for v in arr.ravel()}
+        arr = arr.astype(str) if kinds == {True} else arr
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name}: expected class labels, got complex dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            raise ValueError(
+                f"{name}: Unknown label type: continuous values (class labels must be "
+                f"integers, integral floats or strings), got {arr[bad].flat[0]!r}"
+            )
+    if arr.dtype.kind == "O":
+        try:
+            np.unique(arr)
+        except TypeError:
+            raise ValueError(f"{name}: expected class labels that can be sorted, got "
+                             f"values of types {sorted({type(v).__name__ for v in arr.ravel()})}"
+                             ) from None
+    return arr
+
+
+def probability_array(values, name):
+    """Probabilities for a scikit-learn-compatible metric: a float array of 1 or 2
+    dimensions (float16/32/64 kept, integers and bool converted to float64),
+    finite and within [0, 1]. These checks read every value: scikit-learn's
+    contract requires them (the one O(N x C) validation here)."""
+    proba = np.asarray(values)
+    kind = proba.dtype.kind
+    if kind in "biu":
+        proba = proba.astype(np.float64)
+    elif kind == "O":
+        try:
+            proba = proba.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: expected real probabilities, got an object array "
+                            "that does not convert to float64") from None
+    elif kind == "f":
+        if proba.dtype not in (np.float16, np.float32, np.float64):
+            proba = proba.astype(np.float64)
+    else:
+        raise TypeError(f"{name}: expected real probabilities (a float, integer or bool "
+                        f"dtype), got dtype {proba.dtype}")
+    if proba.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected a 1-D or 2-D array, got {proba.ndim} dimension(s) "
+                         f"(shape {proba.shape})")
+    if proba.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one sample, got shape {proba.shape}")
+    if proba.size == 0:
+        raise ValueError(f"{name}: expected at least one column, got shape {proba.shape}")
+    low, high = proba.min(), proba.max()
+    if np.isnan(low) or np.isnan(high):
+        raise ValueError(f"{name}: Input contains NaN.")
+    if np.isinf(low) or np.isinf(high):
+        raise ValueError(f"{name}: Input contains infinity or a value too large for "
+                         f"{proba.dtype!r}.")
+    if high > 1:
+        raise ValueError(f"{name}: expected probabilities in [0, 1], got values greater "
+                         f"than 1: {high}")
+    if low < 0:
+        raise ValueError(f"{name}: expected probabilities in [0, 1], got values lower "
+                         f"than 0: {low}")
+    return proba

@@ -1,0 +1,326 @@
+"""Information theory on probability vectors: entropy, cross-entropy and the
+Kullback-Leibler divergence, with the gradient with respect to ``q``.
+
+Public functions validate (``_validate``, O(1) and O(N) checks only), and call
+the kernels of ``src/information.pyx``, which compute one value per row (in
+float64) and, in the same pass, the gradient; the reductions are done here.
+"""
+
+import numpy as np
+
+from . import _threads
+from ._dispatch import kernel
+from ._kernels import information as _k
+from ._validate import (
+    Rows,
+    boolean,
+    class_axes,
+    class_labels,
+    clip_eps,
+    compute_dtype,
+    deliver,
+    fill_doc,
+    float_array,
+    integer,
+    reduction_mode,
+    same_shape,
+)
+
+_AXIS_DOC = """\
+    axis : int, default -1
+        The class axis, along which each probability vector lies; the other
+        axes are batch axes (one value per vector).
+"""
+
+_EPS_DOC = """\
+    eps : float in (0, 1), optional
+        Clip ``q`` to ``[eps, 1]`` before its log is taken: ``q < eps``
+        becomes ``eps`` and ``q > 1`` becomes ``1``; the gradient is 0 at the
+        clipped entries. Without ``eps`` (the default) nothing is clipped:
+        ``q == 0`` where ``p > 0`` gives ``+inf``. (Keras clips with
+        ``eps=1e-7``; scikit-learn's ``log_loss`` with the dtype's machine
+        epsilon, to ``[eps, 1 - eps]``.)
+"""
+
+_REDUCTION_DOC = """\
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"`` returns one value per vector (the batch shape: a scalar for
+        a 1-D input); ``"sum"`` their sum; ``"mean"`` their mean over the
+        vectors (0 for an empty batch).
+"""
+
+_GRAD_DOC = """\
+    return_grad : bool, default False
+        Also return the gradient of the returned value with respect to ``q``:
+        ``-p / q`` (0 where ``p == 0`` and where ``q`` was clipped), divided by
+        the number of vectors for ``"mean"``. For ``"none"``, row ``i`` of the
+        gradient is that of value ``i``. Same shape and dtype as ``q``.
+"""
+
+_THREADS_DOC = """\
+    n_threads : int or None, default None
+        OpenMP threads; see :func:`xent.logsumexp`. Results do not depend on it.
+"""
+
+_CONVENTIONS_DOC = """\
+    Conventions: a term with ``p == 0`` is 0 (``0 * log 0 = 0``), even where
+    ``q == 0``; ``q == 0`` where ``p > 0`` gives ``+inf`` (unless ``eps``
+    clips it); a NaN in ``p`` or ``q`` makes the value of its vector NaN and
+    no other. Values are computed in float64 (float16 and float32 input
+    included) with compensated sums, and returned in the input's dtype.
+
+    The inputs are not checked to be probabilities: checking the ``N x C``
+    values would cost a pass over the data (xent's checks are O(N)). Rows
+    need not sum to 1 and nothing is renormalised (scipy.stats.entropy
+    renormalises); a value outside ``[0, 1]`` is used as given, so a
+    negative ``p`` or ``q`` gives NaN (log of a negative number) and ``q > 1``
+    a negative term.
+"""
+
+_DOCS = dict(axis=_AXIS_DOC, eps=_EPS_DOC, reduction=_REDUCTION_DOC, grad=_GRAD_DOC,
+             threads=_THREADS_DOC, conventions=_CONVENTIONS_DOC)
+
+
+def _rows_of(x, axis):
+    return Rows(x, class_axes(integer(axis, "axis"), x.ndim))
+
+
+def _reduce(per_row, rows, reduction, dtype):
+    """The returned value from the float64 per-row values."""
+    if reduction == "none":
+        value = per_row.reshape(rows.batch_shape).astype(dtype)
+        return value[()] if value.ndim == 0 else value
+    total = float(np.sum(per_row))
+    if reduction == "mean":
+        total = total / rows.n_rows if rows.n_rows else 0.0
+    return dtype.type(total)
+
+
+def _grad_factor(rows, reduction):
+    return 1.0 / rows.n_rows if reduction == "mean" and rows.n_rows else 1.0
+
+
+def _clip_bounds(eps, upper):
+    if eps is None:
+        return False, 0.0, 1.0
+    return True, eps, upper
+
+
+def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
+           raw=False):
+    """Run the probability-row kernel on p and q (same shape, float) and package
+    (with ``raw``, return the float64 per-row values unreduced)."""
+    dtype = np.result_type(p.dtype, q.dtype)
+    cdt = compute_dtype(dtype)
+    nt = _threads.threads_for(n_threads, rows.n_rows, p.size)
+    # rows may be those of p or of q (same shape and axes): wrap each explicitly
+    pd = Rows(p, rows.axes).data(cdt)
+    qd = pd if q is p else Rows(q, rows.axes).data(cdt)
+    per_row = np.empty(rows.n_rows, dtype=np.float64)
+    grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
+    kernel(_k, "probs_rows", cdt)(pd, qd, mode, clip, lo, hi, _grad_factor(rows, reduction),
+                                  per_row, grad, nt)
+    if raw:
+        return per_row
+    value = _reduce(per_row, rows, reduction, dtype)
+    if not return_grad:
+        return value
+    return value, deliver(rows.to_full(grad), None, grad_dtype)
+
+
+def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False):
+    """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,))."""
+    cdt = compute_dtype(q.dtype)
+    n_touched = q.size if return_grad else rows.n_rows
+    nt = _threads.threads_for(n_threads, rows.n_rows, n_touched)
+    qd = rows.data(cdt)
+    per_row = np.empty(rows.n_rows, dtype=np.float64)
+    grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
+    kernel(_k, "labels_rows", cdt)(labels, qd, clip, lo, hi, _grad_factor(rows, reduction),
+                                   per_row, grad, nt)
+    if raw:
+        return per_row
+    value = _reduce(per_row, rows, reduction, q.dtype)
+    if not return_grad:
+        return value
+    return value, deliver(rows.to_full(grad), None, q.dtype)
+
+
+def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False):
+    """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
+    clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
+    per-row values returned unreduced."""
+    q = float_array(q, "q")
+    rows = _rows_of(q, axis)
+    p_arr = np.asarray(p)
+    eps = clip_eps(eps)
+    reduction = reduction_mode(reduction)
+    return_grad = boolean(return_grad, "return_grad")
+    clip, lo, hi = _clip_bounds(eps, upper)
+    if p_arr.dtype.kind in "iu":
+        labels = class_labels(p_arr, rows, None, name="p", of="q's")
+        return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw)
+    if p_arr.dtype.kind != "f":
+        raise TypeError(
+            f"p: expected float probabilities (float16, float32 or float64) or integer "
+            f"class labels, got dtype {p_arr.dtype}"
+        )
+    p_arr = float_array(p_arr, "p")
+    same_shape(q, "q", p_arr, "p")
+    return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
+                  n_threads, q.dtype, raw)
+
+
+@fill_doc(**_DOCS)
+def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=False,
+                  n_threads=None):
+    """Cross-entropy ``H(p, q) = -sum p * log(q)`` between probability vectors.
+
+    ``p`` is the reference (true) distribution and ``q`` the model's, in the
+    argument order of ``scipy.stats.entropy(pk, qk)``. ``p`` may instead be
+    integer class labels, one per vector: then the value is ``-log(q[label])``,
+    Keras' sparse categorical cross-entropy on probabilities (PyTorch's
+    ``nll_loss`` of ``log(q)``).
+
+    Parameters
+    ----------
+    p : array_like of float, or of int
+        Probabilities, of ``q``'s shape; or integer class labels (any integer
+        dtype) of ``q``'s shape without the class axis, each in ``[0, C)``
+        (checked, O(N)). The dtype decides, as in PyTorch.
+    q : array_like of float16, float32 or float64
+        Probabilities; integer and bool arrays are a TypeError.
+%(axis)s%(eps)s%(reduction)s%(grad)s%(threads)s
+    Returns
+    -------
+    value : numpy scalar or ndarray
+        In the result dtype of ``p`` and ``q`` (``q``'s dtype for labels).
+    grad : ndarray, only with ``return_grad``
+        d(value)/d(q), of ``q``'s shape and dtype. For labels it is
+        ``-1 / q[label]`` at the label and 0 elsewhere.
+
+    Notes
+    -----
+%(conventions)s
+    With integer labels only ``q[label]`` is read for the value (a gather, as
+    in PyTorch and Keras): NaN or out-of-range values elsewhere in the row do
+    not reach it.
+
+    See Also
+    --------
+    kl_divergence : ``H(p, q) - H(p)``, computed directly.
+    entropy : ``H(p) = H(p, p)``.
+    xent.softmax_cross_entropy : the same loss from logits.
+
+    Examples
+    --------
+    Keras' documented example of ``CategoricalCrossentropy`` (which clips
+    with ``eps=1e-7``), and the same with labels
+    (``SparseCategoricalCrossentropy``):
+
+    >>> import numpy as np, xent
+    >>> q = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    >>> p = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> print(round(float(xent.cross_entropy(p, q, eps=1e-7, reduction="mean")), 3))
+    1.177
+    >>> print(round(float(xent.cross_entropy(np.array([1, 2]), q, eps=1e-7, reduction="mean")), 3))
+    1.177
+    >>> value, grad = xent.cross_entropy(p, q, return_grad=True)
+    >>> print(grad)
+    [[  0.          -1.05263158   0.        ]
+     [  0.           0.         -10.        ]]
+    """
+    return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads)
+
+
+@fill_doc(**_DOCS)
+def kl_divergence(p, q, axis=-1, *, eps=None, reduction="none", return_grad=False,
+                  n_threads=None):
+    """Kullback-Leibler divergence ``KL(p || q) = sum p * log(p / q)``.
+
+    It equals ``H(p, q) - H(p)`` but is computed term by term as
+    ``p * log(p / q)`` (not as a difference of two sums, which would cancel),
+    falling back to ``p * (log(p) - log(q))`` only where the ratio overflows
+    or underflows. Its sum over a vector is that of
+    ``scipy.special.rel_entr(p, q)``.
+
+    Parameters
+    ----------
+    p : array_like of float16, float32 or float64
+        The reference distribution(s).
+    q : array_like of float16, float32 or float64
+        The approximating distribution(s), of ``p``'s shape.
+%(axis)s%(eps)s        ``p`` itself is never clipped.
+%(reduction)s%(grad)s%(threads)s
+    Returns
+    -------
+    value : numpy scalar or ndarray
+        In the result dtype of ``p`` and ``q``.
+    grad : ndarray, only with ``return_grad``
+        d(value)/d(q), of ``q``'s shape and dtype (the same as for
+        :func:`cross_entropy`: ``H(p)`` does not depend on ``q``).
+
+    Notes
+    -----
+%(conventions)s
+    The value is not clamped at 0: for vectors that do not sum to 1 it may be
+    negative (``scipy.special.kl_div`` adds ``q - p`` to each term to avoid
+    that).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> p = np.array([0.5, 0.5, 0.0])
+    >>> q = np.array([0.25, 0.5, 0.25])
+    >>> print(round(float(xent.kl_divergence(p, q)), 6))
+    0.346574
+    >>> print(float(xent.kl_divergence(p, p)))
+    0.0
+    >>> print(float(xent.kl_divergence(p, np.array([1.0, 0.0, 0.0]))))
+    inf
+    """
+    p = float_array(p, "p")
+    q = float_array(q, "q")
+    same_shape(q, "q", p, "p")
+    rows = _rows_of(q, axis)
+    eps = clip_eps(eps)
+    reduction = reduction_mode(reduction)
+    return_grad = boolean(return_grad, "return_grad")
+    clip, lo, hi = _clip_bounds(eps, 1.0)
+    return _probs(_k.MODE_KL, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads,
+                  q.dtype)
+
+
+@fill_doc(**_DOCS)
+def entropy(p, axis=-1, *, reduction="none", n_threads=None):
+    """Shannon entropy ``H(p) = -sum p * log(p)`` of probability vectors, in nats.
+
+    Parameters
+    ----------
+    p : array_like of float16, float32 or float64
+        Probabilities; integer and bool arrays are a TypeError.
+%(axis)s%(reduction)s%(threads)s
+    Returns
+    -------
+    value : numpy scalar or ndarray
+        In ``p``'s dtype.
+
+    Notes
+    -----
+%(conventions)s
+    Divide by ``log(2)`` for bits. Unlike ``scipy.stats.entropy``, ``p`` is not
+    renormalised.
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> print(round(float(xent.entropy(np.array([0.5, 0.5]))), 6))
+    0.693147
+    >>> xent.entropy(np.array([[1.0, 0.0], [0.25, 0.75]])).round(6)
+    array([0.      , 0.562335])
+    """
+    p = float_array(p, "p")
+    rows = _rows_of(p, axis)
+    reduction = reduction_mode(reduction)
+    return _probs(_k.MODE_ENTROPY, p, p, rows, False, 0.0, 1.0, reduction, False, n_threads,
+                  p.dtype)
