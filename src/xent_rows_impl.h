@@ -121,6 +121,8 @@ static inline double XENT_F(xent_log_)(double x)
 
 static inline float XENT_F(xent_logf_)(float x)
 {
+    /* float32: no division; log(1 + f) = f - f^2/2 + f^3 P(f) on
+     * f = m - 1 in [sqrt(1/2) - 1, sqrt(2) - 1] (Cephes' logf polynomial) */
     union { float f; uint32_t u; } v, ev;
     int sub = x < 1.17549435e-38f;
     v.f = sub ? x * 8388608.0f : x; /* * 2^23 */
@@ -131,28 +133,34 @@ static inline float XENT_F(xent_logf_)(float x)
     int big = m > 1.41421356f;
     m = big ? m * 0.5f : m;
     e = big ? e + 1.0f : e;
-    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
-    float p = 1.0f / 9;
-    p = p * t2 + 1.0f / 7;
-    p = p * t2 + 1.0f / 5;
-    p = p * t2 + 1.0f / 3;
-    float log_m = 2.0f * t + (2.0f * t) * (t2 * p);
-    float r = e * 0.693359375f + (e * -2.12194440e-4f + log_m);
+    float f = m - 1.0f, z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    float y = p * f * z + e * -2.12194440e-4f - 0.5f * z;
+    float r = (f + y) + e * 0.693359375f;
     return x > 0.0f && x < INFINITY ? r : (x == 0.0f ? -INFINITY : (x == INFINITY ? x : NAN));
 }
 
 /* log1p(x) for x in [-1, 1]: with u = 1 + x (rounded),
- * log1p(x) = log(u) * x / (u - 1), and x itself where u == 1. */
+ * log1p(x) = log(u) + (x - (u - 1)) / u, the second term correcting the
+ * rounding of u (so log1p(x) = x where u == 1); -inf at x = -1. */
 static inline double XENT_F(xent_log1p_)(double x)
 {
     double u = 1.0 + x;
-    return u == 1.0 ? x : XENT_F(xent_log_)(u) * (x / (u - 1.0));
+    return x == -1.0 ? -INFINITY : XENT_F(xent_log_)(u) + (x - (u - 1.0)) / u;
 }
 
 static inline float XENT_F(xent_log1pf_)(float x)
 {
     float u = 1.0f + x;
-    return u == 1.0f ? x : XENT_F(xent_logf_)(u) * (x / (u - 1.0f));
+    return x == -1.0f ? -INFINITY : XENT_F(xent_logf_)(u) + (x - (u - 1.0f)) / u;
 }
 
 /* The per-row loss terms of a block of the small-class path (see

@@ -139,7 +139,7 @@ static void XENT_G(xent_log_softmax_vjp_)(const XENT_T *lp, const XENT_T *g, XEN
  * vectorised loop whatever the strides; it is done in XENT_T (float32 math
  * for float32 data, at most a few ulp), the sums in float64. */
 
-#define XENT_EB 64
+#define XENT_EB 512
 
 /* dst[l] = scale * src[l * stride] for l < len, with the common strides (0:
  * one repeated value, 1: contiguous) as plain vectorised loops */
@@ -152,11 +152,8 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
             dst[l] = v;
     } else if (stride == 1) {
         XENT_T k = (XENT_T)scale;
-        if (scale == 1.0)
-            memcpy(dst, src, (size_t)len * sizeof(XENT_T));
-        else
-            for (int l = 0; l < len; l++)
-                dst[l] = src[l] * k;
+        for (int l = 0; l < len; l++)
+            dst[l] = src[l] * k;
     } else {
         for (int l = 0; l < len; l++)
             dst[l] = (XENT_T)(scale * (double)src[l * stride]);
@@ -187,9 +184,11 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
             total += (double)lv[l];                                               \
         }                                                                         \
         if (loss)                                                                 \
-            memcpy(loss + j0, lv, (size_t)len * sizeof(XENT_T));                  \
+            for (int l = 0; l < len; l++)                                         \
+                loss[j0 + l] = lv[l];                                             \
         if (grad)                                                                 \
-            memcpy(grad + j0, gr, (size_t)len * sizeof(XENT_T));                  \
+            for (int l = 0; l < len; l++)                                         \
+                grad[j0 + l] = gr[l];                                             \
     }                                                                             \
     return total;
 
@@ -205,10 +204,10 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     XENT_BINARY_LOOP({
         XENT_T L = 1 + (pwj - 1) * tj;
         XENT_T ax = xj < 0 ? -xj : xj;
-        XENT_T e = XENT_EXP(-ax);
+        XENT_T e = XENT_EXP(-ax), r = 1 / (1 + e);
         XENT_T lin_c = xj >= 0 ? 1 - tj : -pwj * tj;
         XENT_T lin = lin_c == 0 ? 0 : lin_c * xj;
-        XENT_T sig = (xj >= 0 ? 1 : e) / (1 + e);
+        XENT_T sig = xj >= 0 ? r : e * r;
         lj = lin + L * XENT_LOG1P(e);
         gj = L * sig - pwj * tj;
     })
