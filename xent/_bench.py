@@ -54,6 +54,15 @@ def np_cross_entropy(x, target):
     return x.dtype.type(loss), e
 
 
+def np_bce_with_logits(x, t):
+    """Mean binary cross-entropy from logits and its gradient, as a NumPy user
+    would write the stable form."""
+    e = np.exp(-np.abs(x))
+    loss = np.mean(np.maximum(x, 0) - x * t + np.log1p(e), dtype=np.float64)
+    sig = np.where(x >= 0, 1, e) / (1 + e)
+    return x.dtype.type(loss), (sig - t) / x.size
+
+
 def np_softmax_backward(p, g):
     return p * (g - (p * g).sum(axis=-1, keepdims=True))
 
@@ -81,10 +90,21 @@ CASES = (
     Case(CE, "cross_entropy", 4096, 32000),
     Case(CE, "cross_entropy", 65536, 10),
     Case(CE, "cross_entropy", 4096, 8192, "float64"),
+    Case("binary_cross_entropy_with_logits fwd+bwd", "bce_logits", 1, 16 * 2**20),
+    Case("multilabel_cross_entropy fwd+bwd (class mean)", "multilabel", 200000, 100, "float64"),
 )
+BINARY_OPS = ("bce_logits", "multilabel")  # their targets are 0/1 arrays of the input's shape
 PLOT_CLASSES = (10, 100, 1000, 10000, 32000)
 PLOT_ELEMENTS = 32 * 2**20
 QUICK_ROWS = 8  # --quick divides the rows (and the plot's element count) by this
+
+
+def shape(case, div=1):
+    """The case's (rows, cols), ``div`` times smaller for --quick (in rows, or
+    in columns for a case of fewer rows than ``div``)."""
+    if case.rows >= div:
+        return case.rows // div, case.cols
+    return case.rows, case.cols // div
 
 
 def _optional(name):
@@ -110,6 +130,15 @@ def implementations(n_threads, scipy_special=None, torch=None):
             ("xent (allocating)", lambda x, t, o: xent.softmax_cross_entropy(
                 x, t, return_grad=True, n_threads=nt)),
             ("numpy", lambda x, t, o: np_cross_entropy(x, t))],
+        "bce_logits": [
+            ("xent", lambda x, t, o: xent.binary_cross_entropy_with_logits(
+                x, t, return_grad=True, grad_out=o, n_threads=nt)),
+            ("numpy", lambda x, t, o: np_bce_with_logits(x, t))],
+        "multilabel": [
+            ("xent", lambda x, t, o: xent.multilabel_cross_entropy(
+                x, t, class_reduction="mean", return_grad=True, grad_out=o, n_threads=nt)),
+            # the mean over samples of class means is the mean over all elements
+            ("numpy", lambda x, t, o: np_bce_with_logits(x, t))],
     }
     if scipy_special is not None:
         for op in ("logsumexp", "softmax", "log_softmax"):
@@ -128,6 +157,16 @@ def implementations(n_threads, scipy_special=None, torch=None):
             return loss, torch.autograd.grad(loss, xt)[0]
 
         impls["cross_entropy"].append(("torch", torch_ce))
+
+        def torch_binary(loss_fn):
+            def run(x, t, o):
+                xt = tensor(x).requires_grad_()
+                loss = loss_fn(xt, tensor(t))
+                return loss, torch.autograd.grad(loss, xt)[0]
+            return run
+
+        impls["bce_logits"].append(("torch", torch_binary(F.binary_cross_entropy_with_logits)))
+        impls["multilabel"].append(("torch", torch_binary(F.multilabel_soft_margin_loss)))
     return impls
 
 
@@ -165,9 +204,12 @@ class Progress:
         self.width = len(text)
 
 
-def make_input(rows, cols, dtype, seed=0):
+def make_input(rows, cols, dtype, seed=0, binary=False):
+    """Logits and targets: class indices, or 0/1 targets of the logits' shape."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((rows, cols), dtype=np.dtype(dtype))
+    if binary:
+        return x, (rng.random((rows, cols)) > 0.5).astype(x.dtype)
     return x, rng.integers(0, cols, rows)
 
 
@@ -306,17 +348,17 @@ def run(args, argv):
                 "torch": getattr(torch, "__version__", "not installed")}
 
     div = QUICK_ROWS if args.quick else 1
-    cases = [(c, max(1, c.rows // div)) for c in CASES]
+    cases = [(c, *shape(c, div)) for c in CASES]
     ce_impls = [i for i in impls["cross_entropy"] if i[0] != "xent (allocating)"]
     plot_cs = PLOT_CLASSES[::2] if args.quick else PLOT_CLASSES
-    total = sum(1 + len(impls[c.op]) for c, _ in cases)
+    total = sum(1 + len(impls[c.op]) for c, _, _ in cases)
     total += len(plot_cs) * (1 + len(ce_impls)) if args.plot else 0
     progress = Progress(total)
 
     records = []
-    for case, rows in cases:
-        x, target = make_input(rows, case.cols, case.dtype)
-        label = f"{case.name} {rows}x{case.cols} {case.dtype}"
+    for case, rows, cols in cases:
+        x, target = make_input(rows, cols, case.dtype, binary=case.op in BINARY_OPS)
+        label = f"{case.name} {rows}x{cols} {case.dtype}"
         medians = measure(label, x, target, impls[case.op], args.repeats, progress)
         records.append(summarize(case, x.shape, medians, x.nbytes))
         del x
