@@ -13,7 +13,7 @@ from . import _threads
 from ._dispatch import kernel
 from ._kernels import binary as _k
 from ._validate import (
-    check_out,
+    check_grad_out,
     compute_dtype,
     deliver,
     fill_doc,
@@ -21,6 +21,7 @@ from ._validate import (
     real_array,
     real_scalar,
     reduction_mode,
+    upstream_grad,
 )
 
 _OPTIONS_DOC = """\
@@ -106,18 +107,11 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
                 f"last axis), got shape {pw.shape}")
     pw = np.broadcast_to(np.ascontiguousarray(pw.reshape(-1)), (c,))  # stride 0 for one value
     w = _broadcast(1.0 if weight is None else weight, "weight", x.shape, cdt)
-    if reduction != "none" and grad_loss is not None and np.ndim(grad_loss) != 0:
-        raise ValueError(
-            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape "
-            f"{np.shape(grad_loss)}")
-    g = _broadcast(1.0 if grad_loss is None or reduction != "none" else grad_loss,
-                   "grad_loss", x.shape, cdt)
-    if grad_out is not None and not return_grad:
-        raise ValueError("grad_out: given, but return_grad is False")
-    check_out(grad_out, "grad_out", x.shape, dtype, [(name, x)], in_place_ok=True)
-    check_out(grad_out, "grad_out", x.shape, dtype,
-              [("target", t), ("weight", weight), ("pos_weight", pos_weight),
-               ("grad_loss", grad_loss)])
+    gl = upstream_grad(grad_loss, reduction, x.shape, cdt)
+    g = gl if reduction == "none" else np.broadcast_to(np.ones((), cdt), x.shape)
+    check_grad_out(grad_out, return_grad, name, x,
+                   [("target", t), ("weight", weight), ("pos_weight", pos_weight),
+                    ("grad_loss", grad_loss)])
     nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
     t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
@@ -128,7 +122,7 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     scale = 1.0
     if reduction == "mean":
         scale = 0.0 if x.size == 0 else 1.0 / x.size
-    gs = 1.0 if reduction == "none" or grad_loss is None else float(grad_loss)
+    gs = 1.0 if reduction == "none" else float(gl)
     return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(shape2d),
                 g=g.reshape(shape2d), row_gscale=np.broadcast_to(gs * scale, (shape2d[0],)),
                 smooth=eps, reduction=reduction, scale=scale, dtype=dtype, cdt=cdt,
@@ -301,14 +295,7 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
         raise ValueError("logits: expected at least one axis (the classes), got a 0-d array")
     batch = x.shape[:-1]
     reduction = reduction_mode(reduction)
-    if reduction == "none" and grad_loss is not None:
-        gl = _broadcast(grad_loss, "grad_loss", batch, np.float64)
-    elif grad_loss is not None and np.ndim(grad_loss) != 0:
-        raise ValueError(
-            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape "
-            f"{np.shape(grad_loss)}")
-    else:
-        gl = np.broadcast_to(np.float64(1.0 if grad_loss is None else grad_loss), batch)
+    gl = np.broadcast_to(upstream_grad(grad_loss, reduction, batch), batch)
     sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
     if sw.shape != batch:
         raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")

@@ -13,7 +13,7 @@ from ._dispatch import kernel
 from ._kernels import cross_entropy as _k
 from ._validate import (
     Rows,
-    check_out,
+    check_grad_out,
     class_axes,
     class_labels,
     class_weights,
@@ -27,6 +27,7 @@ from ._validate import (
     reduction_mode,
     sample_weights,
     target_kind,
+    upstream_grad,
 )
 
 _OPTIONS_DOC = """\
@@ -102,25 +103,11 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     sw = sample_weights(sample_weight, rows.batch_shape)
     labels = class_labels(t, rows, ignore_index) if kind == "labels" else None
 
-    gl = np.float64(1.0) if grad_loss is None else real_array(grad_loss, "grad_loss")
-    if reduction != "none" and gl.ndim != 0:
-        raise ValueError(
-            f"grad_loss: expected a scalar for reduction={reduction!r}, got shape {gl.shape}")
-    if reduction == "none":
-        try:
-            gl = np.broadcast_to(gl, rows.batch_shape)
-        except ValueError:
-            raise ValueError(
-                f"grad_loss: expected a shape broadcastable to the per-sample shape "
-                f"{rows.batch_shape}, got {gl.shape}") from None
+    gl = upstream_grad(grad_loss, reduction, rows.batch_shape)
     dtype = x.dtype
-    if grad_out is not None and not return_grad:
-        raise ValueError("grad_out: given, but return_grad is False")
-    # grad_out may be the input itself (in place), and overlap nothing else
-    check_out(grad_out, "grad_out", x.shape, dtype, [(name, x)], in_place_ok=True)
-    check_out(grad_out, "grad_out", x.shape, dtype,
-              [("target", t), ("weight", weight), ("sample_weight", sample_weight),
-               ("grad_loss", grad_loss)])
+    check_grad_out(grad_out, return_grad, name, x,
+                   [("target", t), ("weight", weight), ("sample_weight", sample_weight),
+                    ("grad_loss", grad_loss)])
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.

@@ -189,6 +189,34 @@ def check_out(out, name, shape, dtype, inputs=(), in_place_ok=False):
     return out
 
 
+def upstream_grad(grad_loss, reduction, shape, dtype=np.float64):
+    """The upstream gradient of a loss: a 0-d array for "mean"/"sum" (default
+    1), or an array of ``dtype`` broadcast to the per-sample ``shape`` for
+    "none" (a view: no copy)."""
+    gl = np.ones((), dtype) if grad_loss is None else real_array(grad_loss, "grad_loss")
+    if reduction != "none":
+        if gl.ndim != 0:
+            raise ValueError(
+                f"grad_loss: expected a scalar for reduction={reduction!r}, got shape {gl.shape}")
+        return gl
+    try:
+        return np.broadcast_to(gl.astype(dtype, copy=False), shape)
+    except ValueError:
+        raise ValueError(f"grad_loss: expected a shape broadcastable to the per-sample shape "
+                         f"{tuple(shape)}, got {gl.shape}") from None
+
+
+def check_grad_out(grad_out, return_grad, name, x, others):
+    """A loss's ``grad_out``: needs ``return_grad``; may be the input ``x``
+    itself (in place) and must overlap none of ``others`` ((name, array) pairs)."""
+    if grad_out is None:
+        return None
+    if not return_grad:
+        raise ValueError("grad_out: given, but return_grad is False")
+    check_out(grad_out, "grad_out", x.shape, x.dtype, [(name, x)], in_place_ok=True)
+    return check_out(grad_out, "grad_out", x.shape, x.dtype, others)
+
+
 def fill_doc(**parts):
     """Decorator: substitute ``%(name)s`` markers of a docstring (shared sections)."""
 
