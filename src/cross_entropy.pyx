@@ -102,11 +102,20 @@ cdef inline double row_loss(double m, double s, double a_total, double shifted, 
     # (the block path computes the same in xent_block_losses)
     cdef double log_s = log(s)
     cdef double lse = m + log_s
+    if sw == 0:  # a sample of weight 0 counts for nothing, whatever its logits
+        k[0] = 0
+        return 0.0
     if z == 0:  # (no 0 * inf when lse is infinite)
         k[0] = f * a_total / s
         return sw * (a_total * log_s - shifted)
     k[0] = f * (a_total + 2 * z * lse) / s
     return sw * (a_total * log_s - shifted + z * lse * lse)
+
+
+cdef inline void zero_row(floating* g, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(c):
+        g[j] = 0
 
 
 cdef inline double row_sw(const Options* o, Py_ssize_t i) noexcept nogil:
@@ -121,13 +130,12 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
     cdef Py_ssize_t j
     cdef double sw, wy, m, s, a_total, shifted, k, f
     cdef floating mf
-    if y == o.ignore_index:
+    sw = row_sw(o, i)
+    if y == o.ignore_index or sw == 0:  # counts for nothing, whatever the logits hold
         loss[i] = 0
         if gr != NULL:
-            for j in range(o.c):
-                gr[j] = 0
+            zero_row(gr, o.c)
         return
-    sw = row_sw(o, i)
     wy = weight_of(o.w, y)
     mf = row_max(xr, o.c)
     m = mf
@@ -185,16 +193,18 @@ cdef inline void labels_block(const floating* x, Py_ssize_t i0, Py_ssize_t nb,
                                                &blk.a[b])
     xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
     for b in range(nb):
-        if labels[i0 + b] == o.ignore_index:  # 0, whatever the logits hold
+        # ignored samples and samples of weight 0: 0, whatever the logits hold
+        if labels[i0 + b] == o.ignore_index or blk.sw[b] == 0:
             blk.loss[b] = 0
-            blk.k[b] = 0
         loss[i0 + b] = blk.loss[b]
     if grad == NULL:
         return
     block_scale(ws, nb, c, blk.k, blk.f, o.u, grad + i0 * c)
     for b in range(nb):
         y = labels[i0 + b]
-        if y != o.ignore_index:
+        if y == o.ignore_index or blk.sw[b] == 0:
+            zero_row(grad + (i0 + b) * c, c)  # (not exps * 0: NaN * 0 is NaN)
+        else:
             grad[(i0 + b) * c + y] -= <floating>(blk.f[b] * (1 - o.eps) * weight_of(o.w, y))
 
 
@@ -204,7 +214,13 @@ cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
                            const Options* o, double gs, double* loss, floating* gr) noexcept nogil:
     cdef Py_ssize_t j
     cdef double sw = row_sw(o, i), m, s, a_total, shifted, k, f
-    cdef floating mf = row_max(xr, o.c)
+    cdef floating mf
+    if sw == 0:  # counts for nothing, whatever the logits hold
+        loss[i] = 0
+        if gr != NULL:
+            zero_row(gr, o.c)
+        return
+    mf = row_max(xr, o.c)
     m = mf
     shifted = prob_target_sums(xr, tr, m, o, &a_total)
     s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
@@ -231,12 +247,15 @@ cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0
         blk.shifted[b] = prob_target_sums(x + i * c, t + i * c, blk.m[b], o, &blk.a[b])
     xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
     for b in range(nb):
-        loss[i0 + b] = blk.loss[b]
+        loss[i0 + b] = blk.loss[b] if blk.sw[b] != 0 else 0.0
     if grad == NULL:
         return
     block_scale(ws, nb, c, blk.k, blk.f, NULL, grad + i0 * c)
     for b in range(nb):
         i = i0 + b
+        if blk.sw[b] == 0:
+            zero_row(grad + i * c, c)
+            continue
         for j in range(c):
             grad[i * c + j] -= <floating>(blk.f[b] * prob_coef(t + i * c, j, o))
 

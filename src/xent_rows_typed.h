@@ -179,8 +179,8 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
             XENT_T tj = t[j0 + l] * (XENT_T)(1.0 - smooth) + (XENT_T)(0.5 * smooth); \
             XENT_T lj, gj;                                                        \
             __VA_ARGS__                                                           \
-            lv[l] = wj * lj;                                                      \
-            gr[l] = gv[l] * wj * gj;                                              \
+            lv[l] = wj == 0 ? 0 : wj * lj; /* weight 0: 0, even for inf */        \
+            gr[l] = wj == 0 ? 0 : gv[l] * wj * gj;                                \
             total += (double)lv[l];                                               \
         }                                                                         \
         if (loss)                                                                 \
@@ -222,13 +222,18 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
                                       const XENT_T *g, ptrdiff_t gst, double gscale,
                                       double smooth, double clip, XENT_T *loss, XENT_T *grad)
 {
-    const XENT_T lo = (XENT_T)clip, hi = (XENT_T)(1.0 - clip);
+    /* the bounds in XENT_T, kept inside (0, 1) when clip > 0 is tiny */
+    XENT_T lo = (XENT_T)clip, hi = (XENT_T)(1.0 - clip);
+    if (clip > 0 && lo == 0)
+        lo = (XENT_T)(sizeof(XENT_T) == 4 ? 1.40129846e-45 : 4.9406564584124654e-324);
+    if (clip > 0 && hi == 1)
+        hi = (XENT_T)(sizeof(XENT_T) == 4 ? 0.99999994039535522 : 0.99999999999999989);
     XENT_BINARY_LOOP({
         XENT_T pc = xj < lo ? lo : (xj > hi ? hi : xj);
         XENT_T pos_c = pwj * tj, neg_c = 1 - tj;
         XENT_T pos = pos_c == 0 ? 0 : pos_c * XENT_LOG(pc);
         XENT_T neg = neg_c == 0 ? 0 : neg_c * XENT_LOG1P(-pc);
-        XENT_T d = neg_c / (1 - pc) - pos_c / pc;
+        XENT_T d = (neg_c == 0 ? 0 : neg_c / (1 - pc)) - (pos_c == 0 ? 0 : pos_c / pc);
         lj = -(pos + neg);
         gj = pc == xj ? d : 0;
     })

@@ -17,7 +17,9 @@ OPENMP = kernels.openmp_enabled()
 
 def test_resolution_of_n_threads():
     cores = _threads.cpu_count()
-    assert _threads.requested_threads(3) == 3
+    assert _threads.requested_threads(1) == 1
+    assert _threads.requested_threads(cores) == cores
+    assert _threads.requested_threads(10**6) == cores  # capped at the cores
     assert _threads.requested_threads(-1) == cores
     assert _threads.requested_threads(-cores) == 1
     assert _threads.requested_threads(-1000) == 1
@@ -28,8 +30,8 @@ def test_resolution_of_n_threads():
 def test_small_inputs_stay_on_one_thread():
     assert _threads.threads_for(8, 10, 100) == 1
     assert _threads.threads_for(8, 100, _threads.MIN_PARALLEL_ELEMENTS - 1) == 1
-    assert _threads.threads_for(8, 3, 10**6) == 3  # never more threads than rows
-    assert _threads.threads_for(2, 10**4, 10**6) == 2
+    assert _threads.threads_for(8, 1, 10**6) == 1  # never more threads than rows (tasks)
+    assert _threads.threads_for(2, 10**4, 10**6) == min(2, _threads.cpu_count())
 
 
 @pytest.mark.skipif(not OPENMP, reason="built without OpenMP")
@@ -75,3 +77,8 @@ def test_results_are_bit_identical_for_any_thread_count(dtype, shape):
     for n, res in runs.items():
         for a, b in zip(res, runs[1]):
             assert a.tobytes() == b.tobytes(), n
+
+
+def test_a_huge_thread_count_is_capped_not_a_crash():
+    x = np.zeros((100_000, 4))
+    np.testing.assert_array_equal(xent.logsumexp(x, n_threads=100_000), np.log(4.0))

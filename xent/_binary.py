@@ -7,6 +7,8 @@ reduction's gradient scale, and call ``bce_rows`` of ``src/binary.pyx`` on
 task; they are added here in a fixed order.
 """
 
+import math
+
 import numpy as np
 
 from . import _threads
@@ -56,8 +58,8 @@ _OPTIONS_DOC = """\
 
 
 def _as_rows(a, shape2d):
-    """``a`` (already of the input's shape) as a C-contiguous (n_rows, C) array."""
-    return np.ascontiguousarray(a).reshape(shape2d)
+    """``a`` (already of the input's shape) as a C-contiguous, aligned (n_rows, C) array."""
+    return np.require(a, requirements=["C", "A"]).reshape(shape2d)
 
 
 def _broadcast(value, name, shape, dtype):
@@ -242,9 +244,9 @@ def binary_cross_entropy(probs, target, *, eps=None, pos_weight=None, weight=Non
     """
     p = _prepare("probs", probs, target, pos_weight, weight, label_smoothing, reduction,
                  return_grad, grad_loss, grad_out, n_threads, probabilities=True)
-    clip = float(np.finfo(p["cdt"]).eps) if eps is None else real_scalar(eps, "eps", 0.0, 0.5)
-    if clip == 0.5:
-        raise ValueError("eps: expected a finite number in [0.0, 0.5), got 0.5")
+    clip = float(np.finfo(p["cdt"]).eps) if eps is None else real_scalar(eps, "eps")
+    if not 0.0 <= clip < 0.5:
+        raise ValueError(f"eps: expected a number in [0, 0.5), got {clip!r}")
     return _finish(p, *_run(p, False, clip))
 
 
@@ -311,7 +313,8 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
         scale = 1.0
     p["row_gscale"] = np.ascontiguousarray(gl.reshape(-1) * sw_flat * (per_class * scale))
     partial, _, grad = _run(p, True)
-    rows = partial.reshape(n_rows, -1).sum(axis=1) if n_rows else np.zeros(0)
+    n_samples = math.prod(batch)
+    rows = partial.reshape(n_rows, -1).sum(axis=1) if partial.size else np.zeros(n_samples)
     per_sample = rows * per_class * sw_flat
     dtype = p["dtype"]
     if reduction == "none":

@@ -95,6 +95,8 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
         raise ValueError(f"{name}: expected at least one class along axis {axis}, got 0")
     kind, t = target_kind(target, rows)
     ignore_index = integer(ignore_index, "ignore_index")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index: expected a 64-bit integer, got {ignore_index}")
     eps = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     reduction = reduction_mode(reduction)
     if not isinstance(return_grad, (bool, np.bool_)):

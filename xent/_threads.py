@@ -2,8 +2,9 @@
 
 ``n_threads=None`` asks the OpenMP runtime (``omp_get_max_threads``), which
 honours ``OMP_NUM_THREADS`` and limits set with threadpoolctl; a positive int is
-a count; a negative int counts back from the usable cores (-1 = all, -2 = all
-but one, never fewer than one); 0 is an error. Whatever was asked, inputs
+a count (at most the number of usable cores); a negative int counts back from
+the usable cores (-1 = all, -2 = all but one, never fewer than one); 0 is an
+error. Whatever was asked, inputs
 smaller than ``MIN_PARALLEL_ELEMENTS`` run on one thread (starting a thread
 team costs more than they take) and no more threads than rows are used.
 
@@ -40,7 +41,9 @@ def requested_threads(n_threads):
         )
     if n < 0:
         n = max(1, cpu_count() + 1 + n)
-    return n
+    # more threads than cores only slows down (and a huge count would exhaust
+    # the OpenMP runtime)
+    return min(n, cpu_count())
 
 
 def threads_for(n_threads, n_rows, n_elements):

@@ -30,6 +30,8 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 def float_array(x, name):
     """``x`` as an ndarray of float16/32/64 (no copy); TypeError otherwise."""
     arr = np.asarray(x)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: a native copy
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name}: expected a floating-point array (float16, float32 or float64), "
@@ -267,11 +269,12 @@ def real_scalar(value, name, low=None, high=None):
 
 
 def real_array(a, name):
-    """Integer or float array-like as float64 (no bool, complex or object)."""
+    """Integer or float array-like as an aligned, native float64 array (no bool,
+    complex or object)."""
     arr = np.asarray(a)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name}: expected real numbers (an integer or float dtype), got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
+    return np.require(arr, dtype=np.float64, requirements=["A"])
 
 
 def class_weights(weight, n_classes):
@@ -281,7 +284,7 @@ def class_weights(weight, n_classes):
     w = real_array(weight, "weight")
     if w.shape != (n_classes,):
         raise ValueError(f"weight: expected shape ({n_classes},) (one weight per class), got {w.shape}")
-    return np.ascontiguousarray(w)
+    return np.require(w, requirements=["C", "A"])
 
 
 def sample_weights(sample_weight, batch_shape):
@@ -293,7 +296,7 @@ def sample_weights(sample_weight, batch_shape):
         raise ValueError(
             f"sample_weight: expected the batch shape {tuple(batch_shape)}, got {sw.shape}"
         )
-    return np.ascontiguousarray(sw).reshape(-1)
+    return np.require(sw, requirements=["C", "A"]).reshape(-1)
 
 
 def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
