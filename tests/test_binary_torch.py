@@ -21,8 +21,8 @@ def _torch(fn, x, t, reduction, grad_loss=None, **kw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reduction,use_pw,use_w", itertools.product(
-    ["mean", "sum", "none"], [False, True], [False, True]))
+@pytest.mark.parametrize("reduction,use_pw,use_w", list(itertools.product(
+    ["mean", "sum", "none"], [False, True], [False, True])))
 def test_bce_with_logits_and_on_probabilities(dtype, reduction, use_pw, use_w):
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((4, 3, 6)) * 5).astype(dtype)
