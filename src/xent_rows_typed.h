@@ -39,19 +39,31 @@ static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT
 {
     double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
     XENT_T xin[XENT_LANES], v[XENT_LANES];
-    for (ptrdiff_t j = 0; j < n; j += XENT_LANES) {
-        ptrdiff_t len = n - j < XENT_LANES ? n - j : XENT_LANES;
-        const XENT_T *src = x + j;
-        if (len < XENT_LANES) {
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES) {
+        if (e) { /* store in the same loop (a separate copy becomes a slow rep movs) */
+#pragma omp simd
             for (int l = 0; l < XENT_LANES; l++)
-                xin[l] = l < len ? x[j + l] : -INFINITY;
-            src = xin;
+                e[j + l] = v[l] = XENT_EXP(x[j + l] - m);
+        } else {
+#pragma omp simd
+            for (int l = 0; l < XENT_LANES; l++)
+                v[l] = XENT_EXP(x[j + l] - m);
         }
 #pragma omp simd
         for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_EXP(src[l] - m);
+            XENT_ACC(acc[l], comp[l], v[l]);
+    }
+    if (j < n) {
+        int len = (int)(n - j);
+        for (int l = 0; l < XENT_LANES; l++)
+            xin[l] = l < len ? x[j + l] : -INFINITY;
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_EXP(xin[l] - m);
         if (e)
-            memcpy(e + j, v, (size_t)len * sizeof(XENT_T));
+            for (int l = 0; l < len; l++)
+                e[j + l] = v[l];
 #pragma omp simd
         for (int l = 0; l < XENT_LANES; l++)
             XENT_ACC(acc[l], comp[l], v[l]);

@@ -120,9 +120,11 @@ def implementations(n_threads, scipy_special=None, torch=None):
     impls = {
         "logsumexp": [("xent", lambda x, t, o: xent.logsumexp(x, n_threads=nt)),
                       ("numpy", lambda x, t, o: np_logsumexp(x))],
-        "softmax": [("xent", lambda x, t, o: xent.softmax(x, n_threads=nt)),
+        "softmax": [("xent", lambda x, t, o: xent.softmax(x, out=o, n_threads=nt)),
+                    ("xent (allocating)", lambda x, t, o: xent.softmax(x, n_threads=nt)),
                     ("numpy", lambda x, t, o: np_softmax(x))],
-        "log_softmax": [("xent", lambda x, t, o: xent.log_softmax(x, n_threads=nt)),
+        "log_softmax": [("xent", lambda x, t, o: xent.log_softmax(x, out=o, n_threads=nt)),
+                        ("xent (allocating)", lambda x, t, o: xent.log_softmax(x, n_threads=nt)),
                         ("numpy", lambda x, t, o: np_log_softmax(x))],
         "cross_entropy": [
             ("xent", lambda x, t, o: xent.softmax_cross_entropy(
@@ -274,7 +276,9 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"Median of {repeats} calls, in {ROUNDS} rounds in which the implementations take "
         "turns, each after a warm-up call. GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
-        "xent speedup: peer median / median of the first xent row.",
+        "xent speedup: peer median / median of the first xent row. The first xent row "
+        "writes into a preallocated output (`out=`/`grad_out=`, the training-loop form, "
+        "as np.copyto does); \"allocating\" rows allocate it each call, as the peers do.",
         "",
     ])
 
