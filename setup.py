@@ -25,7 +25,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # One Cython module per family of functions; add new families here.
-KERNELS = ["softmax", "cross_entropy", "binary", "information"]
+KERNELS = ["softmax", "cross_entropy", "binary", "information", "focal"]
 
 OPENMP_TEST = textwrap.dedent(
     """

@@ -49,8 +49,8 @@ def test_all_exports_resolve():
 def test_docstring_examples():
     import doctest
 
-    from xent import _binary, _cross_entropy, _softmax
+    from xent import _binary, _cross_entropy, _focal, _softmax
 
-    for module in (_softmax, _cross_entropy, _binary):
+    for module in (_softmax, _cross_entropy, _binary, _focal):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits, multilabel_cross_entropy
 from ._config import show_config
 from ._cross_entropy import nll_loss, softmax_cross_entropy
+from ._focal import binary_focal_loss_with_logits, softmax_focal_loss
 from ._information import cross_entropy, entropy, kl_divergence
 from . import metrics
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
@@ -17,6 +18,7 @@ __all__ = [
     "__version__",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_focal_loss_with_logits",
     "cross_entropy",
     "entropy",
     "kl_divergence",
@@ -30,4 +32,5 @@ __all__ = [
     "softmax",
     "softmax_backward",
     "softmax_cross_entropy",
+    "softmax_focal_loss",
 ]

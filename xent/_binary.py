@@ -131,17 +131,23 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
                 shape2d=shape2d, return_grad=return_grad, grad_out=grad_out, nt=nt)
 
 
+def _grad_buffer(p):
+    """The (n_rows, C) gradient buffer: a view of grad_out when it can be
+    written directly, else a new array (None without return_grad)."""
+    if not p["return_grad"]:
+        return None
+    out, cdt, shape2d = p["grad_out"], p["cdt"], p["shape2d"]
+    if out is not None and out.dtype == cdt and out.flags.c_contiguous and out.flags.aligned:
+        return out.reshape(shape2d)
+    return np.empty(shape2d, dtype=cdt)
+
+
 def _run(p, from_logits, clip=0.0, row_reduce=None):
     """Run bce_rows; return the per-task sums, per-element losses and gradient."""
     cdt, shape2d = p["cdt"], p["shape2d"]
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" and row_reduce is None \
         else None
-    grad = None
-    if p["return_grad"]:
-        out = p["grad_out"]
-        direct = out is not None and out.dtype == cdt and out.flags.c_contiguous \
-            and out.flags.aligned
-        grad = out.reshape(shape2d) if direct else np.empty(shape2d, dtype=cdt)
+    grad = _grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
     kernel(_k, "bce_rows", cdt)(
         p["x_rows"], p["t_rows"], p["pw"], p["w"], p["g"], p["row_gscale"], p["smooth"],

@@ -146,7 +146,12 @@ def _run(p, kernel_prefix, extra_args):
         args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
                 loss, grad, p["nt"])
     fn(*args)
+    return _package(p, loss, grad)
 
+
+def _package(p, loss, grad):
+    """Reduce the per-row losses and return loss (and grad) as the caller asked."""
+    rows = p["rows"]
     dtype = p["dtype"]
     if p["reduction"] == "none":
         value = loss.reshape(rows.batch_shape).astype(dtype)

@@ -18,10 +18,11 @@ import numpy as np
 
 from ._kernels import binary as _binary
 from ._kernels import cross_entropy as _cross_entropy
+from ._kernels import focal as _focal
 from ._kernels import information as _information
 from ._kernels import softmax as _softmax
 
-_MODULES = (_softmax, _cross_entropy, _binary, _information)
+_MODULES = (_softmax, _cross_entropy, _binary, _information, _focal)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _cache = {}
 

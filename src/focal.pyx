@@ -1,0 +1,153 @@
+# Kernels of the focal losses (Lin et al. 2017), loss and gradient in one pass.
+#
+# Binary, element-wise, from logits x with targets t in [0, 1]:
+#     p = sigmoid(x), q = 1 - p_t = t (1 - p) + (1 - t) p,
+#     loss = a_t * q**gamma * ce,   ce = max(x, 0) - x t + log1p(exp(-|x|)),
+#     a_t = alpha t + (1 - alpha) (1 - t)  (1 without alpha),
+#     d loss / dx = a_t * (gamma q**(gamma-1) (1 - 2t) p (1 - p) ce + q**gamma (p - t)).
+# Softmax, per row, with target mass t_c (one-hot for labels) and class
+# factors alpha_c, log p_c = (x_c - m) - log(s):
+#     loss = -sum_c a_c (1 - p_c)**gamma log p_c,   a_c = alpha_c t_c,
+#     d loss / dx_j = a_j D_j - p_j sum_c a_c D_c,
+#     D_c = gamma (1 - p_c)**(gamma-1) p_c log p_c - (1 - p_c)**gamma.
+# Powers are taken in log space, (1 - p)**gamma = exp(gamma log(1 - p)) with
+# log(1 - p) from expm1 / log1p so that p near 1 loses nothing. Terms with a
+# zero factor are skipped (no 0 * inf). Scalar libm math: the focal losses
+# are not on the vectorised path. Tasks and partial sums as in binary.pyx.
+
+from cython.parallel cimport prange
+from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
+
+from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table
+
+include "_isa.pxi"
+
+cdef enum:
+    CHUNK = 16384
+
+
+def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
+    return n_rows * ((c + CHUNK - 1) // CHUNK) if c > 0 else 0
+
+
+cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
+    # base**gamma from log(base), with 0**0 = 1
+    if gamma == 0:
+        return 1.0
+    return exp(gamma * log_base)
+
+
+def binary_focal_rows(
+    const floating[:, ::1] x, const floating[:, ::1] t, double gamma, double alpha,
+    bint has_alpha, const floating[:, :] weight, const floating[:, :] grad_loss,
+    const double[:] row_gscale, double smooth, floating[:, ::1] loss, double[::1] partial,
+    floating[:, ::1] grad, int n_threads,
+):
+    """Element-wise binary focal loss from logits: per-task sums into partial,
+    per-element losses into loss and gradients into grad (each unless None)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
+    cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
+    cdef Py_ssize_t k, i, j, j0, j1
+    cdef bint want_loss = loss is not None, want_grad = grad is not None
+    cdef double xj, tj, e, p, one_minus_p, q, log_q, ce, a, w, qg, l, g, total
+    with nogil:
+        for k in prange(n * per_row, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            i = k // per_row
+            j0 = (k % per_row) * CHUNK
+            j1 = min(c, j0 + CHUNK)
+            total = 0
+            for j in range(j0, j1):
+                xj = x[i, j]
+                tj = t[i, j] * (1 - smooth) + 0.5 * smooth
+                w = weight[i, j]
+                e = exp(-fabs(xj))
+                p = 1 / (1 + e) if xj >= 0 else e / (1 + e)
+                one_minus_p = e / (1 + e) if xj >= 0 else 1 / (1 + e)
+                q = tj * one_minus_p + (1 - tj) * p
+                log_q = log(q)
+                # max(x, 0) - x t, with no 0 * inf at x = +-inf
+                ce = (0.0 if tj == 1 else xj * (1 - tj)) if xj >= 0 else (
+                    0.0 if tj == 0 else -xj * tj)
+                ce = ce + log1p(e)
+                a = alpha * tj + (1 - alpha) * (1 - tj) if has_alpha else 1.0
+                qg = pow_log(log_q, gamma)
+                l = 0.0 if (w == 0 or a == 0 or qg == 0) else w * a * qg * ce
+                total = total + l
+                if want_loss:
+                    loss[i, j] = <floating>l
+                if want_grad:
+                    g = qg * (p - tj)
+                    # (p (1 - p) is 0 only at x = +-inf, where ce may be inf: the limit is 0)
+                    if gamma != 0 and q > 0 and ce != 0 and p * one_minus_p != 0:
+                        g = g + gamma * pow_log(log_q, gamma - 1) * (1 - 2 * tj) * p * one_minus_p * ce
+                    grad[i, j] = <floating>(0.0 if (w == 0 or a == 0) else
+                                            row_gscale[i] * grad_loss[i, j] * w * a * g)
+            partial[k] = total
+
+
+cdef inline double class_factor(const long long[::1] labels, const floating[:, ::1] target,
+                                const double[::1] alpha, bint use_labels, Py_ssize_t i,
+                                Py_ssize_t j) noexcept nogil:
+    # a_j = alpha_j times the target mass of class j in row i
+    if use_labels:
+        return alpha[j] if j == labels[i] else 0.0
+    return alpha[j] * target[i, j]
+
+
+cdef inline double focal_term(double lp, double gamma, double* d) noexcept nogil:
+    # for log p = lp: returns (1 - p)**gamma * (-lp), and in d
+    # D = gamma (1 - p)**(gamma-1) p log p - (1 - p)**gamma
+    cdef double p = exp(lp)
+    cdef double log1m = log(-expm1(lp)) if lp > -0.6931471805599453 else log1p(-p)
+    cdef double w = pow_log(log1m, gamma)
+    d[0] = -w
+    if gamma != 0 and p < 1:
+        d[0] = d[0] + gamma * pow_log(log1m, gamma - 1) * p * lp
+    return -w * lp if w != 0 else 0.0
+
+
+def softmax_focal_rows(
+    const floating[:, ::1] x, const long long[::1] labels, const floating[:, ::1] target,
+    const double[::1] alpha, double gamma, long long ignore_index, const double[:] grad_scale,
+    double[::1] loss, floating[:, ::1] grad, int n_threads,
+):
+    """Per-row softmax focal loss against labels (target None) or probability
+    targets (labels None); alpha holds one factor per class. Passes: max, sum
+    of exps, the loss terms (classes with a target factor only), the gradient
+    (each element read before it is written: grad may be x)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
+    cdef bint want_grad = grad is not None, use_labels = labels is not None
+    cdef double m, s, log_s, lp, a, d, total, sum_ad, f
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            if use_labels and labels[i] == ignore_index:
+                loss[i] = 0
+                if want_grad:
+                    for j in range(c):
+                        grad[i, j] = 0
+                continue
+            m = row_max(&x[i, 0], c)
+            s = 0
+            for j in range(c):
+                s = s + exp(x[i, j] - m)
+            log_s = log(s)
+            total = 0
+            sum_ad = 0
+            for j in range(c):
+                a = class_factor(labels, target, alpha, use_labels, i, j)
+                if a != 0:
+                    total = total + a * focal_term((x[i, j] - m) - log_s, gamma, &d)
+                    sum_ad = sum_ad + a * d
+            loss[i] = total
+            if want_grad:
+                f = grad_scale[i]
+                for j in range(c):
+                    lp = (x[i, j] - m) - log_s
+                    a = class_factor(labels, target, alpha, use_labels, i, j)
+                    if a != 0:
+                        focal_term(lp, gamma, &d)
+                        grad[i, j] = <floating>(f * (a * d - exp(lp) * sum_ad))
+                    else:
+                        grad[i, j] = <floating>(-f * exp(lp) * sum_ad)

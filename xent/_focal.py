@@ -1,0 +1,152 @@
+"""Focal losses (Lin et al. 2017): binary (element-wise, from logits) and
+softmax (per sample), with gradients; kernels in ``src/focal.pyx``.
+
+They share the validation and reductions of the binary losses and of softmax
+cross-entropy (``_binary._prepare``, ``_cross_entropy._prepare``).
+"""
+
+import numpy as np
+
+from . import _binary, _cross_entropy
+from ._dispatch import kernel
+from ._kernels import focal as _k
+from ._validate import Rows, real_array, real_scalar
+
+
+def _gamma(gamma):
+    return real_scalar(gamma, "gamma", 0.0)
+
+
+def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weight=None,
+                                  label_smoothing=0.0, reduction="mean", return_grad=False,
+                                  grad_loss=None, grad_out=None, n_threads=None):
+    """Binary focal loss from logits, element-wise (Lin et al. 2017).
+
+    With ``p = sigmoid(x)`` and ``p_t = p t + (1 - p)(1 - t)``:
+    ``loss = weight * a_t * (1 - p_t)**gamma * bce(x, t)``, where ``bce`` is
+    :func:`binary_cross_entropy_with_logits`'s element loss and
+    ``a_t = alpha t + (1 - alpha)(1 - t)`` (1 when ``alpha`` is None). The
+    power is taken in log space and every term from the stable forms, so any
+    logit, ``+-inf`` included, gives no NaN.
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+    target : array_like
+        Targets in [0, 1] (soft targets allowed), the logits' shape.
+    gamma : float >= 0, default 2
+        Focusing parameter; 0 gives the (alpha-weighted) binary cross-entropy.
+    alpha : float in [0, 1], optional
+        Class-balancing factor of the positive class (None: no balancing).
+    weight, label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads
+        As for :func:`binary_cross_entropy_with_logits`.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(logits).
+
+    Notes
+    -----
+    Matches optax's ``sigmoid_focal_loss(logits, labels, alpha, gamma)``
+    (element-wise; take ``reduction="none"``) and Keras'
+    ``BinaryFocalCrossentropy(from_logits=True)``: Keras' default
+    ``apply_class_balancing=False`` is ``alpha=None`` here, and
+    ``apply_class_balancing=True, alpha=a`` is ``alpha=a``. Keras averages
+    over the last axis per sample and then over samples, which for equal
+    row lengths is the mean over all elements (``"mean"``).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> y_true = np.array([0.0, 1.0, 0.0, 0.0])
+    >>> logits = np.array([-18.6, 0.51, 2.94, -12.8])
+    >>> round(float(xent.binary_focal_loss_with_logits(logits, y_true, gamma=2)), 3)
+    0.691
+    """
+    g = _gamma(gamma)
+    a = None if alpha is None else real_scalar(alpha, "alpha", 0.0, 1.0)
+    p = _binary._prepare("logits", logits, target, None, weight, label_smoothing, reduction,
+                         return_grad, grad_loss, grad_out, n_threads)
+    cdt, shape2d = p["cdt"], p["shape2d"]
+    loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
+    grad = _binary._grad_buffer(p)
+    partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
+    kernel(_k, "binary_focal_rows", cdt)(
+        p["x_rows"], p["t_rows"], g, 0.0 if a is None else a, a is not None, p["w"], p["g"],
+        p["row_gscale"], p["smooth"], loss, partial, grad, p["nt"])
+    return _binary._finish(p, partial, loss, grad)
+
+
+def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore_index=-100,
+                       reduction="mean", return_grad=False, grad_loss=None, grad_out=None,
+                       n_threads=None):
+    """Softmax focal loss (Lin et al. 2017), per sample.
+
+    ``loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c`` with
+    ``p = softmax(x)``, ``t`` the one-hot label (or the probability target)
+    and ``alpha`` one factor per class (a scalar applies to every class; None
+    is 1). ``log p`` is computed as ``(x - m) - log(sum(exp(x - m)))`` and
+    ``(1 - p)**gamma`` in log space (from ``expm1`` when ``p`` is near 1).
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+    target : array_like of int or float
+        Class indices (any integer dtype; ``ignore_index`` honoured) or class
+        probabilities of the logits' shape, as in
+        :func:`softmax_cross_entropy`.
+    gamma : float >= 0, default 2
+        Focusing parameter; 0 gives the (alpha-weighted) cross-entropy.
+    alpha : float or array_like of shape (C,), optional
+        Per-class factors.
+    axis, ignore_index, return_grad, grad_loss, grad_out, n_threads
+        As for :func:`softmax_cross_entropy`.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"mean"`` divides by the number of samples not ignored (not by the
+        alpha factors).
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+    grad : ndarray, only with ``return_grad``
+        d(loss)/d(logits).
+
+    Notes
+    -----
+    Matches Keras' ``CategoricalFocalCrossentropy(from_logits=True)``, whose
+    default ``alpha=0.25`` is ``alpha=0.25`` here (the default here is no
+    alpha). Unlike the cross-entropy kernels, this one computes ``exp`` twice
+    per element (it is not on the vectorised path).
+
+    Examples
+    --------
+    >>> import numpy as np, xent
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]])
+    >>> round(float(xent.softmax_focal_loss(logits, np.array([0, 2]), gamma=2)), 4)
+    0.2497
+    """
+    g = _gamma(gamma)
+    p = _cross_entropy._prepare("logits", logits, target, axis, None, None, ignore_index, 0.0,
+                                reduction, return_grad, grad_loss, grad_out, n_threads)
+    c = p["rows"].n_classes
+    al = np.ones(c) if alpha is None else real_array(alpha, "alpha")
+    if al.ndim > 1 or al.size not in (1, c):
+        raise ValueError(f"alpha: expected a scalar or shape ({c},) (one factor per class), "
+                         f"got shape {al.shape}")
+    al = np.ascontiguousarray(np.broadcast_to(al.reshape(-1), (c,)), dtype=np.float64)
+    rows, cdt = p["rows"], p["cdt"]
+    loss = np.empty(rows.n_rows, dtype=np.float64)
+    grad = None
+    if return_grad:
+        grad = rows.direct_full(p["grad_out"], cdt)
+        if grad is None:
+            grad = np.empty(rows.shape2d, dtype=cdt)
+    labels = p["labels"]
+    t = None if labels is not None else Rows(p["t"], rows.axes).data(cdt)
+    kernel(_k, "softmax_focal_rows", cdt)(
+        rows.data(cdt), labels, t, al, g, p["ignore_index"], p["grad_scale"], loss, grad,
+        p["nt"])
+    return _cross_entropy._package(p, loss, grad)
+
