@@ -355,3 +355,28 @@ def test_ignored_or_zero_weight_samples_count_for_nothing(n_classes, kind):
 def test_out_of_range_ignore_index_is_a_value_error():
     with pytest.raises(ValueError, match="ignore_index: expected a 64-bit integer, got"):
         xent.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), ignore_index=2**63)
+
+
+@pytest.mark.parametrize("n_classes", [5000, 10])
+def test_peak_memory_of_forward_and_backward(n_classes):
+    """Forward only: O(N); forward+backward: one gradient buffer + O(N);
+    grad_out=logits: O(N) (tracemalloc sees NumPy's allocations)."""
+    import tracemalloc
+
+    n_rows = 2_000_000 // n_classes * 10
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n_rows, n_classes), dtype=np.float32)
+    y = rng.integers(0, n_classes, n_rows)
+    o_n = 64 * n_rows + (1 << 20)  # a few float64/int64 per row, and slack
+
+    def peak(fn):
+        tracemalloc.start()
+        try:
+            fn()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(lambda: xent.softmax_cross_entropy(x, y)) < o_n
+    assert peak(lambda: xent.softmax_cross_entropy(x, y, return_grad=True)) < x.nbytes + o_n
+    assert peak(lambda: xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=x)) < o_n
