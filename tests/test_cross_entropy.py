@@ -218,9 +218,14 @@ def test_infinite_logits(n_classes):
     # a +inf logit of another class: +inf loss; of the target class alone: 0
     y = np.hstack([np.array([[inf, 0.0, 1.0], [inf, 5.0, 1.0]]), pad])
     for z in (0.0, 0.1):
-        per = xent.softmax_cross_entropy(y, np.array([1, 0]), reduction="none", z_loss=z)
+        per, g = xent.softmax_cross_entropy(y, np.array([1, 0]), reduction="none", z_loss=z,
+                                            return_grad=True)
         assert per[0] == inf, z
         assert per[1] == (0.0 if z == 0 else inf), z
+        # the finite logits of a row holding +inf get the limits of their
+        # gradient: -1 at a finite target, 0 elsewhere (not NaN, z_loss or not)
+        np.testing.assert_array_equal(g[0, 1:3], [-1.0, 0.0])
+        np.testing.assert_array_equal(g[1, 1:], 0.0)
 
 
 def test_minus_inf_target_logit_gives_plus_inf():
