@@ -75,17 +75,19 @@ static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT
 }
 
 /* e_j = e_j * k - c * w_j (w NULL: w_j = 1); an e_j of 0 stays 0 even when
- * k is infinite (a +inf logit elsewhere in the row: the limit) */
+ * k is infinite (a +inf logit elsewhere in the row: the limit; a NaN k
+ * still makes the row NaN) */
 static void XENT_G(xent_scale_sub_)(XENT_T *e, ptrdiff_t n, double k, double c, const double *w)
 {
+    int k_inf = k == INFINITY || k == -INFINITY;
     if (w) {
 #pragma omp simd
         for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = (XENT_T)((e[j] == 0 ? 0.0 : (double)e[j] * k) - c * w[j]);
+            e[j] = (XENT_T)((e[j] == 0 && k_inf ? 0.0 : (double)e[j] * k) - c * w[j]);
     } else {
 #pragma omp simd
         for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = (XENT_T)((e[j] == 0 ? 0.0 : (double)e[j] * k) - c);
+            e[j] = (XENT_T)((e[j] == 0 && k_inf ? 0.0 : (double)e[j] * k) - c);
     }
 }
 
@@ -314,7 +316,8 @@ static void XENT_G(xent_block_scale_)(XENT_T *ws, ptrdiff_t nb, ptrdiff_t C, con
         double uc = u ? u[c] : 0.0;
 #pragma omp simd
         for (int b = 0; b < XENT_BLOCK; b++)
-            w[b] = (XENT_T)((w[b] == 0 ? 0.0 : (double)w[b] * k[b]) - f[b] * uc);
+            w[b] = (XENT_T)((w[b] == 0 && (k[b] == INFINITY || k[b] == -INFINITY)
+                                 ? 0.0 : (double)w[b] * k[b]) - f[b] * uc);
     }
     for (ptrdiff_t b = 0; b < nb; b++) {
 #pragma omp simd
