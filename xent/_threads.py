@@ -8,7 +8,8 @@ error. Whatever was asked, inputs
 smaller than ``MIN_PARALLEL_ELEMENTS`` run on one thread (starting a thread
 team costs more than they take) and no more threads than rows are used.
 
-Results never depend on the count: each row is computed by one thread.
+Results never depend on the count: each row is computed by one thread. In
+the child of an ``os.fork()`` every kernel runs on one thread (see below).
 """
 
 import os
@@ -18,6 +19,21 @@ from ._validate import integer
 
 #: Inputs with fewer elements than this run on one thread.
 MIN_PARALLEL_ELEMENTS = 1 << 15
+
+# GNU libgomp's thread pool does not survive os.fork(): a child that starts a
+# parallel region after its parent did can hang. Children of a fork therefore
+# run every kernel on one thread (use the "spawn" or "forkserver" start
+# methods of multiprocessing for threaded children).
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def cpu_count():
@@ -49,6 +65,6 @@ def requested_threads(n_threads):
 def threads_for(n_threads, n_rows, n_elements):
     """Threads a kernel over ``n_rows`` rows and ``n_elements`` values uses."""
     n = requested_threads(n_threads)
-    if n_elements < MIN_PARALLEL_ELEMENTS:
+    if n_elements < MIN_PARALLEL_ELEMENTS or _forked_child:
         return 1
     return max(1, min(n, n_rows))
