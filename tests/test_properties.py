@@ -4,7 +4,6 @@ the float64 NumPy reference where it is defined, NaN/inf land where the
 contract says, and inputs are unchanged."""
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -142,11 +142,10 @@ def _grad_buffer(p):
     return np.empty(shape2d, dtype=cdt)
 
 
-def _run(p, from_logits, clip=0.0, row_reduce=None):
+def _run(p, from_logits, clip=0.0):
     """Run bce_rows; return the per-task sums, per-element losses and gradient."""
     cdt, shape2d = p["cdt"], p["shape2d"]
-    loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" and row_reduce is None \
-        else None
+    loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
     kernel(_k, "bce_rows", cdt)(

@@ -22,7 +22,6 @@ from ._validate import (
     fill_doc,
     float_array,
     integer,
-    real_array,
     real_scalar,
     reduction_mode,
     sample_weights,
