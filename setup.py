@@ -10,8 +10,9 @@ Environment:
 
 * ``XENT_DISABLE_OPENMP=1``: build without OpenMP even if the compiler has it.
 
-Never add ``-ffast-math``/``-Ofast`` (they break the ``-inf``/NaN contract) or
-``-march=native`` (the wheel must run on any CPU of its architecture).
+Never add fast-math style flags (they break the ``-inf``/NaN contract) nor a
+native-CPU target (the wheel must run on any CPU of its architecture; the
+vectorised paths are chosen at run time, see src/xent_rows.h).
 """
 
 import glob

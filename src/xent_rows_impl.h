@@ -4,7 +4,7 @@
  * to a name suffix and, on x86-64, with GCC/Clang told to target another ISA
  * (baseline SSE2, AVX2+FMA, AVX-512). Everything is plain C whose loops the
  * compiler vectorises for that ISA: `#pragma omp simd` gives it leave to
- * reorder the reductions (the only reassociation anywhere: no -ffast-math).
+ * reorder the reductions (the only reassociation anywhere: no fast-math).
  *
  * exp is computed branch-free so that it vectorises: x = k ln2 + r with
  * |r| <= ln2/2 (Cody-Waite split of ln2), exp(r) by a polynomial, then the
