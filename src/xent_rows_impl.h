@@ -163,6 +163,49 @@ static inline float XENT_F(xent_log1pf_)(float x)
     return x == -1.0f ? -INFINITY : XENT_F(xent_logf_)(u) + (x - (u - 1.0f)) / u;
 }
 
+/* log1p(e) for e in [0, 1], as e = exp(-|x|) in the binary losses, given
+ * r = 1 / u with u = 1 + e rounded.
+ * float32: e * P(e), P a degree-8 fit of log1p(e) / e on [0, 1] at Chebyshev
+ * nodes (at most 2.2 ulp, evaluated in float32; no reduction, r unused).
+ * float64: u = 2^k m, k in {0, 1}, m in [sqrt(1/2), sqrt(2)), log(m) as in
+ * xent_log_ but with no exponent bits to extract and no special values, plus
+ * the correction (e - (u - 1)) / u of the rounding of u.
+ * e = 0 gives 0; NaN propagates. */
+static inline float XENT_F(xent_log1p_unitf_)(float e, float r)
+{
+    (void)r;
+    float p = 5.253457929939032e-3f;
+    p = p * e - 2.958850748836994e-2f;
+    p = p * e + 7.836166769266129e-2f;
+    p = p * e - 1.3674770295619965e-1f;
+    p = p * e + 1.9111430644989014e-1f;
+    p = p * e - 2.4844369292259216e-1f;
+    p = p * e + 3.3319270610809326e-1f;
+    p = p * e - 4.9999502301216125e-1f;
+    return e + e * (p * e);
+}
+
+static inline double XENT_F(xent_log1p_unit_)(double e, double r)
+{
+    double u = 1.0 + e;
+    int big = u > 1.4142135623730951;
+    double m = big ? u * 0.5 : u;
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double p = 1.0 / 21;
+    p = p * t2 + 1.0 / 19;
+    p = p * t2 + 1.0 / 17;
+    p = p * t2 + 1.0 / 15;
+    p = p * t2 + 1.0 / 13;
+    p = p * t2 + 1.0 / 11;
+    p = p * t2 + 1.0 / 9;
+    p = p * t2 + 1.0 / 7;
+    p = p * t2 + 1.0 / 5;
+    p = p * t2 + 1.0 / 3;
+    double log_m = 2.0 * t + (2.0 * t) * (t2 * p);
+    double lo = big ? 1.90821492927058770002e-10 : 0.0, hi = big ? 6.93147180369123816490e-01 : 0.0;
+    return hi + (lo + log_m + (e - (u - 1.0)) * r);
+}
+
 /* The per-row loss terms of a block of the small-class path (see
  * src/cross_entropy.pyx): with log_s = log(s), lse = m + log_s,
  *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
@@ -193,6 +236,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #define XENT_EXP XENT_F(xent_expf_)
 #define XENT_LOG XENT_F(xent_logf_)
 #define XENT_LOG1P XENT_F(xent_log1pf_)
+#define XENT_LOG1P_UNIT XENT_F(xent_log1p_unitf_)
 #define XENT_KAHAN 0
 #include "xent_rows_typed.h"
 #undef XENT_T
@@ -200,6 +244,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #undef XENT_EXP
 #undef XENT_LOG
 #undef XENT_LOG1P
+#undef XENT_LOG1P_UNIT
 #undef XENT_KAHAN
 
 #define XENT_T double
@@ -207,6 +252,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #define XENT_EXP XENT_F(xent_exp_)
 #define XENT_LOG XENT_F(xent_log_)
 #define XENT_LOG1P XENT_F(xent_log1p_)
+#define XENT_LOG1P_UNIT XENT_F(xent_log1p_unit_)
 #define XENT_KAHAN 1
 #include "xent_rows_typed.h"
 #undef XENT_T
@@ -214,6 +260,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #undef XENT_EXP
 #undef XENT_LOG
 #undef XENT_LOG1P
+#undef XENT_LOG1P_UNIT
 #undef XENT_KAHAN
 
 /* the table of this ISA's functions */

@@ -207,6 +207,48 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
     }                                                                             \
     return total;
 
+/* From logits, when pos_weight, weight and the upstream gradient are each one
+ * value for the whole span (the common case: no weights, a reduced loss): one
+ * fused, branch-free loop, the log1p specialised to its argument in [0, 1]. */
+static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *restrict x,
+                                               const XENT_T *restrict t, ptrdiff_t n,
+                                               XENT_T pw, XENT_T w, XENT_T gw, double smooth,
+                                               XENT_T *restrict loss, XENT_T *restrict grad)
+{
+    XENT_T lv[XENT_EB], gr[XENT_EB];
+    const XENT_T a = (XENT_T)(1.0 - smooth), b = (XENT_T)(0.5 * smooth);
+    double total = 0.0;
+    if (w == 0) { /* zero weight: zero loss and gradient, whatever x is */
+        for (ptrdiff_t j = 0; loss && j < n; j++)
+            loss[j] = 0;
+        for (ptrdiff_t j = 0; grad && j < n; j++)
+            grad[j] = 0;
+        return 0.0;
+    }
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
+        int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
+        const XENT_T *restrict xb = x + j0, *restrict tb = t + j0;
+        XENT_T *restrict lo = loss ? loss + j0 : lv;
+        XENT_T *restrict go = grad ? grad + j0 : gr;
+        double bt = 0.0;
+#pragma omp simd reduction(+ : bt)
+        for (int l = 0; l < len; l++) {
+            XENT_T xj = xb[l], tj = tb[l] * a + b;
+            XENT_T e = XENT_EXP(xj < 0 ? xj : -xj), r = 1 / (1 + e);
+            XENT_T L = 1 + (pw - 1) * tj;
+            XENT_T lin_c = xj >= 0 ? 1 - tj : -pw * tj;
+            XENT_T lin = lin_c == 0 ? 0 : lin_c * xj;
+            XENT_T sig = xj >= 0 ? r : e * r;
+            XENT_T lj = w * (lin + L * XENT_LOG1P_UNIT(e, r));
+            lo[l] = lj;
+            go[l] = gw * (L * sig - pw * tj);
+            bt += (double)lj;
+        }
+        total += bt;
+    }
+    return total;
+}
+
 /* From logits x: with e = exp(-|x|) and L = 1 + (pw - 1) t',
  *   loss = w * ((x >= 0 ? (1 - t') x : -pw t' x) + L log1p(e)),
  *   grad = gscale * g * w * (L sigmoid(x) - pw t'). */
@@ -219,6 +261,11 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     /* Three simple loops per block (exp and 1/(1 + e); log1p(e) = log(u) +
      * (e - (u - 1)) / u from that reciprocal; the rest) instead of the shared
      * frame: GCC vectorises them, where it gives up on the fused body. */
+    if (ws == 0 && gst == 0 && pws == 0) {
+        XENT_T gv = (XENT_T)(gscale * (double)g[0]);
+        return XENT_G(xent_bce_logits_uniform_)(x, t, n, (XENT_T)pw[0], w[0], gv * w[0],
+                                                smooth, loss, grad);
+    }
     XENT_T ev[XENT_EB], rv[XENT_EB], lg[XENT_EB];
     double total = 0.0;
     XENT_T wv[XENT_EB], gv[XENT_EB], pv[XENT_EB], lv[XENT_EB], gr[XENT_EB];
@@ -236,10 +283,8 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
             rv[l] = 1 / (1 + e);
         }
 #pragma omp simd
-        for (int l = 0; l < len; l++) {
-            XENT_T e = ev[l], u = 1 + e;
-            lg[l] = XENT_LOG(u) + (e - (u - 1)) * rv[l];
-        }
+        for (int l = 0; l < len; l++)
+            lg[l] = XENT_LOG1P_UNIT(ev[l], rv[l]);
 #pragma omp simd reduction(+ : total)
         for (int l = 0; l < len; l++) {
             XENT_T xj = x[j0 + l], pwj = pv[l], wj = wv[l];

@@ -128,3 +128,52 @@ def test_every_path_agrees_with_baseline(dtype, tol, n_classes):
             with np.errstate(invalid="ignore"):
                 bad = ~(np.abs(a - b) <= tol * (np.abs(b) + scale)) & ~np.isnan(b) & (a != b)
             assert not bad.any(), (isa, k, a[bad][:5], b[bad][:5])
+
+
+def _bce_exact_float64(x, t):
+    """Loss and gradient of BCE from logits in float64 (exact enough for float32 ulps)."""
+    x = x.astype(np.float64)
+    t = t.astype(np.float64)
+    loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+    sig = np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+    return loss, sig - t, np.maximum(sig, t)
+
+
+@pytest.mark.parametrize("isa", PATHS)
+@pytest.mark.parametrize("tv", [0.0, 1.0, 0.3])
+def test_bce_with_logits_float32_within_3_ulp(isa, tv):
+    """Element losses within 3 ulp; gradients sigmoid(x) - t within 3 ulp of
+    max(sigmoid(x), t) (the scale of the two terms), down to subnormals."""
+    x = np.concatenate([np.linspace(-120, 120, 200_001), np.linspace(-2, 2, 100_001),
+                        -np.geomspace(1e-30, 100, 2000), np.geomspace(1e-30, 100, 2000)]).astype(np.float32)
+    t = np.full_like(x, tv)
+    loss_e, grad_e, scale = _bce_exact_float64(x, t)
+    with _dispatch.use_isa(isa):
+        loss, grad = xent.binary_cross_entropy_with_logits(
+            x, t, reduction="none", return_grad=True, grad_loss=np.ones_like(x))
+    assert _ulp_error(loss, loss_e, np.float32).max() <= 3
+    spacing = np.maximum(np.spacing(scale.astype(np.float32)).astype(np.float64),
+                         float(np.finfo(np.float32).smallest_subnormal))
+    assert (np.abs(grad - grad_e) / spacing).max() <= 3
+
+
+@pytest.mark.parametrize("isa", PATHS)
+def test_bce_with_logits_float64_within_3_ulp_of_mpmath(isa):
+    mpmath.mp.dps = 40
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(-750, 750, 300), rng.uniform(-40, 40, 1500),
+                        rng.uniform(-1, 1, 500), [0.0, 1e-300, -1e-300, 5e-324, 745.0, -745.0]])
+    t = rng.choice([0.0, 1.0, 0.25], x.size)
+    with _dispatch.use_isa(isa):
+        loss, grad = xent.binary_cross_entropy_with_logits(
+            x, t, reduction="none", return_grad=True, grad_loss=np.ones_like(x))
+    loss_e, grad_e, scale = [], [], []
+    for xv, tv in zip(x, t):
+        X, T = mpmath.mpf(float(xv)), mpmath.mpf(float(tv))
+        sig = 1 / (1 + mpmath.exp(-X))
+        loss_e.append(float(max(X, 0) - X * T + mpmath.log1p(mpmath.exp(-abs(X)))))
+        grad_e.append(float(sig - T))
+        scale.append(float(max(sig, T)))
+    assert _ulp_error(loss, np.array(loss_e), np.float64).max() <= 3
+    spacing = np.maximum(np.spacing(np.array(scale)), 5e-324)
+    assert (np.abs(grad - np.array(grad_e)) / spacing).max() <= 3
