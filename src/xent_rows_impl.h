@@ -32,7 +32,9 @@ static inline float XENT_F(xent_expf_)(float x)
     float xc = x < -104.0f ? -104.0f : x;
     xc = xc > 89.0f ? 89.0f : xc;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float fk = (xc * 1.44269504088896341f + magic) - magic;
+    union { uint32_t u; float f; } kb;
+    kb.f = xc * 1.44269504088896341f + magic; /* k + magic: k in its low bits */
+    float fk = kb.f - magic;
     float r = (xc - fk * 0.693359375f) - fk * -2.12194440e-4f;
     /* exp(r) on |r| <= 0.3466: 1 + r + r^2 * P(r) */
     float p = 1.9875691500e-4f;
@@ -42,15 +44,15 @@ static inline float XENT_F(xent_expf_)(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = (p * (r * r) + r) + 1.0f;
-    /* 2^k as 2^k1 * 2^k2, each a normal float */
-    float fk1 = (fk * 0.5f + magic) - magic;
-    float fk2 = fk - fk1;
-    /* integer k from the bits of k + magic (no float-to-int conversion) */
+    /* 2^k as 2^k1 * 2^k2 with k1 = floor(k / 2), k2 = k - k1, each a normal
+     * float, so that p * 2^k1 is exact and the one rounding is the last; the
+     * integer k from the bits of k + magic (0x4B400000: the bits of magic),
+     * all in integer arithmetic (no float-to-int conversion) */
+    int32_t k = (int32_t)(kb.u - 0x4B400000u);
+    int32_t k1 = k >> 1, k2 = k - k1;
     union { uint32_t u; float f; } s1, s2;
-    s1.f = fk1 + magic;
-    s2.f = fk2 + magic;
-    s1.u = (s1.u - 0x4B400000u + 127) << 23; /* 0x4B400000: the bits of magic */
-    s2.u = (s2.u - 0x4B400000u + 127) << 23;
+    s1.u = (uint32_t)(k1 + 127) << 23;
+    s2.u = (uint32_t)(k2 + 127) << 23;
     return (p * s1.f) * s2.f;
 }
 

@@ -321,6 +321,8 @@ def add_arguments(parser):
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per case (default 7)")
     parser.add_argument("--threads", type=int, default=None,
                         help="n_threads for xent, and torch.set_num_threads (default: all)")
+    parser.add_argument("--only", metavar="TEXT", action="append", default=None,
+                        help="run only the cases whose name contains TEXT (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="save all measurements as JSON")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="plot cross-entropy fwd+bwd GB/s against the class count (matplotlib)")
@@ -352,7 +354,12 @@ def run(args, argv):
                 "torch": getattr(torch, "__version__", "not installed")}
 
     div = QUICK_ROWS if args.quick else 1
-    cases = [(c, *shape(c, div)) for c in CASES]
+    cases = [(c, *shape(c, div)) for c in CASES
+             if not args.only or any(text in f"{c.name} {c.rows}x{c.cols} {c.dtype}"
+                                     for text in args.only)]
+    if not cases:
+        print(f"python -m xent bench: no case matches --only {args.only}", file=sys.stderr)
+        return 2
     ce_impls = [i for i in impls["cross_entropy"] if i[0] != "xent (allocating)"]
     plot_cs = PLOT_CLASSES[::2] if args.quick else PLOT_CLASSES
     total = sum(1 + len(impls[c.op]) for c, _, _ in cases)
