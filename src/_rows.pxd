@@ -23,6 +23,8 @@
 
 from libc.math cimport log, INFINITY
 
+from libc.stdint cimport int64_t
+
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
     int xent_omp_max_threads() noexcept nogil
@@ -55,6 +57,8 @@ cdef extern from "xent_rows.h":
         void (*block_scale_f32)(float* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, float* out) noexcept nogil
         void (*block_sumexp_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, double* ws, double* m, double* s) noexcept nogil
         void (*block_scale_f64)(double* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, double* out) noexcept nogil
+        void (*block_labels_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, float* grad) noexcept nogil
+        void (*block_labels_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, double* grad) noexcept nogil
         void (*block_losses)(const double* m, const double* s, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
         double (*log_f64)(double x) noexcept nogil
         double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad) noexcept nogil
@@ -198,17 +202,12 @@ cdef inline void row_log_softmax_vjp(const floating* lp, const floating* g, floa
 cdef inline void block_exp(const floating* x, Py_ssize_t nb, Py_ssize_t c, floating* ws,
                            floating* m, double* s) noexcept nogil:
     # ws[j * XENT_BLOCK + b] = e_j of row b (x + b * c), s[b] their sum, m[b]
-    # the row maximum: the same conventions as row_store_exp, non-finite rows too.
-    cdef Py_ssize_t b, j
+    # the row maximum: the same conventions as row_store_exp, non-finite rows too
+    # (those are handled in xent_block_sumexp).
     if floating is float:
         xent_ops.block_sumexp_f32(x, nb, c, ws, m, s)
     else:
         xent_ops.block_sumexp_f64(x, nb, c, ws, m, s)
-    for b in range(nb):
-        if not is_finite(m[b]):
-            s[b] = nonfinite_row_sum(x + b * c, c, m[b])
-            for j in range(c):
-                ws[j * XENT_BLOCK + b] = 1 if (m[b] == INFINITY and x[b * c + j] == INFINITY) else 0
 
 
 cdef inline void block_scale(floating* ws, Py_ssize_t nb, Py_ssize_t c, const double* k,

@@ -26,6 +26,7 @@
 
 from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
@@ -177,35 +178,18 @@ cdef inline void block_start(Block* blk, const floating* x, Py_ssize_t nb, Py_ss
 cdef inline void labels_block(const floating* x, Py_ssize_t i0, Py_ssize_t nb,
                               const long long* labels, const Options* o, const double[:] gs,
                               double* loss, floating* grad) noexcept nogil:
-    # rows i0 .. i0+nb-1 through the small-class path
-    cdef floating ws[XENT_SMALL_C * XENT_BLOCK]
-    cdef Block blk
-    cdef Py_ssize_t b, i, c = o.c
-    cdef long long y
-    block_start(&blk, x + i0 * c, nb, c, ws)
-    for b in range(nb):
-        i = i0 + b
-        y = labels[i]
-        if y != o.ignore_index:
-            blk.sw[b] = row_sw(o, i)
-            blk.f[b] = gs[i] * blk.sw[b]
-            blk.shifted[b] = label_target_sums(x + i * c, y, blk.m[b], weight_of(o.w, y), o,
-                                               &blk.a[b])
-    xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
-    for b in range(nb):
-        # ignored samples and samples of weight 0: 0, whatever the logits hold
-        if labels[i0 + b] == o.ignore_index or blk.sw[b] == 0:
-            blk.loss[b] = 0
-        loss[i0 + b] = blk.loss[b]
-    if grad == NULL:
-        return
-    block_scale(ws, nb, c, blk.k, blk.f, o.u, grad + i0 * c)
-    for b in range(nb):
-        y = labels[i0 + b]
-        if y == o.ignore_index or blk.sw[b] == 0:
-            zero_row(grad + (i0 + b) * c, c)  # (not exps * 0: NaN * 0 is NaN)
-        else:
-            grad[(i0 + b) * c + y] -= <floating>(blk.f[b] * (1 - o.eps) * weight_of(o.w, y))
+    # rows i0 .. i0+nb-1 through the small-class path (all of it in C:
+    # xent_block_labels in src/xent_rows_typed.h, the same terms as labels_row)
+    cdef const double* sw = o.sw + i0 if o.sw != NULL else NULL
+    cdef Py_ssize_t gss = gs.strides[0] // sizeof(double)
+    if floating is float:
+        xent_ops.block_labels_f32(x + i0 * o.c, nb, o.c, <const int64_t*>(labels + i0), o.ignore_index, sw,
+                                  &gs[i0], gss, o.w, o.u, o.eps, o.total_w, o.z, loss + i0,
+                                  grad + i0 * o.c if grad != NULL else NULL)
+    else:
+        xent_ops.block_labels_f64(x + i0 * o.c, nb, o.c, <const int64_t*>(labels + i0), o.ignore_index, sw,
+                                  &gs[i0], gss, o.w, o.u, o.eps, o.total_w, o.z, loss + i0,
+                                  grad + i0 * o.c if grad != NULL else NULL)
 
 
 # ---------------------------------------------------------- probabilities

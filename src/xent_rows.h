@@ -43,6 +43,14 @@ typedef struct {
     void (*block_sumexp_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m, double *s);
     void (*block_scale_f64)(double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
                             const double *u, double *out);
+    void (*block_labels_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,
+                             int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
+                             const double *w, const double *u, double eps, double total_w,
+                             double z, double *loss, float *grad);
+    void (*block_labels_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,
+                             int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
+                             const double *w, const double *u, double eps, double total_w,
+                             double z, double *loss, double *grad);
     void (*block_losses)(const double *m, const double *s, const double *a, const double *shifted,
                          const double *sw, const double *f, double z, double *k, double *loss);
     double (*log_f64)(double x);

@@ -278,6 +278,7 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_exp_),
     XENT_F(xent_block_sumexp_f32_), XENT_F(xent_block_scale_f32_),
     XENT_F(xent_block_sumexp_f64_), XENT_F(xent_block_scale_f64_),
+    XENT_F(xent_block_labels_f32_), XENT_F(xent_block_labels_f64_),
     XENT_F(xent_block_losses_), XENT_F(xent_log_),
     XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),

@@ -344,8 +344,8 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
  * row b) and vectorise across the rows instead.
  */
 
-/* Stage 1: ws = exp(x - m) per row, m[b] the row maximum, s[b] the sum.
- * Rows nb..XENT_BLOCK-1 are padding. */
+/* Stage 1: ws = exp(x - m) per row, m[b] the row maximum, s[b] the sum,
+ * non-finite rows too. Rows nb..XENT_BLOCK-1 are padding. */
 static void XENT_G(xent_block_sumexp_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C, XENT_T *ws,
                                        XENT_T *m, double *s)
 {
@@ -383,6 +383,25 @@ static void XENT_G(xent_block_sumexp_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t 
     }
     for (int b = 0; b < XENT_BLOCK; b++)
         s[b] -= comp[b];
+    /* rows whose maximum is +inf, -inf or NaN: the conventions of
+     * row_store_exp in src/_rows.pxd (s counts the +inf entries, which carry
+     * the whole softmax; NaN anywhere makes s NaN) */
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        if (m[b] - m[b] == 0)
+            continue;
+        const XENT_T *xr = x + b * C;
+        double sb = 0.0;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            if (xr[c] != xr[c]) {
+                sb = xr[c];
+                break;
+            }
+            sb += (m[b] == INFINITY && xr[c] == INFINITY) ? 1.0 : 0.0;
+        }
+        s[b] = sb;
+        for (ptrdiff_t c = 0; c < C; c++)
+            ws[c * XENT_BLOCK + b] = (m[b] == INFINITY && xr[c] == INFINITY) ? 1 : 0;
+    }
 }
 
 /* Stage 2: out[b, c] = ws[c, b] * k[b] - f[b] * u[c] (no offset if u is NULL;
@@ -399,10 +418,86 @@ static void XENT_G(xent_block_scale_)(XENT_T *ws, ptrdiff_t nb, ptrdiff_t C, con
             w[b] = (XENT_T)((w[b] == 0 && (k[b] == INFINITY || k[b] == -INFINITY)
                                  ? 0.0 : (double)w[b] * k[b]) - f[b] * uc);
     }
-    for (ptrdiff_t b = 0; b < nb; b++) {
-#pragma omp simd
+    if (nb == XENT_BLOCK) { /* (a fixed count: unrolled) */
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const XENT_T *w = ws + c * XENT_BLOCK;
+            XENT_T *o = out + c;
+            for (int b = 0; b < XENT_BLOCK; b++)
+                o[b * C] = w[b];
+        }
+    } else {
         for (ptrdiff_t c = 0; c < C; c++)
-            out[b * C + c] = ws[c * XENT_BLOCK + b];
+            for (ptrdiff_t b = 0; b < nb; b++)
+                out[b * C + c] = ws[c * XENT_BLOCK + b];
+    }
+}
+
+/* A whole block of the small-class path for integer labels (the per-row terms
+ * of src/cross_entropy.pyx's labels_row, for nb <= XENT_BLOCK rows at once):
+ * rows x[b * C ..], labels y[b], sample weights sw[b] (NULL: 1), upstream
+ * scales gs[b * gss], class weights w (NULL: 1), smoothing eps with
+ * u[c] = eps / C * w[c] (NULL when eps == 0) and total_w = sum_c w[c], z-loss z.
+ * Writes loss[b] and, unless grad is NULL, the gradient rows (grad may be x).
+ * Ignored samples and samples of weight 0 get 0 loss and 0 gradient whatever
+ * their logits hold. */
+static inline XENT_T XENT_G(xent_shifted_)(XENT_T x, XENT_T m)
+{
+    /* x - m, with the limit 0 for x == m == +inf */
+    return (x == m && m == INFINITY) ? 0 : x - m;
+}
+
+static void XENT_G(xent_block_labels_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C,
+                                       const int64_t *y, int64_t ignore, const double *sw,
+                                       const double *gs, ptrdiff_t gss, const double *w,
+                                       const double *u, double eps, double total_w, double z,
+                                       double *loss, XENT_T *grad)
+{
+    XENT_T ws[XENT_SMALL_C * XENT_BLOCK], mt[XENT_BLOCK];
+    double m[XENT_BLOCK], s[XENT_BLOCK], a[XENT_BLOCK], sh[XENT_BLOCK], swv[XENT_BLOCK];
+    double f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK];
+    ptrdiff_t yy[XENT_BLOCK];
+    XENT_G(xent_block_sumexp_)(x, nb, C, ws, mt, s);
+    for (int b = 0; b < XENT_BLOCK; b++) {
+        m[b] = mt[b];
+        a[b] = sh[b] = swv[b] = f[b] = ty[b] = 0.0;
+        yy[b] = -1;
+    }
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        int64_t yb = y[b];
+        double swb = sw ? sw[b] : 1.0;
+        if (yb == ignore || swb == 0)
+            continue;
+        const XENT_T *xr = x + b * C;
+        double wy = w ? w[yb] : 1.0;
+        double ab = (1 - eps) * wy;
+        double shb = ab != 0 ? ab * (double)XENT_G(xent_shifted_)(xr[yb], mt[b]) : 0.0;
+        if (u) {
+            ab += eps * total_w / (double)C;
+            for (ptrdiff_t j = 0; j < C; j++)
+                if (u[j] != 0)
+                    shb += u[j] * (double)XENT_G(xent_shifted_)(xr[j], mt[b]);
+        }
+        yy[b] = (ptrdiff_t)yb;
+        a[b] = ab;
+        sh[b] = shb;
+        swv[b] = swb;
+        f[b] = gs[b * gss] * swb;
+        ty[b] = f[b] * (1 - eps) * wy; /* the target's own term of the gradient */
+    }
+    XENT_F(xent_block_losses_)(m, s, a, sh, swv, f, z, k, lv);
+    for (ptrdiff_t b = 0; b < nb; b++)
+        loss[b] = yy[b] < 0 ? 0.0 : lv[b];
+    if (!grad)
+        return;
+    XENT_G(xent_block_scale_)(ws, nb, C, k, f, u, grad);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        XENT_T *gr = grad + b * C;
+        if (yy[b] < 0) {
+            for (ptrdiff_t j = 0; j < C; j++) /* (not exps * 0: NaN * 0 is NaN) */
+                gr[j] = 0;
+        } else {
+            gr[yy[b]] = (XENT_T)(gr[yy[b]] - ty[b]);
+        }
     }
 }
 
