@@ -231,6 +231,24 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *restrict x,
         XENT_T *restrict lo = loss ? loss + j0 : lv;
         XENT_T *restrict go = grad ? grad + j0 : gr;
         double bt = 0.0;
+        if (pw == 1 && w == 1 && smooth == 0) {
+            /* the plain loss max(x, 0) - x t + log1p(e): the same terms with
+             * the factors of 1 left out */
+#pragma omp simd reduction(+ : bt)
+            for (int l = 0; l < len; l++) {
+                XENT_T xj = xb[l], tj = tb[l];
+                XENT_T e = XENT_EXP(xj < 0 ? xj : -xj), r = 1 / (1 + e);
+                XENT_T lin_c = xj >= 0 ? 1 - tj : -tj;
+                XENT_T lin = lin_c == 0 ? 0 : lin_c * xj;
+                XENT_T sig = xj >= 0 ? r : e * r;
+                XENT_T lj = lin + XENT_LOG1P_UNIT(e, r);
+                lo[l] = lj;
+                go[l] = gw * (sig - tj);
+                bt += (double)lj;
+            }
+            total += bt;
+            continue;
+        }
 #pragma omp simd reduction(+ : bt)
         for (int l = 0; l < len; l++) {
             XENT_T xj = xb[l], tj = tb[l] * a + b;
