@@ -6,9 +6,19 @@
 # no validation, and runs its rows in parallel with OpenMP. A row is computed
 # by one thread from start to end, so results do not depend on the thread
 # count. Sums are accumulated in float64 (see _rows.pxd).
+#
+# Long rows (at least LONG_ROW classes) are split along the class axis into
+# chunks of ROW_CHUNK values, whatever the thread count: each chunk's (max,
+# sum of exps) pair is computed as a separate task (the exps stored while the
+# chunk is in cache), the pairs of a row are merged in chunk order
+# (M = max m_k, S = sum_k s_k exp(m_k - M)), and a second parallel pass over
+# the chunks scales the stored exps (softmax) or shifts the row (log_softmax).
+# So one huge row uses every thread, and the result is still the same for any
+# thread count.
 
 from cython.parallel cimport prange
-from libc.math cimport log, INFINITY
+from libc.math cimport exp, log, INFINITY
+from libc.stdlib cimport free, malloc
 
 from _rows cimport (
     floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
@@ -64,10 +74,75 @@ cdef inline void softmax_block(const floating* x, Py_ssize_t nb, Py_ssize_t c, f
         block_scale(ws, nb, c, k, f, NULL, p)
 
 
+cdef enum:
+    LONG_ROW = 65536
+    ROW_CHUNK = 16384
+
+long_row = LONG_ROW
+row_chunk = ROW_CHUNK
+
+
+def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
+    """Units of parallel work of the kernels below for (n_rows, c) input."""
+    return n_rows * ((c + ROW_CHUNK - 1) // ROW_CHUNK) if c >= LONG_ROW else n_rows
+
+
+cdef void long_row_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
+                         double* mk, double* sk, double* big_m, double* big_s,
+                         int n_threads) noexcept nogil:
+    # Rows of x (n, c) by chunks: the exps into e (unless NULL), per chunk its
+    # max and sum in mk/sk, per row the merged max and sum in big_m/big_s, and
+    # in mk the factor exp(m_k - M) of each chunk.
+    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK, k, i, j0, m, q
+    cdef floating mf
+    cdef double top, total
+    for k in prange(n * per, schedule="static", num_threads=n_threads,
+                    use_threads_if=n_threads > 1):
+        i = k // per
+        j0 = (k % per) * ROW_CHUNK
+        m = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+        mf = row_max(x + i * c + j0, m)
+        mk[k] = mf
+        if e != NULL:
+            sk[k] = row_store_exp(x + i * c + j0, e + i * c + j0, m, mf)
+        else:
+            sk[k] = row_sum_exp(x + i * c + j0, m, mf)
+    for i in range(n):
+        top = -INFINITY
+        for q in range(i * per, (i + 1) * per):
+            if mk[q] > top:
+                top = mk[q]
+        total = 0.0
+        for q in range(i * per, (i + 1) * per):
+            # (m_k == M: factor 1, also for M = +-inf, where m_k - M is NaN)
+            mk[q] = 1.0 if mk[q] == top else exp(mk[q] - top)
+            total = total + sk[q] * mk[q]
+        big_m[i] = top
+        big_s[i] = total
+
+
+cdef double* stats_buffer(Py_ssize_t n, Py_ssize_t c) noexcept nogil:
+    # mk, sk (n * chunks each), M, S (n each) in one allocation
+    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
+    return <double*>malloc((2 * n * per + 2 * n + 1) * sizeof(double))
+
+
 def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
     """lse[i] = log(sum_j exp(x[i, j]))."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, per = (c + ROW_CHUNK - 1) // ROW_CHUNK
     cdef floating m
+    cdef double* buf
+    if c >= LONG_ROW and n > 0:
+        buf = stats_buffer(n, c)
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            long_row_stats(&x[0, 0], <floating*>NULL, n, c, buf, buf + n * per,
+                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
+            for i in range(n):
+                lse[i] = <floating>(buf[2 * n * per + i] + log(buf[2 * n * per + n + i]))
+        free(buf)
+        return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
             for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
@@ -83,10 +158,32 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                  floating[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0
+    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
     cdef bint want_lse = lse is not None
     cdef floating m
     cdef double s
+    cdef double* buf
+    if c >= LONG_ROW and n > 0:
+        buf = stats_buffer(n, c)
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            long_row_stats(&x[0, 0], &p[0, 0], n, c, buf, buf + n * per,
+                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
+            for k in prange(n * per, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                i = k // per
+                j0 = (k % per) * ROW_CHUNK
+                s = buf[2 * n * per + n + i]
+                # all -inf: the softmax is 0, not 0/0
+                row_scale(&p[i, j0], min(<Py_ssize_t>ROW_CHUNK, c - j0),
+                          0.0 if s == 0 else buf[k] / s)
+            if want_lse:
+                for i in range(n):
+                    lse[i] = <floating>(buf[2 * n * per + i] + log(buf[2 * n * per + n + i]))
+        free(buf)
+        return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
             for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
@@ -108,11 +205,44 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                 row_scale(&p[i, 0], c, 0.0 if s == 0 else 1.0 / s)
 
 
+cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
+                                  floating m, double s) noexcept nogil:
+    # out = (x - m) - log(s) over a span of a row whose max is m and sum s
+    cdef Py_ssize_t j
+    cdef double log_s = log(s)
+    if s == 0:  # all -inf: log of a zero softmax
+        for j in range(width):
+            out[j] = -INFINITY
+    elif m == INFINITY and s == s:  # limit: -log(k) at the k +inf entries, else -inf
+        for j in range(width):
+            out[j] = <floating>(-log_s) if x[j] == INFINITY else -INFINITY
+    else:  # finite m, or NaN propagating through log_s
+        row_shift(x, out, width, m, log_s)
+
+
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, width
+    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
     cdef floating m
-    cdef double s, log_s
+    cdef double s
+    cdef double* buf
+    if c >= LONG_ROW and n > 0:
+        buf = stats_buffer(n, c)
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            long_row_stats(&x[0, 0], <floating*>NULL, n, c, buf, buf + n * per,
+                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
+            for k in prange(n * per, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                i = k // per
+                j0 = (k % per) * ROW_CHUNK
+                width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+                log_softmax_span(&x[i, j0], &out[i, j0], width,
+                                 <floating>buf[2 * n * per + i], buf[2 * n * per + n + i])
+        free(buf)
+        return
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -120,15 +250,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
                 continue
             m = row_max(&x[i, 0], c)
             s = row_sum_exp(&x[i, 0], c, m)
-            log_s = log(s)
-            if s == 0:  # all -inf: log of a zero softmax
-                for j in range(c):
-                    out[i, j] = -INFINITY
-            elif m == INFINITY and s == s:  # limit: -log(k) at the k +inf entries, else -inf
-                for j in range(c):
-                    out[i, j] = <floating>(-log_s) if x[i, j] == INFINITY else -INFINITY
-            else:  # finite m, or NaN propagating through log_s
-                row_shift(&x[i, 0], &out[i, 0], c, m, log_s)
+            log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

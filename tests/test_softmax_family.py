@@ -299,3 +299,44 @@ def test_larger_batches_match_reference(rng):
         assert_close(xent.logsumexp(x), ref_logsumexp(x), dtype)
         assert_close(xent.softmax(x), ref_softmax(x), dtype)
         assert_close(xent.log_softmax(x), ref_log_softmax(x), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_split_into_chunks(dtype):
+    """Rows of >= long_row classes go through chunked (max, sum) pairs merged
+    per row: the same results as the float64 reference, the same conventions
+    for +-inf and NaN, in place too, and a single row is split over threads."""
+    from xent._kernels import softmax as kernels
+    rng = np.random.default_rng(11)
+    c = kernels.long_row + 3 * kernels.row_chunk + 17  # a ragged last chunk
+    x = (rng.standard_normal((6, c)) * 6 + 40).astype(dtype)
+    x[1, 5:] -= 200  # the max in the first chunk only
+    x[2, -1] = 500  # the max in the last chunk only (float32: exp(-500) underflows)
+    finite = x[:3].astype(np.float64)
+    x[3, :] = -np.inf  # all -inf: lse -inf, softmax 0, log_softmax -inf
+    x[4, :] = 0
+    x[4, [7, c - 2]] = np.inf  # two +inf entries in different chunks: 1/2 each
+    x[5, 100] = np.nan
+    for nt in (1, 2):
+        lse = xent.logsumexp(x, n_threads=nt)
+        p = xent.softmax(x, n_threads=nt)
+        lp = xent.log_softmax(x, n_threads=nt)
+        assert_close(lse[:3], ref_logsumexp(finite), dtype)
+        assert_close(p[:3], ref_softmax(finite), dtype)
+        assert_close(lp[:3], ref_log_softmax(finite), dtype)
+        assert lse[3] == -np.inf and not p[3].any() and np.all(lp[3] == -np.inf)
+        assert lse[4] == np.inf
+        np.testing.assert_array_equal(np.flatnonzero(p[4]), [7, c - 2])
+        np.testing.assert_array_equal(p[4, [7, c - 2]], [0.5, 0.5])
+        assert lp[4, 7] == dtype(-np.log(2.0)) and lp[4, 0] == -np.inf
+        assert np.isnan(lse[5]) and np.isnan(p[5]).all() and np.isnan(lp[5]).all()
+        lse2, p2 = xent.logsumexp(x, return_grad=True, n_threads=nt)
+        np.testing.assert_array_equal(lse2, lse)
+        np.testing.assert_array_equal(p2, p)
+    # in place: the output over the input
+    y = x.copy()
+    assert xent.softmax(y, out=y) is y
+    np.testing.assert_array_equal(y, p)
+    y = x.copy()
+    xent.log_softmax(y, out=y)
+    np.testing.assert_array_equal(y, lp)

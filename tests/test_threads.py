@@ -59,7 +59,8 @@ def test_omp_num_threads_is_honoured():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(513, 301), (4099, 10)], ids=["row-path", "small-class-path"])
+@pytest.mark.parametrize("shape", [(513, 301), (4099, 10), (10, 70001)],
+                         ids=["row-path", "small-class-path", "long-row-path"])
 def test_results_are_bit_identical_for_any_thread_count(dtype, shape):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 8).astype(dtype)
@@ -82,3 +83,12 @@ def test_results_are_bit_identical_for_any_thread_count(dtype, shape):
 def test_a_huge_thread_count_is_capped_not_a_crash():
     x = np.zeros((100_000, 4))
     np.testing.assert_array_equal(xent.logsumexp(x, n_threads=100_000), np.log(4.0))
+
+
+def test_few_long_rows_are_split_along_the_classes():
+    """One huge row still uses every thread: its chunks are the parallel tasks."""
+    c = 1_000_000
+    assert kernels.n_tasks(1, c) == -(-c // kernels.row_chunk) > 1
+    assert kernels.n_tasks(5, kernels.long_row - 1) == 5  # shorter rows: one task each
+    want = min(2, _threads.cpu_count())
+    assert _threads.threads_for(2, kernels.n_tasks(1, c), c) == want

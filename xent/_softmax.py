@@ -24,7 +24,7 @@ _NAN_INF_NOTES = """
 """
 
 
-def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
+def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True, split_long_rows=False):
     """Run a row kernel mapping rows of ``arrays`` to rows of one output."""
     names = [n for n, _ in arrays]
     values = [a for _, a in arrays]
@@ -34,7 +34,8 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True):
     cdt = compute_dtype(dtype)
     rows = Rows(values[0], class_axes(axis, values[0].ndim))
     check_out(out, "out", values[0].shape, dtype, arrays, in_place_ok=in_place_ok)
-    nt = _threads.threads_for(n_threads, rows.n_rows, values[0].size)
+    tasks = _k.n_tasks(rows.n_rows, rows.n_classes) if split_long_rows else rows.n_rows
+    nt = _threads.threads_for(n_threads, tasks, values[0].size)
     res = rows.direct_full(out, cdt)
     if res is None:
         res = np.empty(rows.shape2d, dtype=cdt)
@@ -92,7 +93,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     rows = Rows(x, class_axes(axis, x.ndim))
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     check_out(out, "out", rows.batch_out_shape(keepdims), dtype, [("x", x)])
-    nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
+    nt = _threads.threads_for(n_threads, _k.n_tasks(rows.n_rows, rows.n_classes), x.size)
 
     lse = Rows.direct_flat(out, cdt)
     if lse is None:
@@ -139,7 +140,7 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     innermost in memory (a view with the shape of ``x``).
     """
     x = float_array(x, "x")
-    return _rowwise("softmax_rows", [("x", x)], axis, out, n_threads)
+    return _rowwise("softmax_rows", [("x", x)], axis, out, n_threads, split_long_rows=True)
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
@@ -171,7 +172,7 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """
     x = float_array(x, "x")
-    return _rowwise("log_softmax_rows", [("x", x)], axis, out, n_threads)
+    return _rowwise("log_softmax_rows", [("x", x)], axis, out, n_threads, split_long_rows=True)
 
 
 def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
