@@ -73,6 +73,20 @@ typedef struct {
 #define XENT_SMALL_C 64
 #define XENT_BLOCK 16
 
+/* The clamp bounds of the vectorised exp, as data rather than constants:
+ * with constant bounds GCC folds exp(bound) and splits every vectorised loop
+ * into masked special cases (some 15 extra instructions per vector); read
+ * from memory (once per function, into locals) they become one max and one
+ * min instruction. Never written; one definition per extension module (this
+ * header is included by one C file per module). */
+#if defined(__GNUC__)
+#define XENT_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define XENT_HIDDEN
+#endif
+XENT_HIDDEN float xent_expf_bounds[2] = {-104.0f, 89.0f};
+XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
+
 #define XENT_SFX _baseline
 #define XENT_ISA_NAME "baseline"
 #include "xent_rows_impl.h"

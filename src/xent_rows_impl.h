@@ -26,11 +26,12 @@
  * add latency at every vector width. */
 #define XENT_LANES 16
 
-static inline float XENT_F(xent_expf_)(float x)
+static inline float XENT_F(xent_expf_)(float x, float lo, float hi)
 {
-    /* clamp (NaN passes through both comparisons unchanged) */
-    float xc = x < -104.0f ? -104.0f : x;
-    xc = xc > 89.0f ? 89.0f : xc;
+    /* clamp to [lo, hi] = [-104, 89] (NaN passes through both comparisons
+     * unchanged; the bounds come from xent_expf_bounds, see xent_rows.h) */
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     union { uint32_t u; float f; } kb;
     kb.f = xc * 1.44269504088896341f + magic; /* k + magic: k in its low bits */
@@ -56,10 +57,10 @@ static inline float XENT_F(xent_expf_)(float x)
     return (p * s1.f) * s2.f;
 }
 
-static inline double XENT_F(xent_exp_)(double x)
+static inline double XENT_F(xent_exp_)(double x, double lo, double hi)
 {
-    double xc = x < -746.0 ? -746.0 : x;
-    xc = xc > 710.0 ? 710.0 : xc;
+    double xc = x < lo ? lo : x; /* [lo, hi] = [-746, 710] */
+    xc = xc > hi ? hi : xc;
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
     double fk = (xc * 1.4426950408889634074 + magic) - magic;
     /* ln2 = hi + lo with hi's low bits zero, so fk * hi is exact */
@@ -87,6 +88,17 @@ static inline double XENT_F(xent_exp_)(double x)
     s1.u = (s1.u - UINT64_C(0x4338000000000000) + 1023) << 52; /* bits of magic */
     s2.u = (s2.u - UINT64_C(0x4338000000000000) + 1023) << 52;
     return (p * s1.f) * s2.f;
+}
+
+/* exp of one value (the table's exp_f32/exp_f64) */
+static float XENT_F(xent_expf1_)(float x)
+{
+    return XENT_F(xent_expf_)(x, xent_expf_bounds[0], xent_expf_bounds[1]);
+}
+
+static double XENT_F(xent_exp1_)(double x)
+{
+    return XENT_F(xent_exp_)(x, xent_exp_bounds[0], xent_exp_bounds[1]);
 }
 
 /* log, branch-free so that it vectorises: x = 2^e * m with m in
@@ -235,7 +247,8 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 /* The row primitives for each floating type, from one template. */
 #define XENT_T float
 #define XENT_TN f32
-#define XENT_EXP XENT_F(xent_expf_)
+#define XENT_EXP(x) XENT_F(xent_expf_)((x), xent_lo_, xent_hi_)
+#define XENT_EXP_BOUNDS const float xent_lo_ = xent_expf_bounds[0], xent_hi_ = xent_expf_bounds[1]
 #define XENT_LOG XENT_F(xent_logf_)
 #define XENT_LOG1P XENT_F(xent_log1pf_)
 #define XENT_LOG1P_UNIT XENT_F(xent_log1p_unitf_)
@@ -244,6 +257,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #undef XENT_T
 #undef XENT_TN
 #undef XENT_EXP
+#undef XENT_EXP_BOUNDS
 #undef XENT_LOG
 #undef XENT_LOG1P
 #undef XENT_LOG1P_UNIT
@@ -251,7 +265,8 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 
 #define XENT_T double
 #define XENT_TN f64
-#define XENT_EXP XENT_F(xent_exp_)
+#define XENT_EXP(x) XENT_F(xent_exp_)((x), xent_lo_, xent_hi_)
+#define XENT_EXP_BOUNDS const double xent_lo_ = xent_exp_bounds[0], xent_hi_ = xent_exp_bounds[1]
 #define XENT_LOG XENT_F(xent_log_)
 #define XENT_LOG1P XENT_F(xent_log1p_)
 #define XENT_LOG1P_UNIT XENT_F(xent_log1p_unit_)
@@ -260,6 +275,7 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 #undef XENT_T
 #undef XENT_TN
 #undef XENT_EXP
+#undef XENT_EXP_BOUNDS
 #undef XENT_LOG
 #undef XENT_LOG1P
 #undef XENT_LOG1P_UNIT
@@ -271,11 +287,11 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_max_f32_), XENT_F(xent_sumexp_f32_), XENT_F(xent_scale_f32_),
     XENT_F(xent_scale_sub_f32_), XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
     XENT_F(xent_dot_f32_), XENT_F(xent_softmax_vjp_f32_), XENT_F(xent_log_softmax_vjp_f32_),
-    XENT_F(xent_expf_),
+    XENT_F(xent_expf1_),
     XENT_F(xent_max_f64_), XENT_F(xent_sumexp_f64_), XENT_F(xent_scale_f64_),
     XENT_F(xent_scale_sub_f64_), XENT_F(xent_shift_f64_), XENT_F(xent_sum_f64_),
     XENT_F(xent_dot_f64_), XENT_F(xent_softmax_vjp_f64_), XENT_F(xent_log_softmax_vjp_f64_),
-    XENT_F(xent_exp_),
+    XENT_F(xent_exp1_),
     XENT_F(xent_block_sumexp_f32_), XENT_F(xent_block_scale_f32_),
     XENT_F(xent_block_sumexp_f64_), XENT_F(xent_block_scale_f64_),
     XENT_F(xent_block_labels_f32_), XENT_F(xent_block_labels_f64_),

@@ -2,7 +2,8 @@
  * floating type (and so once per type and instruction set), with
  *   XENT_T      the element type (float or double)
  *   XENT_TN     its name in function names (f32 or f64)
- *   XENT_EXP    the vectorisable exp for XENT_T
+ *   XENT_EXP    the vectorisable exp for XENT_T, in functions that declare
+ *               XENT_EXP_BOUNDS (its clamp bounds, loaded once) first
  *   XENT_LOG, XENT_LOG1P  the vectorisable log and log1p for XENT_T
  *   XENT_KAHAN  1 to Kahan-compensate the float64 sums of exps (double input)
  * Every sum is accumulated in float64; every product with a float64 factor
@@ -37,6 +38,7 @@ static XENT_T XENT_G(xent_max_)(const XENT_T *x, ptrdiff_t n)
  * unless e is NULL (e may be x). The tail is padded with -inf (exp 0). */
 static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
 {
+    XENT_EXP_BOUNDS;
     double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
     XENT_T xin[XENT_LANES], v[XENT_LANES];
     ptrdiff_t j = 0;
@@ -138,6 +140,7 @@ static void XENT_G(xent_softmax_vjp_)(const XENT_T *p, const XENT_T *g, XENT_T *
 static void XENT_G(xent_log_softmax_vjp_)(const XENT_T *lp, const XENT_T *g, XENT_T *out,
                                           ptrdiff_t n, double total)
 {
+    XENT_EXP_BOUNDS;
 #pragma omp simd
     for (ptrdiff_t j = 0; j < n; j++)
         out[j] = (XENT_T)((double)g[j] - (double)XENT_EXP(lp[j]) * total);
@@ -215,6 +218,7 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *restrict x,
                                                XENT_T pw, XENT_T w, XENT_T gw, double smooth,
                                                XENT_T *restrict loss, XENT_T *restrict grad)
 {
+    XENT_EXP_BOUNDS;
     XENT_T lv[XENT_EB], gr[XENT_EB];
     const XENT_T a = (XENT_T)(1.0 - smooth), b = (XENT_T)(0.5 * smooth);
     double total = 0.0;
@@ -276,6 +280,7 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
                                        const XENT_T *g, ptrdiff_t gst, double gscale,
                                        double smooth, XENT_T *loss, XENT_T *grad)
 {
+    XENT_EXP_BOUNDS;
     /* Three simple loops per block (exp and 1/(1 + e); log1p(e) = log(u) +
      * (e - (u - 1)) / u from that reciprocal; the rest) instead of the shared
      * frame: GCC vectorises them, where it gives up on the fused body. */
@@ -367,6 +372,7 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
 static void XENT_G(xent_block_sumexp_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C, XENT_T *ws,
                                        XENT_T *m, double *s)
 {
+    XENT_EXP_BOUNDS;
     double comp[XENT_BLOCK];
     if (nb == XENT_BLOCK) {
         for (ptrdiff_t c = 0; c < C; c++) {
