@@ -25,7 +25,7 @@
 # gs, and reduces.
 
 from cython.parallel cimport prange
-from libc.math cimport log, INFINITY
+from libc.math cimport exp, log, INFINITY
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
@@ -244,6 +244,173 @@ cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0
             grad[i * c + j] -= <floating>(blk.f[b] * prob_coef(t + i * c, j, o))
 
 
+# ------------------------------------------------------------- long rows
+# Rows of at least LONG_ROW classes are split into chunks of ROW_CHUNK
+# classes, whatever the thread count (so results do not depend on it):
+#  1. per chunk k (a parallel task): its max m_k, the sum s_k of its exps
+#     (stored into the gradient row), and the target sums of the coefficients
+#     that depend on the class only (smoothing u_j for labels, a_j for
+#     probabilities): T_k = sum a_j (x_j - m_k), W_k = sum a_j;
+#  2. per row, in chunk order: M = max m_k, factors f_k = exp(m_k - M),
+#     S = sum s_k f_k, the target sum relative to M (T_k + (m_k - M) W_k),
+#     the loss and the gradient factor k, as the row path computes them;
+#  3. per chunk (a parallel task): g_j = e_j k f_k - f a_j.
+
+cdef enum:
+    LONG_ROW = 65536
+    ROW_CHUNK = 16384
+
+long_row = LONG_ROW
+row_chunk = ROW_CHUNK
+
+
+def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
+    """Units of parallel work of softmax_xent_* for (n_rows, c) input."""
+    return n_rows * ((c + ROW_CHUNK - 1) // ROW_CHUNK) if c >= LONG_ROW else n_rows
+
+
+cdef inline double chunk_target_sums(const floating* xr, const floating* tr, Py_ssize_t j0,
+                                     Py_ssize_t width, double m, const Options* o,
+                                     double* wsum) noexcept nogil:
+    # over classes j0 .. j0+width-1 of a row (xr, tr: row starts; tr NULL for
+    # labels): sum a_j shifted_logit(x_j, m) over the class-only coefficients
+    # a_j != 0, and their sum into wsum
+    cdef Py_ssize_t j
+    cdef double a, shifted = 0, total = 0
+    for j in range(j0, j0 + width):
+        if tr != NULL:
+            a = prob_coef(tr, j, o)
+        else:
+            a = o.u[j] if o.u != NULL else 0.0
+        if a != 0:
+            total = total + a
+            shifted = shifted + a * shifted_logit(xr[j], m)
+    wsum[0] = total
+    return shifted
+
+
+cdef int long_rows(const floating* x, const floating* t, const long long* labels,
+                   const Options* o, const double[:] gs, Py_ssize_t n, double* loss,
+                   floating* grad, int n_threads) noexcept nogil:
+    # softmax cross-entropy of n long rows (labels, or probability targets t
+    # when labels is NULL) by chunks; returns -1 if out of memory
+    cdef Py_ssize_t c = o.c, per = (c + ROW_CHUNK - 1) // ROW_CHUNK, tasks = n * per
+    cdef Py_ssize_t q, i, j0, width, y
+    cdef double* buf = <double*>malloc((5 * tasks + 5 * n + 1) * sizeof(double))
+    cdef double* mk
+    cdef double* sk
+    cdef double* tk
+    cdef double* wk
+    cdef double* fk
+    cdef double* krow
+    cdef double* frow
+    cdef double* xy
+    cdef double* arow
+    cdef double* skip
+    cdef double top, total, total_a, shifted, contrib, sw, wy, kk
+    cdef floating mf
+    cdef const floating* xr
+    cdef floating* gr
+    if buf == NULL:
+        return -1
+    mk = buf
+    sk = mk + tasks
+    tk = sk + tasks
+    wk = tk + tasks
+    fk = wk + tasks
+    krow = fk + tasks
+    frow = krow + n
+    xy = frow + n
+    arow = xy + n
+    skip = arow + n
+    # the rows that count for nothing; the target logits, read before any
+    # gradient (which may be x) is written
+    for i in range(n):
+        sw = row_sw(o, i)
+        y = labels[i] if labels != NULL else 0
+        skip[i] = sw == 0 or (labels != NULL and y == o.ignore_index)
+        if labels != NULL and skip[i] == 0:
+            xy[i] = x[i * c + y]
+    # 1. per chunk
+    for q in prange(tasks, schedule="static", num_threads=n_threads,
+                    use_threads_if=n_threads > 1):
+        i = q // per
+        if skip[i] != 0:
+            continue
+        j0 = (q % per) * ROW_CHUNK
+        width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+        xr = x + i * c
+        mf = row_max(xr + j0, width)
+        mk[q] = mf
+        tk[q] = chunk_target_sums(xr, t + i * c if t != NULL else NULL, j0, width, mf, o, &wk[q])
+        if grad != NULL:
+            sk[q] = row_store_exp(xr + j0, grad + i * c + j0, width, mf)
+        else:
+            sk[q] = row_sum_exp(xr + j0, width, mf)
+    # 2. per row, in chunk order
+    for i in range(n):
+        if skip[i] != 0:
+            loss[i] = 0
+            continue
+        top = -INFINITY
+        for q in range(i * per, (i + 1) * per):
+            if mk[q] > top:
+                top = mk[q]
+        total = 0
+        shifted = 0
+        for q in range(i * per, (i + 1) * per):
+            fk[q] = 1.0 if mk[q] == top else exp(mk[q] - top)
+            total = total + sk[q] * fk[q]
+            if wk[q] == 0:
+                contrib = 0
+            elif mk[q] == -INFINITY:  # a chunk of -inf only: each x_j - M is -inf - M
+                contrib = wk[q] * (-INFINITY - top)
+            elif mk[q] == top:
+                contrib = tk[q]
+            else:
+                contrib = tk[q] + (mk[q] - top) * wk[q]
+            shifted = shifted + contrib
+        if labels != NULL:
+            wy = weight_of(o.w, labels[i])
+            arow[i] = (1 - o.eps) * wy
+            if arow[i] != 0:
+                shifted = shifted + arow[i] * shifted_logit(<floating>xy[i], top)
+            total_a = arow[i] + (o.eps * o.total_w / c if o.eps != 0 else 0.0)
+        else:
+            total_a = 0
+            for q in range(i * per, (i + 1) * per):
+                total_a = total_a + wk[q]
+        sw = row_sw(o, i)
+        frow[i] = gs[i] * sw
+        loss[i] = row_loss(top, total, total_a, shifted, sw, frow[i], o.z, &krow[i])
+    # 3. per chunk: the gradient
+    if grad != NULL:
+        for q in prange(tasks, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            i = q // per
+            j0 = (q % per) * ROW_CHUNK
+            width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+            gr = grad + i * c
+            if skip[i] != 0:
+                zero_row(gr + j0, width)
+                continue
+            # (a chunk whose exps vanish against the row's max: 0, also for an
+            # infinite k; a NaN k stays NaN, as in the row path)
+            kk = 0.0 if (fk[q] == 0 and krow[i] == krow[i]) else krow[i] * fk[q]
+            if labels != NULL:
+                row_scale_sub(gr + j0, width, kk, frow[i] if o.u != NULL else 0.0,
+                              o.u + j0 if o.u != NULL else NULL)
+                y = labels[i]
+                if j0 <= y < j0 + width:
+                    gr[y] = <floating>(gr[y] - frow[i] * arow[i])
+            else:
+                row_scale_sub(gr + j0, width, kk, 0.0, NULL)
+                for y in range(j0, j0 + width):
+                    gr[y] = <floating>(gr[y] - frow[i] * prob_coef(t + i * c, y, o))
+    free(buf)
+    return 0
+
+
 # ------------------------------------------------------------ entry points
 
 cdef Options make_options(Py_ssize_t c, const double[::1] class_weight,
@@ -278,9 +445,13 @@ def softmax_xent_labels(
     if u == NULL:
         raise MemoryError()
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, ignore_index, u)
+    cdef int status = 0
     try:
         with nogil:
-            if c <= XENT_SMALL_C:
+            if c >= LONG_ROW and n > 0:
+                status = long_rows(xp, <const floating*>NULL, &labels[0], &o, grad_scale, n,
+                                   &loss[0], g, n_threads)
+            elif c <= XENT_SMALL_C:
                 for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
                                 use_threads_if=n_threads > 1):
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
@@ -292,6 +463,8 @@ def softmax_xent_labels(
                                g + i * c if g != NULL else NULL)
     finally:
         free(u)
+    if status != 0:
+        raise MemoryError()
 
 
 def softmax_xent_probs(
@@ -308,9 +481,13 @@ def softmax_xent_probs(
     if u == NULL:
         raise MemoryError()
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, 0, u)
+    cdef int status = 0
     try:
         with nogil:
-            if c <= XENT_SMALL_C:
+            if c >= LONG_ROW and n > 0:
+                status = long_rows(xp, tp, <const long long*>NULL, &o, grad_scale, n,
+                                   &loss[0], g, n_threads)
+            elif c <= XENT_SMALL_C:
                 for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
                                 use_threads_if=n_threads > 1):
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
@@ -322,6 +499,8 @@ def softmax_xent_probs(
                               g + i * c if g != NULL else NULL)
     finally:
         free(u)
+    if status != 0:
+        raise MemoryError()
 
 
 def nll_labels(

@@ -385,3 +385,75 @@ def test_peak_memory_of_forward_and_backward(n_classes):
     assert peak(lambda: xent.softmax_cross_entropy(x, y)) < o_n
     assert peak(lambda: xent.softmax_cross_entropy(x, y, return_grad=True)) < x.nbytes + o_n
     assert peak(lambda: xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=x)) < o_n
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("eps,z,use_w,use_sw", [(0.0, 0.0, False, False), (0.2, 0.0, True, True),
+                                                (0.0, 1e-2, True, False)])
+def test_long_rows_split_into_chunks(dtype, kind, eps, z, use_w, use_sw):
+    """Rows of >= long_row classes are computed by chunks (the class axis split
+    over threads): the same values as the float64 reference, for any thread
+    count, in place too."""
+    from xent._kernels import cross_entropy as kernels
+    rng = np.random.default_rng(8)
+    n, c = 5, kernels.long_row + 2 * kernels.row_chunk + 17
+    x = (rng.standard_normal((n, c)) * 3 + 20).astype(dtype)
+    x[1, 100:] -= 100  # the max in the first chunk only
+    x[3, -1] = 60  # the max in the last chunk only
+    labels = rng.integers(0, c, n)
+    labels[2] = -100
+    labels[3] = c - 1
+    t = rng.dirichlet(np.ones(c), size=n).astype(dtype) if kind == "probs" else labels
+    w = rng.random(c) + 0.5 if use_w else None
+    sw = np.array([1.0, 0.5, 2.0, 0.0, 1.5]) if use_sw else None
+    kw = dict(weight=w, sample_weight=sw, label_smoothing=eps, z_loss=z, reduction="none",
+              return_grad=True, grad_loss=np.ones(n))
+    if kind == "labels":  # the reference takes the one-hot rows; ignored rows checked apart
+        onehot = np.zeros((n, c))
+        onehot[np.arange(n), np.maximum(labels, 0)] = 1
+        want, want_g = ref_cross_entropy(x, onehot, weight=w, sample_weight=sw,
+                                         label_smoothing=eps, z_loss=z, reduction="none")
+        want[2], want_g[2] = 0, 0
+    else:
+        want, want_g = ref_cross_entropy(x, t, weight=w, sample_weight=sw, label_smoothing=eps,
+                                         z_loss=z, reduction="none")
+    rtol, gtol = (1e-12, 1e-15) if dtype == np.float64 else (2e-6, 1e-9)
+    runs = [xent.softmax_cross_entropy(x, t, n_threads=nt, **kw) for nt in (1, 2, 3)]
+    for loss, grad in runs:
+        np.testing.assert_allclose(loss, want, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(grad, want_g, rtol=1e-5, atol=gtol)
+        assert loss.tobytes() == runs[0][0].tobytes() and grad.tobytes() == runs[0][1].tobytes()
+    y = x.copy()
+    _, g = xent.softmax_cross_entropy(y, t, grad_out=y, **kw)
+    assert g is y and g.tobytes() == runs[0][1].tobytes()
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+def test_long_rows_keep_the_non_finite_conventions(kind):
+    """A long row holding a short row and -inf elsewhere (whole chunks of -inf,
+    no target mass there) gives the short row's results, for +-inf and NaN
+    rows too: the chunked path keeps the conventions of the row path."""
+    from xent._kernels import cross_entropy as kernels
+    c = kernels.long_row + kernels.row_chunk
+    inf = np.inf
+    short = np.array([[0.0, -inf, 1.0, 2.0], [inf, 0.0, 1.0, 2.0], [inf, 5.0, 1.0, inf],
+                      [-inf, -inf, -inf, -inf], [0.0, np.nan, 1.0, 2.0], [3.0, 1.0, 2.0, 0.0]])
+    labels = np.array([1, 1, 0, 2, 0, 3])
+    long = np.full((len(short), c), -inf)
+    cols = [0, 5, kernels.row_chunk + 3, c - 1]  # spread over the chunks
+    long[:, cols] = short
+    if kind == "labels":
+        t_short, t_long = labels, np.array(cols)[labels]
+    else:
+        t_short = np.eye(4)[labels] * 0.75 + 0.0625
+        t_long = np.zeros_like(long)
+        t_long[:, cols] = t_short
+    with np.errstate(invalid="ignore"):
+        ls, gs = xent.softmax_cross_entropy(short, t_short, reduction="none", return_grad=True)
+        ll, gl = xent.softmax_cross_entropy(long, t_long, reduction="none", return_grad=True)
+    np.testing.assert_allclose(ll, ls, rtol=1e-15)
+    np.testing.assert_allclose(gl[:, cols], gs, rtol=1e-15, atol=1e-300)
+    rest = np.delete(gl, cols, axis=1)
+    assert (np.isnan(rest) == np.isnan(gs[:, :1])).all()  # NaN rows stay NaN throughout
+    assert not np.nan_to_num(rest, nan=0.0).any()

@@ -109,7 +109,9 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("sample_weight", sample_weight),
                     ("grad_loss", grad_loss)])
-    nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
+    # (logits of long rows are split along the classes: more tasks than rows)
+    tasks = _k.n_tasks(rows.n_rows, rows.n_classes) if name == "logits" else rows.n_rows
+    nt = _threads.threads_for(n_threads, tasks, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
     denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows) if reduction == "mean" else 1.0
