@@ -83,6 +83,18 @@ cdef inline floating xexp(floating x) noexcept nogil:
         return xent_ops.exp_f64(x)
 
 
+# Long rows: rows of at least LONG_ROW classes are split along the class axis
+# into chunks of ROW_CHUNK classes, each a task of its own (the split never
+# depends on the thread count); see src/softmax.pyx and src/cross_entropy.pyx.
+cdef enum:
+    LONG_ROW = 65536
+    ROW_CHUNK = 16384
+
+
+cdef inline Py_ssize_t chunks_per_row(Py_ssize_t c) noexcept nogil:
+    return (c + ROW_CHUNK - 1) // ROW_CHUNK
+
+
 cdef inline bint is_finite(floating x) noexcept nogil:
     # True for finite x; False for +-inf and NaN (x - x is NaN for those).
     return x - x == 0

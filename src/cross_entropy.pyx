@@ -30,7 +30,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
 )
 
@@ -256,17 +256,8 @@ cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0
 #     the loss and the gradient factor k, as the row path computes them;
 #  3. per chunk (a parallel task): g_j = e_j k f_k - f a_j.
 
-cdef enum:
-    LONG_ROW = 65536
-    ROW_CHUNK = 16384
-
 long_row = LONG_ROW
 row_chunk = ROW_CHUNK
-
-
-def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
-    """Units of parallel work of softmax_xent_* for (n_rows, c) input."""
-    return n_rows * ((c + ROW_CHUNK - 1) // ROW_CHUNK) if c >= LONG_ROW else n_rows
 
 
 cdef inline double chunk_target_sums(const floating* xr, const floating* tr, Py_ssize_t j0,
@@ -294,7 +285,7 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
                    floating* grad, int n_threads) noexcept nogil:
     # softmax cross-entropy of n long rows (labels, or probability targets t
     # when labels is NULL) by chunks; returns -1 if out of memory
-    cdef Py_ssize_t c = o.c, per = (c + ROW_CHUNK - 1) // ROW_CHUNK, tasks = n * per
+    cdef Py_ssize_t c = o.c, per = chunks_per_row(c), tasks = n * per
     cdef Py_ssize_t q, i, j0, width, y
     cdef double* buf = <double*>malloc((5 * tasks + 5 * n + 1) * sizeof(double))
     cdef double* mk

@@ -21,7 +21,7 @@ from libc.math cimport exp, log, INFINITY
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
@@ -74,26 +74,21 @@ cdef inline void softmax_block(const floating* x, Py_ssize_t nb, Py_ssize_t c, f
         block_scale(ws, nb, c, k, f, NULL, p)
 
 
-cdef enum:
-    LONG_ROW = 65536
-    ROW_CHUNK = 16384
-
 long_row = LONG_ROW
 row_chunk = ROW_CHUNK
 
 
-def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
-    """Units of parallel work of the kernels below for (n_rows, c) input."""
-    return n_rows * ((c + ROW_CHUNK - 1) // ROW_CHUNK) if c >= LONG_ROW else n_rows
-
-
 cdef void long_row_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
-                         double* mk, double* sk, double* big_m, double* big_s,
-                         int n_threads) noexcept nogil:
-    # Rows of x (n, c) by chunks: the exps into e (unless NULL), per chunk its
-    # max and sum in mk/sk, per row the merged max and sum in big_m/big_s, and
-    # in mk the factor exp(m_k - M) of each chunk.
-    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK, k, i, j0, m, q
+                         double* buf, int n_threads) noexcept nogil:
+    # Rows of x (n, c) by chunks: the exps into e (unless NULL); into buf, for
+    # the T = n * chunks tasks, the factor exp(m_k - M) of each chunk (buf[:T])
+    # and its sum (buf[T:2T]), then per row the merged max M (buf[2T:2T+n]) and
+    # sum S = sum_k s_k exp(m_k - M) (buf[2T+n:2T+2n]).
+    cdef Py_ssize_t per = chunks_per_row(c), k, i, j0, m, q
+    cdef double* mk = buf
+    cdef double* sk = buf + n * per
+    cdef double* big_m = sk + n * per
+    cdef double* big_s = big_m + n
     cdef floating mf
     cdef double top, total
     for k in prange(n * per, schedule="static", num_threads=n_threads,
@@ -121,27 +116,33 @@ cdef void long_row_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_
         big_s[i] = total
 
 
-cdef double* stats_buffer(Py_ssize_t n, Py_ssize_t c) noexcept nogil:
-    # mk, sk (n * chunks each), M, S (n each) in one allocation
-    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
-    return <double*>malloc((2 * n * per + 2 * n + 1) * sizeof(double))
+cdef double* long_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
+                        int n_threads) except NULL:
+    # long_row_stats into a new buffer (the caller frees it), without the GIL
+    cdef double* buf = <double*>malloc((2 * n * chunks_per_row(c) + 2 * n + 1) * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        long_row_stats(x, e, n, c, buf, n_threads)
+    return buf
+
+
+cdef inline void store_lse(const double* big_m, Py_ssize_t n, floating* lse) noexcept nogil:
+    # lse[i] = M + log(S) from the merged stats (big_m: M, then S)
+    cdef Py_ssize_t i
+    for i in range(n):
+        lse[i] = <floating>(big_m[i] + log(big_m[n + i]))
 
 
 def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
     """lse[i] = log(sum_j exp(x[i, j]))."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, per = (c + ROW_CHUNK - 1) // ROW_CHUNK
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef floating m
-    cdef double* buf
+    cdef double* stats
     if c >= LONG_ROW and n > 0:
-        buf = stats_buffer(n, c)
-        if buf == NULL:
-            raise MemoryError()
-        with nogil:
-            long_row_stats(&x[0, 0], <floating*>NULL, n, c, buf, buf + n * per,
-                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
-            for i in range(n):
-                lse[i] = <floating>(buf[2 * n * per + i] + log(buf[2 * n * per + n + i]))
-        free(buf)
+        stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
+        store_lse(stats + 2 * n * chunks_per_row(c), n, &lse[0])
+        free(stats)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -158,31 +159,25 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                  floating[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0
-    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, per = chunks_per_row(c)
     cdef bint want_lse = lse is not None
     cdef floating m
     cdef double s
-    cdef double* buf
+    cdef double* stats
     if c >= LONG_ROW and n > 0:
-        buf = stats_buffer(n, c)
-        if buf == NULL:
-            raise MemoryError()
+        stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
-            long_row_stats(&x[0, 0], &p[0, 0], n, c, buf, buf + n * per,
-                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
             for k in prange(n * per, schedule="static", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
-                s = buf[2 * n * per + n + i]
+                s = stats[2 * n * per + n + i]
                 # all -inf: the softmax is 0, not 0/0
                 row_scale(&p[i, j0], min(<Py_ssize_t>ROW_CHUNK, c - j0),
-                          0.0 if s == 0 else buf[k] / s)
-            if want_lse:
-                for i in range(n):
-                    lse[i] = <floating>(buf[2 * n * per + i] + log(buf[2 * n * per + n + i]))
-        free(buf)
+                          0.0 if s == 0 else stats[k] / s)
+        if want_lse:
+            store_lse(stats + 2 * n * per, n, &lse[0])
+        free(stats)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -222,26 +217,21 @@ cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t w
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, width
-    cdef Py_ssize_t per = (c + ROW_CHUNK - 1) // ROW_CHUNK
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, width, per = chunks_per_row(c)
     cdef floating m
     cdef double s
-    cdef double* buf
+    cdef double* stats
     if c >= LONG_ROW and n > 0:
-        buf = stats_buffer(n, c)
-        if buf == NULL:
-            raise MemoryError()
+        stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
         with nogil:
-            long_row_stats(&x[0, 0], <floating*>NULL, n, c, buf, buf + n * per,
-                           buf + 2 * n * per, buf + 2 * n * per + n, n_threads)
             for k in prange(n * per, schedule="static", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
                 width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
                 log_softmax_span(&x[i, j0], &out[i, j0], width,
-                                 <floating>buf[2 * n * per + i], buf[2 * n * per + n + i])
-        free(buf)
+                                 <floating>stats[2 * n * per + i], stats[2 * n * per + n + i])
+        free(stats)
         return
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,

@@ -105,6 +105,23 @@ static double XENT_F(xent_exp1_)(double x)
  * [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716,
  * by its odd series (to t^21 in float64, t^9 in float32). Subnormal input is
  * scaled first; 0 gives -inf, +inf gives +inf, NaN and negative input NaN. */
+static inline double XENT_F(xent_log_reduced_)(double m)
+{
+    /* log(m) for m in [sqrt(1/2), sqrt(2)) */
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double p = 1.0 / 21;
+    p = p * t2 + 1.0 / 19;
+    p = p * t2 + 1.0 / 17;
+    p = p * t2 + 1.0 / 15;
+    p = p * t2 + 1.0 / 13;
+    p = p * t2 + 1.0 / 11;
+    p = p * t2 + 1.0 / 9;
+    p = p * t2 + 1.0 / 7;
+    p = p * t2 + 1.0 / 5;
+    p = p * t2 + 1.0 / 3;
+    return 2.0 * t + (2.0 * t) * (t2 * p);
+}
+
 static inline double XENT_F(xent_log_)(double x)
 {
     union { double f; uint64_t u; } v, ev;
@@ -117,18 +134,7 @@ static inline double XENT_F(xent_log_)(double x)
     int big = m > 1.4142135623730951;
     m = big ? m * 0.5 : m;
     e = big ? e + 1.0 : e;
-    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
-    double p = 1.0 / 21;
-    p = p * t2 + 1.0 / 19;
-    p = p * t2 + 1.0 / 17;
-    p = p * t2 + 1.0 / 15;
-    p = p * t2 + 1.0 / 13;
-    p = p * t2 + 1.0 / 11;
-    p = p * t2 + 1.0 / 9;
-    p = p * t2 + 1.0 / 7;
-    p = p * t2 + 1.0 / 5;
-    p = p * t2 + 1.0 / 3;
-    double log_m = 2.0 * t + (2.0 * t) * (t2 * p);
+    double log_m = XENT_F(xent_log_reduced_)(m);
     double r = e * 6.93147180369123816490e-01 + (e * 1.90821492927058770002e-10 + log_m);
     return x > 0.0 && x < INFINITY ? r : (x == 0.0 ? -INFINITY : (x == INFINITY ? x : NAN));
 }
@@ -204,18 +210,7 @@ static inline double XENT_F(xent_log1p_unit_)(double e, double r)
     double u = 1.0 + e;
     int big = u > 1.4142135623730951;
     double m = big ? u * 0.5 : u;
-    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
-    double p = 1.0 / 21;
-    p = p * t2 + 1.0 / 19;
-    p = p * t2 + 1.0 / 17;
-    p = p * t2 + 1.0 / 15;
-    p = p * t2 + 1.0 / 13;
-    p = p * t2 + 1.0 / 11;
-    p = p * t2 + 1.0 / 9;
-    p = p * t2 + 1.0 / 7;
-    p = p * t2 + 1.0 / 5;
-    p = p * t2 + 1.0 / 3;
-    double log_m = 2.0 * t + (2.0 * t) * (t2 * p);
+    double log_m = XENT_F(xent_log_reduced_)(m);
     double lo = big ? 1.90821492927058770002e-10 : 0.0, hi = big ? 6.93147180369123816490e-01 : 0.0;
     return hi + (lo + log_m + (e - (u - 1.0)) * r);
 }

@@ -88,7 +88,7 @@ def test_a_huge_thread_count_is_capped_not_a_crash():
 def test_few_long_rows_are_split_along_the_classes():
     """One huge row still uses every thread: its chunks are the parallel tasks."""
     c = 1_000_000
-    assert kernels.n_tasks(1, c) == -(-c // kernels.row_chunk) > 1
-    assert kernels.n_tasks(5, kernels.long_row - 1) == 5  # shorter rows: one task each
+    assert _threads.row_tasks(1, c) == -(-c // kernels.row_chunk) > 1
+    assert _threads.row_tasks(5, kernels.long_row - 1) == 5  # shorter rows: one task each
     want = min(2, _threads.cpu_count())
-    assert _threads.threads_for(2, kernels.n_tasks(1, c), c) == want
+    assert _threads.threads_for(2, _threads.row_tasks(1, c), c) == want

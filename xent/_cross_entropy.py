@@ -110,7 +110,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
                    [("target", t), ("weight", weight), ("sample_weight", sample_weight),
                     ("grad_loss", grad_loss)])
     # (logits of long rows are split along the classes: more tasks than rows)
-    tasks = _k.n_tasks(rows.n_rows, rows.n_classes) if name == "logits" else rows.n_rows
+    tasks = _threads.row_tasks(rows.n_rows, rows.n_classes) if name == "logits" else rows.n_rows
     nt = _threads.threads_for(n_threads, tasks, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.

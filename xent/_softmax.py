@@ -34,7 +34,7 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True, split_
     cdt = compute_dtype(dtype)
     rows = Rows(values[0], class_axes(axis, values[0].ndim))
     check_out(out, "out", values[0].shape, dtype, arrays, in_place_ok=in_place_ok)
-    tasks = _k.n_tasks(rows.n_rows, rows.n_classes) if split_long_rows else rows.n_rows
+    tasks = _threads.row_tasks(rows.n_rows, rows.n_classes) if split_long_rows else rows.n_rows
     nt = _threads.threads_for(n_threads, tasks, values[0].size)
     res = rows.direct_full(out, cdt)
     if res is None:
@@ -93,7 +93,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     rows = Rows(x, class_axes(axis, x.ndim))
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     check_out(out, "out", rows.batch_out_shape(keepdims), dtype, [("x", x)])
-    nt = _threads.threads_for(n_threads, _k.n_tasks(rows.n_rows, rows.n_classes), x.size)
+    nt = _threads.threads_for(n_threads, _threads.row_tasks(rows.n_rows, rows.n_classes), x.size)
 
     lse = Rows.direct_flat(out, cdt)
     if lse is None:

@@ -62,6 +62,14 @@ def requested_threads(n_threads):
     return min(n, cpu_count())
 
 
+def row_tasks(n_rows, n_classes):
+    """Parallel work units of the row kernels that split long rows
+    (``n_classes >= long_row``) into chunks of ``row_chunk`` classes."""
+    if n_classes >= _k.long_row:
+        return n_rows * -(-n_classes // _k.row_chunk)
+    return n_rows
+
+
 def threads_for(n_threads, n_rows, n_elements):
     """Threads a kernel over ``n_rows`` rows and ``n_elements`` values uses."""
     n = requested_threads(n_threads)
