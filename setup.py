@@ -9,6 +9,10 @@ kernels are built serial and ``xent.show_config()`` says so.
 Environment:
 
 * ``XENT_DISABLE_OPENMP=1``: build without OpenMP even if the compiler has it.
+* ``XENT_EXTRA_COMPILE_ARGS``, ``XENT_EXTRA_LINK_ARGS``: flags (split like a
+  shell command line) appended last to every extension's compile and link
+  commands, after the OpenMP probe; ``.ci/sanitize`` passes the sanitizer flags
+  this way. Unset for the release build.
 
 Never add fast-math style flags (they break the ``-inf``/NaN contract) nor a
 native-CPU target (the wheel must run on any CPU of its architecture; the
@@ -17,6 +21,7 @@ vectorised paths are chosen at run time, see src/xent_rows.h).
 
 import glob
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -88,9 +93,13 @@ class BuildExt(build_ext):
                     break
             else:
                 print("xent: WARNING: no working OpenMP found; kernels are built serial")
+        extra_compile = shlex.split(os.environ.get("XENT_EXTRA_COMPILE_ARGS", ""))
+        extra_link = shlex.split(os.environ.get("XENT_EXTRA_LINK_ARGS", ""))
+        if extra_compile or extra_link:
+            print(f"xent: extra compile args {extra_compile}, link args {extra_link}")
         for ext in self.extensions:
-            ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args)
-            ext.extra_link_args = omp_link + list(ext.extra_link_args)
+            ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args) + extra_compile
+            ext.extra_link_args = omp_link + list(ext.extra_link_args) + extra_link
         super().build_extensions()
 
 
