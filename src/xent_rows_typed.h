@@ -213,10 +213,10 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
 /* From logits, when pos_weight, weight and the upstream gradient are each one
  * value for the whole span (the common case: no weights, a reduced loss): one
  * fused, branch-free loop, the log1p specialised to its argument in [0, 1]. */
-static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *restrict x,
-                                               const XENT_T *restrict t, ptrdiff_t n,
+static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
+                                               const XENT_T *t, ptrdiff_t n,
                                                XENT_T pw, XENT_T w, XENT_T gw, double smooth,
-                                               XENT_T *restrict loss, XENT_T *restrict grad)
+                                               XENT_T *loss, XENT_T *grad)
 {
     XENT_EXP_BOUNDS;
     XENT_T lv[XENT_EB], gr[XENT_EB];
@@ -231,9 +231,9 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *restrict x,
     }
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
-        const XENT_T *restrict xb = x + j0, *restrict tb = t + j0;
-        XENT_T *restrict lo = loss ? loss + j0 : lv;
-        XENT_T *restrict go = grad ? grad + j0 : gr;
+        const XENT_T *xb = x + j0, *tb = t + j0;
+        XENT_T *lo = loss ? loss + j0 : lv;
+        XENT_T *go = grad ? grad + j0 : gr;
         double bt = 0.0;
         if (pw == 1 && w == 1 && smooth == 0) {
             /* the plain loss max(x, 0) - x t + log1p(e): the same terms with
