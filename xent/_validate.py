@@ -257,11 +257,20 @@ def reduction_mode(reduction):
     return reduction
 
 
+def _as_float(value):
+    """float(value), or inf (with its sign) for an int too large for a float
+    (where float() raises OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def real_scalar(value, name, low=None, high=None):
     """A finite real number, optionally within [low, high]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
-    value = float(value)
+    value = _as_float(value)
     if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
         bounds = f" in [{low}, {high}]" if high is not None else (f" >= {low}" if low is not None else "")
         raise ValueError(f"{name}: expected a finite number{bounds}, got {value!r}")
@@ -342,7 +351,7 @@ def clip_eps(eps, name="eps"):
         return None
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected None or a real number in (0, 1), got {eps!r}")
-    value = float(eps)
+    value = _as_float(eps)
     if not 0.0 < value < 1.0:  # NaN fails too
         raise ValueError(f"{name}: expected None or a number in (0, 1), got {value!r}")
     return value
