@@ -18,9 +18,12 @@ it and checks the contract:
   buffer (with guard bytes around it) compared byte for byte before and
   after the call; only the bytes of ``out=``/``grad_out=`` may change, and
   only when the call returns (when it raises, nothing at all);
+* ``out=``/``grad_out=`` overlapping an input raises, but for the
+  documented in-place form (the very same view of the input);
 * results share no memory with the inputs (unless they are ``out=``);
 * the result equals, bit for bit (NaN for NaN), that of the same call on
-  C-contiguous copies of the inputs without ``out=``/``grad_out=``;
+  C-contiguous copies of the inputs without ``out=``/``grad_out=``, on
+  another thread count (1, or all cores when the call asked for 1);
 * with all-finite inputs of valid ranges (|values| <= 1e4, probabilities in
   [0, 1], log-probabilities <= 0, weights >= 0), no output holds a NaN.
 
@@ -43,6 +46,7 @@ import contextlib
 import copy
 import faulthandler
 import hashlib
+import inspect
 import io
 import math
 import operator
@@ -301,19 +305,28 @@ class Ctx:
         if dtype.kind not in "biufc":  # e.g. object: never on a raw byte buffer
             dtype = np.dtype(np.float64)
         kind = self.pick(("good", "good", "same", "view", "shape", "dtype", "readonly", "list",
-                          "shifted", "scalar"))
+                          "shifted", "scalar", "reshaped"))
         arrays = [a for a in inputs if isinstance(a, np.ndarray) and _base_buffer(a, self.bufs) is not None]
+        if kind == "reshaped":  # an input of another shape, same size, seen in the out shape
+            arrays = [a for a in arrays if a.size == math.prod(shape) and a.flags.writeable]
+            kind = "view" if arrays else "good"
+            shape_view = True
+        else:
+            shape_view = False
         if kind in ("same", "view", "shifted") and arrays:
             a = self.pick(arrays)
             if kind == "same":
                 o = a
+            elif shape_view:
+                o = a.reshape(shape)  # a view when a's layout allows it, else a copy
             elif kind == "view":
                 o = self.pick((a[::-1] if a.ndim else a, a.T, a.reshape(-1) if a.flags.c_contiguous else a))
-            else:  # another array on the same memory, one element further
+            else:  # a C-contiguous array on a's memory, from its start or one element on
                 base = _base_buffer(a, self.bufs)
+                start = _addr(a) - _addr(base) + self.pick((0, dtype.itemsize))
                 try:
-                    o = np.ndarray(shape, dtype, buffer=base, offset=GUARD + dtype.itemsize)
-                except (TypeError, ValueError):
+                    o = np.ndarray(shape, dtype, buffer=base, offset=start)
+                except (TypeError, ValueError):  # a's buffer is too small
                     o = a
             return o
         if kind == "list":
@@ -455,10 +468,11 @@ def _opt(c, kwargs, name, make, omit=3):
 class Call:
     """A call under test: function, arguments, and the expected results."""
 
-    def __init__(self, name, fn, args, kwargs, expect, outs=()):
+    def __init__(self, name, fn, args, kwargs, expect, outs=(), in_place=()):
         self.name, self.fn, self.args, self.kwargs = name, fn, args, kwargs
         self.expect = expect  # () -> [(shape, dtype, out-or-None)], or "float", or None
         self.out_names = outs  # keyword arguments that are output buffers
+        self.in_place = in_place  # positional inputs an output may be (same view): in place
 
 
 # --- the log-sum-exp family
@@ -489,7 +503,8 @@ def _b_softmax_like(c, name):
         if return_grad:
             res.append((shape, dt, None))
         return res
-    return Call(name, getattr(xent, name), [x], kw, expect, ("out",))
+    return Call(name, getattr(xent, name), [x], kw, expect, ("out",),
+                () if name == "logsumexp" else (0,))
 
 
 def _b_backward(c, name):
@@ -505,7 +520,7 @@ def _b_backward(c, name):
 
     def expect():
         return [(shape, _result_dtype(y, g), kw.get("out"))]
-    return Call(name, getattr(xent, name), [y, g], kw, expect, ("out",))
+    return Call(name, getattr(xent, name), [y, g], kw, expect, ("out",), (0, 1))
 
 
 # --- softmax cross-entropy, NLL, softmax focal
@@ -583,7 +598,7 @@ def _b_class_loss(c, name):
         if return_grad:
             res.append((shape, dt, kw.get("grad_out")))
         return res
-    return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",))
+    return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",), (0,))
 
 
 # --- element-wise binary losses
@@ -628,7 +643,7 @@ def _b_binary(c, name):
         if return_grad:
             res.append((shape, dt, kw.get("grad_out")))
         return res
-    return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",))
+    return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",), (0,))
 
 
 # --- information theory
@@ -808,6 +823,30 @@ def _check_unchanged(c, before, outs, call_name, raised):
                                     f"{type(obj).__name__}")
 
 
+def _same_view(a, b):
+    return (_addr(a) == _addr(b) and a.shape == b.shape and a.strides == b.strides
+            and a.dtype == b.dtype)
+
+
+def _check_no_overlap(call):
+    """A call that returned took no out=/grad_out= overlapping an input, but
+    for the documented in-place form (the very same view of an input)."""
+    inputs = [(f"argument {i}", a, i in call.in_place) for i, a in enumerate(call.args)]
+    inputs += [(f"{k}=", v, False) for k, v in call.kwargs.items() if k not in call.out_names]
+    for k in call.out_names:
+        o = call.kwargs.get(k)
+        if not isinstance(o, np.ndarray):
+            continue
+        for label, a, in_place_ok in inputs:
+            if not isinstance(a, np.ndarray) or not np.may_share_memory(o, a):
+                continue
+            if in_place_ok and _same_view(o, a):
+                continue
+            if np.shares_memory(o, a):
+                raise ContractViolation(f"{call.name}: accepted {k}= overlapping the memory "
+                                        f"of {label}")
+
+
 def _describe(call):
     def d(v):
         if isinstance(v, np.ndarray):
@@ -864,10 +903,13 @@ def _check_result(c, call, result, inputs_copy):
                 for obj in c.loose:
                     if isinstance(obj, np.ndarray) and np.may_share_memory(r, obj):
                         raise ContractViolation(f"{label}: shares memory with an input")
-    # the same call on contiguous copies, without out=/grad_out=, gives the same
+    # the same call on contiguous copies, without out=/grad_out= and on another
+    # thread count, gives the same bits (results never depend on either)
     args, kwargs = inputs_copy
     for k in call.out_names:
         kwargs.pop(k, None)
+    if "n_threads" in inspect.signature(call.fn).parameters:
+        kwargs["n_threads"] = 1 if call.kwargs.get("n_threads") != 1 else -1
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             again = call.fn(*args, **kwargs)
@@ -878,7 +920,8 @@ def _check_result(c, call, result, inputs_copy):
     for i, (a, b) in enumerate(zip(items, again)):
         if not _equal(a, b):
             raise ContractViolation(f"{name}: result {i} differs from the same call on "
-                                    f"contiguous copies without out=/grad_out=")
+                                    f"contiguous copies, without out=/grad_out=, with "
+                                    f"n_threads={kwargs.get('n_threads')}")
 
 
 def _plain_copy(v):
@@ -910,6 +953,7 @@ def check_one(data, provider="auto"):
     stats[0] += 1
     try:
         _check_unchanged(c, before, outs, name, raised=False)
+        _check_no_overlap(call)
         _check_result(c, call, result, inputs_copy)
     except ContractViolation as e:
         raise ContractViolation(f"{e}\n  call: {_describe(call)}") from None
