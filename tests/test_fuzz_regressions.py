@@ -36,3 +36,48 @@ def test_huge_python_int_scalar_is_a_value_error(name, call, value):
     # was: OverflowError (int too large to convert to float)
     with pytest.raises(ValueError, match=name.split()[-1]):
         call(value)
+
+
+# out=/grad_out= overlapping an input is an error (but for the in-place form,
+# the very same view of the input). For a byte-swapped input, float_array
+# works on a native copy, and the overlap was checked against that copy, not
+# against the caller's memory: the output was written over the input.
+
+def _byte_swapped(a):
+    return a.astype(a.dtype.newbyteorder(">" if a.dtype.byteorder != ">" else "<"))
+
+
+def _native_view_of(a):
+    """A native-order float view of the memory of the byte-swapped ``a``."""
+    return a.view(a.dtype.newbyteorder("="))
+
+
+SWAPPED_OUT_CALLS = [
+    ("softmax", lambda x, o: xent.softmax(x, out=o)),
+    ("log_softmax", lambda x, o: xent.log_softmax(x, out=o)),
+    ("logsumexp", lambda x, o: xent.logsumexp(x, axis=None, keepdims=True, out=o[:1, :1])),
+    ("softmax_backward probs", lambda x, o: xent.softmax_backward(x, P, out=o)),
+    ("softmax_backward grad_probs", lambda x, o: xent.softmax_backward(P, x, out=o)),
+    ("log_softmax_backward", lambda x, o: xent.log_softmax_backward(np.log(P), x, out=o)),
+    ("softmax_cross_entropy", lambda x, o: xent.softmax_cross_entropy(
+        x, Y, return_grad=True, grad_out=o)),
+    ("nll_loss", lambda x, o: xent.nll_loss(x, Y, return_grad=True, grad_out=o)),
+    ("softmax_focal_loss", lambda x, o: xent.softmax_focal_loss(x, Y, return_grad=True, grad_out=o)),
+    ("binary_cross_entropy_with_logits", lambda x, o: xent.binary_cross_entropy_with_logits(
+        x, T, return_grad=True, grad_out=o)),
+    ("binary_cross_entropy", lambda x, o: xent.binary_cross_entropy(
+        x, T, return_grad=True, grad_out=o)),
+    ("multilabel_cross_entropy", lambda x, o: xent.multilabel_cross_entropy(
+        x, T, return_grad=True, grad_out=o)),
+    ("binary_focal_loss_with_logits", lambda x, o: xent.binary_focal_loss_with_logits(
+        x, T, return_grad=True, grad_out=o)),
+]
+
+
+@pytest.mark.parametrize("name, call", SWAPPED_OUT_CALLS, ids=[n for n, _ in SWAPPED_OUT_CALLS])
+def test_out_overlapping_a_byte_swapped_input_is_an_error(name, call):
+    x = _byte_swapped(P.copy())  # values in [0, 1]: valid for every call above
+    before = x.tobytes()
+    with pytest.raises(ValueError, match="overlap"):
+        call(x, _native_view_of(x))
+    assert x.tobytes() == before

@@ -13,6 +13,7 @@ from ._dispatch import kernel
 from ._kernels import cross_entropy as _k
 from ._validate import (
     Rows,
+    caller_memory,
     check_grad_out,
     class_axes,
     class_labels,
@@ -88,7 +89,7 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows):
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
              reduction, return_grad, grad_loss, grad_out, n_threads):
     """Validate everything a loss call takes; return what the kernels need."""
-    x = float_array(x, name)
+    x_given, x = x, float_array(x, name)
     rows = Rows(x, class_axes(integer(axis, "axis"), x.ndim))
     if rows.n_classes == 0:
         raise ValueError(f"{name}: expected at least one class along axis {axis}, got 0")
@@ -108,7 +109,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     dtype = x.dtype
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("sample_weight", sample_weight),
-                    ("grad_loss", grad_loss)])
+                    ("grad_loss", grad_loss), *caller_memory(name, x_given, x)])
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.

@@ -40,6 +40,16 @@ def float_array(x, name):
     return arr
 
 
+def caller_memory(name, given, arr):
+    """``[(name, given)]`` when ``arr`` (what ``float_array`` made of the
+    caller's ``given``) is a copy, as for byte-swapped input, else ``[]``.
+    Outputs are checked not to overlap these too: the copy shares no memory
+    with them, but the caller's array does."""
+    if isinstance(given, np.ndarray) and not np.may_share_memory(given, arr):
+        return [(name, given)]
+    return []
+
+
 def compute_dtype(dtype):
     """The dtype a kernel runs in for an input of ``dtype``."""
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
