@@ -81,3 +81,31 @@ def test_out_overlapping_a_byte_swapped_input_is_an_error(name, call):
     with pytest.raises(ValueError, match="overlap"):
         call(x, _native_view_of(x))
     assert x.tobytes() == before
+
+
+def test_multilabel_grad_out_overlapping_sample_weight_is_an_error():
+    # was: accepted; the kernel wrote the gradient over the sample weights,
+    # then read them back for the loss (a wrong loss, and the weights lost)
+    x, t = np.array([[0.5], [-1.0], [2.0]]), np.array([[1.0], [0.0], [1.0]])
+    sw = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        xent.multilabel_cross_entropy(x, t, sample_weight=sw, return_grad=True,
+                                      grad_out=sw.reshape(3, 1))
+    np.testing.assert_array_equal(sw, [1.0, 2.0, 3.0])
+
+
+def test_multilabel_grad_out_overlapping_grad_loss_is_an_error():
+    x, t = np.array([[0.5], [-1.0], [2.0]]), np.array([[1.0], [0.0], [1.0]])
+    gl = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="grad_loss"):
+        xent.multilabel_cross_entropy(x, t, reduction="none", grad_loss=gl, return_grad=True,
+                                      grad_out=gl.reshape(3, 1))
+    np.testing.assert_array_equal(gl, [1.0, 2.0, 3.0])
+
+
+def test_softmax_focal_grad_out_overlapping_alpha_is_an_error():
+    x, y = np.array([[0.5, -1.0, 2.0]]), np.array([2])
+    alpha = np.array([0.25, 0.5, 0.75])
+    with pytest.raises(ValueError, match="alpha"):
+        xent.softmax_focal_loss(x, y, alpha=alpha, return_grad=True, grad_out=alpha.reshape(1, 3))
+    np.testing.assert_array_equal(alpha, [0.25, 0.5, 0.75])

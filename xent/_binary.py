@@ -308,8 +308,11 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
     sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
     if sw.shape != batch:
         raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
+    # grad_out must not overlap these either (sample_weight is read again after the kernel)
     p = _prepare("logits", x, target, pos_weight, weight, label_smoothing, "sum", return_grad,
-                 None, grad_out, n_threads, other_inputs=caller_memory("logits", logits, x))
+                 None, grad_out, n_threads,
+                 other_inputs=[("sample_weight", sample_weight), ("grad_loss", grad_loss),
+                               *caller_memory("logits", logits, x)])
     n_rows, c = p["shape2d"]
     per_class = 1.0 / c if class_reduction == "mean" and c else 1.0
     sw_flat = sw.reshape(-1)

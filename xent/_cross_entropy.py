@@ -87,8 +87,9 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows):
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
-             reduction, return_grad, grad_loss, grad_out, n_threads):
-    """Validate everything a loss call takes; return what the kernels need."""
+             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=()):
+    """Validate everything a loss call takes; return what the kernels need.
+    ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
     x_given, x = x, float_array(x, name)
     rows = Rows(x, class_axes(integer(axis, "axis"), x.ndim))
     if rows.n_classes == 0:
@@ -109,7 +110,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     dtype = x.dtype
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("sample_weight", sample_weight),
-                    ("grad_loss", grad_loss), *caller_memory(name, x_given, x)])
+                    ("grad_loss", grad_loss), *other_inputs, *caller_memory(name, x_given, x)])
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
