@@ -109,3 +109,92 @@ def test_softmax_focal_grad_out_overlapping_alpha_is_an_error():
     with pytest.raises(ValueError, match="alpha"):
         xent.softmax_focal_loss(x, y, alpha=alpha, return_grad=True, grad_out=alpha.reshape(1, 3))
     np.testing.assert_array_equal(alpha, [0.25, 0.5, 0.75])
+
+
+# reduction="mean" divides by a weighted denominator (sum of sample_weight *
+# weight[target], or of sample_weight). With subnormal weights 1/denominator
+# overflowed to inf: NaN or inf loss and gradient, where the mean of the
+# losses is finite (and does not change when every weight is scaled alike).
+
+TINY = 5e-324  # the smallest subnormal float64
+
+
+def _assert_same(got, want):
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-14, atol=0)
+
+
+def test_nll_loss_mean_with_a_subnormal_class_weight():
+    # the fuzzer's input: one class, weight 5e-324, label smoothing, in place
+    x = np.array([[-8.0], [-5.0], [-7.125], [4.4375]])
+    y = np.zeros(4, dtype=np.uint8)
+    want = xent.nll_loss(x, y, label_smoothing=0.5, grad_loss=-8.0, return_grad=True)
+    got = xent.nll_loss(x.copy(), y, weight=np.array([TINY]), label_smoothing=0.5,
+                        grad_loss=-8.0, return_grad=True)
+    _assert_same(got, want)
+
+
+@pytest.mark.parametrize("loss", [xent.softmax_cross_entropy, xent.nll_loss])
+@pytest.mark.parametrize("which", ["weight", "sample_weight", "both"])
+def test_class_losses_mean_with_subnormal_weights(loss, which):
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    y = np.array([2, 0, 1])
+    if which == "both":  # each normal, their products subnormal (but not 0)
+        kw = {"weight": np.full(3, 1e-200), "sample_weight": np.full(3, 1e-120)}
+    elif which == "weight":
+        kw = {"weight": np.full(3, TINY)}
+    else:
+        kw = {"sample_weight": np.full(3, 2 * TINY)}
+    want = loss(x, y, return_grad=True)
+    got = loss(x, y, return_grad=True, **kw)
+    assert np.isfinite(got[0]) and np.isfinite(got[1]).all()
+    _assert_same(got, want)
+
+
+TARGETS = [np.array([2, 1]), np.array([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])]  # labels, probabilities
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=["labels", "probs"])
+def test_softmax_cross_entropy_mean_with_subnormal_sample_weights_and_z_loss(target):
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    want = xent.softmax_cross_entropy(x, target, z_loss=0.1, return_grad=True)
+    got = xent.softmax_cross_entropy(x, target, z_loss=0.1, sample_weight=np.full(2, TINY),
+                                     return_grad=True)
+    _assert_same(got, want)
+
+
+def test_softmax_cross_entropy_mean_with_subnormal_class_weights_and_z_loss():
+    # with labels the denominator is the sum of the targets' class weights,
+    # which the z_loss term does not have: the mean is about 1e322 here, so
+    # +inf; its gradient is infinite, never NaN
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    loss, grad = xent.softmax_cross_entropy(x, TARGETS[0], z_loss=0.1, weight=np.full(3, TINY),
+                                            return_grad=True)
+    assert loss == np.inf and not np.isnan(grad).any()
+
+
+def test_multilabel_mean_with_subnormal_sample_weights():
+    x = np.array([[0.5, -1.0], [2.0, 0.0], [1.0, -3.0]])
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    want = xent.multilabel_cross_entropy(x, t, return_grad=True)
+    got = xent.multilabel_cross_entropy(x, t, sample_weight=np.full(3, 3 * TINY), return_grad=True)
+    _assert_same(got, want)
+
+
+@pytest.mark.parametrize("loss", [xent.softmax_cross_entropy, xent.nll_loss])
+def test_class_losses_mean_with_the_targets_class_weight_subnormal_and_another_large(loss):
+    # every target in class 1, of weight 5e-324; class 0 weighs 2 but has no
+    # target mass: the mean is that of the unweighted losses
+    x = np.array([[0.5, -1.0], [0.0, 0.0], [1.0, 2.0]])
+    y = np.array([1, 1, 1])
+    got = loss(x, y, weight=np.array([2.0, TINY]), return_grad=True)
+    _assert_same(got, loss(x, y, return_grad=True))
+
+
+def test_softmax_cross_entropy_mean_subnormal_class_weight_z_loss_and_zero_lse():
+    # one class and a zero logit: logsumexp is 0, so the z_loss term is 0
+    # (z_loss is scaled up with the class weights: never inf * 0)
+    x, y = np.zeros((2, 1)), np.array([0, 0])
+    loss, grad = xent.softmax_cross_entropy(x, y, z_loss=0.5, weight=np.array([TINY]),
+                                            return_grad=True)
+    assert loss == 0 and not grad.any()

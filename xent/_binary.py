@@ -23,7 +23,9 @@ from ._validate import (
     float_array,
     real_array,
     real_scalar,
+    reciprocal_overflows,
     reduction_mode,
+    scaled_up,
     upstream_grad,
 )
 
@@ -318,6 +320,9 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
     sw_flat = sw.reshape(-1)
     if reduction == "mean":
         total_w = float(np.sum(sw_flat))
+        if reciprocal_overflows(total_w):  # subnormal weights
+            sw_flat = scaled_up(sw_flat)[0]
+            total_w = float(np.sum(sw_flat))
         scale = 0.0 if total_w == 0 else 1.0 / total_w
     else:
         scale = 1.0

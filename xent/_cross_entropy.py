@@ -6,6 +6,8 @@ denominator and gradient scale here (O(N)), and call the kernels of
 same row pass, the gradient.
 """
 
+import math
+
 import numpy as np
 
 from . import _threads
@@ -24,8 +26,11 @@ from ._validate import (
     float_array,
     integer,
     real_scalar,
+    reciprocal_overflows,
     reduction_mode,
     sample_weights,
+    scaled_by,
+    scaled_up,
     target_kind,
     upstream_grad,
 )
@@ -115,6 +120,17 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
     denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows) if reduction == "mean" else 1.0
+    # Subnormal weights: 1/denom would overflow. The mean does not change when
+    # the sample weights are scaled by a power of two (exact), nor when the
+    # class weights are, with z_loss (which has no class weight) scaled alike.
+    w_shift = 0  # class weights and z_loss scaled by 2**w_shift
+    if reduction == "mean" and reciprocal_overflows(denom):
+        sw = scaled_up(sw)[0]
+        denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
+        if w is not None and reciprocal_overflows(denom):  # the targets' class weights
+            w_shift = min(1023, -math.frexp(denom)[1])
+            w = scaled_by(w, w_shift)
+            denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
     scale = 0.0 if denom == 0 else 1.0 / denom
     if reduction == "none":
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
@@ -122,7 +138,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
         grad_scale = np.broadcast_to(np.float64(gl) * scale, (rows.n_rows,))
     return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
                 ignore_index=ignore_index, reduction=reduction, scale=scale,
-                grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype,
+                grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype, w_shift=w_shift,
                 cdt=compute_dtype(dtype), return_grad=return_grad)
 
 
@@ -223,6 +239,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     z = real_scalar(z_loss, "z_loss", 0.0)
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+    z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
     return _run(p, "softmax_xent", (z,))
 
 

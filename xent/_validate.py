@@ -318,6 +318,34 @@ def sample_weights(sample_weight, batch_shape):
     return np.require(sw, requirements=["C", "A"]).reshape(-1)
 
 
+def reciprocal_overflows(denom):
+    """Whether ``1 / denom`` of a nonzero mean's denominator overflows (it is
+    below 2**-1024: subnormal weights)."""
+    return denom != 0 and not math.isfinite(1.0 / denom)
+
+
+def scaled_up(weights):
+    """``(weights * 2**k, k)`` with the k >= 0 that brings max|weights| into
+    [0.5, 1) (``(weights, 0)`` when it is 0, non-finite or >= 0.5; None stays
+    None). Exact: a weighted mean is the same for weights scaled by a power
+    of two, and tiny weights no longer underflow in the kernels' products."""
+    if weights is None or weights.size == 0:
+        return weights, 0
+    top = float(np.max(np.abs(weights)))
+    if not 0 < top < 0.5:  # NaN and inf fail too
+        return weights, 0
+    k = -math.frexp(top)[1]
+    return np.ldexp(weights, k), k
+
+
+def scaled_by(weights, k):
+    """``weights * 2**k``: exact, but clamped to the largest finite float64, so
+    that a weight pushed past it still contributes 0 where it has no mass."""
+    big = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        return np.clip(np.ldexp(weights, k), -big, big)
+
+
 def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
     """Validate integer class indices against ``rows``; returns int64 (n_rows,) labels.
 
