@@ -1041,7 +1041,8 @@ def run_random(seconds=None, runs=None, seed=0, provider="auto", artifact_dir=".
                 print(f"fuzz_api: {execs} executions, {now - start:.0f} s", flush=True)
     finally:
         os.close(fd)
-        os.unlink(current)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(current)
     if not quiet:
         el = time.monotonic() - start
         print(f"fuzz_api: done: {execs} executions in {el:.1f} s ({execs / max(el, 1e-9):.0f}/s), "
