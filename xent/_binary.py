@@ -15,6 +15,7 @@ from . import _threads
 from ._dispatch import kernel
 from ._kernels import binary as _k
 from ._validate import (
+    caller_memory,
     check_grad_out,
     compute_dtype,
     deliver,
@@ -22,7 +23,9 @@ from ._validate import (
     float_array,
     real_array,
     real_scalar,
+    reciprocal_overflows,
     reduction_mode,
+    scaled_up,
     upstream_grad,
 )
 
@@ -84,9 +87,10 @@ def _unit_interval(a, name, shape, n_threads):
 
 
 def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, return_grad,
-             grad_loss, grad_out, n_threads, probabilities=False):
-    """Validate a binary loss call; return what bce_rows needs."""
-    x = float_array(x, name)
+             grad_loss, grad_out, n_threads, probabilities=False, other_inputs=()):
+    """Validate a binary loss call; return what bce_rows needs.
+    ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
+    x_given, x = x, float_array(x, name)
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     t = real_array(target, "target") if not isinstance(target, np.ndarray) or \
         target.dtype.kind not in "biuf" else target
@@ -113,7 +117,7 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     g = gl if reduction == "none" else np.broadcast_to(np.ones((), cdt), x.shape)
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("pos_weight", pos_weight),
-                    ("grad_loss", grad_loss)])
+                    ("grad_loss", grad_loss), *other_inputs, *caller_memory(name, x_given, x)])
     nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
     t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
@@ -306,13 +310,19 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
     sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
     if sw.shape != batch:
         raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
+    # grad_out must not overlap these either (sample_weight is read again after the kernel)
     p = _prepare("logits", x, target, pos_weight, weight, label_smoothing, "sum", return_grad,
-                 None, grad_out, n_threads)
+                 None, grad_out, n_threads,
+                 other_inputs=[("sample_weight", sample_weight), ("grad_loss", grad_loss),
+                               *caller_memory("logits", logits, x)])
     n_rows, c = p["shape2d"]
     per_class = 1.0 / c if class_reduction == "mean" and c else 1.0
     sw_flat = sw.reshape(-1)
     if reduction == "mean":
         total_w = float(np.sum(sw_flat))
+        if reciprocal_overflows(total_w):  # subnormal weights
+            sw_flat = scaled_up(sw_flat)[0]
+            total_w = float(np.sum(sw_flat))
         scale = 0.0 if total_w == 0 else 1.0 / total_w
     else:
         scale = 1.0

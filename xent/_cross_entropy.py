@@ -6,6 +6,8 @@ denominator and gradient scale here (O(N)), and call the kernels of
 same row pass, the gradient.
 """
 
+import math
+
 import numpy as np
 
 from . import _threads
@@ -13,6 +15,7 @@ from ._dispatch import kernel
 from ._kernels import cross_entropy as _k
 from ._validate import (
     Rows,
+    caller_memory,
     check_grad_out,
     class_axes,
     class_labels,
@@ -23,8 +26,11 @@ from ._validate import (
     float_array,
     integer,
     real_scalar,
+    reciprocal_overflows,
     reduction_mode,
     sample_weights,
+    scaled_by,
+    scaled_up,
     target_kind,
     upstream_grad,
 )
@@ -86,9 +92,10 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows):
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
-             reduction, return_grad, grad_loss, grad_out, n_threads):
-    """Validate everything a loss call takes; return what the kernels need."""
-    x = float_array(x, name)
+             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=()):
+    """Validate everything a loss call takes; return what the kernels need.
+    ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
+    x_given, x = x, float_array(x, name)
     rows = Rows(x, class_axes(integer(axis, "axis"), x.ndim))
     if rows.n_classes == 0:
         raise ValueError(f"{name}: expected at least one class along axis {axis}, got 0")
@@ -108,13 +115,24 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     dtype = x.dtype
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("sample_weight", sample_weight),
-                    ("grad_loss", grad_loss)])
+                    ("grad_loss", grad_loss), *other_inputs, *caller_memory(name, x_given, x)])
     # (logits of long rows are split along the classes: more tasks than rows)
     tasks = _threads.row_tasks(rows.n_rows, rows.n_classes) if name == "logits" else rows.n_rows
     nt = _threads.threads_for(n_threads, tasks, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
     denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows) if reduction == "mean" else 1.0
+    # Subnormal weights: 1/denom would overflow. The mean does not change when
+    # the sample weights are scaled by a power of two (exact), nor when the
+    # class weights are, with z_loss (which has no class weight) scaled alike.
+    w_shift = 0  # class weights and z_loss scaled by 2**w_shift
+    if reduction == "mean" and reciprocal_overflows(denom):
+        sw = scaled_up(sw)[0]
+        denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
+        if w is not None and reciprocal_overflows(denom):  # the targets' class weights
+            w_shift = min(1023, -math.frexp(denom)[1])
+            w = scaled_by(w, w_shift)
+            denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
     scale = 0.0 if denom == 0 else 1.0 / denom
     if reduction == "none":
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
@@ -122,7 +140,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
         grad_scale = np.broadcast_to(np.float64(gl) * scale, (rows.n_rows,))
     return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
                 ignore_index=ignore_index, reduction=reduction, scale=scale,
-                grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype,
+                grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype, w_shift=w_shift,
                 cdt=compute_dtype(dtype), return_grad=return_grad)
 
 
@@ -223,6 +241,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     z = real_scalar(z_loss, "z_loss", 0.0)
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+    z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
     return _run(p, "softmax_xent", (z,))
 
 

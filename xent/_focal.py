@@ -129,7 +129,8 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
     """
     g = _gamma(gamma)
     p = _cross_entropy._prepare("logits", logits, target, axis, None, None, ignore_index, 0.0,
-                                reduction, return_grad, grad_loss, grad_out, n_threads)
+                                reduction, return_grad, grad_loss, grad_out, n_threads,
+                                other_inputs=[("alpha", alpha)])
     c = p["rows"].n_classes
     al = np.ones(c) if alpha is None else real_array(alpha, "alpha")
     if al.ndim > 1 or al.size not in (1, c):

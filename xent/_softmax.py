@@ -11,7 +11,8 @@ from . import _threads
 from ._dispatch import kernel
 from ._kernels import softmax as _k
 from ._validate import (
-    Rows, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array, same_shape,
+    Rows, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array,
+    same_shape,
 )
 
 _NAN_INF_NOTES = """
@@ -24,8 +25,10 @@ _NAN_INF_NOTES = """
 """
 
 
-def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True, split_long_rows=False):
-    """Run a row kernel mapping rows of ``arrays`` to rows of one output."""
+def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
+             split_long_rows=False):
+    """Run a row kernel mapping rows of ``arrays`` to rows of one output
+    (``given``: the caller's objects the arrays were made from)."""
     names = [n for n, _ in arrays]
     values = [a for _, a in arrays]
     for name, a in arrays[1:]:
@@ -33,7 +36,8 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, in_place_ok=True, split_
     dtype = np.result_type(*values)
     cdt = compute_dtype(dtype)
     rows = Rows(values[0], class_axes(axis, values[0].ndim))
-    check_out(out, "out", values[0].shape, dtype, arrays, in_place_ok=in_place_ok)
+    callers = [m for (name, a), g in zip(arrays, given) for m in caller_memory(name, g, a)]
+    check_out(out, "out", values[0].shape, dtype, arrays + callers, in_place_ok=in_place_ok)
     tasks = _threads.row_tasks(rows.n_rows, rows.n_classes) if split_long_rows else rows.n_rows
     nt = _threads.threads_for(n_threads, tasks, values[0].size)
     res = rows.direct_full(out, cdt)
@@ -85,14 +89,15 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     >>> xent.logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]))
     array([  0., -inf])
     """
-    x = float_array(x, "x")
+    x_given, x = x, float_array(x, "x")
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"keepdims: expected a bool, got {keepdims!r}")
     if not isinstance(return_grad, (bool, np.bool_)):
         raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     rows = Rows(x, class_axes(axis, x.ndim))
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
-    check_out(out, "out", rows.batch_out_shape(keepdims), dtype, [("x", x)])
+    check_out(out, "out", rows.batch_out_shape(keepdims), dtype,
+              [("x", x)] + caller_memory("x", x_given, x))
     nt = _threads.threads_for(n_threads, _threads.row_tasks(rows.n_rows, rows.n_classes), x.size)
 
     lse = Rows.direct_flat(out, cdt)
@@ -139,8 +144,8 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     first copied into contiguous rows; the result then has the class axis
     innermost in memory (a view with the shape of ``x``).
     """
-    x = float_array(x, "x")
-    return _rowwise("softmax_rows", [("x", x)], axis, out, n_threads, split_long_rows=True)
+    return _rowwise("softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads, [x],
+                    split_long_rows=True)
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
@@ -171,8 +176,8 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
     Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """
-    x = float_array(x, "x")
-    return _rowwise("log_softmax_rows", [("x", x)], axis, out, n_threads, split_long_rows=True)
+    return _rowwise("log_softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads,
+                    [x], split_long_rows=True)
 
 
 def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
@@ -204,7 +209,7 @@ def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
     p = float_array(probs, "probs")
     g = float_array(grad_probs, "grad_probs")
     return _rowwise("softmax_backward_rows", [("probs", p), ("grad_probs", g)],
-                    axis, out, n_threads)
+                    axis, out, n_threads, [probs, grad_probs])
 
 
 def log_softmax_backward(log_probs, grad_log_probs, axis=-1, *, out=None, n_threads=None):
@@ -236,4 +241,4 @@ def log_softmax_backward(log_probs, grad_log_probs, axis=-1, *, out=None, n_thre
     lp = float_array(log_probs, "log_probs")
     g = float_array(grad_log_probs, "grad_log_probs")
     return _rowwise("log_softmax_backward_rows", [("log_probs", lp), ("grad_log_probs", g)],
-                    axis, out, n_threads)
+                    axis, out, n_threads, [log_probs, grad_log_probs])

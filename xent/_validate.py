@@ -40,6 +40,16 @@ def float_array(x, name):
     return arr
 
 
+def caller_memory(name, given, arr):
+    """``[(name, given)]`` when ``arr`` (what ``float_array`` made of the
+    caller's ``given``) is a copy, as for byte-swapped input, else ``[]``.
+    Outputs are checked not to overlap these too: the copy shares no memory
+    with them, but the caller's array does."""
+    if isinstance(given, np.ndarray) and not np.may_share_memory(given, arr):
+        return [(name, given)]
+    return []
+
+
 def compute_dtype(dtype):
     """The dtype a kernel runs in for an input of ``dtype``."""
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
@@ -257,11 +267,20 @@ def reduction_mode(reduction):
     return reduction
 
 
+def _as_float(value):
+    """float(value), or inf (with its sign) for an int too large for a float
+    (where float() raises OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def real_scalar(value, name, low=None, high=None):
     """A finite real number, optionally within [low, high]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
-    value = float(value)
+    value = _as_float(value)
     if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
         bounds = f" in [{low}, {high}]" if high is not None else (f" >= {low}" if low is not None else "")
         raise ValueError(f"{name}: expected a finite number{bounds}, got {value!r}")
@@ -297,6 +316,34 @@ def sample_weights(sample_weight, batch_shape):
             f"sample_weight: expected the batch shape {tuple(batch_shape)}, got {sw.shape}"
         )
     return np.require(sw, requirements=["C", "A"]).reshape(-1)
+
+
+def reciprocal_overflows(denom):
+    """Whether ``1 / denom`` of a nonzero mean's denominator overflows (it is
+    below 2**-1024: subnormal weights)."""
+    return denom != 0 and not math.isfinite(1.0 / denom)
+
+
+def scaled_up(weights):
+    """``(weights * 2**k, k)`` with the k >= 0 that brings max|weights| into
+    [0.5, 1) (``(weights, 0)`` when it is 0, non-finite or >= 0.5; None stays
+    None). Exact: a weighted mean is the same for weights scaled by a power
+    of two, and tiny weights no longer underflow in the kernels' products."""
+    if weights is None or weights.size == 0:
+        return weights, 0
+    top = float(np.max(np.abs(weights)))
+    if not 0 < top < 0.5:  # NaN and inf fail too
+        return weights, 0
+    k = -math.frexp(top)[1]
+    return np.ldexp(weights, k), k
+
+
+def scaled_by(weights, k):
+    """``weights * 2**k``: exact, but clamped to the largest finite float64, so
+    that a weight pushed past it still contributes 0 where it has no mass."""
+    big = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        return np.clip(np.ldexp(weights, k), -big, big)
 
 
 def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
@@ -342,7 +389,7 @@ def clip_eps(eps, name="eps"):
         return None
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected None or a real number in (0, 1), got {eps!r}")
-    value = float(eps)
+    value = _as_float(eps)
     if not 0.0 < value < 1.0:  # NaN fails too
         raise ValueError(f"{name}: expected None or a number in (0, 1), got {value!r}")
     return value
