@@ -372,3 +372,16 @@ def test_big_endian_input_is_accepted():
         xent.binary_cross_entropy_with_logits(x, np.ones((2, 2))),
         xent.binary_cross_entropy_with_logits(x.astype("<f8"), np.ones((2, 2))))
     np.testing.assert_array_equal(xent.softmax(x), xent.softmax(x.astype(np.float64)))
+
+
+def test_targets_of_bool_and_integer_scalars_and_lists():
+    # regression: bool targets were accepted as arrays but not as a list or a
+    # numpy scalar (TypeError), though documented as 0/1 values
+    x = np.array([0.3, -1.2])
+    want = xent.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0]))
+    assert xent.binary_cross_entropy_with_logits(x, [True, False]) == want
+    assert xent.binary_cross_entropy_with_logits(x, [1, 0]) == want
+    assert xent.binary_cross_entropy_with_logits(np.float64(0.3), np.bool_(True)) == \
+        xent.binary_cross_entropy_with_logits(np.float64(0.3), 1.0)
+    with pytest.raises(TypeError, match="target: expected real numbers"):
+        xent.binary_cross_entropy_with_logits(x, ["a", "b"])

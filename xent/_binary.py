@@ -92,8 +92,7 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
     x_given, x = x, float_array(x, name)
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
-    t = real_array(target, "target") if not isinstance(target, np.ndarray) or \
-        target.dtype.kind not in "biuf" else target
+    t = np.asarray(target)  # bool and integer targets are 0/1 values, as arrays or not
     if t.dtype.kind not in "biuf":
         raise TypeError(f"target: expected real numbers in [0, 1], got dtype {t.dtype}")
     if t.shape != x.shape:
