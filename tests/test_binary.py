@@ -2,6 +2,7 @@
 documented examples, extremes, finite differences and bad input."""
 
 import itertools
+import warnings
 
 import mpmath
 import numpy as np
@@ -385,3 +386,20 @@ def test_targets_of_bool_and_integer_scalars_and_lists():
         xent.binary_cross_entropy_with_logits(np.float64(0.3), 1.0)
     with pytest.raises(TypeError, match="target: expected real numbers"):
         xent.binary_cross_entropy_with_logits(x, ["a", "b"])
+
+
+def test_multilabel_sample_of_weight_zero_counts_for_nothing():
+    # regression: a sample of weight 0 with an infinite element loss gave
+    # 0 * inf = NaN (and a RuntimeWarning), and a NaN gradient for a NaN logit
+    x = np.array([[inf, 0.0], [1.0, 2.0], [nan, 0.0]])
+    t = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    sw = np.array([0.0, 1.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, grad = xent.multilabel_cross_entropy(x, t, sample_weight=sw, reduction="none",
+                                                   return_grad=True)
+    want, want_grad = xent.multilabel_cross_entropy(x[1:2], t[1:2], reduction="none",
+                                                    return_grad=True)
+    np.testing.assert_array_equal(loss, [0.0, want[0], 0.0])
+    np.testing.assert_array_equal(grad, [[0, 0], want_grad[0], [0, 0]])
+    assert xent.multilabel_cross_entropy(x, t, sample_weight=sw) == want[0]

@@ -329,7 +329,12 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
     partial, _, grad = _run(p, True)
     n_samples = math.prod(batch)
     rows = partial.reshape(n_rows, -1).sum(axis=1) if partial.size else np.zeros(n_samples)
-    per_sample = rows * per_class * sw_flat
+    # a sample of weight 0 counts for nothing, whatever its logits (no 0 * inf)
+    unweighted = sw_flat == 0
+    per_sample = np.multiply(rows * per_class, sw_flat, where=~unweighted,
+                             out=np.zeros(n_samples))
+    if return_grad and c and unweighted.any():
+        grad[unweighted] = 0
     dtype = p["dtype"]
     if reduction == "none":
         value = per_sample.reshape(batch).astype(dtype)
