@@ -353,7 +353,7 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
         XENT_T neg = neg_c == 0 ? 0 : neg_c * XENT_LOG1P(-pc);
         XENT_T d = (neg_c == 0 ? 0 : neg_c / (1 - pc)) - (pos_c == 0 ? 0 : pos_c / pc);
         lj = -(pos + neg);
-        gj = pc == xj ? d : 0;
+        gj = xj < lo || xj > hi ? 0 : d; /* (a NaN p is not clipped: NaN) */
     })
 }
 

@@ -403,3 +403,11 @@ def test_multilabel_sample_of_weight_zero_counts_for_nothing():
     np.testing.assert_array_equal(loss, [0.0, want[0], 0.0])
     np.testing.assert_array_equal(grad, [[0, 0], want_grad[0], [0, 0]])
     assert xent.multilabel_cross_entropy(x, t, sample_weight=sw) == want[0]
+
+
+def test_gradient_at_a_nan_probability_is_nan():
+    # regression: the gradient was 0 at a NaN probability (taken as clipped)
+    loss, grad = xent.binary_cross_entropy(np.array([nan, 0.3, 0.0]), np.array([1.0, 0.5, 1.0]),
+                                           reduction="none", return_grad=True)
+    assert np.isnan(loss[0]) and np.isnan(grad[0])
+    assert np.isfinite(grad[1]) and grad[2] == 0  # 0 is clipped to eps: gradient 0
