@@ -509,13 +509,13 @@ def nll_labels(
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             y = labels[i]
-            if y == ignore_index:
+            sw = sample_weight[i] if has_sw else 1.0
+            if y == ignore_index or sw == 0:  # counts for nothing, whatever lp holds
                 loss[i] = 0
                 if want_grad:
                     for j in range(c):
                         grad[i, j] = 0
                 continue
-            sw = sample_weight[i] if has_sw else 1.0
             wy = weight_of(w, y)
             total = -(1 - eps) * wy * lp[i, y] if (1 - eps) * wy != 0 else 0.0
             if eps != 0:
@@ -546,6 +546,12 @@ def nll_probs(
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             sw = sample_weight[i] if has_sw else 1.0
+            if sw == 0:  # counts for nothing, whatever lp and the target hold
+                loss[i] = 0
+                if want_grad:
+                    for j in range(c):
+                        grad[i, j] = 0
+                continue
             f = grad_scale[i] * sw if want_grad else 0.0
             total = 0
             for j in range(c):

@@ -457,3 +457,17 @@ def test_long_rows_keep_the_non_finite_conventions(kind):
     rest = np.delete(gl, cols, axis=1)
     assert (np.isnan(rest) == np.isnan(gs[:, :1])).all()  # NaN rows stay NaN throughout
     assert not np.nan_to_num(rest, nan=0.0).any()
+
+
+def test_nll_sample_of_weight_zero_counts_for_nothing():
+    # regression: nll_loss gave 0 * inf = NaN for a sample of weight 0 with a
+    # -inf log-probability (softmax_cross_entropy gave 0, as documented)
+    lp = np.array([[-inf, 0.0], [np.log(0.5), np.log(0.5)], [np.nan, 0.0]])
+    sw = np.array([0.0, 1.0, 0.0])
+    for target in (np.array([0, 1, 1]), np.array([[1.0, 0.0], [0.0, 1.0], [np.nan, 1.0]])):
+        loss, grad = xent.nll_loss(lp, target, sample_weight=sw, reduction="none",
+                                   return_grad=True)
+        np.testing.assert_array_equal(loss, [0.0, np.log(2), 0.0])
+        np.testing.assert_array_equal(grad, [[0, 0], [0, -1], [0, 0]])
+        want = xent.softmax_cross_entropy(lp, target, sample_weight=sw, reduction="none")
+        np.testing.assert_array_equal(loss, want)
