@@ -471,3 +471,15 @@ def test_nll_sample_of_weight_zero_counts_for_nothing():
         np.testing.assert_array_equal(grad, [[0, 0], [0, -1], [0, 0]])
         want = xent.softmax_cross_entropy(lp, target, sample_weight=sw, reduction="none")
         np.testing.assert_array_equal(loss, want)
+
+
+@pytest.mark.parametrize("f", [xent.softmax_cross_entropy, xent.nll_loss])
+def test_mean_with_a_zero_denominator_is_zero_even_for_infinite_losses(f):
+    # regression: "mean" multiplied the sum by 0, so an infinite loss (z_loss at
+    # a +inf logit, label smoothing at a -inf one) gave NaN instead of 0
+    x = np.array([[inf, 0.0, -inf], [0.0, 1.0, 2.0]])
+    kw = dict(weight=np.array([1.0, 0.0, 1.0]), label_smoothing=0.5, return_grad=True)
+    if f is xent.softmax_cross_entropy:
+        kw["z_loss"] = 1e-3
+    loss, grad = f(x, np.array([1, 1]), **kw)  # every label has class weight 0
+    assert loss == 0.0 and not grad.any()

@@ -139,7 +139,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     else:
         grad_scale = np.broadcast_to(np.float64(gl) * scale, (rows.n_rows,))
     return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
-                ignore_index=ignore_index, reduction=reduction, scale=scale,
+                ignore_index=ignore_index, reduction=reduction, scale=scale, denominator=denom,
                 grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype, w_shift=w_shift,
                 cdt=compute_dtype(dtype), return_grad=return_grad)
 
@@ -172,13 +172,20 @@ def _package(p, loss, grad):
     """Reduce the per-row losses and return loss (and grad) as the caller asked."""
     rows = p["rows"]
     dtype = p["dtype"]
+    # "mean" with a zero denominator: 0 with a 0 gradient, whatever the samples
+    # hold (documented; scaling by 0 would leave NaN for infinite losses)
+    nothing = p["reduction"] == "mean" and p["denominator"] == 0
     if p["reduction"] == "none":
         value = loss.reshape(rows.batch_shape).astype(dtype)
+    elif nothing:
+        value = dtype.type(0.0)
     else:
         total = float(np.sum(loss))
         value = dtype.type(total * p["scale"] if p["reduction"] == "mean" else total)
     if not p["return_grad"]:
         return value
+    if nothing:
+        grad[...] = 0
     return value, deliver(rows.to_full(grad), p["grad_out"], dtype)
 
 
