@@ -6,7 +6,8 @@
 #     a_t = alpha t + (1 - alpha) (1 - t)  (1 without alpha),
 #     d loss / dx = a_t * (gamma q**(gamma-1) (1 - 2t) p (1 - p) ce + q**gamma (p - t)).
 # Softmax, per row, with target mass t_c (one-hot for labels) and class
-# factors alpha_c, log p_c = (x_c - m) - log(s):
+# factors alpha_c, log p_c = (x_c - m) - log(s) (with the softmax's limit for
+# a row holding +inf: x_c - m is 0 at its +inf entries, see _rows.pxd):
 #     loss = -sum_c a_c (1 - p_c)**gamma log p_c,   a_c = alpha_c t_c,
 #     d loss / dx_j = a_j D_j - p_j sum_c a_c D_c,
 #     D_c = gamma (1 - p_c)**(gamma-1) p_c log p_c - (1 - p_c)**gamma.
@@ -95,14 +96,19 @@ cdef inline double class_factor(const long long[::1] labels, const floating[:, :
     return alpha[j] * target[i, j]
 
 
+cdef inline double shifted(double x, double m) noexcept nogil:
+    # x - m, with the limit 0 for x == m == +inf
+    return 0.0 if (x == m and m == INFINITY) else x - m
+
+
 cdef inline double focal_term(double lp, double gamma, double* d) noexcept nogil:
     # for log p = lp: returns (1 - p)**gamma * (-lp), and in d
-    # D = gamma (1 - p)**(gamma-1) p log p - (1 - p)**gamma
+    # D = gamma (1 - p)**(gamma-1) p log p - (1 - p)**gamma (p log p -> 0 at p = 0)
     cdef double p = exp(lp)
     cdef double log1m = log(-expm1(lp)) if lp > -0.6931471805599453 else log1p(-p)
     cdef double w = pow_log(log1m, gamma)
     d[0] = -w
-    if gamma != 0 and p < 1:
+    if gamma != 0 and 0 < p < 1:
         d[0] = d[0] + gamma * pow_log(log1m, gamma - 1) * p * lp
     return -w * lp if w != 0 else 0.0
 
@@ -131,20 +137,20 @@ def softmax_focal_rows(
             m = row_max(&x[i, 0], c)
             s = 0
             for j in range(c):
-                s = s + exp(x[i, j] - m)
+                s = s + exp(shifted(x[i, j], m))
             log_s = log(s)
             total = 0
             sum_ad = 0
             for j in range(c):
                 a = class_factor(labels, target, alpha, use_labels, i, j)
                 if a != 0:
-                    total = total + a * focal_term((x[i, j] - m) - log_s, gamma, &d)
+                    total = total + a * focal_term(shifted(x[i, j], m) - log_s, gamma, &d)
                     sum_ad = sum_ad + a * d
             loss[i] = total
             if want_grad:
                 f = grad_scale[i]
                 for j in range(c):
-                    lp = (x[i, j] - m) - log_s
+                    lp = shifted(x[i, j], m) - log_s
                     a = class_factor(labels, target, alpha, use_labels, i, j)
                     if a != 0:
                         focal_term(lp, gamma, &d)

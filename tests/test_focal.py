@@ -169,3 +169,31 @@ def test_focal_bad_input():
         xent.binary_focal_loss_with_logits(x, x + 2)
     with pytest.raises(ValueError, match=r"target: expected class indices in \[0, 3\)"):
         xent.softmax_focal_loss(x, np.array([0, 5]))
+
+
+def test_softmax_focal_infinite_logits_follow_the_softmax_limit():
+    # regression: a +inf logit made the row NaN (inf - inf), and a -inf logit
+    # with target mass made the gradient NaN (0 * -inf in the p log p term)
+    for gamma in (0.0, 0.5, 2.0):
+        kw = dict(gamma=gamma, reduction="none", return_grad=True)
+        # the label is the only +inf: p = 1 there, nothing to lose
+        loss, grad = xent.softmax_focal_loss(np.array([[inf, 0.0, 1.0]]), np.array([0]), **kw)
+        assert loss[0] == 0 and not grad.any(), gamma
+        # the label is not among the +inf: p = 0 at the label, the limit of -a + p a
+        for x in ([[inf, 0.0, 1.0]], [[inf, 0.0, inf]], [[-inf, 0.0, 1.0]]):
+            x = np.array(x)
+            loss, grad = xent.softmax_focal_loss(x, np.array([1 if x[0, 0] == inf else 0]), **kw)
+            ce_loss, ce_grad = xent.softmax_cross_entropy(x, np.array([1 if x[0, 0] == inf else 0]),
+                                                          reduction="none", return_grad=True)
+            assert loss[0] == inf and ce_loss[0] == inf
+            np.testing.assert_allclose(grad, ce_grad, rtol=1e-15, err_msg=f"{x} {gamma}")
+    # probability targets: finite where no mass sits on a -inf logit
+    loss, grad = xent.softmax_focal_loss(np.array([[inf, inf, 0.0]]),
+                                         np.array([[0.5, 0.5, 0.0]]), reduction="none",
+                                         return_grad=True)
+    np.testing.assert_allclose(loss, [0.25 * np.log(2)], rtol=1e-15)  # 2 * 0.5 * 0.5**2 * log 2
+    assert np.isfinite(grad).all()
+    # only a row of only -inf has no loss (NaN), as for softmax_cross_entropy
+    loss = xent.softmax_focal_loss(np.array([[-inf, -inf], [0.0, 1.0]]), np.array([0, 1]),
+                                   reduction="none")
+    assert np.isnan(loss[0]) and np.isfinite(loss[1])
