@@ -104,7 +104,7 @@ cdef inline double info_row(const floating* pr, const floating* qr, Py_ssize_t c
             v = -pj * log(pj)
         acc(&s, &comp, v)
         if gr != NULL:
-            gr[j] = 0 if clipped else <floating>(-f * pj / qj)
+            gr[j] = 0 if clipped else <floating>(-f * (pj / qj))  # (f * pj may underflow)
     return total(s, comp)
 
 
@@ -156,4 +156,4 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
             if want_grad:
                 memset(&grad[i, 0], 0, c * sizeof(floating))
                 if not clipped:
-                    grad[i, y] = <floating>(-f / qy)
+                    grad[i, y] = <floating>(-f * (1 / qy))  # the bits of one-hot p

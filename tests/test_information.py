@@ -522,3 +522,14 @@ def test_docstring_examples():
         doc = getattr(xent, name).__doc__
         for section in ("Parameters", "Returns", "Examples"):
             assert section in doc, (name, section)
+
+
+@pytest.mark.parametrize("f", [xent.cross_entropy, xent.kl_divergence])
+def test_gradient_of_the_mean_with_subnormal_p(f):
+    # regression: the gradient was (-f * p) / q, so the factor 1/n could round a
+    # subnormal p to 0 (0/0 = NaN where q == 0, not -inf) or lose its digits
+    p = np.array([[5e-324, 1.0], [1e-320, 1.0]])
+    q = np.array([[0.0, 1.0], [1e-300, 1.0]])
+    _, g = f(p, q, reduction="mean", return_grad=True)
+    assert g[0, 0] == -inf
+    np.testing.assert_allclose(g[1, 0], -0.5 * (1e-320 / 1e-300), rtol=1e-15)
