@@ -92,3 +92,155 @@ def test_few_long_rows_are_split_along_the_classes():
     assert _threads.row_tasks(5, kernels.long_row - 1) == 5  # shorter rows: one task each
     want = min(2, _threads.cpu_count())
     assert _threads.threads_for(2, _threads.row_tasks(1, c), c) == want
+
+
+# ------------------------------------------- every public function, every reduction
+#
+# Inputs past MIN_PARALLEL_ELEMENTS (and with enough rows, or row chunks, for 8
+# threads), with NaN and +-inf in some rows; thread counts 1, 2, 3 and 8, made
+# real on any machine by letting _threads believe there are 8 cores (OpenMP
+# then starts 8 threads on however many cores there are). A spy on
+# threads_for checks that each call really ran its kernel on that many threads.
+
+THREAD_COUNTS = (1, 2, 3, 8)
+
+
+def _problem(dtype, n, c, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c)) * 4).astype(dtype)
+    x[3, 1] = np.nan
+    x[5, :] = -np.inf
+    x[7, 2] = np.inf
+    x[9, 0] = -np.inf
+    labels = rng.integers(0, c, n)
+    labels[::7] = -100
+    probs = rng.dirichlet(np.ones(c), n).astype(dtype)
+    probs[11, 0] = 0.0
+    probs[13, 1] = np.nan
+    hard = (rng.random((n, c)) > 0.5).astype(dtype)
+    return dict(x=x, lp=xent.log_softmax(x), p=xent.softmax(x), q=probs, t=hard,
+                soft=rng.random((n, c)).astype(dtype), labels=labels,
+                labels_ok=np.where(labels < 0, 0, labels), g=rng.standard_normal((n, c)).astype(dtype),
+                w=rng.uniform(0.5, 2, c), sw=rng.uniform(0, 2, n), pw=rng.uniform(0.5, 2, c),
+                ew=rng.uniform(0, 2, (n, 1)))
+
+
+@pytest.fixture(scope="module", params=[np.float32, np.float64])
+def problems(request):
+    dt = request.param
+    return {"rows": _problem(dt, 600, 130, 1),      # the row path (C > 64)
+            "small": _problem(dt, 5000, 10, 2),     # the small-class path, blocks of 16 rows
+            "long": _problem(dt, 16, 40_000, 3),    # rows longer than the binary kernels' chunks
+            "tall": _problem(dt, 40_000, 5, 4)}     # row-count parallelism (labels gather)
+
+
+def _case_table():
+    """(id, problem, call(data, n_threads)) for every public function."""
+    cases = []
+    for shape in ("rows", "small"):
+        cases += [
+            (f"logsumexp-{shape}", shape, lambda d, n: xent.logsumexp(d["x"], n_threads=n)),
+            (f"logsumexp-grad-{shape}", shape,
+             lambda d, n: xent.logsumexp(d["x"], return_grad=True, n_threads=n)),
+            (f"logsumexp-axis0-{shape}", shape,
+             lambda d, n: xent.logsumexp(d["x"], axis=0, n_threads=n)),
+            (f"softmax-{shape}", shape, lambda d, n: xent.softmax(d["x"], n_threads=n)),
+            (f"log_softmax-{shape}", shape, lambda d, n: xent.log_softmax(d["x"], n_threads=n)),
+            (f"softmax_backward-{shape}", shape,
+             lambda d, n: xent.softmax_backward(d["p"], d["g"], n_threads=n)),
+            (f"log_softmax_backward-{shape}", shape,
+             lambda d, n: xent.log_softmax_backward(d["lp"], d["g"], n_threads=n)),
+        ]
+        for red in ("none", "sum", "mean"):
+            cases += [
+                (f"softmax_cross_entropy-labels-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.softmax_cross_entropy(
+                     d["x"], d["labels"], weight=d["w"], sample_weight=d["sw"], label_smoothing=0.1,
+                     z_loss=1e-3, reduction=r, return_grad=True, n_threads=n)),
+                (f"softmax_cross_entropy-probs-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.softmax_cross_entropy(
+                     d["x"], d["q"], weight=d["w"], label_smoothing=0.1, reduction=r,
+                     return_grad=True, n_threads=n)),
+                (f"nll_loss-labels-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.nll_loss(
+                     d["lp"], d["labels"], weight=d["w"], sample_weight=d["sw"], label_smoothing=0.2,
+                     reduction=r, return_grad=True, n_threads=n)),
+                (f"nll_loss-probs-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.nll_loss(d["lp"], d["q"], reduction=r, return_grad=True,
+                                                   n_threads=n)),
+                (f"softmax_focal_loss-labels-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.softmax_focal_loss(
+                     d["x"], d["labels"], gamma=2.0, alpha=d["w"] / 2, reduction=r,
+                     return_grad=True, n_threads=n)),
+                (f"softmax_focal_loss-probs-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.softmax_focal_loss(d["x"], d["q"], gamma=0.5, reduction=r,
+                                                             return_grad=True, n_threads=n)),
+                (f"cross_entropy-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.cross_entropy(d["q"], d["p"], eps=1e-7, reduction=r,
+                                                        return_grad=True, n_threads=n)),
+                (f"kl_divergence-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.kl_divergence(d["q"], d["p"], reduction=r,
+                                                        return_grad=True, n_threads=n)),
+                (f"entropy-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.entropy(d["p"], reduction=r, n_threads=n)),
+            ]
+    for shape in ("rows", "long"):
+        for red in ("none", "sum", "mean"):
+            cases += [
+                (f"binary_cross_entropy_with_logits-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.binary_cross_entropy_with_logits(
+                     d["x"], d["soft"], pos_weight=d["pw"], weight=d["ew"], label_smoothing=0.1,
+                     reduction=r, return_grad=True, n_threads=n)),
+                (f"binary_cross_entropy-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.binary_cross_entropy(
+                     d["p"], d["t"], pos_weight=d["pw"], reduction=r, return_grad=True,
+                     n_threads=n)),
+                (f"multilabel_cross_entropy-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.multilabel_cross_entropy(
+                     d["x"], d["t"], sample_weight=d["sw"][:len(d["x"])], class_reduction="mean",
+                     reduction=r, return_grad=True, n_threads=n)),
+                (f"binary_focal_loss_with_logits-{red}-{shape}", shape,
+                 lambda d, n, r=red: xent.binary_focal_loss_with_logits(
+                     d["x"], d["soft"], gamma=2.0, alpha=0.25, weight=d["ew"], reduction=r,
+                     return_grad=True, n_threads=n)),
+            ]
+    for red in ("none", "sum", "mean"):  # labels: one value per row, parallel over rows
+        cases.append((f"cross_entropy-labels-{red}-tall", "tall",
+                      lambda d, n, r=red: xent.cross_entropy(d["labels_ok"], d["p"], reduction=r,
+                                                             return_grad=True, n_threads=n)))
+    cases.append(("metrics.log_loss-tall", "tall", _log_loss_with_threads))
+    return cases
+
+
+def _log_loss_with_threads(d, n):
+    threadpoolctl = pytest.importorskip("threadpoolctl")  # log_loss takes no n_threads
+    p = np.nan_to_num(d["q"], nan=0.5).astype(np.float64)
+    p /= p.sum(axis=1, keepdims=True)
+    with threadpoolctl.threadpool_limits(limits=n, user_api="openmp"):
+        return np.float64(xent.metrics.log_loss(d["labels_ok"], p, sample_weight=d["sw"]))
+
+
+CASES = _case_table()
+
+
+@pytest.mark.skipif(not OPENMP, reason="built without OpenMP")
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_every_function_is_bit_identical_for_1_2_3_and_8_threads(problems, case, monkeypatch):
+    _, shape, call = case
+    d = problems[shape]
+    monkeypatch.setattr(_threads, "cpu_count", lambda: 8)
+    used = []
+    threads_for = _threads.threads_for
+    monkeypatch.setattr(_threads, "threads_for",
+                        lambda *a: used.append(threads_for(*a)) or used[-1])
+    want = None
+    for n in THREAD_COUNTS:
+        used.clear()
+        with np.errstate(all="ignore"):
+            res = call(d, n)
+        assert max(used) == n, f"asked for {n} threads, the kernels ran on {used}"
+        parts = res if isinstance(res, tuple) else (res,)
+        got = [np.asarray(r).tobytes() for r in parts]
+        if want is None:
+            want = got
+        assert got == want, f"{n} threads differ from 1"
