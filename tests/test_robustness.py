@@ -13,13 +13,14 @@ import pytest
 import xent
 
 
-def _calls(rng_seed=0):
+def _calls(rng_seed=0, shape=(300, 40)):
     """One call of every public loss/transform on small shared inputs."""
     rng = np.random.default_rng(rng_seed)
-    x = rng.standard_normal((300, 40))
+    n, c = shape
+    x = rng.standard_normal(shape)
     x.setflags(write=False)
-    y = rng.integers(0, 40, 300)
-    t = (rng.random((300, 40)) > 0.5).astype(float)
+    y = rng.integers(0, c, n)
+    t = (rng.random(shape) > 0.5).astype(float)
     p = xent.softmax(x)
     p.setflags(write=False)
     return [
@@ -38,6 +39,7 @@ def _calls(rng_seed=0):
         lambda: xent.cross_entropy(p, p, return_grad=True),
         lambda: xent.kl_divergence(p, p, return_grad=True),
         lambda: xent.entropy(p),
+        lambda: xent.metrics.log_loss(y, p, labels=np.arange(c)),
     ]
 
 
@@ -73,17 +75,28 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+LEAK_CALLS = 20_000
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_repeated_calls_do_not_grow_the_process():
-    calls = _calls()
+    """20,000 calls of every public function keep the resident memory flat (on
+    small inputs: the C > 64 row path, the small-class path through axis=0;
+    and an OpenMP region: a loss on an input past the parallel threshold)."""
+    big = np.random.default_rng(1).standard_normal((64, 600))  # > MIN_PARALLEL_ELEMENTS
+    big_y = np.arange(64) % 600
+    calls = _calls(shape=(8, 70)) + [
+        lambda: xent.show_config("dicts"),
+        lambda: xent.softmax_cross_entropy(big, big_y, return_grad=True, n_threads=2),
+    ]
     for f in calls:  # warm up caches and the thread pool
         for _ in range(200):
             f()
     before = _rss_bytes()
     for f in calls:
-        for _ in range(5_000):
+        for _ in range(LEAK_CALLS):
             f()
-    grown = _rss_bytes() - before  # a leak of 400 bytes a call would show
+    grown = _rss_bytes() - before  # a leak of 100 bytes a call would show
     assert grown < 2 * 2**20, f"resident memory grew by {grown / 2**20:.1f} MB"
 
 
