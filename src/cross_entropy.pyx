@@ -404,6 +404,17 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
 
 # ------------------------------------------------------------ entry points
 
+cdef double* smoothing_buffer(Py_ssize_t c, double eps) except? NULL:
+    # room for Options.u: C doubles, needed only with label smoothing (without
+    # it, NULL: no O(C) memory for a row of a huge number of classes)
+    if eps == 0:
+        return NULL
+    cdef double* u = <double*>malloc((c + 1) * sizeof(double))
+    if u == NULL:
+        raise MemoryError()
+    return u
+
+
 cdef Options make_options(Py_ssize_t c, const double[::1] class_weight,
                           const double[::1] sample_weight, double eps, double z,
                           long long ignore_index, double* u):
@@ -418,8 +429,9 @@ cdef Options make_options(Py_ssize_t c, const double[::1] class_weight,
     o.total_w = 0
     for j in range(c):
         o.total_w += weight_of(o.w, j)
-        u[j] = eps / c * weight_of(o.w, j)
-    o.u = u if eps != 0 else NULL
+        if u != NULL:
+            u[j] = eps / c * weight_of(o.w, j)
+    o.u = u
     return o
 
 
@@ -432,9 +444,7 @@ def softmax_xent_labels(
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
     cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
     cdef const floating* xp = &x[0, 0] if n > 0 else NULL
-    cdef double* u = <double*>malloc((c + 1) * sizeof(double))
-    if u == NULL:
-        raise MemoryError()
+    cdef double* u = smoothing_buffer(c, eps)
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, ignore_index, u)
     cdef int status = 0
     try:
@@ -468,9 +478,7 @@ def softmax_xent_probs(
     cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
     cdef const floating* xp = &x[0, 0] if n > 0 else NULL
     cdef const floating* tp = &target[0, 0] if n > 0 else NULL
-    cdef double* u = <double*>malloc((c + 1) * sizeof(double))
-    if u == NULL:
-        raise MemoryError()
+    cdef double* u = smoothing_buffer(c, eps)
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, 0, u)
     cdef int status = 0
     try:
