@@ -189,16 +189,19 @@ def test_nll_loss_with_labels(x_pages):
     check_rows(nll, shape, {r: -(0.5 + 0.5 / c) * v for r, _ in marks}, 0.0)
 
 
-def test_softmax_cross_entropy_with_probabilities(x_pages):
+@pytest.mark.parametrize("path", ["row path", "one row"])
+def test_softmax_cross_entropy_with_probabilities(x_pages, path):
     """The target is the same zero pages (logit 1 and target mass 1 at the markers)."""
-    shape = ROWS["row path"]
+    shape = ROWS[path]
     c = shape[1]
     marks = markers(shape)
     with x_pages.marked(shape, [(flat(shape, rc), 1.0) for rc in marks]) as x, \
             no_copy_of_the_input():
         loss = xent.softmax_cross_entropy(x, x, reduction="none")
-    # lse - x_target at the markers; no target mass elsewhere: 0
-    check_rows(loss, shape, {r: math.log(c - 1 + math.e) - 1 for r, _ in marks}, 0.0)
+    # k markers in a row: k (lse - 1); no target mass elsewhere: 0
+    k = {r: sum(m[0] == r for m in marks) for r, _ in marks}
+    check_rows(loss, shape, {r: k[r] * (math.log(c - k[r] + k[r] * math.e) - 1) for r in k},
+               0.0)
 
 
 # -------------------------------------------------- element-wise binary losses
