@@ -108,15 +108,15 @@ THREAD_COUNTS = (1, 2, 3, 8)
 def _problem(dtype, n, c, seed):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((n, c)) * 4).astype(dtype)
-    x[3, 1] = np.nan
-    x[5, :] = -np.inf
-    x[7, 2] = np.inf
-    x[9, 0] = -np.inf
+    x[3 % n, 1] = np.nan
+    x[5 % n, :] = -np.inf
+    x[7 % n, 2] = np.inf
+    x[9 % n, 0] = -np.inf
     labels = rng.integers(0, c, n)
     labels[::7] = -100
     probs = rng.dirichlet(np.ones(c), n).astype(dtype)
-    probs[11, 0] = 0.0
-    probs[13, 1] = np.nan
+    probs[11 % n, 0] = 0.0
+    probs[13 % n, 1] = np.nan
     hard = (rng.random((n, c)) > 0.5).astype(dtype)
     return dict(x=x, lp=xent.log_softmax(x), p=xent.softmax(x), q=probs, t=hard,
                 soft=rng.random((n, c)).astype(dtype), labels=labels,
@@ -131,7 +131,8 @@ def problems(request):
     return {"rows": _problem(dt, 600, 130, 1),      # the row path (C > 64)
             "small": _problem(dt, 5000, 10, 2),     # the small-class path, blocks of 16 rows
             "long": _problem(dt, 16, 40_000, 3),    # rows longer than the binary kernels' chunks
-            "tall": _problem(dt, 40_000, 5, 4)}     # row-count parallelism (labels gather)
+            "tall": _problem(dt, 40_000, 5, 4),     # row-count parallelism (labels gather)
+            "split": _problem(dt, 4, kernels.long_row + 3000, 5)}  # rows split into chunks
 
 
 def _case_table():
@@ -204,6 +205,25 @@ def _case_table():
                      d["x"], d["soft"], gamma=2.0, alpha=0.25, weight=d["ew"], reduction=r,
                      return_grad=True, n_threads=n)),
             ]
+    # few rows of >= long_row classes: the kernels that split them into chunks
+    cases += [
+        ("logsumexp-split", "split", lambda d, n: xent.logsumexp(d["x"], n_threads=n)),
+        ("logsumexp-grad-split", "split",
+         lambda d, n: xent.logsumexp(d["x"], return_grad=True, n_threads=n)),
+        ("softmax-split", "split", lambda d, n: xent.softmax(d["x"], n_threads=n)),
+        ("log_softmax-split", "split", lambda d, n: xent.log_softmax(d["x"], n_threads=n)),
+    ]
+    for red in ("none", "sum", "mean"):
+        cases += [
+            (f"softmax_cross_entropy-labels-{red}-split", "split",
+             lambda d, n, r=red: xent.softmax_cross_entropy(
+                 d["x"], d["labels"], weight=d["w"], sample_weight=d["sw"], label_smoothing=0.1,
+                 z_loss=1e-3, reduction=r, return_grad=True, n_threads=n)),
+            (f"softmax_cross_entropy-probs-{red}-split", "split",
+             lambda d, n, r=red: xent.softmax_cross_entropy(
+                 d["x"], d["q"], weight=d["w"], label_smoothing=0.1, reduction=r,
+                 return_grad=True, n_threads=n)),
+        ]
     for red in ("none", "sum", "mean"):  # labels: one value per row, parallel over rows
         cases.append((f"cross_entropy-labels-{red}-tall", "tall",
                       lambda d, n, r=red: xent.cross_entropy(d["labels_ok"], d["p"], reduction=r,
