@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import xent
 from conftest import TOL, finite_difference_grad, layouts
+from xent._kernels.cross_entropy import long_row as LONG_ROW
 
 inf, nan = np.inf, np.nan
 FLOATS = [np.float16, np.float32, np.float64]
@@ -39,13 +40,17 @@ GRAD_SETTINGS = settings(max_examples=15, deadline=None,
 # ------------------------------------------------------------------ drawing
 
 
+LONG_SIDES = [17, 65, 130, 513, 1030, LONG_ROW + 17]
+
+
 def draw_shape(draw, min_dims=1, max_dims=4):
     """Rank min_dims..max_dims (0-4), sides 0..4; sometimes one long axis (past the
-    small-class path, the vector widths and the binary kernels' blocks)."""
+    small-class path, the vector widths, the binary kernels' blocks, and the
+    length from which rows are split into chunks)."""
     ndim = draw(st.integers(min_dims, max_dims))
     if draw(st.integers(0, 4)) == 0 and ndim:
         shape = [draw(st.integers(0, 2)) for _ in range(ndim)]
-        shape[draw(st.integers(0, ndim - 1))] = draw(st.sampled_from([17, 65, 130, 513, 1030]))
+        shape[draw(st.integers(0, ndim - 1))] = draw(st.sampled_from(LONG_SIDES))
     else:
         shape = [draw(st.integers(0, 4)) for _ in range(ndim)]
     return tuple(shape)
@@ -181,6 +186,14 @@ def in_compute_dtype(a, dtype):
 
 def batch_shape(shape, axis):
     return tuple(n for i, n in enumerate(shape) if i != axis % len(shape))
+
+
+def one_hot(labels, c):
+    """float64 one-hot rows (labels.shape + (c,)) of integer labels in [0, c)."""
+    out = np.zeros((labels.size, c))
+    if c:
+        out[np.arange(labels.size), labels.reshape(-1)] = 1.0
+    return out.reshape(labels.shape + (c,))
 
 
 def as_scalar_check(value, dtype):
@@ -487,7 +500,7 @@ def coefficients(target, axis, shape, c, w, eps, ignore, dtype):
     if np.asarray(target).dtype.kind in "iu":
         lab = np.asarray(target).reshape(-1).astype(np.int64)  # labels are in range here
         kept = lab != ignore
-        onehot = np.eye(c)[np.where(kept, lab, 0)] if c else np.zeros((lab.size, 0))
+        onehot = one_hot(np.where(kept, lab, 0), c)
         den = np.where(kept, w[np.where(kept, lab, 0)] if c else 0.0, 0.0)
     else:
         onehot = to_rows(in_compute_dtype(target, dtype), axis)
@@ -764,8 +777,7 @@ def test_cross_entropy_with_integer_labels(data):
         value, grad = xent.cross_entropy(labels, q, axis=axis, eps=eps, reduction=reduction,
                                          return_grad=True)
     assert grad.shape == q.shape and grad.dtype == dtype
-    onehot = np.eye(c)[labels.astype(np.int64)] if c else np.zeros(batch + (0,))
-    p = np.moveaxis(onehot, -1, axis)
+    p = np.moveaxis(one_hot(labels.astype(np.int64), c), -1, axis)
     lo, hi = (None, None) if eps is None else (eps, 1.0)
     want, scale, want_grad = info_reference(p, q.astype(np.float64), axis, "xent", reduction,
                                             lo, hi, gather=True)
