@@ -134,6 +134,7 @@ def softmax_focal_rows(
                     for j in range(c):
                         grad[i, j] = 0
                 continue
+            d = 0  # (assigned here, d is private to each thread: focal_term writes it)
             m = row_max(&x[i, 0], c)
             s = 0
             for j in range(c):
