@@ -11,6 +11,14 @@ import xent
 from xent._kernels import softmax as _compiled  # noqa: F401  (must import)
 
 
+def pytest_configure(config):
+    # also registered in pyproject.toml; here too for the copy of the tests
+    # that .ci/run runs against the installed wheel (no pyproject.toml there)
+    config.addinivalue_line(
+        "markers", "slow: takes more than ~10 s or several GB of memory; runs by default "
+        "(deselect locally with -m 'not slow')")
+
+
 def ref_logsumexp(x, axis=-1, keepdims=False):
     """float64 reference for finite input."""
     x = np.asarray(x, dtype=np.float64)
