@@ -374,7 +374,9 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
             f"{name}: expected class indices in [0, {c}){also}, "
             f"got {flat[k]} at index {tuple(int(i) for i in where)}"
         )
-    return np.ascontiguousarray(flat, dtype=np.int64)
+    # aligned too: the kernels load the labels as int64 (a view of a byte
+    # buffer at an odd offset is contiguous but not aligned)
+    return np.require(flat, dtype=np.int64, requirements=["C", "A"])
 
 
 def boolean(value, name):
