@@ -95,6 +95,7 @@ XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(XENT_NO_DISPATCH)
 #define XENT_X86_DISPATCH 1
+#include <immintrin.h> /* (its intrinsics are usable in functions of the AVX-512 target) */
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
@@ -109,7 +110,9 @@ XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
 #define XENT_SFX _avx512
 #define XENT_ISA_NAME "avx512"
+#define XENT_AVX512 1
 #include "xent_rows_impl.h"
+#undef XENT_AVX512
 #undef XENT_SFX
 #undef XENT_ISA_NAME
 #pragma GCC pop_options

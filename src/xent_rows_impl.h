@@ -109,16 +109,13 @@ static inline double XENT_F(xent_log_reduced_)(double m)
 {
     /* log(m) for m in [sqrt(1/2), sqrt(2)) */
     double t = (m - 1.0) / (m + 1.0), t2 = t * t;
-    double p = 1.0 / 21;
-    p = p * t2 + 1.0 / 19;
-    p = p * t2 + 1.0 / 17;
-    p = p * t2 + 1.0 / 15;
-    p = p * t2 + 1.0 / 13;
-    p = p * t2 + 1.0 / 11;
-    p = p * t2 + 1.0 / 9;
-    p = p * t2 + 1.0 / 7;
-    p = p * t2 + 1.0 / 5;
-    p = p * t2 + 1.0 / 3;
+    /* p = sum_i t2^i / (2i + 3), i <= 9, by Estrin's scheme (a third of
+     * Horner's latency: the small-class path waits on it) */
+    double t4 = t2 * t2, t8 = t4 * t4;
+    double q0 = 1.0 / 3 + t2 * (1.0 / 5), q1 = 1.0 / 7 + t2 * (1.0 / 9);
+    double q2 = 1.0 / 11 + t2 * (1.0 / 13), q3 = 1.0 / 15 + t2 * (1.0 / 17);
+    double q4 = 1.0 / 19 + t2 * (1.0 / 21);
+    double p = (q0 + t4 * q1) + t8 * ((q2 + t4 * q3) + t8 * q4);
     return 2.0 * t + (2.0 * t) * (t2 * p);
 }
 
@@ -238,6 +235,229 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
         }
     }
 }
+
+#ifdef XENT_AVX512
+/* Transposes of 16 x 16 float32 tiles for the small-class path, in registers
+ * (64 shuffles; scalar loads and stores would take 512 memory operations).
+ * xent_t16_ transposes r in place: r[i] lane j becomes r[j] lane i. */
+static inline void XENT_F(xent_t16_)(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* r[4q + j], 128-bit lane L: elements 4L + j of rows 4q .. 4q + 3 */
+    for (int j = 0; j < 4; j++) {
+        __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+        __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+        __m512 c = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+        __m512 d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+        t[j] = _mm512_shuffle_f32x4(a, c, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        t[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+    for (int i = 0; i < 16; i++)
+        r[i] = t[i];
+}
+
+/* ws[c * 16 + b] = x[b * ld + c] for b < 16, c < w (w <= 16) */
+static inline void XENT_F(xent_t16_in_)(const float *x, ptrdiff_t ld, ptrdiff_t w, float *ws)
+{
+    __mmask16 k = (__mmask16)((1u << w) - 1);
+    __m512 r[16];
+    for (int b = 0; b < 16; b++)
+        r[b] = _mm512_maskz_loadu_ps(k, x + b * ld);
+    XENT_F(xent_t16_)(r);
+    for (ptrdiff_t c = 0; c < w; c++)
+        _mm512_storeu_ps(ws + c * 16, r[c]);
+}
+
+/* x[b * ld + c] = ws[c * 16 + b] for b < 16, c < w (w <= 16) */
+static inline void XENT_F(xent_t16_out_)(const float *ws, ptrdiff_t w, float *x, ptrdiff_t ld)
+{
+    __mmask16 k = (__mmask16)((1u << w) - 1);
+    __m512 r[16];
+    for (int c = 0; c < 16; c++)
+        r[c] = c < w ? _mm512_loadu_ps(ws + c * 16) : _mm512_setzero_ps();
+    XENT_F(xent_t16_)(r);
+    for (int b = 0; b < 16; b++)
+        _mm512_mask_storeu_ps(x + b * ld, k, r[b]);
+}
+/* exp(x) of 16 float32 lanes with x <= 0 or NaN (the shifted logits of a
+ * row): xent_expf_'s reduction and polynomial, with the scaling by 2^k done by
+ * vscalefps (one rounding, subnormal results included, as in xent_expf_).
+ * -inf gives 0, NaN NaN. */
+static inline __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 xc = _mm512_max_ps(lo, x); /* (NaN passes: the second operand) */
+    __m512 fk = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), magic), magic);
+    __m512 r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, fk);
+}
+
+/* The common case of the small-class path for float32 rows of C <= 16
+ * classes on AVX-512 (the terms of xent_block_labels_fast_ in
+ * xent_rows_typed.h): the 16 rows are transposed in registers, and the
+ * block's classes stay there from the load of the logits to the store of the
+ * gradient. Returns 0, having written nothing, when a row maximum is not
+ * finite or a gradient scale beyond 1e38. */
+static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
+    const float *x, const ptrdiff_t C, const int64_t *y, int64_t ignore, const double *sw,
+    const double *gs, ptrdiff_t gss, const double *w, double z, double *loss, float *grad)
+{
+    const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]);
+    const __mmask16 kc = (__mmask16)((1u << C) - 1);
+    __m512 v[16];
+    for (int b = 0; b < 16; b++)
+        v[b] = _mm512_maskz_loadu_ps(kc, x + b * C);
+    XENT_F(xent_t16_)(v); /* v[c]: class c of the 16 rows */
+    __m512 m = v[0];
+#pragma GCC unroll 16
+    for (ptrdiff_t c = 1; c < C; c++)
+        m = _mm512_max_ps(v[c], m); /* (a NaN makes m NaN) */
+    if (_mm512_cmp_ps_mask(_mm512_sub_ps(m, m), _mm512_setzero_ps(), _CMP_EQ_OQ) != 0xFFFF)
+        return 0;
+    /* the per-row terms, in two halves of 8 float64 lanes; rows not kept
+     * (ignored, or of weight 0) get sw = f = a = 0 */
+    __m512d sw_[2], f_[2];
+    __mmask8 keep_[2];
+    const __m512i ig = _mm512_set1_epi64(ignore);
+    for (int h = 0; h < 2; h++) {
+        __m512d swh = sw ? _mm512_loadu_pd(sw + 8 * h) : _mm512_set1_pd(1.0);
+        __m512d gsh;
+        if (gss == 0) {
+            gsh = _mm512_set1_pd(gs[0]);
+        } else {
+            double g8[8];
+            for (int b = 0; b < 8; b++)
+                g8[b] = gs[(8 * h + b) * gss];
+            gsh = _mm512_loadu_pd(g8);
+        }
+        keep_[h] = _mm512_cmpneq_epi64_mask(_mm512_loadu_si512(y + 8 * h), ig) &
+                   _mm512_cmp_pd_mask(swh, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+        sw_[h] = _mm512_maskz_mov_pd(keep_[h], swh);
+        f_[h] = _mm512_maskz_mul_pd(keep_[h], gsh, swh);
+    }
+    __mmask16 keep = (__mmask16)(keep_[0] | ((unsigned)keep_[1] << 8));
+    __m512i yi = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_loadu_si512(y))),
+        _mm512_cvtepi64_epi32(_mm512_loadu_si512(y + 8)), 1);
+    yi = _mm512_mask_blend_epi32(keep, _mm512_set1_epi32(-1), yi);
+    /* exps, their float64 sums, and the target's logit picked out */
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    __m512 xy = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (ptrdiff_t c = 0; c < C; c++) {
+        __mmask16 hit = _mm512_cmpeq_epi32_mask(yi, _mm512_set1_epi32((int)c));
+        xy = _mm512_mask_mov_ps(xy, hit, v[c]);
+        __m512 e = XENT_F(xent_expf16_)(_mm512_sub_ps(v[c], m), lo);
+        v[c] = e;
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    double md[16], sd[16], ad[16], shd[16], swd[16], fd[16], k[16], lv[16];
+    _mm512_storeu_pd(sd, s0);
+    _mm512_storeu_pd(sd + 8, s1);
+    for (int h = 0; h < 2; h++) {
+        __m256 mh = h ? _mm512_extractf32x8_ps(m, 1) : _mm512_castps512_ps256(m);
+        __m256 xh = h ? _mm512_extractf32x8_ps(xy, 1) : _mm512_castps512_ps256(xy);
+        __m512d a = _mm512_maskz_mov_pd(keep_[h], _mm512_set1_pd(1.0));
+        if (w) {
+            double wv[8];
+            for (int b = 0; b < 8; b++)
+                wv[b] = (keep_[h] >> b) & 1 ? w[y[8 * h + b]] : 0.0;
+            a = _mm512_loadu_pd(wv);
+        }
+        __mmask8 nz = _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+        _mm512_storeu_pd(md + 8 * h, _mm512_cvtps_pd(mh));
+        _mm512_storeu_pd(ad + 8 * h, a);
+        _mm512_storeu_pd(shd + 8 * h,
+                         _mm512_maskz_mul_pd(nz, a, _mm512_cvtps_pd(_mm256_sub_ps(xh, mh))));
+        _mm512_storeu_pd(swd + 8 * h, sw_[h]);
+        _mm512_storeu_pd(fd + 8 * h, f_[h]);
+    }
+    XENT_F(xent_block_losses_)(md, sd, ad, shd, swd, fd, z, k, lv);
+    /* k and f * w_y are split into float32 pairs below: within its range */
+    __m512d k0 = _mm512_loadu_pd(k), k1 = _mm512_loadu_pd(k + 8);
+    __m512d td0 = _mm512_mul_pd(f_[0], _mm512_loadu_pd(ad));
+    __m512d td1 = _mm512_mul_pd(f_[1], _mm512_loadu_pd(ad + 8));
+    const __m512d big = _mm512_set1_pd(1e38);
+    if ((_mm512_cmp_pd_mask(_mm512_abs_pd(k0), big, _CMP_LT_OQ) &
+         _mm512_cmp_pd_mask(_mm512_abs_pd(k1), big, _CMP_LT_OQ) &
+         _mm512_cmp_pd_mask(_mm512_abs_pd(td0), big, _CMP_LT_OQ) &
+         _mm512_cmp_pd_mask(_mm512_abs_pd(td1), big, _CMP_LT_OQ)) != 0xFF)
+        return 0;
+    _mm512_storeu_pd(loss, _mm512_maskz_loadu_pd(keep_[0], lv));
+    _mm512_storeu_pd(loss + 8, _mm512_maskz_loadu_pd(keep_[1], lv + 8));
+    if (!grad)
+        return 1;
+    /* g = e * k - f * w_y at the target, in float32 with k = kh + kl and
+     * f * w_y = th + tl split into float32 pairs: (e kh - th) + (e kl - tl),
+     * each term one fused operation, as close to the float64 value rounded
+     * once as makes no difference but in rare ties; rows not kept: k = f = 0 */
+    __m512 kh, kl, th, tl;
+    {
+        __m256 kh0 = _mm512_cvtpd_ps(k0), kh1 = _mm512_cvtpd_ps(k1);
+        __m256 th0 = _mm512_cvtpd_ps(td0), th1 = _mm512_cvtpd_ps(td1);
+        kh = _mm512_insertf32x8(_mm512_castps256_ps512(kh0), kh1, 1);
+        th = _mm512_insertf32x8(_mm512_castps256_ps512(th0), th1, 1);
+        kl = _mm512_insertf32x8(
+            _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_sub_pd(k0, _mm512_cvtps_pd(kh0)))),
+            _mm512_cvtpd_ps(_mm512_sub_pd(k1, _mm512_cvtps_pd(kh1))), 1);
+        tl = _mm512_insertf32x8(
+            _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_sub_pd(td0, _mm512_cvtps_pd(th0)))),
+            _mm512_cvtpd_ps(_mm512_sub_pd(td1, _mm512_cvtps_pd(th1))), 1);
+    }
+#pragma GCC unroll 16
+    for (ptrdiff_t c = 0; c < C; c++) {
+        __mmask16 hit = _mm512_cmpeq_epi32_mask(yi, _mm512_set1_epi32((int)c));
+        __m512 hi_ = _mm512_fmsub_ps(v[c], kh, _mm512_maskz_mov_ps(hit, th));
+        __m512 lo_ = _mm512_fmsub_ps(v[c], kl, _mm512_maskz_mov_ps(hit, tl));
+        v[c] = _mm512_add_ps(hi_, lo_);
+    }
+#pragma GCC unroll 16
+    for (ptrdiff_t c = C; c < 16; c++)
+        v[c] = _mm512_setzero_ps();
+    XENT_F(xent_t16_)(v); /* back to rows */
+    for (int b = 0; b < 16; b++)
+        _mm512_mask_storeu_ps(grad + b * C, kc, v[b]);
+    return 1;
+}
+
+static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const int64_t *y,
+                                            int64_t ignore, const double *sw, const double *gs,
+                                            ptrdiff_t gss, const double *w, double z,
+                                            double *loss, float *grad)
+{
+#define XENT_CASE(n) case n: return XENT_F(xent_block16_body_)(x, n, y, ignore, sw, gs, gss, w, z, loss, grad);
+    switch (C) {
+    XENT_CASE(2) XENT_CASE(3) XENT_CASE(4) XENT_CASE(5) XENT_CASE(6) XENT_CASE(7) XENT_CASE(8)
+    XENT_CASE(9) XENT_CASE(10) XENT_CASE(11) XENT_CASE(12) XENT_CASE(13) XENT_CASE(14)
+    XENT_CASE(15) XENT_CASE(16)
+    default: return XENT_F(xent_block16_body_)(x, C, y, ignore, sw, gs, gss, w, z, loss, grad);
+    }
+#undef XENT_CASE
+}
+#endif
 
 /* The row primitives for each floating type, from one template. */
 #define XENT_T float

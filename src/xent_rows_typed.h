@@ -470,12 +470,128 @@ static inline XENT_T XENT_G(xent_shifted_)(XENT_T x, XENT_T m)
     return (x == m && m == INFINITY) ? 0 : x - m;
 }
 
+/* The common case of a block: XENT_BLOCK rows, no smoothing, every row
+ * maximum finite and every gradient scale k finite. Each per-row step is a
+ * loop over the block's rows (vectorised); the target's logit and exp are
+ * picked out in the class loop by comparison, not loaded per row. Returns 0,
+ * having written nothing, when a row falls outside that case (the caller then
+ * takes the general path); same terms and roundings as the general path. */
+static int XENT_G(xent_block_labels_fast_)(const XENT_T *x, ptrdiff_t C, const int64_t *y,
+                                           int64_t ignore, const double *sw, const double *gs,
+                                           ptrdiff_t gss, const double *w, double z, double *loss,
+                                           XENT_T *grad)
+{
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 4 && C <= 16)
+        return XENT_F(xent_block16_labels_f32_)((const float *)x, C, y, ignore, sw, gs, gss, w, z,
+                                                loss, (float *)grad);
+#endif
+    XENT_EXP_BOUNDS;
+    XENT_T ws[XENT_SMALL_C * XENT_BLOCK], mt[XENT_BLOCK], xy[XENT_BLOCK];
+    double m[XENT_BLOCK], s[XENT_BLOCK], comp[XENT_BLOCK], a[XENT_BLOCK], sh[XENT_BLOCK];
+    double swv[XENT_BLOCK], f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK];
+    int32_t yi[XENT_BLOCK]; /* the label, or -1: ignored or of weight 0 */
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 4) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
+            XENT_F(xent_t16_in_)((const float *)x + c0, C, C - c0 < 16 ? C - c0 : 16,
+                                 (float *)ws + c0 * 16);
+    } else
+#endif
+    for (ptrdiff_t c = 0; c < C; c++) {
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++)
+            ws[c * XENT_BLOCK + b] = x[b * C + c];
+    }
+    for (int b = 0; b < XENT_BLOCK; b++)
+        mt[b] = -INFINITY;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const XENT_T *v = ws + c * XENT_BLOCK;
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++)
+            mt[b] = v[b] > mt[b] ? v[b] : mt[b];
+    }
+    int finite = 1;
+    for (int b = 0; b < XENT_BLOCK; b++)
+        finite &= mt[b] - mt[b] == 0;
+    if (!finite)
+        return 0;
+    for (int b = 0; b < XENT_BLOCK; b++) {
+        double swb = sw ? sw[b] : 1.0;
+        int keep = y[b] != ignore && swb != 0;
+        yi[b] = keep ? (int32_t)y[b] : -1;
+        swv[b] = keep ? swb : 0.0;
+        f[b] = keep ? gs[b * gss] * swb : 0.0;
+        m[b] = mt[b];
+        s[b] = comp[b] = 0.0;
+        xy[b] = 0;
+    }
+    for (ptrdiff_t c = 0; c < C; c++) {
+        XENT_T *v = ws + c * XENT_BLOCK;
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++) {
+            XENT_T e = XENT_EXP(v[b] - mt[b]);
+            xy[b] = yi[b] == c ? v[b] : xy[b];
+            v[b] = e;
+            XENT_ACC(s[b], comp[b], e);
+        }
+    }
+    for (int b = 0; b < XENT_BLOCK; b++) {
+        double wy = yi[b] < 0 ? 0.0 : (w ? w[yi[b]] : 1.0);
+        s[b] -= comp[b];
+        a[b] = wy;
+        sh[b] = wy != 0 ? wy * (double)(xy[b] - mt[b]) : 0.0;
+        ty[b] = f[b] * wy;
+    }
+    XENT_F(xent_block_losses_)(m, s, a, sh, swv, f, z, k, lv);
+    for (int b = 0; b < XENT_BLOCK; b++)
+        finite &= k[b] - k[b] == 0;
+    if (!finite)
+        return 0;
+    for (int b = 0; b < XENT_BLOCK; b++)
+        loss[b] = yi[b] < 0 ? 0.0 : lv[b];
+    if (!grad)
+        return 1;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        XENT_T *v = ws + c * XENT_BLOCK;
+#pragma omp simd
+        for (int b = 0; b < XENT_BLOCK; b++)
+            v[b] = (XENT_T)((double)v[b] * k[b]);
+    }
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 4) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
+            XENT_F(xent_t16_out_)((const float *)ws + c0 * 16, C - c0 < 16 ? C - c0 : 16,
+                                  (float *)grad + c0, C);
+    } else
+#endif
+    for (ptrdiff_t c = 0; c < C; c++) { /* (a fixed count: unrolled) */
+        const XENT_T *v = ws + c * XENT_BLOCK;
+        XENT_T *o = grad + c;
+        for (int b = 0; b < XENT_BLOCK; b++)
+            o[b * C] = v[b];
+    }
+    for (int b = 0; b < XENT_BLOCK; b++) {
+        XENT_T *gr = grad + b * C;
+        if (yi[b] < 0) {
+            for (ptrdiff_t j = 0; j < C; j++)
+                gr[j] = 0;
+        } else {
+            gr[yi[b]] = (XENT_T)(gr[yi[b]] - ty[b]);
+        }
+    }
+    return 1;
+}
+
 static void XENT_G(xent_block_labels_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C,
                                        const int64_t *y, int64_t ignore, const double *sw,
                                        const double *gs, ptrdiff_t gss, const double *w,
                                        const double *u, double eps, double total_w, double z,
                                        double *loss, XENT_T *grad)
 {
+    if (nb == XENT_BLOCK && !u &&
+        XENT_G(xent_block_labels_fast_)(x, C, y, ignore, sw, gs, gss, w, z, loss, grad))
+        return;
     XENT_T ws[XENT_SMALL_C * XENT_BLOCK], mt[XENT_BLOCK];
     double m[XENT_BLOCK], s[XENT_BLOCK], a[XENT_BLOCK], sh[XENT_BLOCK], swv[XENT_BLOCK];
     double f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK];

@@ -132,7 +132,8 @@ def test_unaligned_integer_labels_are_handed_to_the_kernels_aligned():
     y[...] = [0, 1, 2, 1, 0]
     assert not y.flags.aligned
     x = np.zeros((5, 3))
-    labels = class_labels(y, Rows(x, class_axes(-1, 2)), -100)
+    labels, all_classes = class_labels(y, Rows(x, class_axes(-1, 2)), -100)
+    assert all_classes
     assert labels.flags.aligned and labels.flags.c_contiguous
     np.testing.assert_array_equal(labels, y)
     np.testing.assert_array_equal(xent.softmax_cross_entropy(x, y, reduction="none"),

@@ -76,12 +76,13 @@ _OPTIONS_DOC = """\
 """
 
 
-def _mean_denominator(labels, ignore_index, w, sw, n_rows):
-    """PyTorch's denominator of "mean": sum over kept samples of sw * w[target] (O(N))."""
+def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
+    """PyTorch's denominator of "mean": sum over kept samples of sw * w[target]
+    (O(N)); ``none_ignored``: known from validation that no label is ignore_index."""
     if labels is None:  # probability targets: every sample counts once
         return float(n_rows) if sw is None else float(np.sum(sw))
-    ignored = labels == ignore_index
-    if ignored.any():
+    ignored = None if none_ignored else labels == ignore_index
+    if ignored is not None and ignored.any():
         kept = ~ignored
         labels = labels[kept]
         sw = None if sw is None else sw[kept]
@@ -109,7 +110,10 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
         raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     w = class_weights(weight, rows.n_classes)
     sw = sample_weights(sample_weight, rows.batch_shape)
-    labels = class_labels(t, rows, ignore_index) if kind == "labels" else None
+    labels, none_ignored = None, False
+    if kind == "labels":
+        labels, all_classes = class_labels(t, rows, ignore_index)
+        none_ignored = all_classes and not 0 <= ignore_index < rows.n_classes
 
     gl = upstream_grad(grad_loss, reduction, rows.batch_shape)
     dtype = x.dtype
@@ -121,18 +125,18 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     nt = _threads.threads_for(n_threads, tasks, x.size)
 
     # The reduction: denominator (O(N)) and per-row gradient scale.
-    denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows) if reduction == "mean" else 1.0
+    denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows, none_ignored) if reduction == "mean" else 1.0
     # Subnormal weights: 1/denom would overflow. The mean does not change when
     # the sample weights are scaled by a power of two (exact), nor when the
     # class weights are, with z_loss (which has no class weight) scaled alike.
     w_shift = 0  # class weights and z_loss scaled by 2**w_shift
     if reduction == "mean" and reciprocal_overflows(denom):
         sw = scaled_up(sw)[0]
-        denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
+        denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows, none_ignored)
         if w is not None and reciprocal_overflows(denom):  # the targets' class weights
             w_shift = min(1023, -math.frexp(denom)[1])
             w = scaled_by(w, w_shift)
-            denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows)
+            denom = _mean_denominator(labels, ignore_index, w, sw, rows.n_rows, none_ignored)
     scale = 0.0 if denom == 0 else 1.0 / denom
     if reduction == "none":
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)

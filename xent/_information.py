@@ -158,7 +158,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     return_grad = boolean(return_grad, "return_grad")
     clip, lo, hi = _clip_bounds(eps, upper)
     if p_arr.dtype.kind in "iu":
-        labels = class_labels(p_arr, rows, None, name="p", of="q's")
+        labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw)
     if p_arr.dtype.kind != "f":
         raise TypeError(

@@ -347,7 +347,8 @@ def scaled_by(weights, k):
 
 
 def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
-    """Validate integer class indices against ``rows``; returns int64 (n_rows,) labels.
+    """Validate integer class indices against ``rows``; returns int64 (n_rows,)
+    labels, and whether all of them are classes (none is ``ignore_index``).
 
     Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check);
     ``ignore_index=None``: no label is ignored. ``name`` is the argument's
@@ -363,10 +364,14 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
         )
     flat = t.reshape(-1)
     c = rows.n_classes
-    bad = (flat < 0) | (flat >= c)
-    if ignore_index is not None:
-        bad &= flat != ignore_index
-    if bad.any():
+    # two reductions prove the common case (every label a class); the mask
+    # that finds a bad label is built only when some label is not one
+    all_classes = flat.size == 0 or (0 <= flat.min() and flat.max() < c)
+    if not all_classes:
+        bad = (flat < 0) | (flat >= c)
+        if ignore_index is not None:
+            bad &= flat != ignore_index
+    if not all_classes and bad.any():
         k = int(np.argmax(bad))
         where = np.unravel_index(k, t.shape) if t.ndim else ()
         also = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
@@ -376,7 +381,7 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
         )
     # aligned too: the kernels load the labels as int64 (a view of a byte
     # buffer at an odd offset is contiguous but not aligned)
-    return np.require(flat, dtype=np.int64, requirements=["C", "A"])
+    return np.require(flat, dtype=np.int64, requirements=["C", "A"]), bool(all_classes)
 
 
 def boolean(value, name):
