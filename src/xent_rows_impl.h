@@ -293,6 +293,32 @@ static inline void XENT_F(xent_t16_out_)(const float *ws, ptrdiff_t w, float *x,
     for (int b = 0; b < 16; b++)
         _mm512_mask_storeu_ps(x + b * ld, k, r[b]);
 }
+/* log(s) of 8 float64 lanes of finite s >= 1 (a row's sum of exps, one of
+ * them exp(0)): xent_log_'s reduction, with vgetexppd/vgetmantpd for the
+ * exponent and mantissa, and its series */
+static inline __m512d XENT_F(xent_log8_sum_)(__m512d s)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512d e = _mm512_getexp_pd(s);
+    __m512d m = _mm512_getmant_pd(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+    __mmask8 big = _mm512_cmp_pd_mask(m, _mm512_set1_pd(1.4142135623730951), _CMP_GT_OQ);
+    m = _mm512_mask_mul_pd(m, big, m, _mm512_set1_pd(0.5));
+    e = _mm512_mask_add_pd(e, big, e, one);
+    __m512d t = _mm512_div_pd(_mm512_sub_pd(m, one), _mm512_add_pd(m, one));
+    __m512d t2 = _mm512_mul_pd(t, t), t4 = _mm512_mul_pd(t2, t2), t8 = _mm512_mul_pd(t4, t4);
+#define XENT_Q(c0, c1) _mm512_fmadd_pd(t2, _mm512_set1_pd(c1), _mm512_set1_pd(c0))
+    __m512d q0 = XENT_Q(1.0 / 3, 1.0 / 5), q1 = XENT_Q(1.0 / 7, 1.0 / 9);
+    __m512d q2 = XENT_Q(1.0 / 11, 1.0 / 13), q3 = XENT_Q(1.0 / 15, 1.0 / 17);
+    __m512d q4 = XENT_Q(1.0 / 19, 1.0 / 21);
+#undef XENT_Q
+    __m512d p = _mm512_add_pd(_mm512_fmadd_pd(t4, q1, q0),
+                              _mm512_mul_pd(t8, _mm512_fmadd_pd(t8, q4, _mm512_fmadd_pd(t4, q3, q2))));
+    __m512d t_2 = _mm512_add_pd(t, t);
+    __m512d log_m = _mm512_fmadd_pd(t_2, _mm512_mul_pd(t2, p), t_2);
+    return _mm512_fmadd_pd(e, _mm512_set1_pd(6.93147180369123816490e-01),
+                           _mm512_fmadd_pd(e, _mm512_set1_pd(1.90821492927058770002e-10), log_m));
+}
+
 /* exp(x) of 16 float32 lanes with x <= 0 or NaN (the shifted logits of a
  * row): xent_expf_'s reduction and polynomial, with the scaling by 2^k done by
  * vscalefps (one rounding, subnormal results included, as in xent_expf_).
@@ -374,9 +400,12 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
-    double md[16], sd[16], ad[16], shd[16], swd[16], fd[16], k[16], lv[16];
-    _mm512_storeu_pd(sd, s0);
-    _mm512_storeu_pd(sd + 8, s1);
+    /* the losses and gradient scales, in float64: with log_s = log(s),
+     * loss = sw (a log_s - a (x_y - m) + z lse^2), k = f (a + 2 z lse) / s
+     * (as xent_block_losses_) */
+    __m512d k_[2], td_[2], lv_[2];
+    __mmask8 in_range = 0xFF;
+    const __m512d big = _mm512_set1_pd(1e38);
     for (int h = 0; h < 2; h++) {
         __m256 mh = h ? _mm512_extractf32x8_ps(m, 1) : _mm512_castps512_ps256(m);
         __m256 xh = h ? _mm512_extractf32x8_ps(xy, 1) : _mm512_castps512_ps256(xy);
@@ -388,26 +417,27 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
             a = _mm512_loadu_pd(wv);
         }
         __mmask8 nz = _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_NEQ_UQ);
-        _mm512_storeu_pd(md + 8 * h, _mm512_cvtps_pd(mh));
-        _mm512_storeu_pd(ad + 8 * h, a);
-        _mm512_storeu_pd(shd + 8 * h,
-                         _mm512_maskz_mul_pd(nz, a, _mm512_cvtps_pd(_mm256_sub_ps(xh, mh))));
-        _mm512_storeu_pd(swd + 8 * h, sw_[h]);
-        _mm512_storeu_pd(fd + 8 * h, f_[h]);
+        __m512d sh = _mm512_maskz_mul_pd(nz, a, _mm512_cvtps_pd(_mm256_sub_ps(xh, mh)));
+        __m512d sh_ = h ? s1 : s0;
+        __m512d log_s = XENT_F(xent_log8_sum_)(sh_);
+        __m512d inner = _mm512_fmsub_pd(a, log_s, sh), coef = a;
+        if (z != 0.0) {
+            __m512d lse = _mm512_add_pd(_mm512_cvtps_pd(mh), log_s), zv = _mm512_set1_pd(z);
+            inner = _mm512_add_pd(inner, _mm512_mul_pd(_mm512_mul_pd(zv, lse), lse));
+            coef = _mm512_add_pd(a, _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(2.0), zv), lse));
+        }
+        lv_[h] = _mm512_maskz_mul_pd(keep_[h], sw_[h], inner);
+        k_[h] = _mm512_div_pd(_mm512_mul_pd(f_[h], coef), sh_);
+        td_[h] = _mm512_mul_pd(f_[h], a);
+        /* k and f * w_y are split into float32 pairs below: within its range */
+        in_range &= _mm512_cmp_pd_mask(_mm512_abs_pd(k_[h]), big, _CMP_LT_OQ) &
+                    _mm512_cmp_pd_mask(_mm512_abs_pd(td_[h]), big, _CMP_LT_OQ);
     }
-    XENT_F(xent_block_losses_)(md, sd, ad, shd, swd, fd, z, k, lv);
-    /* k and f * w_y are split into float32 pairs below: within its range */
-    __m512d k0 = _mm512_loadu_pd(k), k1 = _mm512_loadu_pd(k + 8);
-    __m512d td0 = _mm512_mul_pd(f_[0], _mm512_loadu_pd(ad));
-    __m512d td1 = _mm512_mul_pd(f_[1], _mm512_loadu_pd(ad + 8));
-    const __m512d big = _mm512_set1_pd(1e38);
-    if ((_mm512_cmp_pd_mask(_mm512_abs_pd(k0), big, _CMP_LT_OQ) &
-         _mm512_cmp_pd_mask(_mm512_abs_pd(k1), big, _CMP_LT_OQ) &
-         _mm512_cmp_pd_mask(_mm512_abs_pd(td0), big, _CMP_LT_OQ) &
-         _mm512_cmp_pd_mask(_mm512_abs_pd(td1), big, _CMP_LT_OQ)) != 0xFF)
+    if (in_range != 0xFF)
         return 0;
-    _mm512_storeu_pd(loss, _mm512_maskz_loadu_pd(keep_[0], lv));
-    _mm512_storeu_pd(loss + 8, _mm512_maskz_loadu_pd(keep_[1], lv + 8));
+    __m512d k0 = k_[0], k1 = k_[1], td0 = td_[0], td1 = td_[1];
+    _mm512_storeu_pd(loss, lv_[0]);
+    _mm512_storeu_pd(loss + 8, lv_[1]);
     if (!grad)
         return 1;
     /* g = e * k - f * w_y at the target, in float32 with k = kh + kl and

@@ -3,7 +3,7 @@
 Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
 (when importable) and ``np.copyto`` of the same input (the memory-speed
 reference). Each timing is the median of ``--repeats`` calls, taken in three rounds in
-which the implementations take turns, each after a warm-up call. The result
+which the implementations take turns, each after 50 ms of warm-up calls. The result
 is a markdown table on stdout; progress goes to stderr.
 """
 
@@ -220,14 +220,19 @@ ROUNDS = 3
 #: keep their threads spinning for a few milliseconds after a call, which on a
 #: small machine would slow whatever runs next.
 IDLE_S = 0.05
+#: Warm-up before each turn's timed calls: calls for at least this long (and at
+#: least one). After the pause, the first calls of every implementation run up
+#: to twice as slow (threads waking, the CPU leaving its idle state); a single
+#: warm-up call is not enough for that to pass.
+WARM_S = 0.05
 
 
 def measure(label, x, target, impls, repeats, progress):
     """{name: median seconds} for np.copyto of ``x`` and every implementation.
 
     The implementations take turns in ``ROUNDS`` rounds; in each, one waits
-    ``IDLE_S``, runs an untimed warm-up call and then its share of the
-    ``repeats`` timed calls. A slow
+    ``IDLE_S``, runs untimed warm-up calls for ``WARM_S`` and then its share
+    of the ``repeats`` timed calls. A slow
     phase of a shared, noisy machine so falls on all of them alike.
     """
     out = np.empty_like(x)
@@ -239,7 +244,10 @@ def measure(label, x, target, impls, repeats, progress):
             if r == 0:
                 progress.step(f"{label} {name}")
             time.sleep(IDLE_S)  # let the previous one's spinning threads go to sleep
-            fn(x, target, out)  # warm-up
+            warm_until = time.perf_counter() + WARM_S
+            fn(x, target, out)  # warm-up: at least one call and WARM_S
+            while time.perf_counter() < warm_until:
+                fn(x, target, out)
             for _ in range(share):
                 t0 = time.perf_counter()
                 fn(x, target, out)
@@ -274,7 +282,7 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"{cfg['machine']}, Python {cfg['python']}",
         "",
         f"Median of {repeats} calls, in {ROUNDS} rounds in which the implementations take "
-        "turns, each after a warm-up call. GB/s: input bytes / median. "
+        "turns, each after 50 ms of warm-up calls. GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
         "xent speedup: peer median / median of the first xent row. The first xent row "
         "writes into a preallocated output (`out=`/`grad_out=`, the training-loop form, "
