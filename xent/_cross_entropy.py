@@ -141,7 +141,9 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     if reduction == "none":
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
     else:
-        grad_scale = np.broadcast_to(np.float64(gl) * scale, (rows.n_rows,))
+        # one value seen n_rows times (stride 0; np.broadcast_to, without its overhead)
+        grad_scale = np.ndarray((rows.n_rows,), np.float64, np.array([float(gl) * scale]),
+                                strides=(0,))
     return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
                 ignore_index=ignore_index, reduction=reduction, scale=scale, denominator=denom,
                 grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype, w_shift=w_shift,
@@ -252,7 +254,8 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     z = real_scalar(z_loss, "z_loss", 0.0)
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
-    z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
+    if p["w_shift"]:
+        z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
     return _run(p, "softmax_xent", (z,))
 
 

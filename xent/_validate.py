@@ -364,9 +364,11 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
         )
     flat = t.reshape(-1)
     c = rows.n_classes
-    # two reductions prove the common case (every label a class); the mask
-    # that finds a bad label is built only when some label is not one
-    all_classes = flat.size == 0 or (0 <= flat.min() and flat.max() < c)
+    # one reduction proves the common case (every label a class: as unsigned
+    # integers of the same size, negative labels are huge); the mask that
+    # finds a bad label is built only when some label is not one
+    unsigned = flat.view(flat.dtype.str.replace("i", "u")) if flat.dtype.kind == "i" else flat
+    all_classes = flat.size == 0 or unsigned.max() < c
     if not all_classes:
         bad = (flat < 0) | (flat >= c)
         if ignore_index is not None:
