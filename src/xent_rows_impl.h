@@ -340,6 +340,41 @@ static inline __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
     return _mm512_scalef_ps(p, fk);
 }
 
+/* sum_j exp(x_j - m) of a float32 row on AVX-512, as xent_sumexp_f32_ (the
+ * exps to e unless e is NULL; e may be x; float64 sums), with the exp of
+ * xent_expf16_ and both clamps (x_j - m may be positive or NaN here). Four
+ * float64 accumulators; the tail is a masked load padded with -inf. */
+static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, float m)
+{
+    const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]), hi = _mm512_set1_ps(xent_expf_bounds[1]);
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    ptrdiff_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 v0 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j), mv)), lo);
+        __m512 v1 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv)), lo);
+        if (e) {
+            _mm512_storeu_ps(e + j, v0);
+            _mm512_storeu_ps(e + j + 16, v1);
+        }
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v0)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v0, 1)));
+        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v1)));
+        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v1, 1)));
+    }
+    for (; j < n; j += 16) {
+        ptrdiff_t len = n - j < 16 ? n - j : 16;
+        __mmask16 k = (__mmask16)((1u << len) - 1);
+        __m512 xv = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + j);
+        __m512 v = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(xv, mv)), lo);
+        if (e)
+            _mm512_mask_storeu_ps(e + j, k, v);
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+}
+
 /* The common case of the small-class path for float32 rows of C <= 16
  * classes on AVX-512 (the terms of xent_block_labels_fast_ in
  * xent_rows_typed.h): the 16 rows are transposed in registers, and the
@@ -527,9 +562,14 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #undef XENT_KAHAN
 
 /* the table of this ISA's functions */
+#ifdef XENT_AVX512
+#define XENT_SUMEXP_F32 XENT_F(xent_sumexp16_f32_)
+#else
+#define XENT_SUMEXP_F32 XENT_F(xent_sumexp_f32_)
+#endif
 static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_ISA_NAME,
-    XENT_F(xent_max_f32_), XENT_F(xent_sumexp_f32_), XENT_F(xent_scale_f32_),
+    XENT_F(xent_max_f32_), XENT_SUMEXP_F32, XENT_F(xent_scale_f32_),
     XENT_F(xent_scale_sub_f32_), XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
     XENT_F(xent_dot_f32_), XENT_F(xent_softmax_vjp_f32_), XENT_F(xent_log_softmax_vjp_f32_),
     XENT_F(xent_expf1_),
@@ -545,6 +585,7 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
 };
 
+#undef XENT_SUMEXP_F32
 #undef XENT_F
 #undef XENT_CAT
 #undef XENT_CAT2

@@ -90,6 +90,7 @@ CASES = (
     Case(CE, "cross_entropy", 4096, 32000),
     Case(CE, "cross_entropy", 65536, 10),
     Case(CE, "cross_entropy", 4096, 8192, "float64"),
+    Case(CE, "cross_entropy", 64, 250),  # 16000 elements: small enough for one thread
     Case("binary_cross_entropy_with_logits fwd+bwd", "bce_logits", 1, 16 * 2**20),
     Case("multilabel_cross_entropy fwd+bwd (class mean)", "multilabel", 200000, 100, "float64"),
 )
@@ -118,30 +119,36 @@ def implementations(n_threads, scipy_special=None, torch=None):
     """{op: [(name, fn(x, target, out))]}: xent first, then the available peers."""
     nt = n_threads
     impls = {
-        "logsumexp": [("xent", lambda x, t, o: xent.logsumexp(x, n_threads=nt)),
+        "logsumexp": [("xent", lambda x, t, o, n_threads=nt: xent.logsumexp(x, n_threads=n_threads)),
                       ("numpy", lambda x, t, o: np_logsumexp(x))],
-        "softmax": [("xent", lambda x, t, o: xent.softmax(x, out=o, n_threads=nt)),
+        "softmax": [("xent", lambda x, t, o, n_threads=nt: xent.softmax(x, out=o, n_threads=n_threads)),
                     ("xent (allocating)", lambda x, t, o: xent.softmax(x, n_threads=nt)),
                     ("numpy", lambda x, t, o: np_softmax(x))],
-        "log_softmax": [("xent", lambda x, t, o: xent.log_softmax(x, out=o, n_threads=nt)),
+        "log_softmax": [("xent", lambda x, t, o, n_threads=nt: xent.log_softmax(
+                            x, out=o, n_threads=n_threads)),
                         ("xent (allocating)", lambda x, t, o: xent.log_softmax(x, n_threads=nt)),
                         ("numpy", lambda x, t, o: np_log_softmax(x))],
         "cross_entropy": [
-            ("xent", lambda x, t, o: xent.softmax_cross_entropy(
-                x, t, return_grad=True, grad_out=o, n_threads=nt)),
+            ("xent", lambda x, t, o, n_threads=nt: xent.softmax_cross_entropy(
+                x, t, return_grad=True, grad_out=o, n_threads=n_threads)),
             ("xent (allocating)", lambda x, t, o: xent.softmax_cross_entropy(
                 x, t, return_grad=True, n_threads=nt)),
             ("numpy", lambda x, t, o: np_cross_entropy(x, t))],
         "bce_logits": [
-            ("xent", lambda x, t, o: xent.binary_cross_entropy_with_logits(
-                x, t, return_grad=True, grad_out=o, n_threads=nt)),
+            ("xent", lambda x, t, o, n_threads=nt: xent.binary_cross_entropy_with_logits(
+                x, t, return_grad=True, grad_out=o, n_threads=n_threads)),
             ("numpy", lambda x, t, o: np_bce_with_logits(x, t))],
         "multilabel": [
-            ("xent", lambda x, t, o: xent.multilabel_cross_entropy(
-                x, t, class_reduction="mean", return_grad=True, grad_out=o, n_threads=nt)),
+            ("xent", lambda x, t, o, n_threads=nt: xent.multilabel_cross_entropy(
+                x, t, class_reduction="mean", return_grad=True, grad_out=o,
+                n_threads=n_threads)),
             # the mean over samples of class means is the mean over all elements
             ("numpy", lambda x, t, o: np_bce_with_logits(x, t))],
     }
+    if requested_threads(n_threads) > 1:  # the thread scaling: xent on one thread
+        for op, rows in impls.items():
+            fn = rows[0][1]
+            rows.insert(1, ("xent (1 thread)", lambda x, t, o, fn=fn: fn(x, t, o, n_threads=1)))
     if scipy_special is not None:
         for op in ("logsumexp", "softmax", "log_softmax"):
             fn = getattr(scipy_special, op)
@@ -258,7 +265,7 @@ def measure(label, x, target, impls, repeats, progress):
 def summarize(case, shape, medians, nbytes):
     """A case's JSON record: medians, GB/s, ratios to np.copyto, xent speedups."""
     base, ours = medians["np.copyto"], medians["xent"]
-    peers = [k for k in medians if not k.startswith(("xent", "np.copyto"))]
+    peers = [k for k in medians if k not in ("xent", "xent (allocating)", "np.copyto")]
     return {
         "name": case.name, "shape": list(shape), "dtype": case.dtype, "bytes": nbytes,
         "medians_s": medians,
@@ -284,7 +291,8 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"Median of {repeats} calls, in {ROUNDS} rounds in which the implementations take "
         "turns, each after 50 ms of warm-up calls. GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
-        "xent speedup: peer median / median of the first xent row. The first xent row "
+        "xent speedup: peer median / median of the first xent row; for \"xent (1 thread)\" "
+        "that is the speedup of all threads over one. The first xent row "
         "writes into a preallocated output (`out=`/`grad_out=`, the training-loop form, "
         "as np.copyto does); \"allocating\" rows allocate it each call, as the peers do.",
         "",
@@ -368,7 +376,8 @@ def run(args, argv):
     if not cases:
         print(f"python -m xent bench: no case matches --only {args.only}", file=sys.stderr)
         return 2
-    ce_impls = [i for i in impls["cross_entropy"] if i[0] != "xent (allocating)"]
+    ce_impls = [i for i in impls["cross_entropy"]
+                if i[0] not in ("xent (allocating)", "xent (1 thread)")]
     plot_cs = PLOT_CLASSES[::2] if args.quick else PLOT_CLASSES
     total = sum(1 + len(impls[c.op]) for c, _, _ in cases)
     total += len(plot_cs) * (1 + len(ce_impls)) if args.plot else 0
