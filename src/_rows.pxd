@@ -25,9 +25,6 @@ from libc.math cimport log, INFINITY
 
 from libc.stdint cimport int64_t
 
-from libc.stdlib cimport malloc
-
-
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
     int xent_omp_max_threads() noexcept nogil
@@ -68,33 +65,15 @@ cdef extern from "xent_rows.h":
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
-        void (*stream_copy)(const void* src, void* dst, size_t nbytes) noexcept nogil
     enum:
         XENT_SMALL_C
         XENT_BLOCK
-        XENT_STREAM_BYTES
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
 ctypedef fused floating:
     float
     double
-
-
-cdef inline floating* stream_scratch(Py_ssize_t total, Py_ssize_t width,
-                                     floating* out) noexcept nogil:
-    # A scratch row of width values (malloc; the caller frees it) when an
-    # output out of total values is computed in scratch rows and streamed
-    # (XENT_STREAM_BYTES); NULL otherwise, or if it cannot be had (the output
-    # is then written in place, as small outputs are).
-    if out == NULL or total * <Py_ssize_t>sizeof(floating) < XENT_STREAM_BYTES:
-        return NULL
-    return <floating*>malloc(width * sizeof(floating))
-
-
-cdef inline void stream_row(const floating* scratch, floating* out, Py_ssize_t n) noexcept nogil:
-    # out[0, n) = scratch[0, n), with non-temporal stores
-    xent_ops.stream_copy(scratch, out, n * sizeof(floating))
 
 
 cdef inline floating xexp(floating x) noexcept nogil:

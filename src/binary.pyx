@@ -9,11 +9,9 @@
 # a fixed order, so results do not depend on the thread count. The element
 # math is in xent_rows_typed.h (xent_bce_logits_*, xent_bce_probs_*).
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 
-from libc.stdlib cimport free
-
-from _rows cimport floating, stream_row, stream_scratch, xent_row_ops, xent_ops, xent_isa_table
+from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table
 
 include "_isa.pxi"
 
@@ -51,17 +49,14 @@ def bce_rows(
     cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef floating* lp
     cdef floating* gp
-    cdef floating* scratch
-    with nogil, parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-        # (a large gradient is computed chunk by chunk in a scratch row and
-        # streamed to grad: see stream_scratch)
-        scratch = stream_scratch(n * c, CHUNK, &grad[0, 0] if want_grad and n * c > 0 else NULL)
-        for k in prange(n * per_row, schedule="static"):
+    with nogil:
+        for k in prange(n * per_row, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
             i = k // per_row
             j0 = (k % per_row) * CHUNK
             m = min(CHUNK, c - j0)
             lp = &loss[i, j0] if want_loss else NULL
-            gp = scratch if scratch != NULL else (&grad[i, j0] if want_grad else NULL)
+            gp = &grad[i, j0] if want_grad else NULL
             if floating is float:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f32(
@@ -80,9 +75,6 @@ def bce_rows(
                     partial[k] = xent_ops.bce_probs_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
                         &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
-            if scratch != NULL:
-                stream_row(scratch, &grad[i, j0], m)
-        free(scratch)
 
 
 def first_outside_unit_interval(const floating[::1] a, int n_threads):

@@ -24,13 +24,13 @@
 # (xent/_cross_entropy.py) validates, computes the reduction denominator and
 # gs, and reduces.
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 from libc.math cimport exp, log, INFINITY
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, stream_row, stream_scratch, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
 )
 
@@ -126,13 +126,11 @@ cdef inline double row_sw(const Options* o, Py_ssize_t i) noexcept nogil:
 # ---------------------------------------------------------------- labels
 
 cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const Options* o,
-                            double gs, double* loss, floating* gr, floating* scratch) noexcept nogil:
-    # one row through the row path; gr is the gradient row or NULL; scratch a
-    # row the gradient is computed in and then streamed to gr, or NULL
+                            double gs, double* loss, floating* gr) noexcept nogil:
+    # one row through the row path; gr is the gradient row or NULL
     cdef Py_ssize_t j
     cdef double sw, wy, m, s, a_total, shifted, k, f
     cdef floating mf
-    cdef floating* e = scratch if scratch != NULL else gr
     sw = row_sw(o, i)
     if y == o.ignore_index or sw == 0:  # counts for nothing, whatever the logits hold
         loss[i] = 0
@@ -143,14 +141,12 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
     mf = row_max(xr, o.c)
     m = mf
     shifted = label_target_sums(xr, y, m, wy, o, &a_total)
-    s = row_store_exp(xr, e, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
+    s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
     loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
     if gr != NULL:
-        row_scale_sub(e, o.c, k, f if o.u != NULL else 0.0, o.u)
-        e[y] = <floating>(e[y] - f * (1 - o.eps) * wy)
-        if e != gr:
-            stream_row(e, gr, o.c)
+        row_scale_sub(gr, o.c, k, f if o.u != NULL else 0.0, o.u)
+        gr[y] = <floating>(gr[y] - f * (1 - o.eps) * wy)
 
 
 cdef struct Block:
@@ -199,13 +195,10 @@ cdef inline void labels_block(const floating* x, Py_ssize_t i0, Py_ssize_t nb,
 # ---------------------------------------------------------- probabilities
 
 cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
-                           const Options* o, double gs, double* loss, floating* gr,
-                           floating* scratch) noexcept nogil:
-    # as labels_row
+                           const Options* o, double gs, double* loss, floating* gr) noexcept nogil:
     cdef Py_ssize_t j
     cdef double sw = row_sw(o, i), m, s, a_total, shifted, k, f
     cdef floating mf
-    cdef floating* e = scratch if scratch != NULL else gr
     if sw == 0:  # counts for nothing, whatever the logits hold
         loss[i] = 0
         if gr != NULL:
@@ -214,16 +207,14 @@ cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
     mf = row_max(xr, o.c)
     m = mf
     shifted = prob_target_sums(xr, tr, m, o, &a_total)
-    s = row_store_exp(xr, e, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
+    s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
     loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
     if gr != NULL:
         # g_j = k e_j - f a_j; a_j needs the target row again
-        row_scale_sub(e, o.c, k, 0.0, NULL)
+        row_scale_sub(gr, o.c, k, 0.0, NULL)
         for j in range(o.c):
-            e[j] = <floating>(e[j] - f * prob_coef(tr, j, o))
-        if e != gr:
-            stream_row(e, gr, o.c)
+            gr[j] = <floating>(gr[j] - f * prob_coef(tr, j, o))
 
 
 cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0, Py_ssize_t nb,
@@ -451,7 +442,6 @@ def softmax_xent_labels(
 ):
     """Per-row loss (and gradient if grad is not None) for integer labels."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
-    cdef floating* scratch
     cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
     cdef const floating* xp = &x[0, 0] if n > 0 else NULL
     cdef double* u = smoothing_buffer(c, eps)
@@ -468,12 +458,10 @@ def softmax_xent_labels(
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
                     labels_block(xp, i, nb, &labels[0], &o, grad_scale, &loss[0], g)
             else:
-                with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                    scratch = stream_scratch(n * c, c, g)
-                    for i in prange(n, schedule="static"):
-                        labels_row(xp + i * c, i, labels[i], &o, grad_scale[i], &loss[0],
-                                   g + i * c if g != NULL else NULL, scratch)
-                    free(scratch)
+                for i in prange(n, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    labels_row(xp + i * c, i, labels[i], &o, grad_scale[i], &loss[0],
+                               g + i * c if g != NULL else NULL)
     finally:
         free(u)
     if status != 0:
@@ -487,7 +475,6 @@ def softmax_xent_probs(
 ):
     """Per-row loss (and gradient if grad is not None) for probability targets."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
-    cdef floating* scratch
     cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
     cdef const floating* xp = &x[0, 0] if n > 0 else NULL
     cdef const floating* tp = &target[0, 0] if n > 0 else NULL
@@ -505,12 +492,10 @@ def softmax_xent_probs(
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
                     probs_block(xp, tp, i, nb, &o, grad_scale, &loss[0], g)
             else:
-                with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                    scratch = stream_scratch(n * c, c, g)
-                    for i in prange(n, schedule="static"):
-                        probs_row(xp + i * c, tp + i * c, i, &o, grad_scale[i], &loss[0],
-                                  g + i * c if g != NULL else NULL, scratch)
-                    free(scratch)
+                for i in prange(n, schedule="static", num_threads=n_threads,
+                                use_threads_if=n_threads > 1):
+                    probs_row(xp + i * c, tp + i * c, i, &o, grad_scale[i], &loss[0],
+                              g + i * c if g != NULL else NULL)
     finally:
         free(u)
     if status != 0:

@@ -16,12 +16,12 @@
 # So one huge row uses every thread, and the result is still the same for any
 # thread count.
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 from libc.math cimport exp, log, INFINITY
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, stream_row, stream_scratch, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
@@ -164,8 +164,6 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     cdef floating m
     cdef double s
     cdef double* stats
-    cdef floating* scratch
-    cdef floating* e
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
@@ -188,24 +186,18 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                 softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c,
                               &lse[i] if want_lse else NULL, &p[i, 0])
         else:
-            with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                # (a large output: computed in a scratch row and streamed)
-                scratch = stream_scratch(n * c, c, &p[0, 0] if n * c > 0 else NULL)
-                for i in prange(n, schedule="static"):
-                    if c == 0:
-                        if want_lse:
-                            lse[i] = -INFINITY
-                        continue
-                    e = scratch if scratch != NULL else &p[i, 0]
-                    m = row_max(&x[i, 0], c)
-                    s = row_store_exp(&x[i, 0], e, c, m)
+            for i in prange(n, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                if c == 0:
                     if want_lse:
-                        lse[i] = row_logsumexp(m, s)
-                    # all -inf: the softmax is 0, not 0/0
-                    row_scale(e, c, 0.0 if s == 0 else 1.0 / s)
-                    if scratch != NULL:
-                        stream_row(scratch, &p[i, 0], c)
-                free(scratch)
+                        lse[i] = -INFINITY
+                    continue
+                m = row_max(&x[i, 0], c)
+                s = row_store_exp(&x[i, 0], &p[i, 0], c, m)
+                if want_lse:
+                    lse[i] = row_logsumexp(m, s)
+                # all -inf: the softmax is 0, not 0/0
+                row_scale(&p[i, 0], c, 0.0 if s == 0 else 1.0 / s)
 
 
 cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
@@ -229,7 +221,6 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
     cdef floating m
     cdef double s
     cdef double* stats
-    cdef floating* scratch
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
         with nogil:
@@ -242,20 +233,14 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
                                  <floating>stats[2 * n * per + i], stats[2 * n * per + n + i])
         free(stats)
         return
-    with nogil, parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-        # (a large output: computed in a scratch row and streamed)
-        scratch = stream_scratch(n * c, c, &out[0, 0] if n * c > 0 else NULL)
-        for i in prange(n, schedule="static"):
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
             if c == 0:
                 continue
             m = row_max(&x[i, 0], c)
             s = row_sum_exp(&x[i, 0], c, m)
-            if scratch != NULL:
-                log_softmax_span(&x[i, 0], scratch, c, m, s)
-                stream_row(scratch, &out[i, 0], c)
-            else:
-                log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
-        free(scratch)
+            log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

@@ -66,15 +66,7 @@ typedef struct {
     double (*bce_probs_f64)(const double *p, const double *t, ptrdiff_t n, const double *pw,
                             ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, double *loss, double *grad);
-    void (*stream_copy)(const void *src, void *dst, size_t bytes);
 } xent_row_ops;
-
-/* Outputs of at least this many bytes are written with non-temporal stores
- * where a kernel computes them in a scratch row first (see xent_stream_copy_
- * in xent_rows_impl.h): beyond the last-level cache, a plain store first reads
- * the line it writes, a third memory stream beside the input and the output.
- * Smaller outputs stay in the cache for whatever reads them next. */
-#define XENT_STREAM_BYTES (32 * 1024 * 1024)
 
 /* The small-class path: rows of at most XENT_SMALL_C classes are processed
  * XENT_BLOCK at a time, vectorised across rows (see xent_rows_impl.h). */
@@ -95,10 +87,6 @@ typedef struct {
 XENT_HIDDEN float xent_expf_bounds[2] = {-104.0f, 89.0f};
 XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
 
-#if defined(__x86_64__)
-#include <emmintrin.h> /* SSE2 (the x86-64 baseline): non-temporal stores */
-#endif
-
 #define XENT_SFX _baseline
 #define XENT_ISA_NAME "baseline"
 #include "xent_rows_impl.h"
@@ -107,15 +95,13 @@ XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(XENT_NO_DISPATCH)
 #define XENT_X86_DISPATCH 1
-#include <immintrin.h> /* (its intrinsics are usable in functions of the AVX2 and AVX-512 targets) */
+#include <immintrin.h> /* (its intrinsics are usable in functions of the AVX-512 target) */
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define XENT_SFX _avx2
 #define XENT_ISA_NAME "avx2"
-#define XENT_AVX2 1
 #include "xent_rows_impl.h"
-#undef XENT_AVX2
 #undef XENT_SFX
 #undef XENT_ISA_NAME
 #pragma GCC pop_options

@@ -561,37 +561,6 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #undef XENT_LOG1P_UNIT
 #undef XENT_KAHAN
 
-/* dst[0, bytes) = src[0, bytes) with non-temporal stores (whole aligned
- * 64-byte lines; plain copies of the ends), then a store fence: a copy that
- * does not read dst's lines into the cache first. For outputs beyond the
- * cache (XENT_STREAM_BYTES), computed in a scratch row that is in it. */
-static void XENT_F(xent_stream_copy_)(const void *src, void *dst, size_t bytes)
-{
-#if defined(__x86_64__)
-    const char *s = (const char *)src;
-    char *d = (char *)dst;
-    size_t head = (64 - ((uintptr_t)d & 63)) & 63;
-    head = head < bytes ? head : bytes;
-    memcpy(d, s, head);
-    d += head, s += head, bytes -= head;
-    for (; bytes >= 64; bytes -= 64, s += 64, d += 64) {
-#if defined(XENT_AVX512)
-        _mm512_stream_si512((void *)d, _mm512_loadu_si512((const void *)s));
-#elif defined(XENT_AVX2)
-        _mm256_stream_si256((__m256i *)d, _mm256_loadu_si256((const __m256i *)s));
-        _mm256_stream_si256((__m256i *)(d + 32), _mm256_loadu_si256((const __m256i *)(s + 32)));
-#else
-        for (int q = 0; q < 64; q += 16)
-            _mm_stream_si128((__m128i *)(d + q), _mm_loadu_si128((const __m128i *)(s + q)));
-#endif
-    }
-    memcpy(d, s, bytes);
-    _mm_sfence();
-#else
-    memcpy(dst, src, bytes);
-#endif
-}
-
 /* the table of this ISA's functions */
 #ifdef XENT_AVX512
 #define XENT_SUMEXP_F32 XENT_F(xent_sumexp16_f32_)
@@ -614,7 +583,6 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_block_losses_), XENT_F(xent_log_),
     XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
-    XENT_F(xent_stream_copy_),
 };
 
 #undef XENT_SUMEXP_F32
