@@ -561,16 +561,72 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #undef XENT_LOG1P_UNIT
 #undef XENT_KAHAN
 
+#ifdef XENT_AVX512
+/* e_j = e_j * k - c of a float32 row on AVX-512 (xent_scale_sub_f32_ without
+ * class weights): k = kh + kl and c = ch + cl split into float32 pairs,
+ * e_j = (e_j kh - ch) + (e_j kl - cl), each term one fused operation: as the
+ * float64 value rounded once but in rare ties. Other cases (weights, k or c
+ * beyond 1e38, infinite k) go to the float64 loop. */
+static void XENT_F(xent_scale_sub16_f32_)(float *e, ptrdiff_t n, double k, double c,
+                                          const double *w)
+{
+    if (w || !(fabs(k) < 1e38) || !(fabs(c) < 1e38)) {
+        XENT_F(xent_scale_sub_f32_)(e, n, k, c, w);
+        return;
+    }
+    const float khf = (float)k, chf = (float)c;
+    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
+    const __m512 ch = _mm512_set1_ps(chf), cl = _mm512_set1_ps((float)(c - (double)chf));
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(e + j);
+        _mm512_storeu_ps(e + j, _mm512_add_ps(_mm512_fmsub_ps(v, kh, ch), _mm512_fmsub_ps(v, kl, cl)));
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, e + j);
+        _mm512_mask_storeu_ps(e + j, m, _mm512_add_ps(_mm512_fmsub_ps(v, kh, ch), _mm512_fmsub_ps(v, kl, cl)));
+    }
+}
+
+
+/* e_j = e_j * k of a float32 row on AVX-512 (xent_scale_f32_), with k split
+ * as in xent_scale_sub16_f32_: e_j kh + e_j kl */
+static void XENT_F(xent_scale16_f32_)(float *e, ptrdiff_t n, double k)
+{
+    if (!(fabs(k) < 1e38)) {
+        XENT_F(xent_scale_f32_)(e, n, k);
+        return;
+    }
+    const float khf = (float)k;
+    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(e + j);
+        _mm512_storeu_ps(e + j, _mm512_fmadd_ps(v, kh, _mm512_mul_ps(v, kl)));
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, e + j);
+        _mm512_mask_storeu_ps(e + j, m, _mm512_fmadd_ps(v, kh, _mm512_mul_ps(v, kl)));
+    }
+}
+#endif
+
 /* the table of this ISA's functions */
 #ifdef XENT_AVX512
 #define XENT_SUMEXP_F32 XENT_F(xent_sumexp16_f32_)
+#define XENT_SCALE_SUB_F32 XENT_F(xent_scale_sub16_f32_)
+#define XENT_SCALE_F32 XENT_F(xent_scale16_f32_)
 #else
 #define XENT_SUMEXP_F32 XENT_F(xent_sumexp_f32_)
+#define XENT_SCALE_SUB_F32 XENT_F(xent_scale_sub_f32_)
+#define XENT_SCALE_F32 XENT_F(xent_scale_f32_)
 #endif
 static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_ISA_NAME,
-    XENT_F(xent_max_f32_), XENT_SUMEXP_F32, XENT_F(xent_scale_f32_),
-    XENT_F(xent_scale_sub_f32_), XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
+    XENT_F(xent_max_f32_), XENT_SUMEXP_F32, XENT_SCALE_F32,
+    XENT_SCALE_SUB_F32, XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
     XENT_F(xent_dot_f32_), XENT_F(xent_softmax_vjp_f32_), XENT_F(xent_log_softmax_vjp_f32_),
     XENT_F(xent_expf1_),
     XENT_F(xent_max_f64_), XENT_F(xent_sumexp_f64_), XENT_F(xent_scale_f64_),
@@ -586,6 +642,8 @@ static const xent_row_ops XENT_F(xent_ops_) = {
 };
 
 #undef XENT_SUMEXP_F32
+#undef XENT_SCALE_SUB_F32
+#undef XENT_SCALE_F32
 #undef XENT_F
 #undef XENT_CAT
 #undef XENT_CAT2
