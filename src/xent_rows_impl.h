@@ -237,10 +237,13 @@ static void XENT_F(xent_block_losses_)(const double *m, const double *s, const d
 }
 
 #ifdef XENT_AVX512
+#ifndef XENT_INLINE
+#define XENT_INLINE __attribute__((always_inline))
+#endif
 /* Transposes of 16 x 16 float32 tiles for the small-class path, in registers
  * (64 shuffles; scalar loads and stores would take 512 memory operations).
  * xent_t16_ transposes r in place: r[i] lane j becomes r[j] lane i. */
-static inline void XENT_F(xent_t16_)(__m512 r[16])
+static inline XENT_INLINE void XENT_F(xent_t16_)(__m512 r[16])
 {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
@@ -296,7 +299,7 @@ static inline void XENT_F(xent_t16_out_)(const float *ws, ptrdiff_t w, float *x,
 /* log(s) of 8 float64 lanes of finite s >= 1 (a row's sum of exps, one of
  * them exp(0)): xent_log_'s reduction, with vgetexppd/vgetmantpd for the
  * exponent and mantissa, and its series */
-static inline __m512d XENT_F(xent_log8_sum_)(__m512d s)
+static inline XENT_INLINE __m512d XENT_F(xent_log8_sum_)(__m512d s)
 {
     const __m512d one = _mm512_set1_pd(1.0);
     __m512d e = _mm512_getexp_pd(s);
@@ -323,7 +326,7 @@ static inline __m512d XENT_F(xent_log8_sum_)(__m512d s)
  * row): xent_expf_'s reduction and polynomial, with the scaling by 2^k done by
  * vscalefps (one rounding, subnormal results included, as in xent_expf_).
  * -inf gives 0, NaN NaN. */
-static inline __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
+static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
 {
     const __m512 magic = _mm512_set1_ps(12582912.0f);
     __m512 xc = _mm512_max_ps(lo, x); /* (NaN passes: the second operand) */
