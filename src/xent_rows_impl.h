@@ -378,6 +378,49 @@ static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, 
     return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
 }
 
+/* Binary cross-entropy from float32 logits on AVX-512, the plain case of
+ * xent_bce_logits_uniform_ (no pos_weight, weight 1, no smoothing): the same
+ * terms, e = exp(-|x|) by xent_expf16_, loss max(x, 0) - x t + log1p(e),
+ * gradient gw (sigmoid(x) - t); loss and grad written unless NULL; returns
+ * the sum of the losses (float64 lanes). */
+static double XENT_F(xent_bce_plain16_f32_)(const float *x, const float *t, ptrdiff_t n,
+                                            float gw, float *loss, float *grad)
+{
+    const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]), one = _mm512_set1_ps(1.0f);
+    const __m512 zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f), g = _mm512_set1_ps(gw);
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        /* (plain loads but in the tail: masked loads measured much slower here) */
+        __m512 xv = k == 0xFFFF ? _mm512_loadu_ps(x + j) : _mm512_maskz_loadu_ps(k, x + j);
+        __m512 tv = k == 0xFFFF ? _mm512_loadu_ps(t + j) : _mm512_maskz_loadu_ps(k, t + j);
+        __m512 e = XENT_F(xent_expf16_)(_mm512_or_ps(xv, sign), lo); /* exp(-|x|) */
+        __m512 r = _mm512_div_ps(one, _mm512_add_ps(one, e));
+        __mmask16 pos = _mm512_cmp_ps_mask(xv, zero, _CMP_GE_OQ);
+        __m512 lin_c = _mm512_mask_sub_ps(_mm512_xor_ps(tv, sign), pos, one, tv); /* 1 - t or -t */
+        __m512 lin = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(lin_c, zero, _CMP_NEQ_UQ), lin_c, xv);
+        __m512 sig = _mm512_mask_mov_ps(_mm512_mul_ps(e, r), pos, r);
+        /* log1p(e) on [0, 1]: xent_log1p_unitf_'s polynomial */
+        __m512 p = _mm512_set1_ps(5.253457929939032e-3f);
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(-2.958850748836994e-2f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(7.836166769266129e-2f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(-1.3674770295619965e-1f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(1.9111430644989014e-1f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(-2.4844369292259216e-1f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(3.3319270610809326e-1f));
+        p = _mm512_fmadd_ps(p, e, _mm512_set1_ps(-4.9999502301216125e-1f));
+        __m512 lj = _mm512_add_ps(lin, _mm512_fmadd_ps(e, _mm512_mul_ps(p, e), e));
+        lj = _mm512_maskz_mov_ps(k, lj); /* (the tail's lanes add nothing) */
+        if (loss)
+            _mm512_mask_storeu_ps(loss + j, k, lj);
+        if (grad)
+            _mm512_mask_storeu_ps(grad + j, k, _mm512_mul_ps(g, _mm512_sub_ps(sig, tv)));
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(lj)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(lj, 1)));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+
 /* The common case of the small-class path for float32 rows of C <= 16
  * classes on AVX-512 (the terms of xent_block_labels_fast_ in
  * xent_rows_typed.h): the 16 rows are transposed in registers, and the

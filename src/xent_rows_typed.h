@@ -229,6 +229,11 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
             grad[j] = 0;
         return 0.0;
     }
+#if defined(XENT_AVX512)
+    if (sizeof(XENT_T) == 4 && pw == 1 && w == 1 && smooth == 0)
+        return XENT_F(xent_bce_plain16_f32_)((const float *)x, (const float *)t, n, (float)gw,
+                                             (float *)loss, (float *)grad);
+#endif
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
         const XENT_T *xb = x + j0, *tb = t + j0;

@@ -141,16 +141,20 @@ def _bce_exact_float64(x, t):
 
 @pytest.mark.parametrize("isa", PATHS)
 @pytest.mark.parametrize("tv", [0.0, 1.0, 0.3])
-def test_bce_with_logits_float32_within_3_ulp(isa, tv):
+@pytest.mark.parametrize("uniform", [False, True], ids=["per-element-grad", "uniform"])
+def test_bce_with_logits_float32_within_3_ulp(isa, tv, uniform):
     """Element losses within 3 ulp; gradients sigmoid(x) - t within 3 ulp of
-    max(sigmoid(x), t) (the scale of the two terms), down to subnormals."""
+    max(sigmoid(x), t) (the scale of the two terms), down to subnormals. An
+    upstream gradient per element takes the general loop; none (one value for
+    all) the uniform one (on AVX-512, its own kernel)."""
     x = np.concatenate([np.linspace(-120, 120, 200_001), np.linspace(-2, 2, 100_001),
                         -np.geomspace(1e-30, 100, 2000), np.geomspace(1e-30, 100, 2000)]).astype(np.float32)
     t = np.full_like(x, tv)
     loss_e, grad_e, scale = _bce_exact_float64(x, t)
     with _dispatch.use_isa(isa):
         loss, grad = xent.binary_cross_entropy_with_logits(
-            x, t, reduction="none", return_grad=True, grad_loss=np.ones_like(x))
+            x, t, reduction="none", return_grad=True,
+            grad_loss=None if uniform else np.ones_like(x))
     assert _ulp_error(loss, loss_e, np.float32).max() <= 3
     spacing = np.maximum(np.spacing(scale.astype(np.float32)).astype(np.float64),
                          float(np.finfo(np.float32).smallest_subnormal))
