@@ -71,6 +71,18 @@ cdef extern from "xent_rows.h":
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
+# The parallel loops hand out work dynamically, in chunks (a thread that is
+# held up, as on a shared machine, leaves its share to the others; each row's
+# result does not depend on the thread that computes it): blocks of the
+# small-class path BLOCKS_PER_CHUNK at a time, rows about 16K values at a time.
+cdef enum:
+    BLOCKS_PER_CHUNK = 64
+
+
+cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
+    return 16384 // c if 0 < c < 16384 else 1
+
+
 ctypedef fused floating:
     float
     double

@@ -50,7 +50,7 @@ def bce_rows(
     cdef floating* lp
     cdef floating* gp
     with nogil:
-        for k in prange(n * per_row, schedule="static", num_threads=n_threads,
+        for k in prange(n * per_row, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             i = k // per_row
             j0 = (k % per_row) * CHUNK

@@ -30,7 +30,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
 )
 
@@ -323,7 +323,7 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
         if labels != NULL and skip[i] == 0:
             xy[i] = x[i * c + y]
     # 1. per chunk
-    for q in prange(tasks, schedule="static", num_threads=n_threads,
+    for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                     use_threads_if=n_threads > 1):
         i = q // per
         if skip[i] != 0:
@@ -376,7 +376,7 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
         loss[i] = row_loss(top, total, total_a, shifted, sw, frow[i], o.z, &krow[i])
     # 3. per chunk: the gradient
     if grad != NULL:
-        for q in prange(tasks, schedule="static", num_threads=n_threads,
+        for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             i = q // per
             j0 = (q % per) * ROW_CHUNK
@@ -453,13 +453,14 @@ def softmax_xent_labels(
                 status = long_rows(xp, <const floating*>NULL, &labels[0], &o, grad_scale, n,
                                    &loss[0], g, n_threads)
             elif c <= XENT_SMALL_C:
-                for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
+                                num_threads=n_threads,
                                 use_threads_if=n_threads > 1):
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
                     labels_block(xp, i, nb, &labels[0], &o, grad_scale, &loss[0], g)
             else:
-                for i in prange(n, schedule="static", num_threads=n_threads,
-                                use_threads_if=n_threads > 1):
+                for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c),
+                                num_threads=n_threads, use_threads_if=n_threads > 1):
                     labels_row(xp + i * c, i, labels[i], &o, grad_scale[i], &loss[0],
                                g + i * c if g != NULL else NULL)
     finally:
@@ -487,13 +488,14 @@ def softmax_xent_probs(
                 status = long_rows(xp, tp, <const long long*>NULL, &o, grad_scale, n,
                                    &loss[0], g, n_threads)
             elif c <= XENT_SMALL_C:
-                for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+                for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
+                                num_threads=n_threads,
                                 use_threads_if=n_threads > 1):
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
                     probs_block(xp, tp, i, nb, &o, grad_scale, &loss[0], g)
             else:
-                for i in prange(n, schedule="static", num_threads=n_threads,
-                                use_threads_if=n_threads > 1):
+                for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c),
+                                num_threads=n_threads, use_threads_if=n_threads > 1):
                     probs_row(xp + i * c, tp + i * c, i, &o, grad_scale[i], &loss[0],
                               g + i * c if g != NULL else NULL)
     finally:

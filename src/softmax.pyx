@@ -21,7 +21,7 @@ from libc.math cimport exp, log, INFINITY
 from libc.stdlib cimport free, malloc
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, chunks_per_row, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
@@ -91,7 +91,7 @@ cdef void long_row_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_
     cdef double* big_s = big_m + n
     cdef floating mf
     cdef double top, total
-    for k in prange(n * per, schedule="static", num_threads=n_threads,
+    for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
                     use_threads_if=n_threads > 1):
         i = k // per
         j0 = (k % per) * ROW_CHUNK
@@ -146,11 +146,12 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
-            for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+            for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
+                            num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c, &lse[i], NULL)
         else:
-            for i in prange(n, schedule="static", num_threads=n_threads,
+            for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 m = row_max(&x[i, 0], c) if c > 0 else -INFINITY
                 lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
@@ -167,7 +168,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
-            for k in prange(n * per, schedule="static", num_threads=n_threads,
+            for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
@@ -181,12 +182,13 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
-            for i in prange(0, n, XENT_BLOCK, schedule="static", num_threads=n_threads,
+            for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
+                            num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c,
                               &lse[i] if want_lse else NULL, &p[i, 0])
         else:
-            for i in prange(n, schedule="static", num_threads=n_threads,
+            for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 if c == 0:
                     if want_lse:
@@ -224,7 +226,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
         with nogil:
-            for k in prange(n * per, schedule="static", num_threads=n_threads,
+            for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
@@ -234,7 +236,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
         free(stats)
         return
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
+        for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             if c == 0:
                 continue
@@ -249,7 +251,7 @@ def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,
     cdef Py_ssize_t n = p.shape[0], c = p.shape[1], i, j
     cdef double dot
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
+        for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             dot = row_dot(&p[i, 0], &g[i, 0], c)
             row_softmax_vjp(&p[i, 0], &g[i, 0], &out[i, 0], c, dot)
@@ -261,7 +263,7 @@ def log_softmax_backward_rows(const floating[:, ::1] lp, const floating[:, ::1] 
     cdef Py_ssize_t n = lp.shape[0], c = lp.shape[1], i, j
     cdef double total
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
+        for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             total = row_sum(&g[i, 0], c)
             row_log_softmax_vjp(&lp[i, 0], &g[i, 0], &out[i, 0], c, total)
