@@ -35,3 +35,12 @@ def set_isa(name):
 def get_isa():
     """The path this module's kernels run on."""
     return xent_ops.name.decode()
+
+
+def set_stream_bytes(Py_ssize_t n):
+    """Stream float32 outputs of at least n bytes (a test hook; see _rows.pxd)."""
+    xent_set_stream_bytes(n)
+
+
+def get_stream_bytes():
+    return xent_stream_bytes

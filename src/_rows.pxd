@@ -24,6 +24,7 @@
 from libc.math cimport log, INFINITY
 
 from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc
 
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
@@ -65,9 +66,15 @@ cdef extern from "xent_rows.h":
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
+        double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
+        float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
     enum:
         XENT_SMALL_C
         XENT_BLOCK
+        XENT_STREAM_SUB
+        XENT_STREAM_MUL
+    Py_ssize_t xent_stream_bytes
+    void xent_set_stream_bytes(Py_ssize_t n) noexcept nogil
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
@@ -81,6 +88,43 @@ cdef enum:
 
 cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
     return 16384 // c if 0 < c < 16384 else 1
+
+
+# Streamed rows: a float32 output of at least xent_stream_bytes (beyond the
+# cache; 32 MiB, a test hook in _isa.pxi changes it) of rows of
+# XENT_SMALL_C < C < LONG_ROW classes is written with non-temporal stores, on
+# the ISAs that have sumexp_stream_f32 (AVX-512). Beyond the cache a plain
+# store first reads the line it writes; a streamed one does not. The rows go
+# in tasks of about STREAM_TASK values, each row's exps to a scratch row of
+# the task while the row before is finished from its own (see
+# xent_sumexp_stream16_f32_ in xent_rows_impl.h): the same values, bit for
+# bit, as the plain row path.
+cdef enum:
+    STREAM_TASK = 262144
+
+
+cdef inline bint streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
+    return (xent_ops.sumexp_stream_f32 != NULL and itemsize == 4 and XENT_SMALL_C < c < LONG_ROW
+            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
+
+
+cdef inline Py_ssize_t stream_task_rows(Py_ssize_t c) noexcept nogil:
+    return STREAM_TASK // c if c < STREAM_TASK else 1
+
+
+cdef inline Py_ssize_t stream_row_pad(Py_ssize_t c) noexcept nogil:
+    return (c + 15) & ~(<Py_ssize_t>15)
+
+
+cdef inline void* stream_alloc(Py_ssize_t c) noexcept nogil:
+    # room for the two scratch rows of a task (NULL if out of memory)
+    return malloc((2 * stream_row_pad(c) + 16) * sizeof(float))
+
+
+cdef inline float* stream_scratch(void* raw) noexcept nogil:
+    # the two 64-byte aligned scratch rows in raw: at the result, and
+    # stream_row_pad(c) after it
+    return <float*>((<size_t>raw + 63) & ~(<size_t>63))
 
 
 ctypedef fused floating:

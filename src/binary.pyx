@@ -11,7 +11,7 @@
 
 from cython.parallel cimport prange
 
-from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table
+from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes
 
 include "_isa.pxi"
 

@@ -19,7 +19,7 @@
 from cython.parallel cimport prange
 from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
 
-from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table
+from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes
 
 include "_isa.pxi"
 

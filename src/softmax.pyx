@@ -16,15 +16,17 @@
 # So one huge row uses every thread, and the result is still the same for any
 # thread count.
 
-from cython.parallel cimport prange
-from libc.math cimport exp, log, INFINITY
+from cython.parallel cimport parallel, prange
+from libc.math cimport exp, fabs, log, INFINITY
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 from _rows cimport (
     LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
-    xent_row_ops, xent_ops, xent_isa_table, XENT_SMALL_C, XENT_BLOCK,
+    xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
+    XENT_STREAM_MUL, is_finite, streams, stream_task_rows, stream_alloc, stream_scratch, stream_row_pad,
 )
 
 include "_isa.pxi"
@@ -157,6 +159,40 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
                 lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
 
 
+cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
+                                float* p, float* lse, float* scr) noexcept nogil:
+    # Rows i0 .. i1 - 1 of softmax_rows with the output streamed (see
+    # _rows.pxd): each row's exps go to a scratch row (of the two at scr), and
+    # the row before is scaled from its own in the same loop; the same values
+    # as the plain row path, bit for bit. Rows of a non-finite maximum (and
+    # so a scale beyond 1e38) take the plain path.
+    cdef Py_ssize_t i, q = 0
+    cdef float* e
+    cdef float* ep = NULL  # the exps of row q, whose softmax is pending
+    cdef double qk = 0, s, k
+    cdef float m
+    for i in range(i0, i1):
+        m = row_max(x + i * c, c)
+        if not is_finite(m):
+            s = row_store_exp(x + i * c, p + i * c, c, m)
+            row_scale(p + i * c, c, 0.0 if s == 0 else 1.0 / s)
+        else:
+            e = scr + stream_row_pad(c) if ep == scr else scr
+            s = xent_ops.sumexp_stream_f32(x + i * c, e, c, m, ep, p + q * c if ep != NULL else NULL,
+                                           qk, 0.0, XENT_STREAM_MUL)
+            ep = NULL
+            k = 0.0 if s == 0 else 1.0 / s
+            if fabs(k) < 1e38:
+                ep, q, qk = e, i, k
+            else:
+                memcpy(p + i * c, e, c * sizeof(float))
+                row_scale(p + i * c, c, k)
+        if lse != NULL:
+            lse[i] = row_logsumexp(m, s)
+    if ep != NULL:
+        xent_ops.sumexp_stream_f32(NULL, NULL, c, 0, ep, p + q * c, qk, 0.0, XENT_STREAM_MUL)
+
+
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                  floating[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
@@ -165,6 +201,8 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     cdef floating m
     cdef double s
     cdef double* stats
+    cdef void* raw
+    cdef float* scr
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
@@ -187,6 +225,22 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                             use_threads_if=n_threads > 1):
                 softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c,
                               &lse[i] if want_lse else NULL, &p[i, 0])
+        elif floating is float and streams(n, c, sizeof(float)):
+            with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+                raw = stream_alloc(c)  # each thread's own
+                scr = stream_scratch(raw)
+                for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
+                    if raw == NULL:  # (out of memory: the plain path)
+                        for k in range(i, min(i + stream_task_rows(c), n)):
+                            m = row_max(&x[k, 0], c)
+                            s = row_store_exp(&x[k, 0], &p[k, 0], c, m)
+                            if want_lse:
+                                lse[k] = row_logsumexp(m, s)
+                            row_scale(&p[k, 0], c, 0.0 if s == 0 else 1.0 / s)
+                    else:
+                        softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c,
+                                              &p[0, 0], &lse[0] if want_lse else NULL, scr)
+                free(raw)
         else:
             for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):

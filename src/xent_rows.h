@@ -66,7 +66,16 @@ typedef struct {
     double (*bce_probs_f64)(const double *p, const double *t, ptrdiff_t n, const double *pw,
                             ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, double *loss, double *grad);
+    /* Streamed rows (outputs beyond the cache written with non-temporal
+     * stores; see xent_sumexp_stream16_f32_): NULL where this ISA has none. */
+    double (*sumexp_stream_f32)(const float *x, float *e, ptrdiff_t n, float m, const float *ep,
+                                float *out, double k, double c, int op);
+    float (*out1_f32)(float v, double k, double c, int op);
 } xent_row_ops;
+
+/* the outputs of a streamed row (op of sumexp_stream_f32, out1_f32) */
+#define XENT_STREAM_SUB 0 /* e k - c: cross-entropy's gradient */
+#define XENT_STREAM_MUL 1 /* e k: the softmax */
 
 /* The small-class path: rows of at most XENT_SMALL_C classes are processed
  * XENT_BLOCK at a time, vectorised across rows (see xent_rows_impl.h). */
@@ -86,6 +95,9 @@ typedef struct {
 #endif
 XENT_HIDDEN float xent_expf_bounds[2] = {-104.0f, 89.0f};
 XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
+/* Outputs of at least this many bytes are streamed (see src/_rows.pxd). */
+XENT_HIDDEN ptrdiff_t xent_stream_bytes = (ptrdiff_t)32 << 20;
+static void xent_set_stream_bytes(ptrdiff_t n) { xent_stream_bytes = n; }
 
 #define XENT_SFX _baseline
 #define XENT_ISA_NAME "baseline"

@@ -343,39 +343,172 @@ static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
     return _mm512_scalef_ps(p, fk);
 }
 
+/* Non-temporal stores of a float32 row whose values are computed 16 at a
+ * time at positions 0, 16, 32, ... of the row (so the lanes of any sum taken
+ * alongside do not depend on where the output lies). Beyond the cache a plain
+ * store first reads the line it writes; vmovntps does not. Each vector is
+ * realigned to the output's 64-byte lines with the one before it (vpermt2ps)
+ * and streamed; the partial lines at both ends, which the neighbouring rows
+ * share, get masked plain stores. The output must be 4-byte aligned; the
+ * caller fences (sfence) before the values are read or overwritten. */
+typedef struct {
+    float *out;
+    __m512 prev;  /* the vector before */
+    __m512i idx;  /* lane l of a line: index l + 16 - d of (prev, next) */
+    unsigned d;   /* the output's offset in its line, in floats */
+} XENT_F(xent_ntw_);
+
+static inline XENT_INLINE void XENT_F(xent_ntw_init_)(XENT_F(xent_ntw_) *w, float *out)
+{
+    w->out = out;
+    w->d = (unsigned)(((uintptr_t)out & 63) >> 2);
+    w->idx = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                              _mm512_set1_epi32(16 - (int)w->d));
+    w->prev = _mm512_setzero_ps();
+}
+
+/* the values of positions j .. j + 15 (j = 0, 16, 32, ... in turn) */
+static inline XENT_INLINE void XENT_F(xent_ntw_put_)(XENT_F(xent_ntw_) *w, ptrdiff_t j, __m512 r)
+{
+    if (w->d == 0) {
+        _mm512_stream_ps(w->out + j, r);
+        return;
+    }
+    if (j == 0) /* positions 0 .. 15 - d: the rest of the first line */
+        _mm512_mask_storeu_ps(w->out, (__mmask16)(0xFFFFu >> w->d), r);
+    else /* positions j - d .. j + 15 - d: a whole line */
+        _mm512_stream_ps(w->out + j - w->d, _mm512_permutex2var_ps(w->prev, w->idx, r));
+    w->prev = r;
+}
+
+/* the end: j the position after the last whole vector put, tail the values of
+ * the len < 16 positions from j */
+static inline XENT_INLINE void XENT_F(xent_ntw_end_)(XENT_F(xent_ntw_) *w, ptrdiff_t j, __m512 tail,
+                                                      unsigned len)
+{
+    if (w->d != 0 && j > 0) /* the last d values of the last vector */
+        _mm512_mask_storeu_ps(w->out + j - 16, (__mmask16)(0xFFFFu << (16 - w->d)), w->prev);
+    if (len)
+        _mm512_mask_storeu_ps(w->out + j, (__mmask16)((1u << len) - 1), tail);
+}
+
+/* A finished gradient or softmax value from a stored exp e, for k and c below
+ * 1e38 in magnitude, split into float32 pairs kh + kl and ch + cl:
+ * XENT_OUT_SUB  (e kh - ch) + (e kl - cl)  (xent_scale_sub16_f32_)
+ * XENT_OUT_MUL  e kh + e kl, one rounding   (xent_scale16_f32_) */
+enum { XENT_OUT_SUB = XENT_STREAM_SUB, XENT_OUT_MUL = XENT_STREAM_MUL };
+static inline XENT_INLINE __m512 XENT_F(xent_out16_)(__m512 v, __m512 kh, __m512 kl, __m512 ch,
+                                                     __m512 cl, int op)
+{
+    if (op == XENT_OUT_MUL)
+        return _mm512_fmadd_ps(v, kh, _mm512_mul_ps(v, kl));
+    return _mm512_add_ps(_mm512_fmsub_ps(v, kh, ch), _mm512_fmsub_ps(v, kl, cl));
+}
+
 /* sum_j exp(x_j - m) of a float32 row on AVX-512, as xent_sumexp_f32_ (the
  * exps to e unless e is NULL; e may be x; float64 sums), with the exp of
  * xent_expf16_ and both clamps (x_j - m may be positive or NaN here). Four
- * float64 accumulators; the tail is a masked load padded with -inf. */
-static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, float m)
+ * float64 accumulators; the tail is a masked load padded with -inf.
+ * With out: in the same loop, out_j = xent_out16_(ep_j) streamed to memory
+ * (xent_ntw_), the previous row finished while this one is computed; x NULL:
+ * only that. prefetch: the n values after x (the next row) into the cache. */
+static inline XENT_INLINE double XENT_F(xent_sumexp16_body_)(const float *x, float *e, ptrdiff_t n,
+                                                             float m, int prefetch, const float *ep,
+                                                             float *out, double k, double c, int op)
 {
     const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]), hi = _mm512_set1_ps(xent_expf_bounds[1]);
     const __m512 mv = _mm512_set1_ps(m);
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    const float khf = (float)k, chf = (float)c;
+    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
+    const __m512 ch = _mm512_set1_ps(chf), cl = _mm512_set1_ps((float)(c - (double)chf));
+    XENT_F(xent_ntw_) w;
+    if (out)
+        XENT_F(xent_ntw_init_)(&w, out);
     ptrdiff_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 v0 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j), mv)), lo);
-        __m512 v1 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv)), lo);
-        if (e) {
-            _mm512_storeu_ps(e + j, v0);
-            _mm512_storeu_ps(e + j + 16, v1);
+        if (x) {
+            if (prefetch) {
+                _mm_prefetch((const char *)(x + n + j), _MM_HINT_T1);
+                _mm_prefetch((const char *)(x + n + j + 16), _MM_HINT_T1);
+            }
+            __m512 v0 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j), mv)), lo);
+            __m512 v1 = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv)), lo);
+            if (e) {
+                _mm512_storeu_ps(e + j, v0);
+                _mm512_storeu_ps(e + j + 16, v1);
+            }
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v0)));
+            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v0, 1)));
+            a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v1)));
+            a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v1, 1)));
         }
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v0)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v0, 1)));
-        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(v1)));
-        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v1, 1)));
+        if (out) {
+            XENT_F(xent_ntw_put_)(&w, j, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j), kh, kl, ch, cl, op));
+            XENT_F(xent_ntw_put_)(&w, j + 16,
+                                  XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j + 16), kh, kl, ch, cl, op));
+        }
     }
+    if (out) {
+        ptrdiff_t jj = j;
+        if (n - jj >= 16) {
+            XENT_F(xent_ntw_put_)(&w, jj, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + jj), kh, kl, ch, cl, op));
+            jj += 16;
+        }
+        unsigned len = (unsigned)(n - jj);
+        __m512 tail = _mm512_setzero_ps();
+        if (len)
+            tail = XENT_F(xent_out16_)(_mm512_maskz_loadu_ps((__mmask16)((1u << len) - 1), ep + jj), kh,
+                                       kl, ch, cl, op);
+        XENT_F(xent_ntw_end_)(&w, jj, tail, len);
+        _mm_sfence();
+    }
+    if (!x)
+        return 0.0;
     for (; j < n; j += 16) {
         ptrdiff_t len = n - j < 16 ? n - j : 16;
-        __mmask16 k = (__mmask16)((1u << len) - 1);
-        __m512 xv = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + j);
+        __mmask16 km = (__mmask16)((1u << len) - 1);
+        __m512 xv = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), km, x + j);
         __m512 v = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(xv, mv)), lo);
         if (e)
-            _mm512_mask_storeu_ps(e + j, k, v);
+            _mm512_mask_storeu_ps(e + j, km, v);
         a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+}
+
+static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, float m)
+{
+    return XENT_F(xent_sumexp16_body_)(x, e, n, m, 0, NULL, NULL, 0.0, 0.0, XENT_OUT_SUB);
+}
+
+/* The streamed row (see the row kernels of src/cross_entropy.pyx and
+ * src/softmax.pyx): the exps of row x into e and their sum, as
+ * xent_sumexp16_f32_, the next row prefetched; and unless out is NULL, the
+ * previous row's output from its exps ep, streamed (x NULL: only that).
+ * k and c below 1e38 in magnitude. */
+static double XENT_F(xent_sumexp_stream16_f32_)(const float *x, float *e, ptrdiff_t n, float m,
+                                                const float *ep, float *out, double k, double c, int op)
+{
+    if (!x)
+        return op == XENT_OUT_MUL
+                   ? XENT_F(xent_sumexp16_body_)(NULL, NULL, n, 0.0f, 0, ep, out, k, c, XENT_OUT_MUL)
+                   : XENT_F(xent_sumexp16_body_)(NULL, NULL, n, 0.0f, 0, ep, out, k, c, XENT_OUT_SUB);
+    if (!out)
+        return XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, NULL, NULL, 0.0, 0.0, XENT_OUT_SUB);
+    return op == XENT_OUT_MUL
+               ? XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, ep, out, k, c, XENT_OUT_MUL)
+               : XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, ep, out, k, c, XENT_OUT_SUB);
+}
+
+/* one value of xent_out16_ (the same instructions, lane 0) */
+static float XENT_F(xent_out1_f32_)(float v, double k, double c, int op)
+{
+    const float khf = (float)k, chf = (float)c;
+    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
+    const __m512 ch = _mm512_set1_ps(chf), cl = _mm512_set1_ps((float)(c - (double)chf));
+    return _mm512_cvtss_f32(XENT_F(xent_out16_)(_mm512_set1_ps(v), kh, kl, ch, cl, op));
 }
 
 /* Binary cross-entropy from float32 logits on AVX-512, the plain case of
@@ -691,6 +824,11 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_block_losses_), XENT_F(xent_log_),
     XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
+#ifdef XENT_AVX512
+    XENT_F(xent_sumexp_stream16_f32_), XENT_F(xent_out1_f32_),
+#else
+    NULL, NULL,
+#endif
 };
 
 #undef XENT_SUMEXP_F32
