@@ -47,6 +47,8 @@ def bce_rows(
     cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
     cdef Py_ssize_t pws = pos_weight.strides[0] // sizeof(double)
     cdef bint want_loss = loss is not None, want_grad = grad is not None
+    # a gradient beyond the cache may be streamed (see _rows.pxd)
+    cdef int stream = want_grad and n * c * <Py_ssize_t>sizeof(floating) >= xent_stream_bytes
     cdef floating* lp
     cdef floating* gp
     with nogil:
@@ -61,7 +63,7 @@ def bce_rows(
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream)
                 else:
                     partial[k] = xent_ops.bce_probs_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
@@ -70,7 +72,7 @@ def bce_rows(
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp)
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream)
                 else:
                     partial[k] = xent_ops.bce_probs_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,

@@ -56,10 +56,10 @@ typedef struct {
     double (*log_f64)(double x);
     double (*bce_logits_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
                              ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
-                             double gscale, double smooth, float *loss, float *grad);
+                             double gscale, double smooth, float *loss, float *grad, int stream);
     double (*bce_logits_f64)(const double *x, const double *t, ptrdiff_t n, const double *pw,
                              ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
-                             double gscale, double smooth, double *loss, double *grad);
+                             double gscale, double smooth, double *loss, double *grad, int stream);
     double (*bce_probs_f32)(const float *p, const float *t, ptrdiff_t n, const double *pw,
                             ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, float *loss, float *grad);

@@ -517,11 +517,15 @@ static float XENT_F(xent_out1_f32_)(float v, double k, double c, int op)
  * gradient gw (sigmoid(x) - t); loss and grad written unless NULL; returns
  * the sum of the losses (float64 lanes). */
 static double XENT_F(xent_bce_plain16_f32_)(const float *x, const float *t, ptrdiff_t n,
-                                            float gw, float *loss, float *grad)
+                                            float gw, float *loss, float *grad, int stream)
 {
     const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]), one = _mm512_set1_ps(1.0f);
     const __m512 zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f), g = _mm512_set1_ps(gw);
     __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+    XENT_F(xent_ntw_) nw;
+    stream = stream && grad;
+    if (stream)
+        XENT_F(xent_ntw_init_)(&nw, grad);
     for (ptrdiff_t j = 0; j < n; j += 16) {
         __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
         /* (plain loads but in the tail: masked loads measured much slower here) */
@@ -546,10 +550,21 @@ static double XENT_F(xent_bce_plain16_f32_)(const float *x, const float *t, ptrd
         lj = _mm512_maskz_mov_ps(k, lj); /* (the tail's lanes add nothing) */
         if (loss)
             _mm512_mask_storeu_ps(loss + j, k, lj);
-        if (grad)
+        if (stream) {
+            if (k == 0xFFFF)
+                XENT_F(xent_ntw_put_)(&nw, j, _mm512_mul_ps(g, _mm512_sub_ps(sig, tv)));
+            else
+                XENT_F(xent_ntw_end_)(&nw, j, _mm512_mul_ps(g, _mm512_sub_ps(sig, tv)), (unsigned)(n - j));
+        } else if (grad) {
             _mm512_mask_storeu_ps(grad + j, k, _mm512_mul_ps(g, _mm512_sub_ps(sig, tv)));
+        }
         a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(lj)));
         a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(lj, 1)));
+    }
+    if (stream) {
+        if (n % 16 == 0)
+            XENT_F(xent_ntw_end_)(&nw, n, _mm512_setzero_ps(), 0);
+        _mm_sfence();
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }

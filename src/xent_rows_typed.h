@@ -216,7 +216,7 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
 static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
                                                const XENT_T *t, ptrdiff_t n,
                                                XENT_T pw, XENT_T w, XENT_T gw, double smooth,
-                                               XENT_T *loss, XENT_T *grad)
+                                               XENT_T *loss, XENT_T *grad, int stream)
 {
     XENT_EXP_BOUNDS;
     XENT_T lv[XENT_EB], gr[XENT_EB];
@@ -232,7 +232,7 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
 #if defined(XENT_AVX512)
     if (sizeof(XENT_T) == 4 && pw == 1 && w == 1 && smooth == 0)
         return XENT_F(xent_bce_plain16_f32_)((const float *)x, (const float *)t, n, (float)gw,
-                                             (float *)loss, (float *)grad);
+                                             (float *)loss, (float *)grad, stream);
 #endif
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
@@ -278,12 +278,14 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
 
 /* From logits x: with e = exp(-|x|) and L = 1 + (pw - 1) t',
  *   loss = w * ((x >= 0 ? (1 - t') x : -pw t' x) + L log1p(e)),
- *   grad = gscale * g * w * (L sigmoid(x) - pw t'). */
+ *   grad = gscale * g * w * (L sigmoid(x) - pw t').
+ * stream: the gradient may be written with non-temporal stores (an output
+ * beyond the cache; the caller fences), where a kernel does that. */
 static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
                                        const double *pw, ptrdiff_t pws,
                                        const XENT_T *w, ptrdiff_t ws,
                                        const XENT_T *g, ptrdiff_t gst, double gscale,
-                                       double smooth, XENT_T *loss, XENT_T *grad)
+                                       double smooth, XENT_T *loss, XENT_T *grad, int stream)
 {
     XENT_EXP_BOUNDS;
     /* Three simple loops per block (exp and 1/(1 + e); log1p(e) = log(u) +
@@ -292,7 +294,7 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     if (ws == 0 && gst == 0 && pws == 0) {
         XENT_T gv = (XENT_T)(gscale * (double)g[0]);
         return XENT_G(xent_bce_logits_uniform_)(x, t, n, (XENT_T)pw[0], w[0], gv * w[0],
-                                                smooth, loss, grad);
+                                                smooth, loss, grad, stream);
     }
     XENT_T ev[XENT_EB], rv[XENT_EB], lg[XENT_EB];
     double total = 0.0;

@@ -72,4 +72,23 @@ def use_isa(name):
         set_isa(previous)
 
 
+def stream_bytes():
+    """Float32 outputs of at least this many bytes are written with
+    non-temporal stores where the ISA path has them (see src/_rows.pxd)."""
+    return _softmax.get_stream_bytes()
+
+
+@contextlib.contextmanager
+def use_stream_bytes(n):
+    """Context manager (for tests): stream outputs of at least ``n`` bytes."""
+    previous = stream_bytes()
+    for module in _MODULES:
+        module.set_stream_bytes(n)
+    try:
+        yield
+    finally:
+        for module in _MODULES:
+            module.set_stream_bytes(previous)
+
+
 set_isa(os.environ.get("XENT_ISA") or supported_isas()[0])

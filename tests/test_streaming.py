@@ -1,0 +1,148 @@
+"""Streamed outputs: float32 softmax, cross-entropy gradients and binary
+cross-entropy gradients beyond the cache are written with non-temporal stores
+(AVX-512; see src/_rows.pxd). Here the threshold is lowered to 0 so that small
+arrays take that path, and every result must equal the plain path's bit for
+bit, whatever the output's alignment (the stores realign each vector to the
+output's 64-byte lines), the thread count or the rows' special cases, and
+nothing outside the output may be written."""
+
+import numpy as np
+import pytest
+
+import xent
+from xent import _dispatch
+
+PATHS = _dispatch.supported_isas()
+PLAIN = 1 << 62
+SENTINEL = np.float32(1234.5)
+
+
+@pytest.fixture(params=PATHS)
+def isa(request):
+    with _dispatch.use_isa(request.param):
+        yield request.param
+
+
+def guarded(shape, offset):
+    """A float32 array of ``shape`` at ``offset`` floats into a buffer of
+    sentinels (so the output's alignment is offset * 4 mod 64 bytes)."""
+    n = int(np.prod(shape))
+    buf = np.full(n + 48, SENTINEL, dtype=np.float32)
+    base = (-buf.ctypes.data % 64) // 4  # the buffer's first 64-byte line
+    return buf, buf[base + offset:base + offset + n].reshape(shape), base + offset
+
+
+def assert_guard(buf, start, n):
+    assert (buf[:start] == SENTINEL).all() and (buf[start + n:] == SENTINEL).all()
+
+
+def bitwise_equal(a, b):
+    a, b = np.atleast_1d(np.asarray(a)), np.atleast_1d(np.asarray(b))
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
+
+
+def test_default_threshold_is_32_mib():
+    assert _dispatch.stream_bytes() == 32 << 20
+
+
+def test_use_stream_bytes_restores():
+    with _dispatch.use_stream_bytes(0):
+        assert _dispatch.stream_bytes() == 0
+    assert _dispatch.stream_bytes() == 32 << 20
+
+
+def special_rows(x, rng):
+    """Rows the streamed path hands to the plain one: all -inf, a +inf, a NaN."""
+    n = x.shape[0]
+    if n >= 4:
+        x[1] = -np.inf
+        x[2, rng.integers(0, x.shape[1])] = np.inf
+        x[3, rng.integers(0, x.shape[1])] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("c", [65, 80, 127, 1000, 4099])
+@pytest.mark.parametrize("case", ["plain", "weights", "ignored", "z_loss", "none", "huge_grad"])
+def test_cross_entropy_gradient(isa, rng, c, case):
+    n = 23
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
+    y = rng.integers(0, c, n)
+    kw = {}
+    if case == "weights":
+        kw = dict(weight=rng.random(c) + 0.5, sample_weight=np.where(rng.random(n) < 0.2, 0.0, rng.random(n)))
+    elif case == "ignored":
+        y[::3] = -100
+    elif case == "z_loss":
+        kw = dict(z_loss=1e-3)
+    elif case == "none":
+        kw = dict(reduction="none", grad_loss=rng.standard_normal(n))
+    elif case == "huge_grad":  # gradient scales beyond 1e38 in some rows
+        kw = dict(reduction="none", grad_loss=np.where(rng.random(n) < 0.5, 3e38, 1.0))
+    with _dispatch.use_stream_bytes(PLAIN):
+        want = xent.softmax_cross_entropy(x, y, return_grad=True, n_threads=1, **kw)
+    with _dispatch.use_stream_bytes(0):
+        for offset, threads in [(0, 1), (1, 2), (4, 3), (7, 2), (15, 1)]:
+            buf, g, start = guarded(x.shape, offset)
+            got = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g, n_threads=threads, **kw)
+            bitwise_equal(got[0], want[0])
+            bitwise_equal(got[1], want[1])
+            assert_guard(buf, start, x.size)
+        inplace = x.copy()
+        got = xent.softmax_cross_entropy(inplace, y, return_grad=True, grad_out=inplace, **kw)
+        bitwise_equal(got[0], want[0])
+        bitwise_equal(inplace, want[1])
+
+
+def test_cross_entropy_with_smoothing_and_many_rows(isa, rng):
+    # label smoothing stays on the plain path; many rows: several tasks per thread
+    n, c = 300, 130
+    x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+    y = rng.integers(0, c, n)
+    for kw in (dict(label_smoothing=0.1), {}):
+        with _dispatch.use_stream_bytes(PLAIN):
+            want = xent.softmax_cross_entropy(x, y, return_grad=True, **kw)
+        with _dispatch.use_stream_bytes(0):
+            for threads in (1, 2, 3):
+                got = xent.softmax_cross_entropy(x, y, return_grad=True, n_threads=threads, **kw)
+                bitwise_equal(got[0], want[0])
+                bitwise_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("c", [65, 96, 1000, 4099])
+def test_softmax(isa, rng, c):
+    n = 19
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
+    with _dispatch.use_stream_bytes(PLAIN):
+        want = xent.softmax(x, n_threads=1)
+        want_lse, want_p = xent.logsumexp(x, return_grad=True, n_threads=1)
+    with _dispatch.use_stream_bytes(0):
+        for offset, threads in [(0, 2), (3, 1), (8, 3), (13, 2)]:
+            buf, out, start = guarded(x.shape, offset)
+            xent.softmax(x, out=out, n_threads=threads)
+            bitwise_equal(out, want)
+            assert_guard(buf, start, x.size)
+        lse, p = xent.logsumexp(x, return_grad=True, n_threads=2)
+        bitwise_equal(lse, want_lse)
+        bitwise_equal(p, want_p)
+        inplace = x.copy()
+        xent.softmax(inplace, out=inplace)
+        bitwise_equal(inplace, want)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000, 16384, 16384 * 2 + 5, 50000])
+def test_binary_cross_entropy_gradient(isa, rng, n):
+    x = (rng.standard_normal((2, n)) * 5).astype(np.float32)
+    t = (rng.random((2, n)) < 0.4).astype(np.float32)
+    x[0, 0] = np.nan
+    for reduction in ("mean", "none"):
+        with _dispatch.use_stream_bytes(PLAIN):
+            want = xent.binary_cross_entropy_with_logits(x, t, reduction=reduction, return_grad=True, n_threads=1)
+        with _dispatch.use_stream_bytes(0):
+            for offset, threads in [(0, 1), (2, 2), (9, 3), (15, 2)]:
+                buf, g, start = guarded(x.shape, offset)
+                got = xent.binary_cross_entropy_with_logits(x, t, reduction=reduction, return_grad=True,
+                                                            grad_out=g, n_threads=threads)
+                bitwise_equal(got[0], want[0])
+                bitwise_equal(got[1], want[1])
+                assert_guard(buf, start, x.size)
