@@ -349,8 +349,8 @@ static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
  * store first reads the line it writes; vmovntps does not. Each vector is
  * realigned to the output's 64-byte lines with the one before it (vpermt2ps)
  * and streamed; the partial lines at both ends, which the neighbouring rows
- * share, get masked plain stores. The output must be 4-byte aligned; the
- * caller fences (sfence) before the values are read or overwritten. */
+ * share, get masked plain stores. The caller fences (sfence) before the
+ * values are read or overwritten. */
 typedef struct {
     float *out;
     __m512 prev;  /* the vector before */
@@ -361,7 +361,9 @@ typedef struct {
 static inline XENT_INLINE void XENT_F(xent_ntw_init_)(XENT_F(xent_ntw_) *w, float *out)
 {
     w->out = out;
-    w->d = (unsigned)(((uintptr_t)out & 63) >> 2);
+    /* (16: an output not 4-byte aligned, which the Python layer never
+     * passes: plain unaligned stores) */
+    w->d = ((uintptr_t)out & 3) ? 16u : (unsigned)(((uintptr_t)out & 63) >> 2);
     w->idx = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                               _mm512_set1_epi32(16 - (int)w->d));
     w->prev = _mm512_setzero_ps();
@@ -372,6 +374,10 @@ static inline XENT_INLINE void XENT_F(xent_ntw_put_)(XENT_F(xent_ntw_) *w, ptrdi
 {
     if (w->d == 0) {
         _mm512_stream_ps(w->out + j, r);
+        return;
+    }
+    if (w->d == 16) {
+        _mm512_storeu_ps(w->out + j, r);
         return;
     }
     if (j == 0) /* positions 0 .. 15 - d: the rest of the first line */
@@ -386,7 +392,7 @@ static inline XENT_INLINE void XENT_F(xent_ntw_put_)(XENT_F(xent_ntw_) *w, ptrdi
 static inline XENT_INLINE void XENT_F(xent_ntw_end_)(XENT_F(xent_ntw_) *w, ptrdiff_t j, __m512 tail,
                                                       unsigned len)
 {
-    if (w->d != 0 && j > 0) /* the last d values of the last vector */
+    if (w->d != 0 && w->d != 16 && j > 0) /* the last d values of the last vector */
         _mm512_mask_storeu_ps(w->out + j - 16, (__mmask16)(0xFFFFu << (16 - w->d)), w->prev);
     if (len)
         _mm512_mask_storeu_ps(w->out + j, (__mmask16)((1u << len) - 1), tail);

@@ -146,3 +146,8 @@ def test_binary_cross_entropy_gradient(isa, rng, n):
                 bitwise_equal(got[0], want[0])
                 bitwise_equal(got[1], want[1])
                 assert_guard(buf, start, x.size)
+
+
+def test_show_config_reports_streaming(isa):
+    want = 32 << 20 if isa == "avx512" else None
+    assert xent.show_config("dicts")["stream_bytes"] == want

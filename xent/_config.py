@@ -5,7 +5,7 @@ import platform
 import numpy as np
 
 from . import _threads
-from ._dispatch import active_isa, supported_isas
+from ._dispatch import active_isa, stream_bytes, supported_isas
 from ._kernels import softmax as _k
 
 
@@ -38,6 +38,9 @@ def config():
         "isa_supported": supported_isas(),
         "cpu_features": _cpu_features(),
         "accumulation": "float64 sums of exps for float32 and float64 input",
+        # float32 outputs this large (beyond the cache) are written with
+        # non-temporal stores on the paths that have them (avx512)
+        "stream_bytes": stream_bytes() if active_isa() == "avx512" else None,
     }
 
 
