@@ -123,8 +123,8 @@ cdef inline void* stream_alloc(Py_ssize_t c) noexcept nogil:
 
 cdef inline float* stream_scratch(void* raw) noexcept nogil:
     # the two 64-byte aligned scratch rows in raw: at the result, and
-    # stream_row_pad(c) after it
-    return <float*>((<size_t>raw + 63) & ~(<size_t>63))
+    # stream_row_pad(c) after it (NULL if raw is)
+    return <float*>((<size_t>raw + 63) & ~(<size_t>63)) if raw != NULL else NULL
 
 
 ctypedef fused floating:

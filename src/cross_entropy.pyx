@@ -159,7 +159,8 @@ cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, con
     # two at scr), and the row before is finished from its own in the same
     # loop. The terms are those of labels_row, bit for bit; the rows
     # labels_row treats apart (ignored, of weight 0, of a non-finite maximum,
-    # or a gradient scale beyond 1e38) go through it.
+    # or a gradient scale beyond 1e38) go through it; all rows when scr is
+    # NULL (out of memory).
     cdef Py_ssize_t c = o.c, i, p = 0
     cdef float* e
     cdef float* ep = NULL  # the exps of row p, whose gradient is pending
@@ -170,8 +171,8 @@ cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, con
     for i in range(i0, i1):
         y = labels[i]
         sw = row_sw(o, i)
-        mf = row_max(x + i * c, c) if not (y == o.ignore_index or sw == 0) else 0
-        if y == o.ignore_index or sw == 0 or not is_finite(mf):
+        mf = row_max(x + i * c, c) if not (y == o.ignore_index or sw == 0 or scr == NULL) else 0
+        if y == o.ignore_index or sw == 0 or scr == NULL or not is_finite(mf):
             labels_row(x + i * c, i, y, o, gs[i], loss, g + i * c)
             continue
         wy = weight_of(o.w, y)
@@ -488,14 +489,13 @@ def softmax_xent_labels(
     long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
 ):
     """Per-row loss (and gradient if grad is not None) for integer labels."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb, k
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, nb
     cdef floating* g = &grad[0, 0] if grad is not None and grad.shape[0] > 0 else NULL
     cdef const floating* xp = &x[0, 0] if n > 0 else NULL
     cdef double* u = smoothing_buffer(c, eps)
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, ignore_index, u)
     cdef int status = 0
     cdef void* raw
-    cdef float* scr
     try:
         with nogil:
             if c >= LONG_ROW and n > 0:
@@ -510,15 +510,9 @@ def softmax_xent_labels(
             elif floating is float and g != NULL and u == NULL and streams(n, c, sizeof(float)):
                 with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
                     raw = stream_alloc(c)  # each thread's own
-                    scr = stream_scratch(raw)
                     for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
-                        if raw == NULL:  # (out of memory: the plain path)
-                            for k in range(i, min(i + stream_task_rows(c), n)):
-                                labels_row(xp + k * c, k, labels[k], &o, grad_scale[k], &loss[0],
-                                           g + k * c)
-                        else:
-                            labels_rows_streamed(xp, i, min(i + stream_task_rows(c), n),
-                                                 &labels[0], &o, grad_scale, &loss[0], g, scr)
+                        labels_rows_streamed(xp, i, min(i + stream_task_rows(c), n), &labels[0],
+                                             &o, grad_scale, &loss[0], g, stream_scratch(raw))
                     free(raw)
             else:
                 for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c),

@@ -165,7 +165,8 @@ cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py
     # _rows.pxd): each row's exps go to a scratch row (of the two at scr), and
     # the row before is scaled from its own in the same loop; the same values
     # as the plain row path, bit for bit. Rows of a non-finite maximum (and
-    # so a scale beyond 1e38) take the plain path.
+    # so a scale beyond 1e38) take the plain path; all rows when scr is NULL
+    # (out of memory).
     cdef Py_ssize_t i, q = 0
     cdef float* e
     cdef float* ep = NULL  # the exps of row q, whose softmax is pending
@@ -173,7 +174,7 @@ cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py
     cdef float m
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
-        if not is_finite(m):
+        if scr == NULL or not is_finite(m):
             s = row_store_exp(x + i * c, p + i * c, c, m)
             row_scale(p + i * c, c, 0.0 if s == 0 else 1.0 / s)
         else:
@@ -202,7 +203,6 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     cdef double s
     cdef double* stats
     cdef void* raw
-    cdef float* scr
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
@@ -228,18 +228,9 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
         elif floating is float and streams(n, c, sizeof(float)):
             with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
                 raw = stream_alloc(c)  # each thread's own
-                scr = stream_scratch(raw)
                 for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
-                    if raw == NULL:  # (out of memory: the plain path)
-                        for k in range(i, min(i + stream_task_rows(c), n)):
-                            m = row_max(&x[k, 0], c)
-                            s = row_store_exp(&x[k, 0], &p[k, 0], c, m)
-                            if want_lse:
-                                lse[k] = row_logsumexp(m, s)
-                            row_scale(&p[k, 0], c, 0.0 if s == 0 else 1.0 / s)
-                    else:
-                        softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c,
-                                              &p[0, 0], &lse[0] if want_lse else NULL, scr)
+                    softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c, &p[0, 0],
+                                          &lse[0] if want_lse else NULL, stream_scratch(raw))
                 free(raw)
         else:
             for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
