@@ -73,6 +73,7 @@ cdef extern from "xent_rows.h":
         XENT_BLOCK
         XENT_STREAM_SUB
         XENT_STREAM_MUL
+        XENT_STREAM_SHIFT
     Py_ssize_t xent_stream_bytes
     void xent_set_stream_bytes(Py_ssize_t n) noexcept nogil
     const xent_row_ops* xent_ops

@@ -26,7 +26,7 @@ from _rows cimport (
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
-    XENT_STREAM_MUL, is_finite, streams, stream_task_rows, stream_alloc, stream_scratch, stream_row_pad,
+    XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, stream_alloc, stream_scratch, stream_row_pad,
 )
 
 include "_isa.pxi"
@@ -262,6 +262,29 @@ cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t w
         row_shift(x, out, width, m, log_s)
 
 
+cdef void log_softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
+                                    float* out) noexcept nogil:
+    # Rows i0 .. i1 - 1 of log_softmax_rows with the output streamed (see
+    # _rows.pxd): the row before is shifted from its logits (still in the
+    # cache) while this row's sum of exps is taken; the same values as the
+    # plain row path, bit for bit. Rows of a non-finite maximum take the plain
+    # path. (out may be x: a row is written only after it was read.)
+    cdef Py_ssize_t i, q = -1
+    cdef double qm = 0, qlog_s = 0, s
+    cdef float m
+    for i in range(i0, i1):
+        m = row_max(x + i * c, c)
+        if not is_finite(m):
+            log_softmax_span(x + i * c, out + i * c, c, m, row_sum_exp(x + i * c, c, m))
+            continue
+        s = xent_ops.sumexp_stream_f32(x + i * c, NULL, c, m, x + q * c if q >= 0 else NULL,
+                                       out + q * c if q >= 0 else NULL, qm, qlog_s, XENT_STREAM_SHIFT)
+        q, qm, qlog_s = i, m, log(s)
+    if q >= 0:
+        xent_ops.sumexp_stream_f32(NULL, NULL, c, 0, x + q * c, out + q * c, qm, qlog_s,
+                                   XENT_STREAM_SHIFT)
+
+
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, width, per = chunks_per_row(c)
@@ -281,13 +304,18 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
         free(stats)
         return
     with nogil:
-        for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            if c == 0:
-                continue
-            m = row_max(&x[i, 0], c)
-            s = row_sum_exp(&x[i, 0], c, m)
-            log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
+        if floating is float and streams(n, c, sizeof(float)):
+            for i in prange(0, n, stream_task_rows(c), schedule="dynamic", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                log_softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c, &out[0, 0])
+        else:
+            for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                if c == 0:
+                    continue
+                m = row_max(&x[i, 0], c)
+                s = row_sum_exp(&x[i, 0], c, m)
+                log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

@@ -76,6 +76,7 @@ typedef struct {
 /* the outputs of a streamed row (op of sumexp_stream_f32, out1_f32) */
 #define XENT_STREAM_SUB 0 /* e k - c: cross-entropy's gradient */
 #define XENT_STREAM_MUL 1 /* e k: the softmax */
+#define XENT_STREAM_SHIFT 2 /* (x - k) - c from the logits: log_softmax */
 
 /* The small-class path: rows of at most XENT_SMALL_C classes are processed
  * XENT_BLOCK at a time, vectorised across rows (see xent_rows_impl.h). */

@@ -398,17 +398,41 @@ static inline XENT_INLINE void XENT_F(xent_ntw_end_)(XENT_F(xent_ntw_) *w, ptrdi
         _mm512_mask_storeu_ps(w->out + j, (__mmask16)((1u << len) - 1), tail);
 }
 
-/* A finished gradient or softmax value from a stored exp e, for k and c below
- * 1e38 in magnitude, split into float32 pairs kh + kl and ch + cl:
- * XENT_OUT_SUB  (e kh - ch) + (e kl - cl)  (xent_scale_sub16_f32_)
- * XENT_OUT_MUL  e kh + e kl, one rounding   (xent_scale16_f32_) */
-enum { XENT_OUT_SUB = XENT_STREAM_SUB, XENT_OUT_MUL = XENT_STREAM_MUL };
-static inline XENT_INLINE __m512 XENT_F(xent_out16_)(__m512 v, __m512 kh, __m512 kl, __m512 ch,
-                                                     __m512 cl, int op)
+/* A finished output value from v (a stored exp, or a logit for the shift):
+ * with k and c below 1e38 in magnitude, split into float32 pairs kh + kl and
+ * ch + cl (kd and cd: k and c in float64),
+ * XENT_OUT_SUB    (v kh - ch) + (v kl - cl)  (xent_scale_sub16_f32_)
+ * XENT_OUT_MUL    v kh + v kl, one rounding   (xent_scale16_f32_)
+ * XENT_OUT_SHIFT  (v - k) - c in float64, rounded once (xent_shift_f32_) */
+enum { XENT_OUT_SUB = XENT_STREAM_SUB, XENT_OUT_MUL = XENT_STREAM_MUL, XENT_OUT_SHIFT = XENT_STREAM_SHIFT };
+typedef struct {
+    __m512 kh, kl, ch, cl;
+    __m512d kd, cd;
+} XENT_F(xent_outk_);
+
+static inline XENT_INLINE XENT_F(xent_outk_) XENT_F(xent_outk_init_)(double k, double c)
+{
+    XENT_F(xent_outk_) q;
+    const float khf = (float)k, chf = (float)c;
+    q.kh = _mm512_set1_ps(khf);
+    q.kl = _mm512_set1_ps((float)(k - (double)khf));
+    q.ch = _mm512_set1_ps(chf);
+    q.cl = _mm512_set1_ps((float)(c - (double)chf));
+    q.kd = _mm512_set1_pd(k);
+    q.cd = _mm512_set1_pd(c);
+    return q;
+}
+
+static inline XENT_INLINE __m512 XENT_F(xent_out16_)(__m512 v, const XENT_F(xent_outk_) *q, int op)
 {
     if (op == XENT_OUT_MUL)
-        return _mm512_fmadd_ps(v, kh, _mm512_mul_ps(v, kl));
-    return _mm512_add_ps(_mm512_fmsub_ps(v, kh, ch), _mm512_fmsub_ps(v, kl, cl));
+        return _mm512_fmadd_ps(v, q->kh, _mm512_mul_ps(v, q->kl));
+    if (op == XENT_OUT_SHIFT) {
+        __m512d lo = _mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), q->kd), q->cd);
+        __m512d hi = _mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), q->kd), q->cd);
+        return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+    }
+    return _mm512_add_ps(_mm512_fmsub_ps(v, q->kh, q->ch), _mm512_fmsub_ps(v, q->kl, q->cl));
 }
 
 /* sum_j exp(x_j - m) of a float32 row on AVX-512, as xent_sumexp_f32_ (the
@@ -425,9 +449,7 @@ static inline XENT_INLINE double XENT_F(xent_sumexp16_body_)(const float *x, flo
     const __m512 lo = _mm512_set1_ps(xent_expf_bounds[0]), hi = _mm512_set1_ps(xent_expf_bounds[1]);
     const __m512 mv = _mm512_set1_ps(m);
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-    const float khf = (float)k, chf = (float)c;
-    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
-    const __m512 ch = _mm512_set1_ps(chf), cl = _mm512_set1_ps((float)(c - (double)chf));
+    const XENT_F(xent_outk_) q = XENT_F(xent_outk_init_)(k, c);
     XENT_F(xent_ntw_) w;
     if (out)
         XENT_F(xent_ntw_init_)(&w, out);
@@ -450,22 +472,21 @@ static inline XENT_INLINE double XENT_F(xent_sumexp16_body_)(const float *x, flo
             a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v1, 1)));
         }
         if (out) {
-            XENT_F(xent_ntw_put_)(&w, j, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j), kh, kl, ch, cl, op));
+            XENT_F(xent_ntw_put_)(&w, j, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j), &q, op));
             XENT_F(xent_ntw_put_)(&w, j + 16,
-                                  XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j + 16), kh, kl, ch, cl, op));
+                                  XENT_F(xent_out16_)(_mm512_loadu_ps(ep + j + 16), &q, op));
         }
     }
     if (out) {
         ptrdiff_t jj = j;
         if (n - jj >= 16) {
-            XENT_F(xent_ntw_put_)(&w, jj, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + jj), kh, kl, ch, cl, op));
+            XENT_F(xent_ntw_put_)(&w, jj, XENT_F(xent_out16_)(_mm512_loadu_ps(ep + jj), &q, op));
             jj += 16;
         }
         unsigned len = (unsigned)(n - jj);
         __m512 tail = _mm512_setzero_ps();
         if (len)
-            tail = XENT_F(xent_out16_)(_mm512_maskz_loadu_ps((__mmask16)((1u << len) - 1), ep + jj), kh,
-                                       kl, ch, cl, op);
+            tail = XENT_F(xent_out16_)(_mm512_maskz_loadu_ps((__mmask16)((1u << len) - 1), ep + jj), &q, op);
         XENT_F(xent_ntw_end_)(&w, jj, tail, len);
         _mm_sfence();
     }
@@ -490,31 +511,34 @@ static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, 
 }
 
 /* The streamed row (see the row kernels of src/cross_entropy.pyx and
- * src/softmax.pyx): the exps of row x into e and their sum, as
+ * src/softmax.pyx): the exps of row x into e (unless NULL) and their sum, as
  * xent_sumexp16_f32_, the next row prefetched; and unless out is NULL, the
- * previous row's output from its exps ep, streamed (x NULL: only that).
- * k and c below 1e38 in magnitude. */
+ * previous row's output from its exps (or logits, for the shift) ep,
+ * streamed (x NULL: only that). For op XENT_OUT_SUB and XENT_OUT_MUL, k and c
+ * below 1e38 in magnitude. */
 static double XENT_F(xent_sumexp_stream16_f32_)(const float *x, float *e, ptrdiff_t n, float m,
                                                 const float *ep, float *out, double k, double c, int op)
 {
-    if (!x)
-        return op == XENT_OUT_MUL
-                   ? XENT_F(xent_sumexp16_body_)(NULL, NULL, n, 0.0f, 0, ep, out, k, c, XENT_OUT_MUL)
-                   : XENT_F(xent_sumexp16_body_)(NULL, NULL, n, 0.0f, 0, ep, out, k, c, XENT_OUT_SUB);
     if (!out)
         return XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, NULL, NULL, 0.0, 0.0, XENT_OUT_SUB);
-    return op == XENT_OUT_MUL
-               ? XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, ep, out, k, c, XENT_OUT_MUL)
-               : XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, ep, out, k, c, XENT_OUT_SUB);
+#define XENT_BODY(op_) (x ? XENT_F(xent_sumexp16_body_)(x, e, n, m, 1, ep, out, k, c, op_) \
+                          : XENT_F(xent_sumexp16_body_)(NULL, NULL, n, 0.0f, 0, ep, out, k, c, op_))
+    switch (op) {
+    case XENT_OUT_MUL:
+        return XENT_BODY(XENT_OUT_MUL);
+    case XENT_OUT_SHIFT:
+        return XENT_BODY(XENT_OUT_SHIFT);
+    default:
+        return XENT_BODY(XENT_OUT_SUB);
+    }
+#undef XENT_BODY
 }
 
 /* one value of xent_out16_ (the same instructions, lane 0) */
 static float XENT_F(xent_out1_f32_)(float v, double k, double c, int op)
 {
-    const float khf = (float)k, chf = (float)c;
-    const __m512 kh = _mm512_set1_ps(khf), kl = _mm512_set1_ps((float)(k - (double)khf));
-    const __m512 ch = _mm512_set1_ps(chf), cl = _mm512_set1_ps((float)(c - (double)chf));
-    return _mm512_cvtss_f32(XENT_F(xent_out16_)(_mm512_set1_ps(v), kh, kl, ch, cl, op));
+    const XENT_F(xent_outk_) q = XENT_F(xent_outk_init_)(k, c);
+    return _mm512_cvtss_f32(XENT_F(xent_out16_)(_mm512_set1_ps(v), &q, op));
 }
 
 /* Binary cross-entropy from float32 logits on AVX-512, the plain case of

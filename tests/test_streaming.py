@@ -130,6 +130,24 @@ def test_softmax(isa, rng, c):
         bitwise_equal(inplace, want)
 
 
+@pytest.mark.parametrize("c", [65, 96, 1000, 4099])
+def test_log_softmax(isa, rng, c):
+    n = 19
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
+    x[5, 3] = np.float32(3e38)  # a huge finite maximum
+    with _dispatch.use_stream_bytes(PLAIN):
+        want = xent.log_softmax(x, n_threads=1)
+    with _dispatch.use_stream_bytes(0):
+        for offset, threads in [(0, 2), (5, 1), (12, 3)]:
+            buf, out, start = guarded(x.shape, offset)
+            xent.log_softmax(x, out=out, n_threads=threads)
+            bitwise_equal(out, want)
+            assert_guard(buf, start, x.size)
+        inplace = x.copy()
+        xent.log_softmax(inplace, out=inplace, n_threads=2)
+        bitwise_equal(inplace, want)
+
+
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 1000, 16384, 16384 * 2 + 5, 50000])
 def test_binary_cross_entropy_gradient(isa, rng, n):
     x = (rng.standard_normal((2, n)) * 5).astype(np.float32)
