@@ -24,7 +24,7 @@
 from libc.math cimport log, INFINITY
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc
+from libc.stdlib cimport free, malloc
 
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
@@ -96,10 +96,10 @@ cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
 # XENT_SMALL_C < C < LONG_ROW classes is written with non-temporal stores, on
 # the ISAs that have sumexp_stream_f32 (AVX-512). Beyond the cache a plain
 # store first reads the line it writes; a streamed one does not. The rows go
-# in tasks of about STREAM_TASK values, each row's exps to a scratch row of
-# the task while the row before is finished from its own (see
-# xent_sumexp_stream16_f32_ in xent_rows_impl.h): the same values, bit for
-# bit, as the plain row path.
+# in tasks of about STREAM_TASK values; each row's exps go to a scratch row of
+# the thread while the thread's row before is finished from its own and
+# written (see xent_sumexp_stream16_f32_ in xent_rows_impl.h): the same
+# values, bit for bit, as the plain row path.
 cdef enum:
     STREAM_TASK = 262144
 
@@ -117,15 +117,63 @@ cdef inline Py_ssize_t stream_row_pad(Py_ssize_t c) noexcept nogil:
     return (c + 15) & ~(<Py_ssize_t>15)
 
 
-cdef inline void* stream_alloc(Py_ssize_t c) noexcept nogil:
-    # room for the two scratch rows of a task (NULL if out of memory)
-    return malloc((2 * stream_row_pad(c) + 16) * sizeof(float))
+cdef struct Stream:
+    # a thread's streamed rows: its scratch and the row whose output is pending
+    Py_ssize_t n        # the row length
+    int op              # XENT_STREAM_SUB, _MUL or _SHIFT
+    float* scr          # two scratch rows, 64-byte aligned, stream_row_pad(n) apart
+    const float* src    # the pending row's exps (or logits for _SHIFT); NULL: none
+    float* out          # where its output goes
+    double k, c         # its factors (sumexp_stream_f32)
+    Py_ssize_t fix      # an entry set apart after its stores (-1: none):
+    double fix_delta    # out[fix] = out1(src[fix]) - fix_delta, rounded once
 
 
-cdef inline float* stream_scratch(void* raw) noexcept nogil:
-    # the two 64-byte aligned scratch rows in raw: at the result, and
-    # stream_row_pad(c) after it (NULL if raw is)
-    return <float*>((<size_t>raw + 63) & ~(<size_t>63)) if raw != NULL else NULL
+cdef inline Stream* stream_open(Py_ssize_t n, int op) noexcept nogil:
+    # a thread's state (NULL if out of memory: the caller takes the plain path)
+    cdef Stream* st = <Stream*>malloc(sizeof(Stream) + (2 * stream_row_pad(n) + 16) * sizeof(float))
+    if st != NULL:
+        st.n, st.op, st.src, st.out, st.fix = n, op, NULL, NULL, -1
+        st.scr = <float*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
+    return st
+
+
+cdef inline void stream_fixed(Stream* st) noexcept nogil:
+    # the pending output written (and fenced): its entry set apart, if any
+    if st.src != NULL and st.fix >= 0:
+        st.out[st.fix] = <float>(xent_ops.out1_f32(st.src[st.fix], st.k, st.c, st.op) - st.fix_delta)
+    st.src = NULL
+
+
+cdef inline double stream_row(Stream* st, const float* x, float m, float** e) noexcept nogil:
+    # sum_j exp(x_j - m) of a row with a finite maximum m, the exps to a free
+    # scratch row (returned in *e) unless e is NULL, while the pending output
+    # is written
+    cdef float* ex = NULL
+    cdef double s
+    if e != NULL:
+        ex = st.scr + stream_row_pad(st.n) if st.src == st.scr else st.scr
+        e[0] = ex
+    s = xent_ops.sumexp_stream_f32(x, ex, st.n, m, st.src, st.out if st.src != NULL else NULL,
+                                               st.k, st.c, st.op)
+    stream_fixed(st)
+    return s
+
+
+cdef inline void stream_pend(Stream* st, const float* src, float* out, double k, double c,
+                             Py_ssize_t fix, double fix_delta) noexcept nogil:
+    # out (from src) is the next output to write
+    st.src, st.out, st.k, st.c, st.fix, st.fix_delta = src, out, k, c, fix, fix_delta
+
+
+cdef inline void stream_close(Stream* st) noexcept nogil:
+    # the last pending output written; st freed
+    if st == NULL:
+        return
+    if st.src != NULL:
+        xent_ops.sumexp_stream_f32(NULL, NULL, st.n, 0, st.src, st.out, st.k, st.c, st.op)
+        stream_fixed(st)
+    free(st)
 
 
 ctypedef fused floating:

@@ -33,7 +33,8 @@ from libc.string cimport memcpy
 from _rows cimport (
     LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
-    XENT_STREAM_SUB, is_finite, streams, stream_task_rows, stream_alloc, stream_scratch, stream_row_pad,
+    XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
+    stream_close,
 )
 
 include "_isa.pxi"
@@ -153,48 +154,38 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
 
 cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, const long long* labels,
                                const Options* o, const double[:] gs, double* loss, float* g,
-                               float* scr) noexcept nogil:
+                               Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 through the row path with the gradient streamed (see
-    # _rows.pxd; o.u is NULL): each row's exps go to a scratch row (of the
-    # two at scr), and the row before is finished from its own in the same
+    # _rows.pxd; o.u is NULL): each row's exps go to a scratch row of the
+    # thread, and the thread's row before is finished from its own in the same
     # loop. The terms are those of labels_row, bit for bit; the rows
     # labels_row treats apart (ignored, of weight 0, of a non-finite maximum,
-    # or a gradient scale beyond 1e38) go through it; all rows when scr is
+    # or a gradient scale beyond 1e38) go through it; all rows when st is
     # NULL (out of memory).
-    cdef Py_ssize_t c = o.c, i, p = 0
+    cdef Py_ssize_t c = o.c, i
     cdef float* e
-    cdef float* ep = NULL  # the exps of row p, whose gradient is pending
-    cdef double pk = 0, pd = 0  # its k and target term
-    cdef long long y, py = 0
+    cdef long long y
     cdef double sw, wy, m, s, a_total, shifted, k, f
     cdef float mf
     for i in range(i0, i1):
         y = labels[i]
         sw = row_sw(o, i)
-        mf = row_max(x + i * c, c) if not (y == o.ignore_index or sw == 0 or scr == NULL) else 0
-        if y == o.ignore_index or sw == 0 or scr == NULL or not is_finite(mf):
+        mf = row_max(x + i * c, c) if not (y == o.ignore_index or sw == 0 or st == NULL) else 0
+        if y == o.ignore_index or sw == 0 or st == NULL or not is_finite(mf):
             labels_row(x + i * c, i, y, o, gs[i], loss, g + i * c)
             continue
         wy = weight_of(o.w, y)
         m = mf
         shifted = label_target_sums(x + i * c, y, m, wy, o, &a_total)
-        e = scr + stream_row_pad(c) if ep == scr else scr
-        s = xent_ops.sumexp_stream_f32(x + i * c, e, c, mf, ep, g + p * c if ep != NULL else NULL,
-                                       pk, 0.0, XENT_STREAM_SUB)
-        if ep != NULL:  # (the stores above are fenced)
-            g[p * c + py] = <float>(xent_ops.out1_f32(ep[py], pk, 0.0, XENT_STREAM_SUB) - pd)
-            ep = NULL
+        s = stream_row(st, x + i * c, mf, &e)
         f = gs[i] * sw
         loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
         if fabs(k) < 1e38:
-            ep, p, pk, py, pd = e, i, k, y, f * (1 - o.eps) * wy
+            stream_pend(st, e, g + i * c, k, 0.0, y, f * (1 - o.eps) * wy)
         else:
             memcpy(g + i * c, e, c * sizeof(float))
             row_scale_sub(g + i * c, c, k, 0.0, NULL)
             g[i * c + y] = <float>(g[i * c + y] - f * (1 - o.eps) * wy)
-    if ep != NULL:
-        xent_ops.sumexp_stream_f32(NULL, NULL, c, 0, ep, g + p * c, pk, 0.0, XENT_STREAM_SUB)
-        g[p * c + py] = <float>(xent_ops.out1_f32(ep[py], pk, 0.0, XENT_STREAM_SUB) - pd)
 
 
 cdef struct Block:
@@ -495,7 +486,7 @@ def softmax_xent_labels(
     cdef double* u = smoothing_buffer(c, eps)
     cdef Options o = make_options(c, class_weight, sample_weight, eps, z, ignore_index, u)
     cdef int status = 0
-    cdef void* raw
+    cdef Stream* st
     try:
         with nogil:
             if c >= LONG_ROW and n > 0:
@@ -509,11 +500,11 @@ def softmax_xent_labels(
                     labels_block(xp, i, nb, &labels[0], &o, grad_scale, &loss[0], g)
             elif floating is float and g != NULL and u == NULL and streams(n, c, sizeof(float)):
                 with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                    raw = stream_alloc(c)  # each thread's own
+                    st = stream_open(c, XENT_STREAM_SUB)  # each thread's own
                     for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
                         labels_rows_streamed(xp, i, min(i + stream_task_rows(c), n), &labels[0],
-                                             &o, grad_scale, &loss[0], g, stream_scratch(raw))
-                    free(raw)
+                                             &o, grad_scale, &loss[0], g, st)
+                    stream_close(st)
             else:
                 for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c),
                                 num_threads=n_threads, use_threads_if=n_threads > 1):

@@ -26,7 +26,8 @@ from _rows cimport (
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
-    XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, stream_alloc, stream_scratch, stream_row_pad,
+    XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
+    stream_close,
 )
 
 include "_isa.pxi"
@@ -160,38 +161,32 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
 
 
 cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
-                                float* p, float* lse, float* scr) noexcept nogil:
+                                float* p, float* lse, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 of softmax_rows with the output streamed (see
-    # _rows.pxd): each row's exps go to a scratch row (of the two at scr), and
-    # the row before is scaled from its own in the same loop; the same values
-    # as the plain row path, bit for bit. Rows of a non-finite maximum (and
-    # so a scale beyond 1e38) take the plain path; all rows when scr is NULL
-    # (out of memory).
-    cdef Py_ssize_t i, q = 0
+    # _rows.pxd): each row's exps go to a scratch row of the thread, and the
+    # thread's row before is scaled from its own in the same loop; the same
+    # values as the plain row path, bit for bit. Rows of a non-finite maximum
+    # (and so a scale beyond 1e38) take the plain path; all rows when st is
+    # NULL (out of memory).
+    cdef Py_ssize_t i
     cdef float* e
-    cdef float* ep = NULL  # the exps of row q, whose softmax is pending
-    cdef double qk = 0, s, k
+    cdef double s, k
     cdef float m
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
-        if scr == NULL or not is_finite(m):
+        if st == NULL or not is_finite(m):
             s = row_store_exp(x + i * c, p + i * c, c, m)
             row_scale(p + i * c, c, 0.0 if s == 0 else 1.0 / s)
         else:
-            e = scr + stream_row_pad(c) if ep == scr else scr
-            s = xent_ops.sumexp_stream_f32(x + i * c, e, c, m, ep, p + q * c if ep != NULL else NULL,
-                                           qk, 0.0, XENT_STREAM_MUL)
-            ep = NULL
+            s = stream_row(st, x + i * c, m, &e)
             k = 0.0 if s == 0 else 1.0 / s
             if fabs(k) < 1e38:
-                ep, q, qk = e, i, k
+                stream_pend(st, e, p + i * c, k, 0.0, -1, 0.0)
             else:
                 memcpy(p + i * c, e, c * sizeof(float))
                 row_scale(p + i * c, c, k)
         if lse != NULL:
             lse[i] = row_logsumexp(m, s)
-    if ep != NULL:
-        xent_ops.sumexp_stream_f32(NULL, NULL, c, 0, ep, p + q * c, qk, 0.0, XENT_STREAM_MUL)
 
 
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
@@ -202,7 +197,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     cdef floating m
     cdef double s
     cdef double* stats
-    cdef void* raw
+    cdef Stream* st
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
         with nogil:
@@ -227,11 +222,11 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                               &lse[i] if want_lse else NULL, &p[i, 0])
         elif floating is float and streams(n, c, sizeof(float)):
             with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                raw = stream_alloc(c)  # each thread's own
+                st = stream_open(c, XENT_STREAM_MUL)  # each thread's own
                 for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
                     softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c, &p[0, 0],
-                                          &lse[0] if want_lse else NULL, stream_scratch(raw))
-                free(raw)
+                                          &lse[0] if want_lse else NULL, st)
+                stream_close(st)
         else:
             for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):
@@ -263,26 +258,23 @@ cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t w
 
 
 cdef void log_softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
-                                    float* out) noexcept nogil:
+                                    float* out, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 of log_softmax_rows with the output streamed (see
-    # _rows.pxd): the row before is shifted from its logits (still in the
-    # cache) while this row's sum of exps is taken; the same values as the
-    # plain row path, bit for bit. Rows of a non-finite maximum take the plain
-    # path. (out may be x: a row is written only after it was read.)
-    cdef Py_ssize_t i, q = -1
-    cdef double qm = 0, qlog_s = 0, s
+    # _rows.pxd): the thread's row before is shifted from its logits (still
+    # in the cache) and written while this row's sum of exps is taken; the
+    # same values as the plain row path, bit for bit. Rows of a non-finite
+    # maximum take the plain path; all rows when st is NULL (out of memory).
+    # (out may be x: a row is written only after it was read.)
+    cdef Py_ssize_t i
+    cdef double s
     cdef float m
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
-        if not is_finite(m):
+        if st == NULL or not is_finite(m):
             log_softmax_span(x + i * c, out + i * c, c, m, row_sum_exp(x + i * c, c, m))
-            continue
-        s = xent_ops.sumexp_stream_f32(x + i * c, NULL, c, m, x + q * c if q >= 0 else NULL,
-                                       out + q * c if q >= 0 else NULL, qm, qlog_s, XENT_STREAM_SHIFT)
-        q, qm, qlog_s = i, m, log(s)
-    if q >= 0:
-        xent_ops.sumexp_stream_f32(NULL, NULL, c, 0, x + q * c, out + q * c, qm, qlog_s,
-                                   XENT_STREAM_SHIFT)
+        else:
+            s = stream_row(st, x + i * c, m, NULL)
+            stream_pend(st, x + i * c, out + i * c, m, log(s), -1, 0.0)
 
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
@@ -291,6 +283,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
     cdef floating m
     cdef double s
     cdef double* stats
+    cdef Stream* st
     if c >= LONG_ROW and n > 0:
         stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
         with nogil:
@@ -305,9 +298,12 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
         return
     with nogil:
         if floating is float and streams(n, c, sizeof(float)):
-            for i in prange(0, n, stream_task_rows(c), schedule="dynamic", num_threads=n_threads,
-                            use_threads_if=n_threads > 1):
-                log_softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c, &out[0, 0])
+            with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+                st = stream_open(c, XENT_STREAM_SHIFT)  # each thread's own
+                for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
+                    log_softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c,
+                                              &out[0, 0], st)
+                stream_close(st)
         else:
             for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):
