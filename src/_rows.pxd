@@ -68,6 +68,8 @@ cdef extern from "xent_rows.h":
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
         double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
         float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
+        double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil
+        double (*out1_f64)(double v, double k, double c, int op) noexcept nogil
     enum:
         XENT_SMALL_C
         XENT_BLOCK
@@ -91,10 +93,10 @@ cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
     return 16384 // c if 0 < c < 16384 else 1
 
 
-# Streamed rows: a float32 output of at least xent_stream_bytes (beyond the
-# cache; 32 MiB, a test hook in _isa.pxi changes it) of rows of
+# Streamed rows: an output of at least xent_stream_bytes (beyond the cache;
+# 32 MiB, a test hook in _isa.pxi changes it) of rows of
 # XENT_SMALL_C < C < LONG_ROW classes is written with non-temporal stores, on
-# the ISAs that have sumexp_stream_f32 (AVX-512). Beyond the cache a plain
+# the ISAs that have sumexp_stream_f32/_f64 (AVX-512). Beyond the cache a plain
 # store first reads the line it writes; a streamed one does not. The rows go
 # in tasks of about STREAM_TASK values; each row's exps go to a scratch row of
 # the thread while the thread's row before is finished from its own and
@@ -105,8 +107,8 @@ cdef enum:
 
 
 cdef inline bint streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
-    return (xent_ops.sumexp_stream_f32 != NULL and itemsize == 4 and XENT_SMALL_C < c < LONG_ROW
-            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
+    return ((xent_ops.sumexp_stream_f32 != NULL if itemsize == 4 else xent_ops.sumexp_stream_f64 != NULL)
+            and XENT_SMALL_C < c < LONG_ROW and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
 
 
 cdef inline Py_ssize_t stream_task_rows(Py_ssize_t c) noexcept nogil:
@@ -120,47 +122,57 @@ cdef inline Py_ssize_t stream_row_pad(Py_ssize_t c) noexcept nogil:
 cdef struct Stream:
     # a thread's streamed rows: its scratch and the row whose output is pending
     Py_ssize_t n        # the row length
+    size_t itemsize     # 4 (float32) or 8 (float64)
     int op              # XENT_STREAM_SUB, _MUL or _SHIFT
-    float* scr          # two scratch rows, 64-byte aligned, stream_row_pad(n) apart
-    const float* src    # the pending row's exps (or logits for _SHIFT); NULL: none
-    float* out          # where its output goes
-    double k, c         # its factors (sumexp_stream_f32)
+    char* scr           # two scratch rows, 64-byte aligned, stream_row_pad(n) values apart
+    const void* src     # the pending row's exps (or logits for _SHIFT); NULL: none
+    void* out           # where its output goes
+    double k, c         # its factors (sumexp_stream_f32/_f64)
     Py_ssize_t fix      # an entry set apart after its stores (-1: none):
     double fix_delta    # out[fix] = out1(src[fix]) - fix_delta, rounded once
 
 
-cdef inline Stream* stream_open(Py_ssize_t n, int op) noexcept nogil:
+cdef inline Stream* stream_open(Py_ssize_t n, int op, size_t itemsize) noexcept nogil:
     # a thread's state (NULL if out of memory: the caller takes the plain path)
-    cdef Stream* st = <Stream*>malloc(sizeof(Stream) + (2 * stream_row_pad(n) + 16) * sizeof(float))
+    cdef Stream* st = <Stream*>malloc(sizeof(Stream) + 2 * stream_row_pad(n) * itemsize + 64)
     if st != NULL:
-        st.n, st.op, st.src, st.out, st.fix = n, op, NULL, NULL, -1
-        st.scr = <float*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
+        st.n, st.itemsize, st.op, st.src, st.out, st.fix = n, itemsize, op, NULL, NULL, -1
+        st.scr = <char*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
     return st
 
 
 cdef inline void stream_fixed(Stream* st) noexcept nogil:
     # the pending output written (and fenced): its entry set apart, if any
     if st.src != NULL and st.fix >= 0:
-        st.out[st.fix] = <float>(xent_ops.out1_f32(st.src[st.fix], st.k, st.c, st.op) - st.fix_delta)
+        if st.itemsize == 4:
+            (<float*>st.out)[st.fix] = <float>(
+                xent_ops.out1_f32((<const float*>st.src)[st.fix], st.k, st.c, st.op) - st.fix_delta)
+        else:
+            (<double*>st.out)[st.fix] = (
+                xent_ops.out1_f64((<const double*>st.src)[st.fix], st.k, st.c, st.op) - st.fix_delta)
     st.src = NULL
 
 
-cdef inline double stream_row(Stream* st, const float* x, float m, float** e) noexcept nogil:
+cdef inline double stream_row(Stream* st, const void* x, double m, void** e) noexcept nogil:
     # sum_j exp(x_j - m) of a row with a finite maximum m, the exps to a free
     # scratch row (returned in *e) unless e is NULL, while the pending output
     # is written
-    cdef float* ex = NULL
+    cdef void* ex = NULL
     cdef double s
     if e != NULL:
-        ex = st.scr + stream_row_pad(st.n) if st.src == st.scr else st.scr
+        ex = st.scr + stream_row_pad(st.n) * st.itemsize if st.src == st.scr else st.scr
         e[0] = ex
-    s = xent_ops.sumexp_stream_f32(x, ex, st.n, m, st.src, st.out if st.src != NULL else NULL,
-                                               st.k, st.c, st.op)
+    if st.itemsize == 4:
+        s = xent_ops.sumexp_stream_f32(<const float*>x, <float*>ex, st.n, <float>m, <const float*>st.src,
+                                       <float*>st.out if st.src != NULL else NULL, st.k, st.c, st.op)
+    else:
+        s = xent_ops.sumexp_stream_f64(<const double*>x, <double*>ex, st.n, m, <const double*>st.src,
+                                       <double*>st.out if st.src != NULL else NULL, st.k, st.c, st.op)
     stream_fixed(st)
     return s
 
 
-cdef inline void stream_pend(Stream* st, const float* src, float* out, double k, double c,
+cdef inline void stream_pend(Stream* st, const void* src, void* out, double k, double c,
                              Py_ssize_t fix, double fix_delta) noexcept nogil:
     # out (from src) is the next output to write
     st.src, st.out, st.k, st.c, st.fix, st.fix_delta = src, out, k, c, fix, fix_delta
@@ -171,7 +183,12 @@ cdef inline void stream_close(Stream* st) noexcept nogil:
     if st == NULL:
         return
     if st.src != NULL:
-        xent_ops.sumexp_stream_f32(NULL, NULL, st.n, 0, st.src, st.out, st.k, st.c, st.op)
+        if st.itemsize == 4:
+            xent_ops.sumexp_stream_f32(NULL, NULL, st.n, 0, <const float*>st.src, <float*>st.out,
+                                       st.k, st.c, st.op)
+        else:
+            xent_ops.sumexp_stream_f64(NULL, NULL, st.n, 0, <const double*>st.src, <double*>st.out,
+                                       st.k, st.c, st.op)
         stream_fixed(st)
     free(st)
 

@@ -152,9 +152,9 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
         gr[y] = <floating>(gr[y] - f * (1 - o.eps) * wy)
 
 
-cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, const long long* labels,
-                               const Options* o, const double[:] gs, double* loss, float* g,
-                               Stream* st) noexcept nogil:
+cdef void labels_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1,
+                               const long long* labels, const Options* o, const double[:] gs,
+                               double* loss, floating* g, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 through the row path with the gradient streamed (see
     # _rows.pxd; o.u is NULL): each row's exps go to a scratch row of the
     # thread, and the thread's row before is finished from its own in the same
@@ -163,10 +163,10 @@ cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, con
     # or a gradient scale beyond 1e38) go through it; all rows when st is
     # NULL (out of memory).
     cdef Py_ssize_t c = o.c, i
-    cdef float* e
+    cdef floating* e
     cdef long long y
     cdef double sw, wy, m, s, a_total, shifted, k, f
-    cdef float mf
+    cdef floating mf
     for i in range(i0, i1):
         y = labels[i]
         sw = row_sw(o, i)
@@ -177,15 +177,15 @@ cdef void labels_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, con
         wy = weight_of(o.w, y)
         m = mf
         shifted = label_target_sums(x + i * c, y, m, wy, o, &a_total)
-        s = stream_row(st, x + i * c, mf, &e)
+        s = stream_row(st, x + i * c, mf, <void**>&e)
         f = gs[i] * sw
         loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
         if fabs(k) < 1e38:
             stream_pend(st, e, g + i * c, k, 0.0, y, f * (1 - o.eps) * wy)
         else:
-            memcpy(g + i * c, e, c * sizeof(float))
+            memcpy(g + i * c, e, c * sizeof(floating))
             row_scale_sub(g + i * c, c, k, 0.0, NULL)
-            g[i * c + y] = <float>(g[i * c + y] - f * (1 - o.eps) * wy)
+            g[i * c + y] = <floating>(g[i * c + y] - f * (1 - o.eps) * wy)
 
 
 cdef struct Block:
@@ -498,9 +498,10 @@ def softmax_xent_labels(
                                 use_threads_if=n_threads > 1):
                     nb = XENT_BLOCK if i + XENT_BLOCK <= n else n - i
                     labels_block(xp, i, nb, &labels[0], &o, grad_scale, &loss[0], g)
-            elif floating is float and g != NULL and u == NULL and streams(n, c, sizeof(float)):
+            elif g != NULL and u == NULL and streams(n, c, sizeof(floating)):
+                st = NULL
                 with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                    st = stream_open(c, XENT_STREAM_SUB)  # each thread's own
+                    st = stream_open(c, XENT_STREAM_SUB, sizeof(floating))  # each thread's own
                     for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
                         labels_rows_streamed(xp, i, min(i + stream_task_rows(c), n), &labels[0],
                                              &o, grad_scale, &loss[0], g, st)

@@ -160,8 +160,8 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
                 lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
 
 
-cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
-                                float* p, float* lse, Stream* st) noexcept nogil:
+cdef void softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
+                                floating* p, floating* lse, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 of softmax_rows with the output streamed (see
     # _rows.pxd): each row's exps go to a scratch row of the thread, and the
     # thread's row before is scaled from its own in the same loop; the same
@@ -169,21 +169,21 @@ cdef void softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py
     # (and so a scale beyond 1e38) take the plain path; all rows when st is
     # NULL (out of memory).
     cdef Py_ssize_t i
-    cdef float* e
+    cdef floating* e
     cdef double s, k
-    cdef float m
+    cdef floating m
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
         if st == NULL or not is_finite(m):
             s = row_store_exp(x + i * c, p + i * c, c, m)
             row_scale(p + i * c, c, 0.0 if s == 0 else 1.0 / s)
         else:
-            s = stream_row(st, x + i * c, m, &e)
+            s = stream_row(st, x + i * c, m, <void**>&e)
             k = 0.0 if s == 0 else 1.0 / s
             if fabs(k) < 1e38:
                 stream_pend(st, e, p + i * c, k, 0.0, -1, 0.0)
             else:
-                memcpy(p + i * c, e, c * sizeof(float))
+                memcpy(p + i * c, e, c * sizeof(floating))
                 row_scale(p + i * c, c, k)
         if lse != NULL:
             lse[i] = row_logsumexp(m, s)
@@ -220,9 +220,10 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                             use_threads_if=n_threads > 1):
                 softmax_block(&x[i, 0], min(XENT_BLOCK, n - i), c,
                               &lse[i] if want_lse else NULL, &p[i, 0])
-        elif floating is float and streams(n, c, sizeof(float)):
+        elif streams(n, c, sizeof(floating)):
+            st = NULL
             with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                st = stream_open(c, XENT_STREAM_MUL)  # each thread's own
+                st = stream_open(c, XENT_STREAM_MUL, sizeof(floating))  # each thread's own
                 for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
                     softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c, &p[0, 0],
                                           &lse[0] if want_lse else NULL, st)
@@ -257,8 +258,8 @@ cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t w
         row_shift(x, out, width, m, log_s)
 
 
-cdef void log_softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
-                                    float* out, Stream* st) noexcept nogil:
+cdef void log_softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
+                                    floating* out, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 of log_softmax_rows with the output streamed (see
     # _rows.pxd): the thread's row before is shifted from its logits (still
     # in the cache) and written while this row's sum of exps is taken; the
@@ -267,7 +268,7 @@ cdef void log_softmax_rows_streamed(const float* x, Py_ssize_t i0, Py_ssize_t i1
     # (out may be x: a row is written only after it was read.)
     cdef Py_ssize_t i
     cdef double s
-    cdef float m
+    cdef floating m
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
         if st == NULL or not is_finite(m):
@@ -297,9 +298,10 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
         free(stats)
         return
     with nogil:
-        if floating is float and streams(n, c, sizeof(float)):
+        if streams(n, c, sizeof(floating)):
+            st = NULL
             with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
-                st = stream_open(c, XENT_STREAM_SHIFT)  # each thread's own
+                st = stream_open(c, XENT_STREAM_SHIFT, sizeof(floating))  # each thread's own
                 for i in prange(0, n, stream_task_rows(c), schedule="dynamic"):
                     log_softmax_rows_streamed(&x[0, 0], i, min(i + stream_task_rows(c), n), c,
                                               &out[0, 0], st)

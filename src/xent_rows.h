@@ -71,6 +71,9 @@ typedef struct {
     double (*sumexp_stream_f32)(const float *x, float *e, ptrdiff_t n, float m, const float *ep,
                                 float *out, double k, double c, int op);
     float (*out1_f32)(float v, double k, double c, int op);
+    double (*sumexp_stream_f64)(const double *x, double *e, ptrdiff_t n, double m, const double *ep,
+                                double *out, double k, double c, int op);
+    double (*out1_f64)(double v, double k, double c, int op);
 } xent_row_ops;
 
 /* the outputs of a streamed row (op of sumexp_stream_f32, out1_f32) */

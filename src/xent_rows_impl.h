@@ -398,6 +398,48 @@ static inline XENT_INLINE void XENT_F(xent_ntw_end_)(XENT_F(xent_ntw_) *w, ptrdi
         _mm512_mask_storeu_ps(w->out + j, (__mmask16)((1u << len) - 1), tail);
 }
 
+/* The same for float64 rows: 8 values a vector, realigned with vpermt2pd. */
+typedef struct {
+    double *out;
+    __m512d prev;
+    __m512i idx;
+    unsigned d; /* the output's offset in its line, in doubles (8: not 8-byte aligned) */
+} XENT_F(xent_ntw64_);
+
+static inline XENT_INLINE void XENT_F(xent_ntw64_init_)(XENT_F(xent_ntw64_) *w, double *out)
+{
+    w->out = out;
+    w->d = ((uintptr_t)out & 7) ? 8u : (unsigned)(((uintptr_t)out & 63) >> 3);
+    w->idx = _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(8 - (int)w->d));
+    w->prev = _mm512_setzero_pd();
+}
+
+static inline XENT_INLINE void XENT_F(xent_ntw64_put_)(XENT_F(xent_ntw64_) *w, ptrdiff_t j, __m512d r)
+{
+    if (w->d == 0) {
+        _mm512_stream_pd(w->out + j, r);
+        return;
+    }
+    if (w->d == 8) {
+        _mm512_storeu_pd(w->out + j, r);
+        return;
+    }
+    if (j == 0)
+        _mm512_mask_storeu_pd(w->out, (__mmask8)(0xFFu >> w->d), r);
+    else
+        _mm512_stream_pd(w->out + j - w->d, _mm512_permutex2var_pd(w->prev, w->idx, r));
+    w->prev = r;
+}
+
+static inline XENT_INLINE void XENT_F(xent_ntw64_end_)(XENT_F(xent_ntw64_) *w, ptrdiff_t j, __m512d tail,
+                                                        unsigned len)
+{
+    if (w->d != 0 && w->d != 8 && j > 0)
+        _mm512_mask_storeu_pd(w->out + j - 8, (__mmask8)(0xFFu << (8 - w->d)), w->prev);
+    if (len)
+        _mm512_mask_storeu_pd(w->out + j, (__mmask8)((1u << len) - 1), tail);
+}
+
 /* A finished output value from v (a stored exp, or a logit for the shift):
  * with k and c below 1e38 in magnitude, split into float32 pairs kh + kl and
  * ch + cl (kd and cd: k and c in float64),
@@ -451,8 +493,7 @@ static inline XENT_INLINE double XENT_F(xent_sumexp16_body_)(const float *x, flo
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     const XENT_F(xent_outk_) q = XENT_F(xent_outk_init_)(k, c);
     XENT_F(xent_ntw_) w;
-    if (out)
-        XENT_F(xent_ntw_init_)(&w, out);
+    XENT_F(xent_ntw_init_)(&w, out); /* (unused without out) */
     ptrdiff_t j = 0;
     for (; j + 32 <= n; j += 32) {
         if (x) {
@@ -871,8 +912,9 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
 #ifdef XENT_AVX512
     XENT_F(xent_sumexp_stream16_f32_), XENT_F(xent_out1_f32_),
+    XENT_F(xent_sumexp_stream_f64_), XENT_F(xent_out1_f64_),
 #else
-    NULL, NULL,
+    NULL, NULL, NULL, NULL,
 #endif
 };
 

@@ -76,6 +76,112 @@ static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT
     return s;
 }
 
+#if defined(XENT_AVX512) && XENT_KAHAN
+/* A finished float64 output value from v, as the plain loops compute it:
+ * XENT_STREAM_SUB xent_scale_sub_ (no weights), XENT_STREAM_MUL xent_scale_,
+ * XENT_STREAM_SHIFT xent_shift_ (k the shift, c log s). */
+#define XENT_OUT64(v, op)                                                                    \
+    ((op) == XENT_STREAM_MUL     ? (XENT_T)((double)(v) * k)                                 \
+     : (op) == XENT_STREAM_SHIFT ? (XENT_T)(((double)(v) - k) - c)                           \
+                                 : (XENT_T)(((v) == 0 && k_inf ? 0.0 : (double)(v) * k) - c))
+
+static XENT_T XENT_G(xent_out1_)(XENT_T v, double k, double c, int op)
+{
+    int k_inf = k == INFINITY || k == -INFINITY;
+    return XENT_OUT64(v, op);
+}
+
+/* The streamed row for float64 on AVX-512 (as xent_sumexp_stream16_f32_):
+ * xent_sumexp_'s loop and sums, bit for bit, the next row prefetched; with
+ * out, in the same loop, the previous row's outputs XENT_OUT64(ep_j) written
+ * by xent_ntw64_ (x NULL: only that), then fenced. */
+static inline __attribute__((always_inline)) double XENT_G(xent_sumexp_stream_body_)(
+    const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m, const XENT_T *ep, XENT_T *out, double k,
+    double c, int op)
+{
+    XENT_EXP_BOUNDS;
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
+    XENT_T xin[XENT_LANES], v[XENT_LANES], o[XENT_LANES];
+    int k_inf = k == INFINITY || k == -INFINITY;
+    XENT_F(xent_ntw64_) w;
+    XENT_F(xent_ntw64_init_)(&w, out); /* (unused without out) */
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES) {
+        if (x) {
+            _mm_prefetch((const char *)(x + n + j), _MM_HINT_T1);
+            _mm_prefetch((const char *)(x + n + j + 8), _MM_HINT_T1);
+            if (e) {
+#pragma omp simd
+                for (int l = 0; l < XENT_LANES; l++)
+                    e[j + l] = v[l] = XENT_EXP(x[j + l] - m);
+            } else {
+#pragma omp simd
+                for (int l = 0; l < XENT_LANES; l++)
+                    v[l] = XENT_EXP(x[j + l] - m);
+            }
+#pragma omp simd
+            for (int l = 0; l < XENT_LANES; l++)
+                XENT_ACC(acc[l], comp[l], v[l]);
+        }
+        if (out) {
+#pragma omp simd
+            for (int l = 0; l < XENT_LANES; l++)
+                o[l] = XENT_OUT64(ep[j + l], op);
+            for (int q = 0; q < XENT_LANES; q += 8)
+                XENT_F(xent_ntw64_put_)(&w, j + q, _mm512_loadu_pd(o + q));
+        }
+    }
+    if (out) {
+        ptrdiff_t jj = j;
+        unsigned len = (unsigned)(n - j);
+        for (unsigned l = 0; l < len; l++)
+            o[l] = XENT_OUT64(ep[j + l], op);
+        if (len >= 8) {
+            XENT_F(xent_ntw64_put_)(&w, jj, _mm512_loadu_pd(o));
+            jj += 8;
+        }
+        unsigned rest = (unsigned)(n - jj);
+        XENT_F(xent_ntw64_end_)(&w, jj, rest ? _mm512_maskz_loadu_pd((__mmask8)((1u << rest) - 1), o + (jj - j))
+                                             : _mm512_setzero_pd(), rest);
+        _mm_sfence();
+    }
+    if (!x)
+        return 0.0;
+    if (j < n) {
+        int len = (int)(n - j);
+        for (int l = 0; l < XENT_LANES; l++)
+            xin[l] = l < len ? x[j + l] : -INFINITY;
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            v[l] = XENT_EXP(xin[l] - m);
+        if (e)
+            for (int l = 0; l < len; l++)
+                e[j + l] = v[l];
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            XENT_ACC(acc[l], comp[l], v[l]);
+    }
+    double s = 0.0, cs = 0.0;
+    for (int l = 0; l < XENT_LANES; l++)
+        XENT_ACC(s, cs, acc[l] - comp[l]);
+    return s;
+}
+
+static double XENT_G(xent_sumexp_stream_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m,
+                                          const XENT_T *ep, XENT_T *out, double k, double c, int op)
+{
+    switch (op) { /* (one loop per output) */
+    case XENT_STREAM_MUL:
+        return XENT_G(xent_sumexp_stream_body_)(x, e, n, m, ep, out, k, c, XENT_STREAM_MUL);
+    case XENT_STREAM_SHIFT:
+        return XENT_G(xent_sumexp_stream_body_)(x, e, n, m, ep, out, k, c, XENT_STREAM_SHIFT);
+    default:
+        return XENT_G(xent_sumexp_stream_body_)(x, e, n, m, ep, out, k, c, XENT_STREAM_SUB);
+    }
+}
+#undef XENT_OUT64
+#endif
+
 /* e_j = e_j * k - c * w_j (w NULL: w_j = 1); an e_j of 0 stays 0 even when
  * k is infinite (a +inf logit elsewhere in the row: the limit; a NaN k
  * still makes the row NaN) */

@@ -1,6 +1,6 @@
-"""Streamed outputs: float32 softmax, cross-entropy gradients and binary
-cross-entropy gradients beyond the cache are written with non-temporal stores
-(AVX-512; see src/_rows.pxd). Here the threshold is lowered to 0 so that small
+"""Streamed outputs: softmax, log_softmax and cross-entropy gradients (float32
+and float64) and float32 binary cross-entropy gradients beyond the cache are
+written with non-temporal stores (AVX-512; see src/_rows.pxd). Here the threshold is lowered to 0 so that small
 arrays take that path, and every result must equal the plain path's bit for
 bit, whatever the output's alignment (the stores realign each vector to the
 output's 64-byte lines), the thread count or the rows' special cases, and
@@ -23,12 +23,14 @@ def isa(request):
         yield request.param
 
 
-def guarded(shape, offset):
-    """A float32 array of ``shape`` at ``offset`` floats into a buffer of
-    sentinels (so the output's alignment is offset * 4 mod 64 bytes)."""
-    n = int(np.prod(shape))
-    buf = np.full(n + 64, SENTINEL, dtype=np.float32)
-    base = (-buf.ctypes.data % 64) // 4 + 16  # a 64-byte line, after one of sentinels
+def guarded(shape, offset, dtype=np.float32):
+    """An array of ``shape`` at ``offset`` values into a buffer of sentinels
+    (so the output's alignment is offset * itemsize mod 64 bytes)."""
+    n, size = int(np.prod(shape)), np.dtype(dtype).itemsize
+    per_line = 64 // size
+    buf = np.full(n + 4 * per_line, SENTINEL, dtype=dtype)
+    base = (-buf.ctypes.data % 64) // size + per_line  # a 64-byte line, after one of sentinels
+    offset %= per_line
     return buf, buf[base + offset:base + offset + n].reshape(shape), base + offset
 
 
@@ -62,11 +64,12 @@ def special_rows(x, rng):
     return x
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [65, 80, 127, 1000, 4099])
 @pytest.mark.parametrize("case", ["plain", "weights", "ignored", "z_loss", "none", "huge_grad"])
-def test_cross_entropy_gradient(isa, rng, c, case):
+def test_cross_entropy_gradient(isa, rng, c, case, dtype):
     n = 23
-    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(dtype), rng)
     y = rng.integers(0, c, n)
     kw = {}
     if case == "weights":
@@ -83,7 +86,7 @@ def test_cross_entropy_gradient(isa, rng, c, case):
         want = xent.softmax_cross_entropy(x, y, return_grad=True, n_threads=1, **kw)
     with _dispatch.use_stream_bytes(0):
         for offset, threads in [(0, 1), (1, 2), (4, 3), (7, 2), (15, 1)]:
-            buf, g, start = guarded(x.shape, offset)
+            buf, g, start = guarded(x.shape, offset, dtype)
             got = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g, n_threads=threads, **kw)
             bitwise_equal(got[0], want[0])
             bitwise_equal(got[1], want[1])
@@ -109,16 +112,17 @@ def test_cross_entropy_with_smoothing(isa, rng):
                 bitwise_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [65, 96, 1000, 4099])
-def test_softmax(isa, rng, c):
+def test_softmax(isa, rng, c, dtype):
     n = 19
-    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(dtype), rng)
     with _dispatch.use_stream_bytes(PLAIN):
         want = xent.softmax(x, n_threads=1)
         want_lse, want_p = xent.logsumexp(x, return_grad=True, n_threads=1)
     with _dispatch.use_stream_bytes(0):
         for offset, threads in [(0, 2), (3, 1), (8, 3), (13, 2)]:
-            buf, out, start = guarded(x.shape, offset)
+            buf, out, start = guarded(x.shape, offset, dtype)
             xent.softmax(x, out=out, n_threads=threads)
             bitwise_equal(out, want)
             assert_guard(buf, start, x.size)
@@ -130,16 +134,17 @@ def test_softmax(isa, rng, c):
         bitwise_equal(inplace, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [65, 96, 1000, 4099])
-def test_log_softmax(isa, rng, c):
+def test_log_softmax(isa, rng, c, dtype):
     n = 19
-    x = special_rows((rng.standard_normal((n, c)) * 4).astype(np.float32), rng)
-    x[5, 3] = np.float32(3e38)  # a huge finite maximum
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(dtype), rng)
+    x[5, 3] = np.finfo(dtype).max / 1.2  # a huge finite maximum
     with _dispatch.use_stream_bytes(PLAIN):
         want = xent.log_softmax(x, n_threads=1)
     with _dispatch.use_stream_bytes(0):
         for offset, threads in [(0, 2), (5, 1), (12, 3)]:
-            buf, out, start = guarded(x.shape, offset)
+            buf, out, start = guarded(x.shape, offset, dtype)
             xent.log_softmax(x, out=out, n_threads=threads)
             bitwise_equal(out, want)
             assert_guard(buf, start, x.size)
@@ -171,8 +176,9 @@ def test_show_config_reports_streaming(isa):
     assert xent.show_config("dicts")["stream_bytes"] == want
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n,c", [(20000, 65), (1500, 1000)])
-def test_many_tasks_on_several_threads(isa, rng, n, c):
+def test_many_tasks_on_several_threads(isa, rng, n, c, dtype):
     # several tasks of STREAM_TASK (262144) values per thread: each thread's
     # pending row carries over from one task to the next, and the threads
     # stream at once (the Python layer uses at most the cores there are; the
@@ -180,7 +186,7 @@ def test_many_tasks_on_several_threads(isa, rng, n, c):
     from xent._dispatch import kernel
     from xent._kernels import softmax as sm
 
-    x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
     x[7] = -np.inf
     x[n // 2, 3] = np.inf
     y = rng.integers(0, c, n)
@@ -191,7 +197,7 @@ def test_many_tasks_on_several_threads(isa, rng, n, c):
         want_lsm = xent.log_softmax(x, n_threads=1)
     with _dispatch.use_stream_bytes(0):
         for threads in (2, 3):
-            buf, g, start = guarded(x.shape, 5)
+            buf, g, start = guarded(x.shape, 5, dtype)
             got = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g, n_threads=threads)
             bitwise_equal(got[0], want_ce[0])
             bitwise_equal(got[1], want_ce[1])
@@ -200,9 +206,9 @@ def test_many_tasks_on_several_threads(isa, rng, n, c):
             bitwise_equal(xent.log_softmax(x, n_threads=threads), want_lsm)
         for threads in (4, 5):
             p = np.empty_like(x)
-            lse = np.empty(n, dtype=np.float32)
-            kernel(sm, "softmax_rows", np.float32)(x, p, threads, lse)
+            lse = np.empty(n, dtype=dtype)
+            kernel(sm, "softmax_rows", dtype)(x, p, threads, lse)
             bitwise_equal(p, want_sm)
             out = np.empty_like(x)
-            kernel(sm, "log_softmax_rows", np.float32)(x, out, threads)
+            kernel(sm, "log_softmax_rows", dtype)(x, out, threads)
             bitwise_equal(out, want_lsm)
