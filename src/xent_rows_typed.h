@@ -34,28 +34,13 @@ static XENT_T XENT_G(xent_max_)(const XENT_T *x, ptrdiff_t n)
     return m;
 }
 
-/* sum_j exp(x_j - m), in XENT_LANES float64 lanes; writes the exps to e
- * unless e is NULL (e may be x). The tail is padded with -inf (exp 0). */
-static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
+/* The end of xent_sumexp_ (and of the streamed row's loop) from position j:
+ * the tail padded with -inf (exp 0) into the lanes, and the lanes summed. */
+static inline double XENT_G(xent_sumexp_end_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, ptrdiff_t j,
+                                              XENT_T m, double *acc, double *comp)
 {
     XENT_EXP_BOUNDS;
-    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
     XENT_T xin[XENT_LANES], v[XENT_LANES];
-    ptrdiff_t j = 0;
-    for (; j + XENT_LANES <= n; j += XENT_LANES) {
-        if (e) { /* store in the same loop (a separate copy becomes a slow rep movs) */
-#pragma omp simd
-            for (int l = 0; l < XENT_LANES; l++)
-                e[j + l] = v[l] = XENT_EXP(x[j + l] - m);
-        } else {
-#pragma omp simd
-            for (int l = 0; l < XENT_LANES; l++)
-                v[l] = XENT_EXP(x[j + l] - m);
-        }
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            XENT_ACC(acc[l], comp[l], v[l]);
-    }
     if (j < n) {
         int len = (int)(n - j);
         for (int l = 0; l < XENT_LANES; l++)
@@ -73,7 +58,33 @@ static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT
     double s = 0.0, c = 0.0;
     for (int l = 0; l < XENT_LANES; l++)
         XENT_ACC(s, c, acc[l] - comp[l]);
+    (void)c;
     return s;
+}
+
+/* sum_j exp(x_j - m), in XENT_LANES float64 lanes; writes the exps to e
+ * unless e is NULL (e may be x). The tail is padded with -inf (exp 0). */
+static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
+{
+    XENT_EXP_BOUNDS;
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
+    XENT_T v[XENT_LANES];
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES) {
+        if (e) { /* store in the same loop (a separate copy becomes a slow rep movs) */
+#pragma omp simd
+            for (int l = 0; l < XENT_LANES; l++)
+                e[j + l] = v[l] = XENT_EXP(x[j + l] - m);
+        } else {
+#pragma omp simd
+            for (int l = 0; l < XENT_LANES; l++)
+                v[l] = XENT_EXP(x[j + l] - m);
+        }
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++)
+            XENT_ACC(acc[l], comp[l], v[l]);
+    }
+    return XENT_G(xent_sumexp_end_)(x, e, n, j, m, acc, comp);
 }
 
 #if defined(XENT_AVX512) && XENT_KAHAN
@@ -101,7 +112,7 @@ static inline __attribute__((always_inline)) double XENT_G(xent_sumexp_stream_bo
 {
     XENT_EXP_BOUNDS;
     double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
-    XENT_T xin[XENT_LANES], v[XENT_LANES], o[XENT_LANES];
+    XENT_T v[XENT_LANES], o[XENT_LANES];
     int k_inf = k == INFINITY || k == -INFINITY;
     XENT_F(xent_ntw64_) w;
     XENT_F(xent_ntw64_init_)(&w, out); /* (unused without out) */
@@ -147,24 +158,7 @@ static inline __attribute__((always_inline)) double XENT_G(xent_sumexp_stream_bo
     }
     if (!x)
         return 0.0;
-    if (j < n) {
-        int len = (int)(n - j);
-        for (int l = 0; l < XENT_LANES; l++)
-            xin[l] = l < len ? x[j + l] : -INFINITY;
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_EXP(xin[l] - m);
-        if (e)
-            for (int l = 0; l < len; l++)
-                e[j + l] = v[l];
-#pragma omp simd
-        for (int l = 0; l < XENT_LANES; l++)
-            XENT_ACC(acc[l], comp[l], v[l]);
-    }
-    double s = 0.0, cs = 0.0;
-    for (int l = 0; l < XENT_LANES; l++)
-        XENT_ACC(s, cs, acc[l] - comp[l]);
-    return s;
+    return XENT_G(xent_sumexp_end_)(x, e, n, j, m, acc, comp);
 }
 
 static double XENT_G(xent_sumexp_stream_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m,
