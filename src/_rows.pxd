@@ -206,8 +206,8 @@ cdef inline floating xexp(floating x) noexcept nogil:
 
 
 # Long rows: rows of at least LONG_ROW classes are split along the class axis
-# into chunks of ROW_CHUNK classes, each a task of its own (the split never
-# depends on the thread count); see src/softmax.pyx and src/cross_entropy.pyx.
+# into chunks of ROW_CHUNK classes (the split never depends on the thread
+# count); see src/softmax.pyx and src/cross_entropy.pyx.
 cdef enum:
     LONG_ROW = 65536
     ROW_CHUNK = 16384
@@ -215,6 +215,19 @@ cdef enum:
 
 cdef inline Py_ssize_t chunks_per_row(Py_ssize_t c) noexcept nogil:
     return (c + ROW_CHUNK - 1) // ROW_CHUNK
+
+
+# A row's chunks are tasks of their own only when there are too few rows to
+# keep every thread busy (fewer than LONG_ROWS_PER_THREAD a thread); else a
+# task is a whole row, so its exps (or logits) are still in the cache when its
+# output is written. The chunks, their merge and so the values are the same
+# either way.
+cdef enum:
+    LONG_ROWS_PER_THREAD = 4
+
+
+cdef inline bint long_by_rows(Py_ssize_t n, int n_threads) noexcept nogil:
+    return n >= LONG_ROWS_PER_THREAD * <Py_ssize_t>n_threads
 
 
 cdef inline bint is_finite(floating x) noexcept nogil:

@@ -31,7 +31,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, long_by_rows, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
     stream_close,
@@ -307,6 +307,9 @@ cdef inline double chunk_target_sums(const floating* xr, const floating* tr, Py_
     # a_j != 0, and their sum into wsum
     cdef Py_ssize_t j
     cdef double a, shifted = 0, total = 0
+    if tr == NULL and o.u == NULL:  # labels without smoothing: every a_j is 0
+        wsum[0] = 0
+        return 0
     for j in range(j0, j0 + width):
         if tr != NULL:
             a = prob_coef(tr, j, o)
@@ -319,124 +322,157 @@ cdef inline double chunk_target_sums(const floating* xr, const floating* tr, Py_
     return shifted
 
 
+cdef struct LongRows:
+    # the work of long_rows, per task q (T = n * per of them) and per row i
+    Py_ssize_t per, tasks
+    double* mk    # [T] the chunk's max, then its factor f_k = exp(m_k - M)
+    double* sk    # [T] the sum of its exps
+    double* tk    # [T] its target sum T_k
+    double* wk    # [T] its W_k
+    double* krow  # [n] the row's gradient factor k
+    double* frow  # [n] its weight factor
+    double* xy    # [n] its target logit (labels)
+    double* arow  # [n] the target's coefficient (labels)
+    double* skip  # [n] != 0: the row counts for nothing
+
+
+cdef inline void long_chunk_stats(const floating* x, const floating* t, const Options* o,
+                                  floating* grad, Py_ssize_t q, LongRows* L) noexcept nogil:
+    # 1. task q: its max, target sums and sum of exps (the exps into grad)
+    cdef Py_ssize_t c = o.c, i = q // L.per, j0 = (q % L.per) * ROW_CHUNK
+    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef const floating* xr = x + i * c
+    cdef floating mf
+    if L.skip[i] != 0:
+        return
+    mf = row_max(xr + j0, width)
+    L.mk[q] = mf
+    L.tk[q] = chunk_target_sums(xr, t + i * c if t != NULL else NULL, j0, width, mf, o, &L.wk[q])
+    if grad != NULL:
+        L.sk[q] = row_store_exp(xr + j0, grad + i * c + j0, width, mf)
+    else:
+        L.sk[q] = row_sum_exp(xr + j0, width, mf)
+
+
+cdef inline void long_row_merge(floating xy, const long long* labels, const Options* o,
+                                const double[:] gs, Py_ssize_t i, double* loss,
+                                LongRows* L) noexcept nogil:
+    # 2. row i, in chunk order: its loss and gradient factors (xy: its target
+    # logit, for labels)
+    cdef Py_ssize_t q, per = L.per
+    cdef double top, total, total_a, shifted, contrib, sw, wy
+    if L.skip[i] != 0:
+        loss[i] = 0
+        return
+    top = -INFINITY
+    for q in range(i * per, (i + 1) * per):
+        if L.mk[q] > top:
+            top = L.mk[q]
+    total = 0
+    shifted = 0
+    for q in range(i * per, (i + 1) * per):
+        if L.wk[q] == 0:
+            contrib = 0
+        elif L.mk[q] == -INFINITY:  # a chunk of -inf only: each x_j - M is -inf - M
+            contrib = L.wk[q] * (-INFINITY - top)
+        elif L.mk[q] == top:
+            contrib = L.tk[q]
+        else:
+            contrib = L.tk[q] + (L.mk[q] - top) * L.wk[q]
+        L.mk[q] = 1.0 if L.mk[q] == top else exp(L.mk[q] - top)  # now f_k
+        total = total + L.sk[q] * L.mk[q]
+        shifted = shifted + contrib
+    if labels != NULL:
+        wy = weight_of(o.w, labels[i])
+        L.arow[i] = (1 - o.eps) * wy
+        if L.arow[i] != 0:
+            shifted = shifted + L.arow[i] * shifted_logit(xy, top)
+        total_a = L.arow[i] + (o.eps * o.total_w / o.c if o.eps != 0 else 0.0)
+    else:
+        total_a = 0
+        for q in range(i * per, (i + 1) * per):
+            total_a = total_a + L.wk[q]
+    sw = row_sw(o, i)
+    L.frow[i] = gs[i] * sw
+    loss[i] = row_loss(top, total, total_a, shifted, sw, L.frow[i], o.z, &L.krow[i])
+
+
+cdef inline void long_chunk_grad(const floating* t, const long long* labels, const Options* o,
+                                 floating* grad, Py_ssize_t q, const LongRows* L) noexcept nogil:
+    # 3. task q: g_j = e_j k f_k - f a_j
+    cdef Py_ssize_t c = o.c, i = q // L.per, j0 = (q % L.per) * ROW_CHUNK, y
+    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef floating* gr = grad + i * c
+    cdef double kk
+    if L.skip[i] != 0:
+        zero_row(gr + j0, width)
+        return
+    # (a chunk whose exps vanish against the row's max: 0, also for an
+    # infinite k; a NaN k stays NaN, as in the row path)
+    kk = 0.0 if (L.mk[q] == 0 and L.krow[i] == L.krow[i]) else L.krow[i] * L.mk[q]
+    if labels != NULL:
+        row_scale_sub(gr + j0, width, kk, L.frow[i] if o.u != NULL else 0.0,
+                      o.u + j0 if o.u != NULL else NULL)
+        y = labels[i]
+        if j0 <= y < j0 + width:
+            gr[y] = <floating>(gr[y] - L.frow[i] * L.arow[i])
+    else:
+        row_scale_sub(gr + j0, width, kk, 0.0, NULL)
+        for y in range(j0, j0 + width):
+            gr[y] = <floating>(gr[y] - L.frow[i] * prob_coef(t + i * c, y, o))
+
+
 cdef int long_rows(const floating* x, const floating* t, const long long* labels,
                    const Options* o, const double[:] gs, Py_ssize_t n, double* loss,
                    floating* grad, int n_threads) noexcept nogil:
     # softmax cross-entropy of n long rows (labels, or probability targets t
-    # when labels is NULL) by chunks; returns -1 if out of memory
+    # when labels is NULL) by chunks, the three steps above: in tasks of whole
+    # rows when there are enough rows for every thread (the row's exps still
+    # in the cache for step 3), else in tasks of chunks; the same values
+    # either way. Returns -1 if out of memory.
     cdef Py_ssize_t c = o.c, per = chunks_per_row(c), tasks = n * per
-    cdef Py_ssize_t q, i, j0, width, y
-    cdef double* buf = <double*>malloc((5 * tasks + 5 * n + 1) * sizeof(double))
-    cdef double* mk
-    cdef double* sk
-    cdef double* tk
-    cdef double* wk
-    cdef double* fk
-    cdef double* krow
-    cdef double* frow
-    cdef double* xy
-    cdef double* arow
-    cdef double* skip
-    cdef double top, total, total_a, shifted, contrib, sw, wy, kk
-    cdef floating mf
-    cdef const floating* xr
-    cdef floating* gr
+    cdef Py_ssize_t q, i, y
+    cdef double* buf = <double*>malloc((4 * tasks + 5 * n + 1) * sizeof(double))
+    cdef LongRows L
+    cdef double sw
     if buf == NULL:
         return -1
-    mk = buf
-    sk = mk + tasks
-    tk = sk + tasks
-    wk = tk + tasks
-    fk = wk + tasks
-    krow = fk + tasks
-    frow = krow + n
-    xy = frow + n
-    arow = xy + n
-    skip = arow + n
+    L.per = per
+    L.tasks = tasks
+    L.mk = buf
+    L.sk = L.mk + tasks
+    L.tk = L.sk + tasks
+    L.wk = L.tk + tasks
+    L.krow = L.wk + tasks
+    L.frow = L.krow + n
+    L.xy = L.frow + n
+    L.arow = L.xy + n
+    L.skip = L.arow + n
     # the rows that count for nothing; the target logits, read before any
     # gradient (which may be x) is written
     for i in range(n):
         sw = row_sw(o, i)
         y = labels[i] if labels != NULL else 0
-        skip[i] = sw == 0 or (labels != NULL and y == o.ignore_index)
-        if labels != NULL and skip[i] == 0:
-            xy[i] = x[i * c + y]
-    # 1. per chunk
-    for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
-                    use_threads_if=n_threads > 1):
-        i = q // per
-        if skip[i] != 0:
-            continue
-        j0 = (q % per) * ROW_CHUNK
-        width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-        xr = x + i * c
-        mf = row_max(xr + j0, width)
-        mk[q] = mf
-        tk[q] = chunk_target_sums(xr, t + i * c if t != NULL else NULL, j0, width, mf, o, &wk[q])
-        if grad != NULL:
-            sk[q] = row_store_exp(xr + j0, grad + i * c + j0, width, mf)
-        else:
-            sk[q] = row_sum_exp(xr + j0, width, mf)
-    # 2. per row, in chunk order
-    for i in range(n):
-        if skip[i] != 0:
-            loss[i] = 0
-            continue
-        top = -INFINITY
-        for q in range(i * per, (i + 1) * per):
-            if mk[q] > top:
-                top = mk[q]
-        total = 0
-        shifted = 0
-        for q in range(i * per, (i + 1) * per):
-            fk[q] = 1.0 if mk[q] == top else exp(mk[q] - top)
-            total = total + sk[q] * fk[q]
-            if wk[q] == 0:
-                contrib = 0
-            elif mk[q] == -INFINITY:  # a chunk of -inf only: each x_j - M is -inf - M
-                contrib = wk[q] * (-INFINITY - top)
-            elif mk[q] == top:
-                contrib = tk[q]
-            else:
-                contrib = tk[q] + (mk[q] - top) * wk[q]
-            shifted = shifted + contrib
-        if labels != NULL:
-            wy = weight_of(o.w, labels[i])
-            arow[i] = (1 - o.eps) * wy
-            if arow[i] != 0:
-                shifted = shifted + arow[i] * shifted_logit(<floating>xy[i], top)
-            total_a = arow[i] + (o.eps * o.total_w / c if o.eps != 0 else 0.0)
-        else:
-            total_a = 0
+        L.skip[i] = sw == 0 or (labels != NULL and y == o.ignore_index)
+        L.xy[i] = x[i * c + y] if labels != NULL and L.skip[i] == 0 else 0.0
+    if long_by_rows(n, n_threads):
+        for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
             for q in range(i * per, (i + 1) * per):
-                total_a = total_a + wk[q]
-        sw = row_sw(o, i)
-        frow[i] = gs[i] * sw
-        loss[i] = row_loss(top, total, total_a, shifted, sw, frow[i], o.z, &krow[i])
-    # 3. per chunk: the gradient
-    if grad != NULL:
+                long_chunk_stats(x, t, o, grad, q, &L)
+            long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, &L)
+            if grad != NULL:
+                for q in range(i * per, (i + 1) * per):
+                    long_chunk_grad(t, labels, o, grad, q, &L)
+    else:
         for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-            i = q // per
-            j0 = (q % per) * ROW_CHUNK
-            width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-            gr = grad + i * c
-            if skip[i] != 0:
-                zero_row(gr + j0, width)
-                continue
-            # (a chunk whose exps vanish against the row's max: 0, also for an
-            # infinite k; a NaN k stays NaN, as in the row path)
-            kk = 0.0 if (fk[q] == 0 and krow[i] == krow[i]) else krow[i] * fk[q]
-            if labels != NULL:
-                row_scale_sub(gr + j0, width, kk, frow[i] if o.u != NULL else 0.0,
-                              o.u + j0 if o.u != NULL else NULL)
-                y = labels[i]
-                if j0 <= y < j0 + width:
-                    gr[y] = <floating>(gr[y] - frow[i] * arow[i])
-            else:
-                row_scale_sub(gr + j0, width, kk, 0.0, NULL)
-                for y in range(j0, j0 + width):
-                    gr[y] = <floating>(gr[y] - frow[i] * prob_coef(t + i * c, y, o))
+            long_chunk_stats(x, t, o, grad, q, &L)
+        for i in range(n):
+            long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, &L)
+        if grad != NULL:
+            for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                long_chunk_grad(t, labels, o, grad, q, &L)
     free(buf)
     return 0
 

@@ -9,12 +9,13 @@
 #
 # Long rows (at least LONG_ROW classes) are split along the class axis into
 # chunks of ROW_CHUNK values, whatever the thread count: each chunk's (max,
-# sum of exps) pair is computed as a separate task (the exps stored while the
-# chunk is in cache), the pairs of a row are merged in chunk order
-# (M = max m_k, S = sum_k s_k exp(m_k - M)), and a second parallel pass over
-# the chunks scales the stored exps (softmax) or shifts the row (log_softmax).
-# So one huge row uses every thread, and the result is still the same for any
-# thread count.
+# sum of exps) pair is computed (the exps stored while the chunk is in
+# cache), the pairs of a row are merged in chunk order
+# (M = max m_k, S = sum_k s_k exp(m_k - M)), and a second pass over the
+# chunks scales the stored exps (softmax) or shifts the row (log_softmax).
+# The tasks are whole rows when there are enough rows for every thread (the
+# second pass then reads the row from the cache), else chunks (so one huge
+# row uses every thread); the result is the same for any thread count.
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, fabs, log, INFINITY
@@ -22,7 +23,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, long_by_rows, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
@@ -81,71 +82,124 @@ long_row = LONG_ROW
 row_chunk = ROW_CHUNK
 
 
-cdef void long_row_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
-                         double* buf, int n_threads) noexcept nogil:
-    # Rows of x (n, c) by chunks: the exps into e (unless NULL); into buf, for
-    # the T = n * chunks tasks, the factor exp(m_k - M) of each chunk (buf[:T])
-    # and its sum (buf[T:2T]), then per row the merged max M (buf[2T:2T+n]) and
-    # sum S = sum_k s_k exp(m_k - M) (buf[2T+n:2T+2n]).
-    cdef Py_ssize_t per = chunks_per_row(c), k, i, j0, m, q
-    cdef double* mk = buf
-    cdef double* sk = buf + n * per
-    cdef double* big_m = sk + n * per
-    cdef double* big_s = big_m + n
-    cdef floating mf
-    cdef double top, total
-    for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
-                    use_threads_if=n_threads > 1):
-        i = k // per
-        j0 = (k % per) * ROW_CHUNK
-        m = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-        mf = row_max(x + i * c + j0, m)
-        mk[k] = mf
-        if e != NULL:
-            sk[k] = row_store_exp(x + i * c + j0, e + i * c + j0, m, mf)
-        else:
-            sk[k] = row_sum_exp(x + i * c + j0, m, mf)
-    for i in range(n):
-        top = -INFINITY
-        for q in range(i * per, (i + 1) * per):
-            if mk[q] > top:
-                top = mk[q]
-        total = 0.0
-        for q in range(i * per, (i + 1) * per):
-            # (m_k == M: factor 1, also for M = +-inf, where m_k - M is NaN)
-            mk[q] = 1.0 if mk[q] == top else exp(mk[q] - top)
-            total = total + sk[q] * mk[q]
-        big_m[i] = top
-        big_s[i] = total
+cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
+                                  floating m, double s) noexcept nogil:
+    # out = (x - m) - log(s) over a span of a row whose max is m and sum s
+    cdef Py_ssize_t j
+    cdef double log_s = log(s)
+    if s == 0:  # all -inf: log of a zero softmax
+        for j in range(width):
+            out[j] = -INFINITY
+    elif m == INFINITY and s == s:  # limit: -log(k) at the k +inf entries, else -inf
+        for j in range(width):
+            out[j] = <floating>(-log_s) if x[j] == INFINITY else -INFINITY
+    else:  # finite m, or NaN propagating through log_s
+        row_shift(x, out, width, m, log_s)
 
 
-cdef double* long_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
-                        int n_threads) except NULL:
-    # long_row_stats into a new buffer (the caller frees it), without the GIL
-    cdef double* buf = <double*>malloc((2 * n * chunks_per_row(c) + 2 * n + 1) * sizeof(double))
+cdef enum:
+    LONG_LSE = 0      # the long-row outputs: logsumexp only,
+    LONG_SOFTMAX = 1  # softmax (the exps stored, then scaled),
+    LONG_LOG_SOFTMAX = 2  # log_softmax (the row shifted)
+
+
+cdef inline void long_chunk_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
+                                  Py_ssize_t k, double* buf) noexcept nogil:
+    # task k (row k // per, chunk k % per) of long rows x (n, c): its max into
+    # buf[k] and its sum of exps into buf[T + k] (T = n * per tasks), the exps
+    # into e (unless NULL)
+    cdef Py_ssize_t per = chunks_per_row(c), i = k // per, j0 = (k % per) * ROW_CHUNK
+    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef floating mf = row_max(x + i * c + j0, width)
+    buf[k] = mf
+    if e != NULL:
+        buf[n * per + k] = row_store_exp(x + i * c + j0, e + i * c + j0, width, mf)
+    else:
+        buf[n * per + k] = row_sum_exp(x + i * c + j0, width, mf)
+
+
+cdef inline void long_row_merge(Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf) noexcept nogil:
+    # row i's chunk pairs merged in chunk order: each chunk's max becomes its
+    # factor exp(m_k - M) (buf[:T]); the row's M into buf[2T + i], its
+    # S = sum_k s_k exp(m_k - M) into buf[2T + n + i]
+    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, q
+    cdef double top = -INFINITY, total = 0.0
+    for q in range(i * per, (i + 1) * per):
+        if buf[q] > top:
+            top = buf[q]
+    for q in range(i * per, (i + 1) * per):
+        # (m_k == M: factor 1, also for M = +-inf, where m_k - M is NaN)
+        buf[q] = 1.0 if buf[q] == top else exp(buf[q] - top)
+        total = total + buf[tasks + q] * buf[q]
+    buf[2 * tasks + i] = top
+    buf[2 * tasks + n + i] = total
+
+
+cdef inline void long_chunk_out(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
+                                Py_ssize_t k, const double* buf, int op) noexcept nogil:
+    # task k's output from its row's merged (M, S): softmax scales the stored
+    # exps by exp(m_k - M) / S, log_softmax shifts the logits
+    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i = k // per, j0 = (k % per) * ROW_CHUNK
+    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef double s = buf[2 * tasks + n + i]
+    if op == LONG_SOFTMAX:  # all -inf: the softmax is 0, not 0/0
+        row_scale(out + i * c + j0, width, 0.0 if s == 0 else buf[k] / s)
+    elif op == LONG_LOG_SOFTMAX:
+        log_softmax_span(x + i * c + j0, out + i * c + j0, width, <floating>buf[2 * tasks + i], s)
+
+
+cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
+                   int op, int n_threads) noexcept nogil:
+    # Long rows (see the top of this file): per chunk its (max, sum) pair
+    # (long_chunk_stats), per row the pairs merged (long_row_merge), per chunk
+    # the output (long_chunk_out); lse[i] = M + log(S) unless lse is NULL.
+    # With enough rows for every thread, a task is a whole row, so its exps
+    # or logits are still in the cache for the output pass; with fewer, a
+    # task is a chunk, so one row uses every thread. The same values either
+    # way. Returns -1 if out of memory.
+    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i, k
+    cdef double* buf = <double*>malloc((2 * tasks + 2 * n + 1) * sizeof(double))
+    cdef floating* e = out if op == LONG_SOFTMAX else NULL
     if buf == NULL:
-        raise MemoryError()
+        return -1
+    if long_by_rows(n, n_threads):
+        for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
+            for k in range(i * per, (i + 1) * per):
+                long_chunk_stats(x, e, n, c, k, buf)
+            long_row_merge(n, c, i, buf)
+            for k in range(i * per, (i + 1) * per):
+                long_chunk_out(x, out, n, c, k, buf, op)
+    else:
+        for k in prange(tasks, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
+            long_chunk_stats(x, e, n, c, k, buf)
+        for i in range(n):
+            long_row_merge(n, c, i, buf)
+        if op != LONG_LSE:
+            for k in prange(tasks, schedule="dynamic", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                long_chunk_out(x, out, n, c, k, buf, op)
+    if lse != NULL:  # lse[i] = M + log(S)
+        for i in range(n):
+            lse[i] = <floating>(buf[2 * tasks + i] + log(buf[2 * tasks + n + i]))
+    free(buf)
+    return 0
+
+
+cdef void run_long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
+                        int op, int n_threads) except *:
+    cdef int status
     with nogil:
-        long_row_stats(x, e, n, c, buf, n_threads)
-    return buf
-
-
-cdef inline void store_lse(const double* big_m, Py_ssize_t n, floating* lse) noexcept nogil:
-    # lse[i] = M + log(S) from the merged stats (big_m: M, then S)
-    cdef Py_ssize_t i
-    for i in range(n):
-        lse[i] = <floating>(big_m[i] + log(big_m[n + i]))
+        status = long_rows(x, out, lse, n, c, op, n_threads)
+    if status != 0:
+        raise MemoryError()
 
 
 def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
     """lse[i] = log(sum_j exp(x[i, j]))."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef floating m
-    cdef double* stats
     if c >= LONG_ROW and n > 0:
-        stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
-        store_lse(stats + 2 * n * chunks_per_row(c), n, &lse[0])
-        free(stats)
+        run_long_rows(&x[0, 0], <floating*>NULL, &lse[0], n, c, LONG_LSE, n_threads)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -192,26 +246,13 @@ cdef void softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1,
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                  floating[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, per = chunks_per_row(c)
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef bint want_lse = lse is not None
     cdef floating m
     cdef double s
-    cdef double* stats
     cdef Stream* st
     if c >= LONG_ROW and n > 0:
-        stats = long_stats(&x[0, 0], &p[0, 0], n, c, n_threads)
-        with nogil:
-            for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
-                            use_threads_if=n_threads > 1):
-                i = k // per
-                j0 = (k % per) * ROW_CHUNK
-                s = stats[2 * n * per + n + i]
-                # all -inf: the softmax is 0, not 0/0
-                row_scale(&p[i, j0], min(<Py_ssize_t>ROW_CHUNK, c - j0),
-                          0.0 if s == 0 else stats[k] / s)
-        if want_lse:
-            store_lse(stats + 2 * n * per, n, &lse[0])
-        free(stats)
+        run_long_rows(&x[0, 0], &p[0, 0], &lse[0] if want_lse else NULL, n, c, LONG_SOFTMAX, n_threads)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -243,21 +284,6 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                 row_scale(&p[i, 0], c, 0.0 if s == 0 else 1.0 / s)
 
 
-cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
-                                  floating m, double s) noexcept nogil:
-    # out = (x - m) - log(s) over a span of a row whose max is m and sum s
-    cdef Py_ssize_t j
-    cdef double log_s = log(s)
-    if s == 0:  # all -inf: log of a zero softmax
-        for j in range(width):
-            out[j] = -INFINITY
-    elif m == INFINITY and s == s:  # limit: -log(k) at the k +inf entries, else -inf
-        for j in range(width):
-            out[j] = <floating>(-log_s) if x[j] == INFINITY else -INFINITY
-    else:  # finite m, or NaN propagating through log_s
-        row_shift(x, out, width, m, log_s)
-
-
 cdef void log_softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
                                     floating* out, Stream* st) noexcept nogil:
     # Rows i0 .. i1 - 1 of log_softmax_rows with the output streamed (see
@@ -280,22 +306,12 @@ cdef void log_softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, k, j0, width, per = chunks_per_row(c)
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef floating m
     cdef double s
-    cdef double* stats
     cdef Stream* st
     if c >= LONG_ROW and n > 0:
-        stats = long_stats(&x[0, 0], <floating*>NULL, n, c, n_threads)
-        with nogil:
-            for k in prange(n * per, schedule="dynamic", num_threads=n_threads,
-                            use_threads_if=n_threads > 1):
-                i = k // per
-                j0 = (k % per) * ROW_CHUNK
-                width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-                log_softmax_span(&x[i, j0], &out[i, j0], width,
-                                 <floating>stats[2 * n * per + i], stats[2 * n * per + n + i])
-        free(stats)
+        run_long_rows(&x[0, 0], &out[0, 0], <floating*>NULL, n, c, LONG_LOG_SOFTMAX, n_threads)
         return
     with nogil:
         if streams(n, c, sizeof(floating)):

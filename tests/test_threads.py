@@ -94,6 +94,50 @@ def test_few_long_rows_are_split_along_the_classes():
     assert _threads.threads_for(2, _threads.row_tasks(1, c), c) == want
 
 
+def _long_row_calls(x, labels, q, w, sw, n):
+    return [
+        xent.logsumexp(x, n_threads=n), xent.softmax(x, n_threads=n),
+        xent.log_softmax(x, n_threads=n),
+        *xent.softmax_cross_entropy(x, labels, reduction="none", return_grad=True, n_threads=n),
+        *xent.softmax_cross_entropy(x, labels, weight=w, sample_weight=sw, label_smoothing=0.1,
+                                    z_loss=1e-3, reduction="none", return_grad=True, n_threads=n),
+        *xent.softmax_cross_entropy(x, q, label_smoothing=0.05, reduction="none",
+                                    return_grad=True, n_threads=n),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_by_rows_or_by_chunks_give_the_same_bits(dtype):
+    """Long rows run a whole row per task when there are enough rows for the
+    threads, a chunk per task when there are few: each row of a batch of long
+    rows is bit-identical to that row alone, on one thread or two, for every
+    function that splits them (in-place gradients too)."""
+    rng = np.random.default_rng(23)
+    n, c = 10, kernels.long_row + kernels.row_chunk + 5  # a ragged last chunk
+    x = (rng.standard_normal((n, c)) * 4).astype(dtype)
+    x[1, kernels.row_chunk:] -= 300  # the max in the first chunk, the rest underflows
+    x[2, :] = -np.inf
+    x[3, [9, c - 1]] = np.inf
+    x[4, 77] = np.nan
+    labels = rng.integers(0, c, n)
+    labels[5] = -100  # ignored
+    q = rng.dirichlet(np.ones(c), size=n).astype(dtype)
+    w = rng.random(c) + 0.5
+    sw = np.linspace(0.0, 2.0, n)  # row 0: weight 0
+    with np.errstate(invalid="ignore"):
+        batch = {nt: _long_row_calls(x, labels, q, w, sw, nt) for nt in (1, 2)}
+        alone = [_long_row_calls(x[i:i + 1], labels[i:i + 1], q[i:i + 1], w, sw[i:i + 1], 1)
+                 for i in range(n)]
+        for a, b in zip(batch[1], batch[2]):
+            assert a.tobytes() == b.tobytes()
+        for k, out in enumerate(batch[1]):
+            for i in range(n):
+                assert out[i].tobytes() == alone[i][k][0].tobytes(), (k, i)
+        y = x.copy()
+        _, g = xent.softmax_cross_entropy(y, labels, reduction="none", return_grad=True, grad_out=y)
+        assert g is y and y.tobytes() == batch[1][4].tobytes()
+
+
 # ------------------------------------------- every public function, every reduction
 #
 # Inputs past MIN_PARALLEL_ELEMENTS (and with enough rows, or row chunks, for 8
