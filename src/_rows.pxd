@@ -21,7 +21,7 @@
 # float64 input alike (Kahan-compensated lanes for float64 input); the exp
 # itself is computed in the input precision (at most a few ulp, tested).
 
-from libc.math cimport log, INFINITY
+from libc.math cimport log, INFINITY, NAN
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -106,9 +106,13 @@ cdef enum:
     STREAM_TASK = 262144
 
 
+cdef inline bint stream_isa(size_t itemsize) noexcept nogil:
+    return xent_ops.sumexp_stream_f32 != NULL if itemsize == 4 else xent_ops.sumexp_stream_f64 != NULL
+
+
 cdef inline bint streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
-    return ((xent_ops.sumexp_stream_f32 != NULL if itemsize == 4 else xent_ops.sumexp_stream_f64 != NULL)
-            and XENT_SMALL_C < c < LONG_ROW and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
+    return (stream_isa(itemsize) and XENT_SMALL_C < c < LONG_ROW
+            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
 
 
 cdef inline Py_ssize_t stream_task_rows(Py_ssize_t c) noexcept nogil:
@@ -117,6 +121,10 @@ cdef inline Py_ssize_t stream_task_rows(Py_ssize_t c) noexcept nogil:
 
 cdef inline Py_ssize_t stream_row_pad(Py_ssize_t c) noexcept nogil:
     return (c + 15) & ~(<Py_ssize_t>15)
+
+
+cdef enum:
+    LONG_STREAM_CHUNKS = 16  # the most chunks of a streamed long row (see long_streams)
 
 
 cdef struct Stream:
@@ -130,27 +138,48 @@ cdef struct Stream:
     double k, c         # its factors (sumexp_stream_f32/_f64)
     Py_ssize_t fix      # an entry set apart after its stores (-1: none):
     double fix_delta    # out[fix] = out1(src[fix]) - fix_delta, rounded once
+    Py_ssize_t per      # a long row pending: its chunks (0: a row of the row path)
+    double ks[LONG_STREAM_CHUNKS]  # and each chunk's k (NaN: written already)
 
 
 cdef inline Stream* stream_open(Py_ssize_t n, int op, size_t itemsize) noexcept nogil:
     # a thread's state (NULL if out of memory: the caller takes the plain path)
     cdef Stream* st = <Stream*>malloc(sizeof(Stream) + 2 * stream_row_pad(n) * itemsize + 64)
     if st != NULL:
-        st.n, st.itemsize, st.op, st.src, st.out, st.fix = n, itemsize, op, NULL, NULL, -1
+        st.n, st.itemsize, st.op, st.src, st.out, st.fix, st.per = n, itemsize, op, NULL, NULL, -1, 0
         st.scr = <char*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
     return st
+
+
+cdef inline void stream_out(const void* src, void* out, Py_ssize_t n, double k, double c, int op,
+                            size_t itemsize) noexcept nogil:
+    # out_j = the op (k, c) of src_j for n values, streamed, then fenced
+    if itemsize == 4:
+        xent_ops.sumexp_stream_f32(NULL, NULL, n, 0, <const float*>src, <float*>out, k, c, op)
+    else:
+        xent_ops.sumexp_stream_f64(NULL, NULL, n, 0, <const double*>src, <double*>out, k, c, op)
+
+
+cdef inline void stream_set1(const void* src, void* out, Py_ssize_t j, double k, double c, int op,
+                             double delta, size_t itemsize) noexcept nogil:
+    # out_j = (stream_out's out_j) - delta, rounded once: an entry set apart
+    # after its stream
+    if itemsize == 4:
+        (<float*>out)[j] = <float>(xent_ops.out1_f32((<const float*>src)[j], k, c, op) - delta)
+    else:
+        (<double*>out)[j] = xent_ops.out1_f64((<const double*>src)[j], k, c, op) - delta
 
 
 cdef inline void stream_fixed(Stream* st) noexcept nogil:
     # the pending output written (and fenced): its entry set apart, if any
     if st.src != NULL and st.fix >= 0:
-        if st.itemsize == 4:
-            (<float*>st.out)[st.fix] = <float>(
-                xent_ops.out1_f32((<const float*>st.src)[st.fix], st.k, st.c, st.op) - st.fix_delta)
-        else:
-            (<double*>st.out)[st.fix] = (
-                xent_ops.out1_f64((<const double*>st.src)[st.fix], st.k, st.c, st.op) - st.fix_delta)
+        stream_set1(st.src, st.out, st.fix, st.k, st.c, st.op, st.fix_delta, st.itemsize)
     st.src = NULL
+
+
+cdef inline void* stream_free_row(Stream* st) noexcept nogil:
+    # the scratch row the pending output does not use
+    return st.scr + stream_row_pad(st.n) * st.itemsize if st.src == st.scr else st.scr
 
 
 cdef inline double stream_row(Stream* st, const void* x, double m, void** e) noexcept nogil:
@@ -160,7 +189,7 @@ cdef inline double stream_row(Stream* st, const void* x, double m, void** e) noe
     cdef void* ex = NULL
     cdef double s
     if e != NULL:
-        ex = st.scr + stream_row_pad(st.n) * st.itemsize if st.src == st.scr else st.scr
+        ex = stream_free_row(st)
         e[0] = ex
     if st.itemsize == 4:
         s = xent_ops.sumexp_stream_f32(<const float*>x, <float*>ex, st.n, <float>m, <const float*>st.src,
@@ -182,13 +211,10 @@ cdef inline void stream_close(Stream* st) noexcept nogil:
     # the last pending output written; st freed
     if st == NULL:
         return
-    if st.src != NULL:
-        if st.itemsize == 4:
-            xent_ops.sumexp_stream_f32(NULL, NULL, st.n, 0, <const float*>st.src, <float*>st.out,
-                                       st.k, st.c, st.op)
-        else:
-            xent_ops.sumexp_stream_f64(NULL, NULL, st.n, 0, <const double*>st.src, <double*>st.out,
-                                       st.k, st.c, st.op)
+    if st.per:
+        stream_long_flush(st)
+    elif st.src != NULL:
+        stream_out(st.src, st.out, st.n, st.k, st.c, st.op, st.itemsize)
         stream_fixed(st)
     free(st)
 
@@ -228,6 +254,75 @@ cdef enum:
 
 cdef inline bint long_by_rows(Py_ssize_t n, int n_threads) noexcept nogil:
     return n >= LONG_ROWS_PER_THREAD * <Py_ssize_t>n_threads
+
+
+# Long rows by rows stream their output as the rows of the row path do (see
+# streams() above) when a row's exps fit a scratch row of LONG_STREAM_ROW
+# bytes (in the cache): each chunk's exps go to the thread's scratch row,
+# and its output is streamed from there.
+cdef enum:
+    LONG_STREAM_ROW = 1048576
+
+
+cdef inline bint long_streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
+    return (stream_isa(itemsize) and c * <Py_ssize_t>itemsize <= LONG_STREAM_ROW
+            and chunks_per_row(c) <= LONG_STREAM_CHUNKS
+            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
+
+
+cdef inline Py_ssize_t chunk_width(Py_ssize_t c, Py_ssize_t j0) noexcept nogil:
+    return min(<Py_ssize_t>ROW_CHUNK, c - j0)
+
+
+# A thread's long rows by rows, streamed: a row's chunks are taken in order;
+# each one's exps (for a finite max) go to the free scratch row while the
+# same chunk of the thread's row before is written from the other
+# (stream_chunk); then the row's output is pending (stream_long_pend), each
+# chunk's k in st.ks (NaN for a chunk the caller wrote on the plain path).
+cdef inline double stream_chunk(Stream* st, const void* xk, double m, Py_ssize_t j0, Py_ssize_t width,
+                                void* ek) noexcept nogil:
+    # the sum of exps of the chunk xk (classes j0 .. j0 + width - 1 of its row;
+    # a finite max m) into ek unless NULL, while the pending row's chunk j0 is
+    # written; xk NULL: only that
+    cdef double k = st.ks[j0 // ROW_CHUNK] if st.src != NULL else NAN
+    cdef const char* ep = NULL
+    cdef char* out = NULL
+    cdef double s = 0.0
+    if k == k:
+        ep = <const char*>st.src + j0 * <Py_ssize_t>st.itemsize
+        out = <char*>st.out + j0 * <Py_ssize_t>st.itemsize
+    elif xk == NULL:
+        return 0.0
+    if st.itemsize == 4:
+        s = xent_ops.sumexp_stream_f32(<const float*>xk, <float*>ek, width, <float>m, <const float*>ep,
+                                       <float*>out, k, st.c, st.op)
+    else:
+        s = xent_ops.sumexp_stream_f64(<const double*>xk, <double*>ek, width, m, <const double*>ep,
+                                       <double*>out, k, st.c, st.op)
+    if out != NULL and j0 <= st.fix < j0 + width:  # after the stream's fence
+        stream_set1(st.src, st.out, st.fix, k, st.c, st.op, st.fix_delta, st.itemsize)
+    return s
+
+
+cdef inline void stream_long_pend(Stream* st, const void* src, void* out, double c, Py_ssize_t fix,
+                                  double fix_delta) noexcept nogil:
+    # the long row out (from src; its chunks' k in st.ks) is the next output
+    st.src, st.out, st.c, st.fix, st.fix_delta = src, out, c, fix, fix_delta
+    st.per = chunks_per_row(st.n)
+
+
+cdef inline void stream_long_written(Stream* st) noexcept nogil:
+    # nothing pending (the row's chunks were all written)
+    st.src = NULL
+    st.per = 0
+
+
+cdef inline void stream_long_flush(Stream* st) noexcept nogil:
+    # the pending long row written, chunk by chunk
+    cdef Py_ssize_t q
+    for q in range(st.per):
+        stream_chunk(st, NULL, 0.0, q * ROW_CHUNK, chunk_width(st.n, q * ROW_CHUNK), NULL)
+    stream_long_written(st)
 
 
 cdef inline bint is_finite(floating x) noexcept nogil:

@@ -25,16 +25,17 @@
 # gs, and reduces.
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, fabs, log, INFINITY
+from libc.math cimport exp, fabs, log, INFINITY, NAN
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, long_by_rows, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
-    stream_close,
+    stream_close, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
+    stream_long_flush,
 )
 
 include "_isa.pxi"
@@ -337,10 +338,12 @@ cdef struct LongRows:
 
 
 cdef inline void long_chunk_stats(const floating* x, const floating* t, const Options* o,
-                                  floating* grad, Py_ssize_t q, LongRows* L) noexcept nogil:
-    # 1. task q: its max, target sums and sum of exps (the exps into grad)
+                                  floating* er, Py_ssize_t q, LongRows* L, Stream* st) noexcept nogil:
+    # 1. task q: its max, target sums and sum of exps (the exps into the
+    # row's er, the gradient row or a scratch row, unless NULL); with st (a
+    # long row streamed), the pending row's same chunk is written meanwhile
     cdef Py_ssize_t c = o.c, i = q // L.per, j0 = (q % L.per) * ROW_CHUNK
-    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef Py_ssize_t width = chunk_width(c, j0)
     cdef const floating* xr = x + i * c
     cdef floating mf
     if L.skip[i] != 0:
@@ -348,8 +351,13 @@ cdef inline void long_chunk_stats(const floating* x, const floating* t, const Op
     mf = row_max(xr + j0, width)
     L.mk[q] = mf
     L.tk[q] = chunk_target_sums(xr, t + i * c if t != NULL else NULL, j0, width, mf, o, &L.wk[q])
-    if grad != NULL:
-        L.sk[q] = row_store_exp(xr + j0, grad + i * c + j0, width, mf)
+    if st != NULL:
+        if is_finite(mf):
+            L.sk[q] = stream_chunk(st, xr + j0, mf, j0, width, er + j0)
+            return
+        stream_chunk(st, NULL, 0.0, j0, width, NULL)
+    if er != NULL:
+        L.sk[q] = row_store_exp(xr + j0, er + j0, width, mf)
     else:
         L.sk[q] = row_sum_exp(xr + j0, width, mf)
 
@@ -397,19 +405,25 @@ cdef inline void long_row_merge(floating xy, const long long* labels, const Opti
     loss[i] = row_loss(top, total, total_a, shifted, sw, L.frow[i], o.z, &L.krow[i])
 
 
+cdef inline double long_chunk_k(Py_ssize_t q, const LongRows* L) noexcept nogil:
+    # task q's gradient factor k f_k (a chunk whose exps vanish against the
+    # row's max: 0, also for an infinite k; a NaN k stays NaN, as in the row
+    # path)
+    cdef Py_ssize_t i = q // L.per
+    return 0.0 if (L.mk[q] == 0 and L.krow[i] == L.krow[i]) else L.krow[i] * L.mk[q]
+
+
 cdef inline void long_chunk_grad(const floating* t, const long long* labels, const Options* o,
                                  floating* grad, Py_ssize_t q, const LongRows* L) noexcept nogil:
     # 3. task q: g_j = e_j k f_k - f a_j
     cdef Py_ssize_t c = o.c, i = q // L.per, j0 = (q % L.per) * ROW_CHUNK, y
-    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
+    cdef Py_ssize_t width = chunk_width(c, j0)
     cdef floating* gr = grad + i * c
     cdef double kk
     if L.skip[i] != 0:
         zero_row(gr + j0, width)
         return
-    # (a chunk whose exps vanish against the row's max: 0, also for an
-    # infinite k; a NaN k stays NaN, as in the row path)
-    kk = 0.0 if (L.mk[q] == 0 and L.krow[i] == L.krow[i]) else L.krow[i] * L.mk[q]
+    kk = long_chunk_k(q, L)
     if labels != NULL:
         row_scale_sub(gr + j0, width, kk, L.frow[i] if o.u != NULL else 0.0,
                       o.u + j0 if o.u != NULL else NULL)
@@ -422,19 +436,59 @@ cdef inline void long_chunk_grad(const floating* t, const long long* labels, con
             gr[y] = <floating>(gr[y] - L.frow[i] * prob_coef(t + i * c, y, o))
 
 
+cdef inline void long_row_task(const floating* x, const floating* t, const long long* labels,
+                               const Options* o, const double[:] gs, Py_ssize_t i, double* loss,
+                               floating* grad, LongRows* L, Stream* st) noexcept nogil:
+    # row i of long_rows as one task, the three steps. With st (the thread's
+    # long rows streamed: labels, no smoothing), the exps go to a scratch row,
+    # the row before is written meanwhile, and this row's gradient is left
+    # pending.
+    cdef Py_ssize_t c = o.c, q, j0, y
+    cdef floating* er = grad + i * c if grad != NULL else NULL
+    cdef double kk
+    if st != NULL:
+        if L.skip[i] != 0:
+            stream_long_flush(st)
+            st = NULL  # its gradient is zero
+        else:
+            er = <floating*>stream_free_row(st)
+    for q in range(i * L.per, (i + 1) * L.per):
+        long_chunk_stats(x, t, o, er, q, L, st)
+    if st != NULL:
+        stream_long_written(st)
+    long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, L)
+    if grad == NULL:
+        return
+    for q in range(i * L.per, (i + 1) * L.per):
+        if st != NULL:
+            kk = long_chunk_k(q, L)
+            st.ks[q - i * L.per] = kk if fabs(kk) < 1e38 else NAN
+            if st.ks[q - i * L.per] == kk:
+                continue
+            j0 = (q - i * L.per) * ROW_CHUNK
+            memcpy(grad + i * c + j0, er + j0, chunk_width(c, j0) * sizeof(floating))
+        long_chunk_grad(t, labels, o, grad, q, L)
+    if st != NULL:
+        y = labels[i]
+        stream_long_pend(st, er, grad + i * c, 0.0, y if st.ks[y // ROW_CHUNK] == st.ks[y // ROW_CHUNK] else -1,
+                         L.frow[i] * L.arow[i])
+
+
 cdef int long_rows(const floating* x, const floating* t, const long long* labels,
                    const Options* o, const double[:] gs, Py_ssize_t n, double* loss,
                    floating* grad, int n_threads) noexcept nogil:
     # softmax cross-entropy of n long rows (labels, or probability targets t
     # when labels is NULL) by chunks, the three steps above: in tasks of whole
     # rows when there are enough rows for every thread (the row's exps still
-    # in the cache for step 3), else in tasks of chunks; the same values
-    # either way. Returns -1 if out of memory.
+    # in the cache for step 3; a large gradient for labels without smoothing
+    # streamed past the cache, see long_streams), else in tasks of chunks;
+    # the same values either way. Returns -1 if out of memory.
     cdef Py_ssize_t c = o.c, per = chunks_per_row(c), tasks = n * per
     cdef Py_ssize_t q, i, y
     cdef double* buf = <double*>malloc((4 * tasks + 5 * n + 1) * sizeof(double))
     cdef LongRows L
     cdef double sw
+    cdef Stream* st
     if buf == NULL:
         return -1
     L.per = per
@@ -456,17 +510,20 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
         L.skip[i] = sw == 0 or (labels != NULL and y == o.ignore_index)
         L.xy[i] = x[i * c + y] if labels != NULL and L.skip[i] == 0 else 0.0
     if long_by_rows(n, n_threads):
-        for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-            for q in range(i * per, (i + 1) * per):
-                long_chunk_stats(x, t, o, grad, q, &L)
-            long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, &L)
-            if grad != NULL:
-                for q in range(i * per, (i + 1) * per):
-                    long_chunk_grad(t, labels, o, grad, q, &L)
+        if grad != NULL and labels != NULL and o.u == NULL and long_streams(n, c, sizeof(floating)):
+            st = NULL
+            with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+                st = stream_open(c, XENT_STREAM_SUB, sizeof(floating))  # each thread's scratch
+                for i in prange(n, schedule="dynamic"):
+                    long_row_task(x, t, labels, o, gs, i, loss, grad, &L, st)
+                stream_close(st)
+        else:
+            for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
+                long_row_task(x, t, labels, o, gs, i, loss, grad, &L, NULL)
     else:
         for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-            long_chunk_stats(x, t, o, grad, q, &L)
+            long_chunk_stats(x, t, o, grad + (q // per) * c if grad != NULL else NULL, q, &L, NULL)
         for i in range(n):
             long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, &L)
         if grad != NULL:

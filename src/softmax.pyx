@@ -18,16 +18,16 @@
 # row uses every thread); the result is the same for any thread count.
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, fabs, log, INFINITY
+from libc.math cimport exp, fabs, log, INFINITY, NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, long_by_rows, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
-    XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
+    XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
     stream_close,
 )
 
@@ -103,25 +103,26 @@ cdef enum:
     LONG_LOG_SOFTMAX = 2  # log_softmax (the row shifted)
 
 
-cdef inline void long_chunk_stats(const floating* x, floating* e, Py_ssize_t n, Py_ssize_t c,
-                                  Py_ssize_t k, double* buf) noexcept nogil:
-    # task k (row k // per, chunk k % per) of long rows x (n, c): its max into
-    # buf[k] and its sum of exps into buf[T + k] (T = n * per tasks), the exps
-    # into e (unless NULL)
-    cdef Py_ssize_t per = chunks_per_row(c), i = k // per, j0 = (k % per) * ROW_CHUNK
-    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-    cdef floating mf = row_max(x + i * c + j0, width)
-    buf[k] = mf
-    if e != NULL:
-        buf[n * per + k] = row_store_exp(x + i * c + j0, e + i * c + j0, width, mf)
-    else:
-        buf[n * per + k] = row_sum_exp(x + i * c + j0, width, mf)
+cdef inline void long_chunk_stats(const floating* xk, floating* ek, Py_ssize_t j0, Py_ssize_t width,
+                                  double* mk, double* sk, Stream* st) noexcept nogil:
+    # a chunk xk (classes j0 .. j0 + width - 1) of a long row: its max into
+    # mk, its sum of exps into sk, the exps into ek (unless NULL); with st (a
+    # long row streamed), the pending row's chunk j0 is written meanwhile
+    cdef floating mf = row_max(xk, width)
+    mk[0] = mf
+    if st != NULL:
+        if is_finite(mf):
+            sk[0] = stream_chunk(st, xk, mf, j0, width, ek)
+            return
+        stream_chunk(st, NULL, 0.0, j0, width, NULL)
+    sk[0] = row_store_exp(xk, ek, width, mf) if ek != NULL else row_sum_exp(xk, width, mf)
 
 
 cdef inline void long_row_merge(Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf) noexcept nogil:
     # row i's chunk pairs merged in chunk order: each chunk's max becomes its
-    # factor exp(m_k - M) (buf[:T]); the row's M into buf[2T + i], its
-    # S = sum_k s_k exp(m_k - M) into buf[2T + n + i]
+    # factor exp(m_k - M) (buf[:T], T = n * per tasks; the sums in buf[T:2T]);
+    # the row's M into buf[2T + i], its S = sum_k s_k exp(m_k - M) into
+    # buf[2T + n + i]
     cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, q
     cdef double top = -INFINITY, total = 0.0
     for q in range(i * per, (i + 1) * per):
@@ -135,17 +136,65 @@ cdef inline void long_row_merge(Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double
     buf[2 * tasks + n + i] = total
 
 
-cdef inline void long_chunk_out(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
-                                Py_ssize_t k, const double* buf, int op) noexcept nogil:
-    # task k's output from its row's merged (M, S): softmax scales the stored
-    # exps by exp(m_k - M) / S, log_softmax shifts the logits
-    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i = k // per, j0 = (k % per) * ROW_CHUNK
-    cdef Py_ssize_t width = min(<Py_ssize_t>ROW_CHUNK, c - j0)
-    cdef double s = buf[2 * tasks + n + i]
-    if op == LONG_SOFTMAX:  # all -inf: the softmax is 0, not 0/0
-        row_scale(out + i * c + j0, width, 0.0 if s == 0 else buf[k] / s)
+cdef inline void long_chunk_out(const floating* xk, const floating* ek, floating* ok, Py_ssize_t width,
+                                double f, double m, double s, int op) noexcept nogil:
+    # a chunk's output from its row's merged M = m and S = s, and its factor f:
+    # softmax scales its exps ek (copied to ok first unless they are there)
+    # by f / S, log_softmax shifts its logits xk
+    cdef double k
+    if op == LONG_SOFTMAX:
+        if ek != ok:
+            memcpy(ok, ek, width * sizeof(floating))
+        row_scale(ok, width, 0.0 if s == 0 else f / s)  # all -inf: the softmax is 0, not 0/0
     elif op == LONG_LOG_SOFTMAX:
-        log_softmax_span(x + i * c + j0, out + i * c + j0, width, <floating>buf[2 * tasks + i], s)
+        log_softmax_span(xk, ok, width, <floating>m, s)
+
+
+cdef inline double long_chunk_k(floating m, double f, double s, int op) noexcept nogil:
+    # the k of a chunk's streamed output (as long_chunk_out: XENT_STREAM_MUL
+    # by f / S for softmax, XENT_STREAM_SHIFT by M for log_softmax), or NaN
+    # where it takes the plain path (a non-finite M, a scale of 1e38 or more)
+    cdef double k
+    if not is_finite(m):
+        return NAN
+    if op == LONG_SOFTMAX:
+        k = 0.0 if s == 0 else f / s
+        return k if fabs(k) < 1e38 else NAN
+    return m
+
+
+cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
+                               Py_ssize_t i, double* buf, int op, Stream* st) noexcept nogil:
+    # row i of long_rows as one task: its chunks' pairs, their merge, its
+    # output. With st (the thread's long rows streamed), softmax's exps go to
+    # a scratch row, the row before is written meanwhile, and this row's
+    # output is left pending.
+    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, q, j0, width
+    cdef const floating* xr = x + i * c
+    cdef floating* er = NULL
+    cdef double k, m, s
+    if op == LONG_SOFTMAX:
+        er = <floating*>stream_free_row(st) if st != NULL else out + i * c
+    for q in range(i * per, (i + 1) * per):
+        j0 = (q - i * per) * ROW_CHUNK
+        long_chunk_stats(xr + j0, er + j0 if er != NULL else NULL, j0, chunk_width(c, j0),
+                         &buf[q], &buf[tasks + q], st)
+    if st != NULL:
+        stream_long_written(st)
+    long_row_merge(n, c, i, buf)
+    m, s = buf[2 * tasks + i], buf[2 * tasks + n + i]
+    for q in range(i * per, (i + 1) * per):
+        j0 = (q - i * per) * ROW_CHUNK
+        width = chunk_width(c, j0)
+        k = long_chunk_k(<floating>m, buf[q], s, op) if st != NULL else NAN
+        if st != NULL:
+            st.ks[q - i * per] = k
+        if k != k:
+            long_chunk_out(xr + j0, er + j0 if er != NULL else NULL, out + i * c + j0, width,
+                           buf[q], m, s, op)
+    if st != NULL:
+        stream_long_pend(st, er if op == LONG_SOFTMAX else xr, out + i * c,
+                         0.0 if op == LONG_SOFTMAX else log(s), -1, 0.0)
 
 
 cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
@@ -153,31 +202,45 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
     # Long rows (see the top of this file): per chunk its (max, sum) pair
     # (long_chunk_stats), per row the pairs merged (long_row_merge), per chunk
     # the output (long_chunk_out); lse[i] = M + log(S) unless lse is NULL.
-    # With enough rows for every thread, a task is a whole row, so its exps
-    # or logits are still in the cache for the output pass; with fewer, a
+    # With enough rows for every thread, a task is a whole row (long_row_task),
+    # so its exps or logits are still in the cache for the output, which is
+    # streamed past the cache when it is large (long_streams); with fewer, a
     # task is a chunk, so one row uses every thread. The same values either
     # way. Returns -1 if out of memory.
-    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i, k
+    cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i, k, j0
     cdef double* buf = <double*>malloc((2 * tasks + 2 * n + 1) * sizeof(double))
     cdef floating* e = out if op == LONG_SOFTMAX else NULL
+    cdef Stream* st
     if buf == NULL:
         return -1
     if long_by_rows(n, n_threads):
-        for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-            for k in range(i * per, (i + 1) * per):
-                long_chunk_stats(x, e, n, c, k, buf)
-            long_row_merge(n, c, i, buf)
-            for k in range(i * per, (i + 1) * per):
-                long_chunk_out(x, out, n, c, k, buf, op)
+        if op != LONG_LSE and long_streams(n, c, sizeof(floating)):
+            st = NULL
+            with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+                # each thread's scratch and pending row
+                st = stream_open(c, XENT_STREAM_MUL if op == LONG_SOFTMAX else XENT_STREAM_SHIFT,
+                                 sizeof(floating))
+                for i in prange(n, schedule="dynamic"):
+                    long_row_task(x, out, n, c, i, buf, op, st)
+                stream_close(st)
+        else:
+            for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
+                long_row_task(x, out, n, c, i, buf, op, NULL)
     else:
         for k in prange(tasks, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-            long_chunk_stats(x, e, n, c, k, buf)
+            i = k // per
+            j0 = (k % per) * ROW_CHUNK
+            long_chunk_stats(x + i * c + j0, e + i * c + j0 if e != NULL else NULL, j0, chunk_width(c, j0),
+                             &buf[k], &buf[tasks + k], NULL)
         for i in range(n):
             long_row_merge(n, c, i, buf)
         if op != LONG_LSE:
             for k in prange(tasks, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
-                long_chunk_out(x, out, n, c, k, buf, op)
+                i = k // per
+                j0 = (k % per) * ROW_CHUNK
+                long_chunk_out(x + i * c + j0, out + i * c + j0, out + i * c + j0, chunk_width(c, j0),
+                               buf[k], buf[2 * tasks + i], buf[2 * tasks + n + i], op)
     if lse != NULL:  # lse[i] = M + log(S)
         for i in range(n):
             lse[i] = <floating>(buf[2 * tasks + i] + log(buf[2 * tasks + n + i]))

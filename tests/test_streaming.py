@@ -212,3 +212,77 @@ def test_many_tasks_on_several_threads(isa, rng, n, c, dtype):
             out = np.empty_like(x)
             kernel(sm, "log_softmax_rows", dtype)(x, out, threads)
             bitwise_equal(out, want_lsm)
+
+
+def long_rows(rng, dtype, c):
+    """Long rows (split into chunks) with the special cases of the chunked path:
+    all -inf, +inf, NaN, a chunk of -inf only in a finite row, a huge maximum."""
+    from xent._kernels import softmax as sm
+    x = special_rows((rng.standard_normal((11, c)) * 4).astype(dtype), rng)
+    x[5, sm.row_chunk:2 * sm.row_chunk] = -np.inf
+    x[6, 3] = np.finfo(dtype).max / 1.2
+    x[7, sm.row_chunk + 1:] -= 300  # the rest of the row underflows against its max
+    return x
+
+
+def long_sizes():
+    from xent._kernels import softmax as sm
+    return [sm.long_row, sm.long_row + sm.row_chunk + 5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("which", [0, 1])
+def test_long_rows_softmax_and_log_softmax(isa, rng, which, dtype):
+    # enough long rows for the threads: a row per task, its chunks' outputs
+    # written while the thread's next row is computed (several rows a thread)
+    x = long_rows(rng, dtype, long_sizes()[which])
+    with _dispatch.use_stream_bytes(PLAIN):
+        want_sm = xent.softmax(x, n_threads=1)
+        want_lsm = xent.log_softmax(x, n_threads=1)
+    with np.errstate(invalid="ignore"), _dispatch.use_stream_bytes(0):
+        for offset, threads in [(0, 1), (3, 2), (9, 2)]:
+            for fn, want in ((xent.softmax, want_sm), (xent.log_softmax, want_lsm)):
+                buf, out, start = guarded(x.shape, offset, dtype)
+                fn(x, out=out, n_threads=threads)
+                bitwise_equal(out, want)
+                assert_guard(buf, start, x.size)
+        for fn, want in ((xent.softmax, want_sm), (xent.log_softmax, want_lsm)):
+            inplace = x.copy()
+            fn(inplace, out=inplace, n_threads=2)
+            bitwise_equal(inplace, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["plain", "weights", "ignored", "z_loss", "huge_grad", "smoothing", "probs"])
+def test_long_rows_cross_entropy_gradient(isa, rng, case, dtype):
+    x = long_rows(rng, dtype, long_sizes()[1])
+    n, c = x.shape
+    y = rng.integers(0, c, n)
+    y[5] = 16384 + 7  # a target in the chunk of -inf only
+    kw = {}
+    if case == "weights":
+        kw = dict(weight=rng.random(c) + 0.5, sample_weight=np.where(np.arange(n) % 4 == 0, 0.0, 1.5))
+    elif case == "ignored":
+        y[::3] = -100
+    elif case == "z_loss":
+        kw = dict(z_loss=1e-3)
+    elif case == "huge_grad":  # gradient scales beyond 1e38 in some rows
+        kw = dict(reduction="none", grad_loss=np.where(np.arange(n) % 2 == 0, 3e38, 1.0))
+    elif case == "smoothing":  # stays on the plain path
+        kw = dict(label_smoothing=0.1)
+    target = rng.dirichlet(np.ones(c), size=n).astype(dtype) if case == "probs" else y
+    with np.errstate(invalid="ignore"):
+        with _dispatch.use_stream_bytes(PLAIN):
+            want = xent.softmax_cross_entropy(x, target, return_grad=True, n_threads=1, **kw)
+        with _dispatch.use_stream_bytes(0):
+            for offset, threads in [(0, 1), (5, 2), (15, 2)]:
+                buf, g, start = guarded(x.shape, offset, dtype)
+                got = xent.softmax_cross_entropy(x, target, return_grad=True, grad_out=g, n_threads=threads,
+                                                 **kw)
+                bitwise_equal(got[0], want[0])
+                bitwise_equal(got[1], want[1])
+                assert_guard(buf, start, x.size)
+            inplace = x.copy()
+            got = xent.softmax_cross_entropy(inplace, target, return_grad=True, grad_out=inplace, **kw)
+            bitwise_equal(got[0], want[0])
+            bitwise_equal(inplace, want[1])
