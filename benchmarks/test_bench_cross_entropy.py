@@ -45,8 +45,9 @@ SHAPES = {
     "4096x32000-f32": ((4096, 32000), np.float32),
     "65536x10-f32": ((65536, 10), np.float32),
     "4096x8192-f64": ((4096, 8192), np.float64),
+    "1024x128256-f32": ((1024, 128256), np.float32),  # an LLM vocabulary (Llama 3)
 }
-LARGE = ("4096x32000-f32", "4096x8192-f64")
+LARGE = ("4096x32000-f32", "4096x8192-f64", "1024x128256-f32")
 
 #: case -> (extra keyword arguments, shapes, rows). "weight" is a flag: the
 #: class weights come from the fixture.

@@ -2,7 +2,8 @@
 
 Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
 (when importable) and ``np.copyto`` of the same input (the memory-speed
-reference). Each timing is the median of ``--repeats`` calls, taken in three rounds in
+reference). Each timing is the median of at least ``--repeats`` calls (more for
+short calls: each turn times calls for at least 30 ms), taken in three rounds in
 which the implementations take turns, each after 50 ms of warm-up calls. The result
 is a markdown table on stdout; progress goes to stderr.
 """
@@ -88,6 +89,7 @@ CASES = (
     Case("softmax", "softmax", 4096, 32000),
     Case("log_softmax", "log_softmax", 4096, 32000),
     Case(CE, "cross_entropy", 4096, 32000),
+    Case(CE, "cross_entropy", 1024, 128256),  # an LLM vocabulary (Llama 3): rows split into chunks
     Case(CE, "cross_entropy", 65536, 10),
     Case(CE, "cross_entropy", 4096, 8192, "float64"),
     Case(CE, "cross_entropy", 64, 250),  # 16000 elements: small enough for one thread
@@ -95,7 +97,7 @@ CASES = (
     Case("multilabel_cross_entropy fwd+bwd (class mean)", "multilabel", 200000, 100, "float64"),
 )
 BINARY_OPS = ("bce_logits", "multilabel")  # their targets are 0/1 arrays of the input's shape
-PLOT_CLASSES = (10, 100, 1000, 10000, 32000)
+PLOT_CLASSES = (10, 100, 1000, 10000, 32000, 128256)
 PLOT_ELEMENTS = 32 * 2**20
 QUICK_ROWS = 8  # --quick divides the rows (and the plot's element count) by this
 
@@ -232,6 +234,10 @@ IDLE_S = 0.05
 #: to twice as slow (threads waking, the CPU leaving its idle state); a single
 #: warm-up call is not enough for that to pass.
 WARM_S = 0.05
+#: Each turn times its share of the calls and more, until its timed calls add
+#: up to this long: the median of a sub-millisecond case then rests on a
+#: hundred calls or more rather than a handful.
+TIMED_S = 0.03
 
 
 def measure(label, x, target, impls, repeats, progress):
@@ -239,7 +245,7 @@ def measure(label, x, target, impls, repeats, progress):
 
     The implementations take turns in ``ROUNDS`` rounds; in each, one waits
     ``IDLE_S``, runs untimed warm-up calls for ``WARM_S`` and then its share
-    of the ``repeats`` timed calls. A slow
+    of the ``repeats`` timed calls, and more until they took ``TIMED_S``. A slow
     phase of a shared, noisy machine so falls on all of them alike.
     """
     out = np.empty_like(x)
@@ -255,10 +261,13 @@ def measure(label, x, target, impls, repeats, progress):
             fn(x, target, out)  # warm-up: at least one call and WARM_S
             while time.perf_counter() < warm_until:
                 fn(x, target, out)
-            for _ in range(share):
+            done, spent = 0, 0.0
+            while done < share or (share and spent < TIMED_S):
                 t0 = time.perf_counter()
                 fn(x, target, out)
-                times[name].append(time.perf_counter() - t0)
+                dt = time.perf_counter() - t0
+                times[name].append(dt)
+                done, spent = done + 1, spent + dt
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -288,8 +297,9 @@ def header(argv, n_threads, cfg, versions, repeats):
         f"(OpenMP {'on' if cfg['openmp'] else 'off'}, {cfg['cores']} cores), {libs}, "
         f"{cfg['machine']}, Python {cfg['python']}",
         "",
-        f"Median of {repeats} calls, in {ROUNDS} rounds in which the implementations take "
-        "turns, each after 50 ms of warm-up calls. GB/s: input bytes / median. "
+        f"Median of at least {repeats} calls, in {ROUNDS} rounds in which the implementations take "
+        f"turns, each after {WARM_S * 1e3:.0f} ms of warm-up calls and timing calls for at least "
+        f"{TIMED_S * 1e3:.0f} ms. GB/s: input bytes / median. "
         "vs copyto: median / median of np.copyto of the same array. "
         "xent speedup: peer median / median of the first xent row; for \"xent (1 thread)\" "
         "that is the speedup of all threads over one. The first xent row "
@@ -334,7 +344,7 @@ def plot(path, sweep, title):
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help=f"shapes {QUICK_ROWS}x smaller in rows (for tests and CI)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls per case (default 7)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls per case, at least (default 7)")
     parser.add_argument("--threads", type=int, default=None,
                         help="n_threads for xent, and torch.set_num_threads (default: all)")
     parser.add_argument("--only", metavar="TEXT", action="append", default=None,
