@@ -82,17 +82,24 @@ def test_cross_entropy_gradient(isa, rng, c, case, dtype):
         kw = dict(reduction="none", grad_loss=rng.standard_normal(n))
     elif case == "huge_grad":  # gradient scales beyond 1e38 in some rows
         kw = dict(reduction="none", grad_loss=np.where(rng.random(n) < 0.5, 3e38, 1.0))
+    assert_cross_entropy_streams(x, y, kw, [(0, 1), (1, 2), (4, 3), (7, 2), (15, 1)])
+
+
+def assert_cross_entropy_streams(x, target, kw, runs):
+    """The streamed gradient (at (offset, threads) in runs, in place too)
+    equals the plain path's, bit for bit, and writes nothing outside it."""
     with _dispatch.use_stream_bytes(PLAIN):
-        want = xent.softmax_cross_entropy(x, y, return_grad=True, n_threads=1, **kw)
+        want = xent.softmax_cross_entropy(x, target, return_grad=True, n_threads=1, **kw)
     with _dispatch.use_stream_bytes(0):
-        for offset, threads in [(0, 1), (1, 2), (4, 3), (7, 2), (15, 1)]:
-            buf, g, start = guarded(x.shape, offset, dtype)
-            got = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g, n_threads=threads, **kw)
+        for offset, threads in runs:
+            buf, g, start = guarded(x.shape, offset, x.dtype)
+            got = xent.softmax_cross_entropy(x, target, return_grad=True, grad_out=g, n_threads=threads,
+                                             **kw)
             bitwise_equal(got[0], want[0])
             bitwise_equal(got[1], want[1])
             assert_guard(buf, start, x.size)
         inplace = x.copy()
-        got = xent.softmax_cross_entropy(inplace, y, return_grad=True, grad_out=inplace, **kw)
+        got = xent.softmax_cross_entropy(inplace, target, return_grad=True, grad_out=inplace, **kw)
         bitwise_equal(got[0], want[0])
         bitwise_equal(inplace, want[1])
 
@@ -272,17 +279,4 @@ def test_long_rows_cross_entropy_gradient(isa, rng, case, dtype):
         kw = dict(label_smoothing=0.1)
     target = rng.dirichlet(np.ones(c), size=n).astype(dtype) if case == "probs" else y
     with np.errstate(invalid="ignore"):
-        with _dispatch.use_stream_bytes(PLAIN):
-            want = xent.softmax_cross_entropy(x, target, return_grad=True, n_threads=1, **kw)
-        with _dispatch.use_stream_bytes(0):
-            for offset, threads in [(0, 1), (5, 2), (15, 2)]:
-                buf, g, start = guarded(x.shape, offset, dtype)
-                got = xent.softmax_cross_entropy(x, target, return_grad=True, grad_out=g, n_threads=threads,
-                                                 **kw)
-                bitwise_equal(got[0], want[0])
-                bitwise_equal(got[1], want[1])
-                assert_guard(buf, start, x.size)
-            inplace = x.copy()
-            got = xent.softmax_cross_entropy(inplace, target, return_grad=True, grad_out=inplace, **kw)
-            bitwise_equal(got[0], want[0])
-            bitwise_equal(inplace, want[1])
+        assert_cross_entropy_streams(x, target, kw, [(0, 1), (5, 2), (15, 2)])
