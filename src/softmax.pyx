@@ -82,6 +82,12 @@ long_row = LONG_ROW
 row_chunk = ROW_CHUNK
 
 
+def long_rows_stream(Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads):
+    """Whether long rows (n, c) of itemsize bytes on n_threads are taken a row
+    per thread with their output streamed (for tests)."""
+    return long_by_rows(n, n_threads) and long_streams(n, c, itemsize)
+
+
 cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
                                   floating m, double s) noexcept nogil:
     # out = (x - m) - log(s) over a span of a row whose max is m and sum s
@@ -182,6 +188,8 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
     if st != NULL:
         stream_long_written(st)
     long_row_merge(n, c, i, buf)
+    if op == LONG_LSE:
+        return
     m, s = buf[2 * tasks + i], buf[2 * tasks + n + i]
     for q in range(i * per, (i + 1) * per):
         j0 = (q - i * per) * ROW_CHUNK

@@ -234,11 +234,24 @@ def long_rows(rng, dtype, c):
 
 def long_sizes():
     from xent._kernels import softmax as sm
-    return [sm.long_row, sm.long_row + sm.row_chunk + 5]
+    return [sm.long_row, sm.long_row + sm.row_chunk + 5, 262144]  # the last: 16 chunks
+
+
+def test_long_rows_stream_where_expected(isa):
+    # (so that the tests below compare streamed rows with plain ones)
+    from xent._kernels import softmax as sm
+    with _dispatch.use_stream_bytes(0):
+        for c in long_sizes():
+            for threads in (1, 2):
+                assert sm.long_rows_stream(11, c, 4, threads) == (isa == "avx512")
+                assert sm.long_rows_stream(11, c, 8, threads) == (isa == "avx512" and c <= 131072)
+            assert not sm.long_rows_stream(7, c, 4, 2)  # fewer than 4 rows a thread: by chunks
+        assert not sm.long_rows_stream(11, 262144 + 1, 4, 1)  # exps beyond 1 MiB a row
+    assert not sm.long_rows_stream(11, long_sizes()[0], 4, 1)  # 2.9 MB: below 32 MiB
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("which", [0, 1, 2])
 def test_long_rows_softmax_and_log_softmax(isa, rng, which, dtype):
     # enough long rows for the threads: a row per task, its chunks' outputs
     # written while the thread's next row is computed (several rows a thread)
@@ -266,6 +279,7 @@ def test_long_rows_cross_entropy_gradient(isa, rng, case, dtype):
     n, c = x.shape
     y = rng.integers(0, c, n)
     y[5] = 16384 + 7  # a target in the chunk of -inf only
+    y[6] = 5  # a target in the chunk of the huge maximum (kept plain for huge_grad)
     kw = {}
     if case == "weights":
         kw = dict(weight=rng.random(c) + 0.5, sample_weight=np.where(np.arange(n) % 4 == 0, 0.0, 1.5))
