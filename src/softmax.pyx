@@ -201,7 +201,7 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
             long_chunk_out(xr + j0, er + j0 if er != NULL else NULL, out + i * c + j0, width,
                            buf[q], m, s, op)
     if st != NULL:
-        stream_long_pend(st, er if op == LONG_SOFTMAX else xr, out + i * c,
+        stream_long_pend(st, <const void*>er if op == LONG_SOFTMAX else <const void*>xr, out + i * c,
                          0.0 if op == LONG_SOFTMAX else log(s), -1, 0.0)
 
 
