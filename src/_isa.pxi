@@ -44,3 +44,12 @@ def set_stream_bytes(Py_ssize_t n):
 
 def get_stream_bytes():
     return xent_stream_bytes
+
+
+def set_stream_classes(Py_ssize_t f32, Py_ssize_t f64):
+    """Stream only rows of at least this many classes (a test hook)."""
+    xent_set_stream_min_c(f32, f64)
+
+
+def get_stream_classes():
+    return xent_stream_min_c[0], xent_stream_min_c[1]

@@ -66,6 +66,8 @@ cdef extern from "xent_rows.h":
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
+        double (*bfocal_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, float* loss, float* grad) noexcept nogil
+        double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad) noexcept nogil
         double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
         float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
         double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil
@@ -78,6 +80,8 @@ cdef extern from "xent_rows.h":
         XENT_STREAM_SHIFT
     Py_ssize_t xent_stream_bytes
     void xent_set_stream_bytes(Py_ssize_t n) noexcept nogil
+    Py_ssize_t xent_stream_min_c[2]
+    void xent_set_stream_min_c(Py_ssize_t f32, Py_ssize_t f64) noexcept nogil
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
 
@@ -112,6 +116,7 @@ cdef inline bint stream_isa(size_t itemsize) noexcept nogil:
 
 cdef inline bint streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
     return (stream_isa(itemsize) and XENT_SMALL_C < c < LONG_ROW
+            and c >= xent_stream_min_c[itemsize == 8]
             and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
 
 
@@ -266,6 +271,7 @@ cdef enum:
 
 cdef inline bint long_streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
     return (stream_isa(itemsize) and c * <Py_ssize_t>itemsize <= LONG_STREAM_ROW
+            and c >= xent_stream_min_c[itemsize == 8]
             and chunks_per_row(c) <= LONG_STREAM_CHUNKS
             and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
 

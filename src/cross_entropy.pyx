@@ -32,7 +32,7 @@ from libc.string cimport memcpy
 
 from _rows cimport (
     LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
-    xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
+    xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, XENT_SMALL_C, XENT_BLOCK,
     XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
     stream_close, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
     stream_long_flush,

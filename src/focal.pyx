@@ -13,13 +13,15 @@
 #     D_c = gamma (1 - p_c)**(gamma-1) p_c log p_c - (1 - p_c)**gamma.
 # Powers are taken in log space, (1 - p)**gamma = exp(gamma log(1 - p)) with
 # log(1 - p) from expm1 / log1p so that p near 1 loses nothing. Terms with a
-# zero factor are skipped (no 0 * inf). Scalar libm math: the focal losses
-# are not on the vectorised path. Tasks and partial sums as in binary.pyx.
+# zero factor are skipped (no 0 * inf). The binary loss runs on the
+# vectorised float64 exp/log of the active instruction set (xent_bfocal_ in
+# xent_rows_typed.h); the softmax focal loss is still scalar libm math.
+# Tasks and partial sums as in binary.pyx.
 
 from cython.parallel cimport prange
 from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
 
-from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes
+from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
 
 include "_isa.pxi"
 
@@ -38,53 +40,44 @@ cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
     return exp(gamma * log_base)
 
 
+cdef inline Py_ssize_t stride_of(const floating[:, :] a) noexcept nogil:
+    # element stride along the last axis (0 when broadcast)
+    return a.strides[1] // sizeof(floating)
+
+
 def binary_focal_rows(
     const floating[:, ::1] x, const floating[:, ::1] t, double gamma, double alpha,
     bint has_alpha, const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, floating[:, ::1] loss, double[::1] partial,
     floating[:, ::1] grad, int n_threads,
 ):
-    """Element-wise binary focal loss from logits: per-task sums into partial,
-    per-element losses into loss and gradients into grad (each unless None)."""
+    """Element-wise binary focal loss from logits (xent_bfocal_ of
+    xent_rows_typed.h): per-task sums into partial, per-element losses into
+    loss and gradients into grad (each unless None)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
     cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
-    cdef Py_ssize_t k, i, j, j0, j1
+    cdef Py_ssize_t k, i, j0, m
+    cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
     cdef bint want_loss = loss is not None, want_grad = grad is not None
-    cdef double xj, tj, e, p, one_minus_p, q, log_q, ce, a, w, qg, l, g, total
+    cdef double one = 1.0
+    cdef floating* lp
+    cdef floating* gp
     with nogil:
-        for k in prange(n * per_row, schedule="static", num_threads=n_threads,
+        for k in prange(n * per_row, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             i = k // per_row
             j0 = (k % per_row) * CHUNK
-            j1 = min(c, j0 + CHUNK)
-            total = 0
-            for j in range(j0, j1):
-                xj = x[i, j]
-                tj = t[i, j] * (1 - smooth) + 0.5 * smooth
-                w = weight[i, j]
-                e = exp(-fabs(xj))
-                p = 1 / (1 + e) if xj >= 0 else e / (1 + e)
-                one_minus_p = e / (1 + e) if xj >= 0 else 1 / (1 + e)
-                q = tj * one_minus_p + (1 - tj) * p
-                log_q = log(q)
-                # max(x, 0) - x t, with no 0 * inf at x = +-inf
-                ce = (0.0 if tj == 1 else xj * (1 - tj)) if xj >= 0 else (
-                    0.0 if tj == 0 else -xj * tj)
-                ce = ce + log1p(e)
-                a = alpha * tj + (1 - alpha) * (1 - tj) if has_alpha else 1.0
-                qg = pow_log(log_q, gamma)
-                l = 0.0 if (w == 0 or a == 0 or qg == 0) else w * a * qg * ce
-                total = total + l
-                if want_loss:
-                    loss[i, j] = <floating>l
-                if want_grad:
-                    g = qg * (p - tj)
-                    # (p (1 - p) is 0 only at x = +-inf, where ce may be inf: the limit is 0)
-                    if gamma != 0 and q > 0 and ce != 0 and p * one_minus_p != 0:
-                        g = g + gamma * pow_log(log_q, gamma - 1) * (1 - 2 * tj) * p * one_minus_p * ce
-                    grad[i, j] = <floating>(0.0 if (w == 0 or a == 0) else
-                                            row_gscale[i] * grad_loss[i, j] * w * a * g)
-            partial[k] = total
+            m = min(CHUNK, c - j0)
+            lp = &loss[i, j0] if want_loss else NULL
+            gp = &grad[i, j0] if want_grad else NULL
+            if floating is float:
+                partial[k] = xent_ops.bfocal_f32(
+                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
+                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp)
+            else:
+                partial[k] = xent_ops.bfocal_f64(
+                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
+                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp)
 
 
 cdef inline double class_factor(const long long[::1] labels, const floating[:, ::1] target,

@@ -34,7 +34,7 @@ from libc.float cimport DBL_MIN
 from libc.math cimport fabs, log, INFINITY
 from libc.string cimport memset
 
-from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes
+from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
 
 include "_isa.pxi"
 

@@ -66,6 +66,14 @@ typedef struct {
     double (*bce_probs_f64)(const double *p, const double *t, ptrdiff_t n, const double *pw,
                             ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                             double gscale, double smooth, double clip, double *loss, double *grad);
+    double (*bfocal_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
+                         ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
+                         double gscale, double smooth, double gamma, double alpha, int has_alpha,
+                         float *loss, float *grad);
+    double (*bfocal_f64)(const double *x, const double *t, ptrdiff_t n, const double *pw,
+                         ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
+                         double gscale, double smooth, double gamma, double alpha, int has_alpha,
+                         double *loss, double *grad);
     /* Streamed rows (outputs beyond the cache written with non-temporal
      * stores; see xent_sumexp_stream16_f32_): NULL where this ISA has none. */
     double (*sumexp_stream_f32)(const float *x, float *e, ptrdiff_t n, float m, const float *ep,
@@ -102,6 +110,19 @@ XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
 /* Outputs of at least this many bytes are streamed (see src/_rows.pxd). */
 XENT_HIDDEN ptrdiff_t xent_stream_bytes = (ptrdiff_t)32 << 20;
 static void xent_set_stream_bytes(ptrdiff_t n) { xent_stream_bytes = n; }
+/* ... and only rows of at least this many classes, float32 and float64: the
+ * streamed rows pay a scratch round trip per row that only long rows repay.
+ * Measured (benchmarks/streaming_ab.py, 64-128 MiB, 2 threads, softmax
+ * cross-entropy fwd+bwd / softmax / log_softmax as a ratio to np.copyto),
+ * float32 streamed against plain: C=100 10.1/2.5, C=1000 2.2/1.3, C=2048
+ * 1.26/1.28, C=4096 0.99/1.25, C=32000 0.82/1.16; float64 is never faster
+ * streamed on these (C=4096 1.81/1.48, C=131072 1.67/1.40), so it is off. */
+XENT_HIDDEN ptrdiff_t xent_stream_min_c[2] = {2048, PTRDIFF_MAX};
+static void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64)
+{
+    xent_stream_min_c[0] = f32;
+    xent_stream_min_c[1] = f64;
+}
 
 #define XENT_SFX _baseline
 #define XENT_ISA_NAME "baseline"

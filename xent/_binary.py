@@ -86,10 +86,21 @@ def _unit_interval(a, name, shape, n_threads):
                          f"index {where}")
 
 
+def _flat(a):
+    """Whether ``a`` (of the input's shape) reads as one run of elements in
+    the input's order: C-contiguous, or one value broadcast everywhere."""
+    return a.flags.c_contiguous or not any(a.strides)
+
+
 def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, return_grad,
-             grad_loss, grad_out, n_threads, probabilities=False, other_inputs=()):
+             grad_loss, grad_out, n_threads, probabilities=False, other_inputs=(),
+             per_row=False):
     """Validate a binary loss call; return what bce_rows needs.
-    ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
+    ``other_inputs``: more (name, value) arguments grad_out must not overlap.
+    ``per_row``: the caller needs one loss sum per row of the last axis and
+    sets its own per-row gradient scale; otherwise, when the per-column and
+    per-element options allow it, the kernel sees the data as one row of
+    every element (``kshape``), so that short rows cost no per-row work."""
     x_given, x = x, float_array(x, name)
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     t = np.asarray(target)  # bool and integer targets are 0/1 values, as arrays or not
@@ -117,21 +128,27 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     check_grad_out(grad_out, return_grad, name, x,
                    [("target", t), ("weight", weight), ("pos_weight", pos_weight),
                     ("grad_loss", grad_loss), *other_inputs, *caller_memory(name, x_given, x)])
-    nt = _threads.threads_for(n_threads, shape2d[0] * max(1, -(-c // _k.chunk)), x.size)
+    kshape = shape2d
+    if not per_row and shape2d[0] > 1 and pw.size and not pw.strides[0] and _flat(w) and _flat(g):
+        kshape = (1, x.size)
+    nt = _threads.threads_for(n_threads, _k.n_tasks(*kshape), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
-    t_rows = _as_rows(t.astype(cdt, copy=False), shape2d)
+    t_rows = _as_rows(t.astype(cdt, copy=False), kshape)
     _unit_interval(t_rows, "target", x.shape, nt)
-    x_rows = _as_rows(x.astype(cdt, copy=False), shape2d)
+    x_rows = _as_rows(x.astype(cdt, copy=False), kshape)
     if probabilities:
         _unit_interval(x_rows, name, x.shape, nt)
     scale = 1.0
     if reduction == "mean":
         scale = 0.0 if x.size == 0 else 1.0 / x.size
     gs = 1.0 if reduction == "none" else float(gl)
-    return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(shape2d),
-                g=g.reshape(shape2d), row_gscale=np.broadcast_to(gs * scale, (shape2d[0],)),
+    if kshape != shape2d:
+        pw = np.broadcast_to(pw[:1], (x.size,))
+    return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(kshape),
+                g=g.reshape(kshape), row_gscale=np.broadcast_to(gs * scale, (kshape[0],)),
                 smooth=eps, reduction=reduction, scale=scale, dtype=dtype, cdt=cdt,
-                shape2d=shape2d, return_grad=return_grad, grad_out=grad_out, nt=nt)
+                shape2d=shape2d, kshape=kshape, return_grad=return_grad, grad_out=grad_out,
+                nt=nt)
 
 
 def _grad_buffer(p):
@@ -139,7 +156,7 @@ def _grad_buffer(p):
     written directly, else a new array (None without return_grad)."""
     if not p["return_grad"]:
         return None
-    out, cdt, shape2d = p["grad_out"], p["cdt"], p["shape2d"]
+    out, cdt, shape2d = p["grad_out"], p["cdt"], p["kshape"]
     if out is not None and out.dtype == cdt and out.flags.c_contiguous and out.flags.aligned:
         return out.reshape(shape2d)
     return np.empty(shape2d, dtype=cdt)
@@ -147,7 +164,7 @@ def _grad_buffer(p):
 
 def _run(p, from_logits, clip=0.0):
     """Run bce_rows; return the per-task sums, per-element losses and gradient."""
-    cdt, shape2d = p["cdt"], p["shape2d"]
+    cdt, shape2d = p["cdt"], p["kshape"]
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
@@ -309,13 +326,26 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
     sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
     if sw.shape != batch:
         raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
+    # one loss per sample only when they differ in weight or are returned
+    per_row = sample_weight is not None or reduction == "none"
     # grad_out must not overlap these either (sample_weight is read again after the kernel)
     p = _prepare("logits", x, target, pos_weight, weight, label_smoothing, "sum", return_grad,
                  None, grad_out, n_threads,
                  other_inputs=[("sample_weight", sample_weight), ("grad_loss", grad_loss),
-                               *caller_memory("logits", logits, x)])
+                               *caller_memory("logits", logits, x)], per_row=per_row)
     n_rows, c = p["shape2d"]
     per_class = 1.0 / c if class_reduction == "mean" and c else 1.0
+    n_samples = math.prod(batch)
+    dtype = p["dtype"]
+    if not per_row:  # every sample of weight 1: the loss is the sum over elements
+        scale = (1.0 / n_samples if n_samples else 0.0) if reduction == "mean" else 1.0
+        p["row_gscale"] = np.broadcast_to(float(gl.reshape(-1)[0]) * per_class * scale
+                                          if gl.size else 0.0, (p["kshape"][0],))
+        partial, _, grad = _run(p, True)
+        value = dtype.type(float(np.sum(partial)) * per_class * scale)
+        if not return_grad:
+            return value
+        return value, deliver(grad.reshape(x.shape), grad_out, dtype)
     sw_flat = sw.reshape(-1)
     if reduction == "mean":
         total_w = float(np.sum(sw_flat))
@@ -327,7 +357,6 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
         scale = 1.0
     p["row_gscale"] = np.ascontiguousarray(gl.reshape(-1) * sw_flat * (per_class * scale))
     partial, _, grad = _run(p, True)
-    n_samples = math.prod(batch)
     rows = partial.reshape(n_rows, -1).sum(axis=1) if partial.size else np.zeros(n_samples)
     # a sample of weight 0 counts for nothing, whatever its logits (no 0 * inf)
     unweighted = sw_flat == 0
@@ -335,7 +364,6 @@ def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weigh
                              out=np.zeros(n_samples))
     if return_grad and c and unweighted.any():
         grad[unweighted] = 0
-    dtype = p["dtype"]
     if reduction == "none":
         value = per_sample.reshape(batch).astype(dtype)
     else:

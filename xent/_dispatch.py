@@ -79,16 +79,21 @@ def stream_bytes():
 
 
 @contextlib.contextmanager
-def use_stream_bytes(n):
-    """Context manager (for tests): stream outputs of at least ``n`` bytes."""
-    previous = stream_bytes()
+def use_stream_bytes(n, min_classes=(0, 0)):
+    """Context manager (for tests): stream outputs of at least ``n`` bytes, of
+    rows of at least ``min_classes`` (float32, float64) classes (by default
+    every row the streamed path can take; in production the minimum is set by
+    measurement, see src/xent_rows.h)."""
+    previous, previous_c = stream_bytes(), _softmax.get_stream_classes()
     for module in _MODULES:
         module.set_stream_bytes(n)
+        module.set_stream_classes(*min_classes)
     try:
         yield
     finally:
         for module in _MODULES:
             module.set_stream_bytes(previous)
+            module.set_stream_classes(*previous_c)
 
 
 set_isa(os.environ.get("XENT_ISA") or supported_isas()[0])

@@ -69,7 +69,7 @@ def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weig
     a = None if alpha is None else real_scalar(alpha, "alpha", 0.0, 1.0)
     p = _binary._prepare("logits", logits, target, None, weight, label_smoothing, reduction,
                          return_grad, grad_loss, grad_out, n_threads)
-    cdt, shape2d = p["cdt"], p["shape2d"]
+    cdt, shape2d = p["cdt"], p["kshape"]
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _binary._grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
