@@ -911,6 +911,7 @@ static const xent_row_ops XENT_F(xent_ops_) = {
     XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
     XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
     XENT_F(xent_bfocal_f32_), XENT_F(xent_bfocal_f64_),
+    XENT_F(xent_info_f32_), XENT_F(xent_info_f64_),
 #ifdef XENT_AVX512
     XENT_F(xent_sumexp_stream16_f32_), XENT_F(xent_out1_f32_),
     XENT_F(xent_sumexp_stream_f64_), XENT_F(xent_out1_f64_),

@@ -585,6 +585,106 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
     return total;
 }
 
+/* One row of an information-theory function (src/information.pyx): mode 0
+ * H(p, q) = -sum p log q, 1 KL(p || q) = sum p log(p / q), 2 H(p) = -sum p log p
+ * (q not read), each term in float64 from the input values with the
+ * vectorised float64 log; a term with p == 0 is 0 (NaN if q is NaN); with clip,
+ * q outside [lo, hi] is moved to the bound and its gradient is 0. KL takes
+ * log(p / q) (one rounding, no cancellation near p == q) unless the ratio is
+ * not a normal positive number, then log p - log q. grad (unless NULL) gets
+ * -f p / q. The sum is Kahan-compensated in float64 lanes; once a term is
+ * infinite or NaN the plain sum (inf or NaN) is the value. */
+static double XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t n, int mode,
+                                 int clip, double lo, double hi, double f, XENT_T *grad)
+{
+    double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB], tv[XENT_EB];
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
+    const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
+        int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
+        const XENT_T *pb = p + j0, *qb = (mode == 2 ? p : q) + j0;
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double qd = (double)qb[l];
+            qd = qd < clo ? clo : qd;
+            qd = qd > chi ? chi : qd;
+            pv[l] = (double)pb[l];
+            qv[l] = qd;
+        }
+        if (mode == 1) {
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                double r = pv[l] / qv[l];
+                r = r < INFINITY ? r : -1.0; /* -1 marks the fallback (a NaN log) */
+                lr[l] = r >= 2.2250738585072014e-308 ? r : -1.0;
+            }
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                lr[l] = XENT_F(xent_log_)(lr[l]);
+                lp[l] = XENT_F(xent_log_)(pv[l]);
+                lq[l] = XENT_F(xent_log_)(qv[l]);
+            }
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                double r = pv[l] / qv[l];
+                double v = pv[l] * (lp[l] - lq[l]);
+                v = r >= 2.2250738585072014e-308 ? (r < INFINITY ? pv[l] * lr[l] : v) : v;
+                tv[l] = v;
+            }
+        } else {
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                lq[l] = XENT_F(xent_log_)(qv[l]);
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                tv[l] = -pv[l] * lq[l];
+        }
+        /* p == 0: 0, or the NaN of a NaN q (the unclipped one: clipping keeps NaN) */
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double qn = qv[l] != qv[l] ? qv[l] : 0.0;
+            tv[l] = pv[l] == 0 ? qn : tv[l];
+        }
+        int l = 0;
+        for (; l + XENT_LANES <= len; l += XENT_LANES) {
+#pragma omp simd
+            for (int k = 0; k < XENT_LANES; k++) {
+                double v = tv[l + k];
+                raw[k] += v;
+                double y = v - comp[k], t = acc[k] + y;
+                comp[k] = (t - acc[k]) - y;
+                acc[k] = t;
+            }
+        }
+        for (int k = 0; l < len; l++, k++) {
+            double v = tv[l];
+            raw[k] += v;
+            double y = v - comp[k], t = acc[k] + y;
+            comp[k] = (t - acc[k]) - y;
+            acc[k] = t;
+        }
+        if (grad) {
+            XENT_T *go = grad + j0;
+#pragma omp simd
+            for (int l2 = 0; l2 < len; l2++) {
+                double qd = (double)qb[l2];
+                double g = -f * (pv[l2] / qv[l2]); /* (f * p may underflow) */
+                g = qd < clo ? 0.0 : g;
+                g = qd > chi ? 0.0 : g;
+                go[l2] = (XENT_T)(pv[l2] == 0 ? 0.0 : g);
+            }
+        }
+    }
+    double sr = 0.0, s = 0.0, c = 0.0;
+    for (int k = 0; k < XENT_LANES; k++) {
+        sr += raw[k];
+        double y = (acc[k] - comp[k]) - c, t = s + y;
+        c = (t - s) - y;
+        s = t;
+    }
+    return sr - sr == 0 ? s : sr;
+}
+
 #undef XENT_BINARY_LOOP
 #undef XENT_EB
 
