@@ -68,8 +68,8 @@ cdef extern from "xent_rows.h":
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
         double (*bfocal_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, float* loss, float* grad) noexcept nogil
         double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad) noexcept nogil
-        double (*info_f32)(const float* p, const float* q, Py_ssize_t n, int mode, int clip, double lo, double hi, double f, float* grad) noexcept nogil
-        double (*info_f64)(const double* p, const double* q, Py_ssize_t n, int mode, int clip, double lo, double hi, double f, double* grad) noexcept nogil
+        void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, float* grad, double* out) noexcept nogil
+        void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, double* grad, double* out) noexcept nogil
         double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
         float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
         double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil

@@ -42,6 +42,9 @@ MODE_KL = 1
 MODE_ENTROPY = 2
 
 cdef enum:
+    TASK_VALUES = 16384
+
+cdef enum:
     XENT_MODE = 0
     KL_MODE = 1
     ENTROPY_MODE = 2
@@ -55,19 +58,28 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
     mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p).
     With clip, q is clipped to [lo, hi] (zero gradient where clipped).
     """
-    cdef Py_ssize_t n = p.shape[0], c = p.shape[1], i
+    cdef Py_ssize_t n = p.shape[0], c = p.shape[1], k, i0, nr
+    # tasks of whole rows, about TASK_VALUES values each (a row's value does
+    # not depend on which task or thread computes it)
+    cdef Py_ssize_t per = max(1, TASK_VALUES // c) if c > 0 else n
+    cdef Py_ssize_t tasks = (n + per - 1) // per if n > 0 else 0
     cdef const floating* pp = &p[0, 0] if n > 0 and c > 0 else NULL
     cdef const floating* qp = &q[0, 0] if n > 0 and c > 0 else NULL
     cdef floating* g = &grad[0, 0] if grad is not None and n > 0 and c > 0 else NULL
+    cdef double* op = &out[0] if n > 0 else NULL
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
+        for k in prange(tasks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
+            i0 = k * per
+            nr = min(per, n - i0)
             if floating is float:
-                out[i] = xent_ops.info_f32(pp + i * c, qp + i * c, c, mode, clip, lo, hi, f,
-                                           g + i * c if g != NULL else NULL)
+                xent_ops.info_f32(pp + i0 * c if pp != NULL else NULL,
+                                  qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
+                                  hi, f, g + i0 * c if g != NULL else NULL, op + i0)
             else:
-                out[i] = xent_ops.info_f64(pp + i * c, qp + i * c, c, mode, clip, lo, hi, f,
-                                           g + i * c if g != NULL else NULL)
+                xent_ops.info_f64(pp + i0 * c if pp != NULL else NULL,
+                                  qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
+                                  hi, f, g + i0 * c if g != NULL else NULL, op + i0)
 
 
 def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip, double lo,

@@ -74,10 +74,10 @@ typedef struct {
                          ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
                          double gscale, double smooth, double gamma, double alpha, int has_alpha,
                          double *loss, double *grad);
-    double (*info_f32)(const float *p, const float *q, ptrdiff_t n, int mode, int clip,
-                       double lo, double hi, double f, float *grad);
-    double (*info_f64)(const double *p, const double *q, ptrdiff_t n, int mode, int clip,
-                       double lo, double hi, double f, double *grad);
+    void (*info_f32)(const float *p, const float *q, ptrdiff_t nrows, ptrdiff_t C, int mode,
+                     int clip, double lo, double hi, double f, float *grad, double *out);
+    void (*info_f64)(const double *p, const double *q, ptrdiff_t nrows, ptrdiff_t C, int mode,
+                     int clip, double lo, double hi, double f, double *grad, double *out);
     /* Streamed rows (outputs beyond the cache written with non-temporal
      * stores; see xent_sumexp_stream16_f32_): NULL where this ISA has none. */
     double (*sumexp_stream_f32)(const float *x, float *e, ptrdiff_t n, float m, const float *ep,

@@ -585,105 +585,154 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
     return total;
 }
 
-/* One row of an information-theory function (src/information.pyx): mode 0
+/* The information-theory rows (src/information.pyx): mode 0
  * H(p, q) = -sum p log q, 1 KL(p || q) = sum p log(p / q), 2 H(p) = -sum p log p
  * (q not read), each term in float64 from the input values with the
  * vectorised float64 log; a term with p == 0 is 0 (NaN if q is NaN); with clip,
  * q outside [lo, hi] is moved to the bound and its gradient is 0. KL takes
  * log(p / q) (one rounding, no cancellation near p == q) unless the ratio is
  * not a normal positive number, then log p - log q. grad (unless NULL) gets
- * -f p / q. The sum is Kahan-compensated in float64 lanes; once a term is
- * infinite or NaN the plain sum (inf or NaN) is the value. */
-static double XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t n, int mode,
-                                 int clip, double lo, double hi, double f, XENT_T *grad)
+ * -f p / q. The sums are Kahan-compensated in float64; once a term is
+ * infinite or NaN the plain sum (inf or NaN) is the value.
+ *
+ * xent_info_terms_: the terms tv and gradients of len (<= XENT_EB) values. */
+static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
+                                            int mode, double clo, double chi, double f,
+                                            double *tv, XENT_T *go)
 {
-    double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB], tv[XENT_EB];
-    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
-    const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
-        int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
-        const XENT_T *pb = p + j0, *qb = (mode == 2 ? p : q) + j0;
+    double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
+#pragma omp simd
+    for (int l = 0; l < len; l++) {
+        double qd = (double)qb[l];
+        qd = qd < clo ? clo : qd;
+        qd = qd > chi ? chi : qd;
+        pv[l] = (double)pb[l];
+        qv[l] = qd;
+    }
+    if (mode == 1) {
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double r = pv[l] / qv[l];
+            r = r < INFINITY ? r : -1.0; /* -1 marks the fallback (a NaN log) */
+            lr[l] = r >= 2.2250738585072014e-308 ? r : -1.0;
+        }
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            lr[l] = XENT_F(xent_log_)(lr[l]);
+            lp[l] = XENT_F(xent_log_)(pv[l]);
+            lq[l] = XENT_F(xent_log_)(qv[l]);
+        }
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double r = pv[l] / qv[l];
+            double v = pv[l] * (lp[l] - lq[l]);
+            v = r >= 2.2250738585072014e-308 ? (r < INFINITY ? pv[l] * lr[l] : v) : v;
+            tv[l] = v;
+        }
+    } else {
+#pragma omp simd
+        for (int l = 0; l < len; l++)
+            lq[l] = XENT_F(xent_log_)(qv[l]);
+#pragma omp simd
+        for (int l = 0; l < len; l++)
+            tv[l] = -pv[l] * lq[l];
+    }
+    /* p == 0: 0, or the NaN of a NaN q (clipping keeps a NaN) */
+#pragma omp simd
+    for (int l = 0; l < len; l++) {
+        double qn = qv[l] != qv[l] ? qv[l] : 0.0;
+        tv[l] = pv[l] == 0 ? qn : tv[l];
+    }
+    if (go) {
 #pragma omp simd
         for (int l = 0; l < len; l++) {
             double qd = (double)qb[l];
-            qd = qd < clo ? clo : qd;
-            qd = qd > chi ? chi : qd;
-            pv[l] = (double)pb[l];
-            qv[l] = qd;
+            double g = -f * (pv[l] / qv[l]); /* (f * p may underflow) */
+            g = qd < clo ? 0.0 : g;
+            g = qd > chi ? 0.0 : g;
+            go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
         }
-        if (mode == 1) {
-#pragma omp simd
-            for (int l = 0; l < len; l++) {
-                double r = pv[l] / qv[l];
-                r = r < INFINITY ? r : -1.0; /* -1 marks the fallback (a NaN log) */
-                lr[l] = r >= 2.2250738585072014e-308 ? r : -1.0;
+    }
+}
+
+/* Rows of fewer classes than this are taken XENT_EB values (whole rows) at a
+ * time and summed row by row; longer rows are summed in XENT_LANES lanes. */
+#define XENT_INFO_SHORT 48
+
+/* out[i] = the mode's value of row i of the nrows x C arrays p and q (row
+ * stride C); grad, unless NULL, the same shape. */
+static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows, ptrdiff_t C,
+                               int mode, int clip, double lo, double hi, double f,
+                               XENT_T *grad, double *out)
+{
+    double tv[XENT_EB];
+    const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
+    if (mode == 2)
+        q = p;
+    if (C < XENT_INFO_SHORT) {
+        ptrdiff_t per = C > 0 ? XENT_EB / C : 0;
+        for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
+            ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per;
+            if (C > 0)
+                XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
+                                         f, tv, grad ? grad + i0 * C : NULL);
+            for (ptrdiff_t r = 0; r < nr; r++) {
+                const double *tr = tv + r * C;
+                double sr = 0.0, s = 0.0, c = 0.0;
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    sr += tr[j];
+                    double y = tr[j] - c, t = s + y;
+                    c = (t - s) - y;
+                    s = t;
+                }
+                out[i0 + r] = sr - sr == 0 ? s : sr;
             }
-#pragma omp simd
-            for (int l = 0; l < len; l++) {
-                lr[l] = XENT_F(xent_log_)(lr[l]);
-                lp[l] = XENT_F(xent_log_)(pv[l]);
-                lq[l] = XENT_F(xent_log_)(qv[l]);
-            }
-#pragma omp simd
-            for (int l = 0; l < len; l++) {
-                double r = pv[l] / qv[l];
-                double v = pv[l] * (lp[l] - lq[l]);
-                v = r >= 2.2250738585072014e-308 ? (r < INFINITY ? pv[l] * lr[l] : v) : v;
-                tv[l] = v;
-            }
-        } else {
-#pragma omp simd
-            for (int l = 0; l < len; l++)
-                lq[l] = XENT_F(xent_log_)(qv[l]);
-#pragma omp simd
-            for (int l = 0; l < len; l++)
-                tv[l] = -pv[l] * lq[l];
+            if (per == 0)
+                break;
         }
-        /* p == 0: 0, or the NaN of a NaN q (the unclipped one: clipping keeps NaN) */
+        if (C == 0)
+            for (ptrdiff_t i = 0; i < nrows; i++)
+                out[i] = 0.0;
+        return;
+    }
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        const XENT_T *pr = p + i * C, *qr = q + i * C;
+        double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
+        for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
+            int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
+            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f, tv,
+                                     grad ? grad + i * C + j0 : NULL);
+            int l = 0;
+            for (; l + XENT_LANES <= len; l += XENT_LANES) {
 #pragma omp simd
-        for (int l = 0; l < len; l++) {
-            double qn = qv[l] != qv[l] ? qv[l] : 0.0;
-            tv[l] = pv[l] == 0 ? qn : tv[l];
-        }
-        int l = 0;
-        for (; l + XENT_LANES <= len; l += XENT_LANES) {
-#pragma omp simd
-            for (int k = 0; k < XENT_LANES; k++) {
-                double v = tv[l + k];
+                for (int k = 0; k < XENT_LANES; k++) {
+                    double v = tv[l + k];
+                    raw[k] += v;
+                    double y = v - comp[k], t = acc[k] + y;
+                    comp[k] = (t - acc[k]) - y;
+                    acc[k] = t;
+                }
+            }
+            for (int k = 0; l < len; l++, k++) {
+                double v = tv[l];
                 raw[k] += v;
                 double y = v - comp[k], t = acc[k] + y;
                 comp[k] = (t - acc[k]) - y;
                 acc[k] = t;
             }
         }
-        for (int k = 0; l < len; l++, k++) {
-            double v = tv[l];
-            raw[k] += v;
-            double y = v - comp[k], t = acc[k] + y;
-            comp[k] = (t - acc[k]) - y;
-            acc[k] = t;
+        double sr = 0.0, s = 0.0, c = 0.0;
+        for (int k = 0; k < XENT_LANES; k++) {
+            sr += raw[k];
+            double y = (acc[k] - comp[k]) - c, t = s + y;
+            c = (t - s) - y;
+            s = t;
         }
-        if (grad) {
-            XENT_T *go = grad + j0;
-#pragma omp simd
-            for (int l2 = 0; l2 < len; l2++) {
-                double qd = (double)qb[l2];
-                double g = -f * (pv[l2] / qv[l2]); /* (f * p may underflow) */
-                g = qd < clo ? 0.0 : g;
-                g = qd > chi ? 0.0 : g;
-                go[l2] = (XENT_T)(pv[l2] == 0 ? 0.0 : g);
-            }
-        }
+        out[i] = sr - sr == 0 ? s : sr;
     }
-    double sr = 0.0, s = 0.0, c = 0.0;
-    for (int k = 0; k < XENT_LANES; k++) {
-        sr += raw[k];
-        double y = (acc[k] - comp[k]) - c, t = s + y;
-        c = (t - s) - y;
-        s = t;
-    }
-    return sr - sr == 0 ? s : sr;
 }
+
+#undef XENT_INFO_SHORT
 
 #undef XENT_BINARY_LOOP
 #undef XENT_EB

@@ -92,8 +92,12 @@ def test_the_compiled_kernels_are_used():
     assert _compiled.get_isa() == _dispatch.active_isa()
 
 
-@pytest.mark.parametrize("shape", [(7, 5), (37, 13), (9, 300), (1, 1), (4, 1)],
-                         ids=["C5", "C13", "C300", "one", "C1"])
+# rows of fewer than 48 classes are summed row by row from blocks of whole rows,
+# longer ones in lanes, in chunks of 512 values; 3000x10 is several tasks
+@pytest.mark.parametrize("shape", [(7, 5), (37, 13), (9, 300), (1, 1), (4, 1), (11, 47),
+                                   (11, 48), (5, 600), (2, 1100), (3000, 10)],
+                         ids=["C5", "C13", "C300", "one", "C1", "C47", "C48", "C600",
+                              "C1100", "C10many"])
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("eps", [None, 1e-7, 0.05])
 def test_against_float64_reference(shape, reduction, eps):
@@ -354,6 +358,19 @@ def test_eps_clips_q_to_eps_and_one():
     np.testing.assert_allclose(g, [[-0.2 / 1e-3, -0.3, -0.5 / 0.4]], rtol=1e-15)
     # KL(p, p) stays 0 with clipping, p >= eps
     assert xent.kl_divergence(p, p, eps=1e-3) == 0.0
+
+
+@pytest.mark.parametrize("shape", [(5000, 10), (700, 47), (300, 600)])
+def test_bit_identical_for_any_thread_count(shape):
+    p, q = make(*shape, seed=3)
+    p[3, 1] = nan
+    q[7, 0] = 0.0
+    for f in FUNCS.values():
+        one = f(p, q, return_grad=True, n_threads=1)
+        for nt in (2, 3):
+            other = f(p, q, return_grad=True, n_threads=nt)
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(one, other))
+    assert xent.entropy(p, n_threads=1).tobytes() == xent.entropy(p, n_threads=2).tobytes()
 
 
 def test_nan_stays_in_its_row():

@@ -181,6 +181,13 @@ def test_binary_cross_entropy_gradient(isa, rng, n):
 def test_show_config_reports_streaming(isa):
     want = 32 << 20 if isa == "avx512" else None
     assert xent.show_config("dicts")["stream_bytes"] == want
+    # streamed only for float32 rows of 2048+ classes, float64 never (measured)
+    classes = (2048, 2**63 - 1) if isa == "avx512" else None
+    assert xent.show_config("dicts")["stream_classes"] == classes
+    with _dispatch.use_stream_bytes(1 << 20, (3, 5)):
+        if isa == "avx512":
+            assert xent.show_config("dicts")["stream_classes"] == (3, 5)
+    assert xent.show_config("dicts")["stream_classes"] == classes
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

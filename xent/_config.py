@@ -5,7 +5,7 @@ import platform
 import numpy as np
 
 from . import _threads
-from ._dispatch import active_isa, stream_bytes, supported_isas
+from ._dispatch import active_isa, stream_bytes, stream_classes, supported_isas
 from ._kernels import softmax as _k
 
 
@@ -41,6 +41,9 @@ def config():
         # float32 outputs this large (beyond the cache) are written with
         # non-temporal stores on the paths that have them (avx512)
         "stream_bytes": stream_bytes() if active_isa() == "avx512" else None,
+        # ... and only for rows of at least this many classes (float32, float64),
+        # where streaming was measured faster (docs/performance.md)
+        "stream_classes": stream_classes() if active_isa() == "avx512" else None,
     }
 
 

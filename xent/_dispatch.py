@@ -78,6 +78,12 @@ def stream_bytes():
     return _softmax.get_stream_bytes()
 
 
+def stream_classes():
+    """The fewest classes a row needs for its outputs to be streamed: a pair
+    (float32, float64); a maximum is 2**63 - 1 (never)."""
+    return tuple(_softmax.get_stream_classes())
+
+
 @contextlib.contextmanager
 def use_stream_bytes(n, min_classes=(0, 0)):
     """Context manager (for tests): stream outputs of at least ``n`` bytes, of
