@@ -21,7 +21,7 @@
 from cython.parallel cimport prange
 from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
 
-from _rows cimport floating, row_max, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
+from _rows cimport floating, row_max, row_store_exp, row_sum_exp, row_scale, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
 
 include "_isa.pxi"
 
@@ -117,7 +117,8 @@ def softmax_focal_rows(
     (each element read before it is written: grad may be x)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
     cdef bint want_grad = grad is not None, use_labels = labels is not None
-    cdef double m, s, log_s, lp, a, d, total, sum_ad, f
+    cdef double m, s, log_s, lp, a, d, total, sum_ad, f, xy
+    cdef long long y
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -128,6 +129,32 @@ def softmax_focal_rows(
                         grad[i, j] = 0
                 continue
             d = 0  # (assigned here, d is private to each thread: focal_term writes it)
+            if use_labels:
+                # one target class: the vectorised sum of exps (stored into the
+                # gradient row, which may be x: x_y is read first), the loss
+                # term at the label, and the gradient as one scaling of the
+                # exps plus the label's own term
+                y = labels[i]
+                m = row_max(&x[i, 0], c)
+                xy = x[i, y]
+                if want_grad:
+                    s = row_store_exp(&x[i, 0], &grad[i, 0], c, m)
+                else:
+                    s = row_sum_exp(&x[i, 0], c, m)
+                lp = shifted(xy, m) - log(s)
+                a = alpha[y]
+                total = 0
+                sum_ad = 0
+                if a != 0:
+                    total = a * focal_term(lp, gamma, &d)
+                    sum_ad = a * d
+                loss[i] = total
+                if want_grad:
+                    f = grad_scale[i]
+                    row_scale(&grad[i, 0], c, -f * sum_ad / s)
+                    if a != 0:
+                        grad[i, y] = <floating>(f * (a * d - exp(lp) * sum_ad))
+                continue
             m = row_max(&x[i, 0], c)
             s = 0
             for j in range(c):
