@@ -712,3 +712,18 @@ def nll_probs(
                 if want_grad:
                     grad[i, j] = <floating>(-f * a)
             loss[i] = sw * total
+
+
+def labels_scan(const long long[::1] labels, long long n_classes, long long ignore_index):
+    """The number of labels that are not ignore_index, or -1 if one is neither
+    ignore_index nor in [0, n_classes) (the fast path of softmax_cross_entropy
+    then leaves the call, and its error, to the general path)."""
+    cdef Py_ssize_t i, n = labels.shape[0], kept = 0
+    cdef long long y
+    cdef bint bad = False
+    with nogil:
+        for i in range(n):
+            y = labels[i]
+            bad = bad | ((y != ignore_index) & ((y < 0) | (y >= n_classes)))
+            kept += y != ignore_index
+    return -1 if bad else kept
