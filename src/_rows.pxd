@@ -44,6 +44,7 @@ cdef extern from "xent_rows.h":
         void (*softmax_vjp_f32)(const float* p, const float* g, float* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f32)(const float* lp, const float* g, float* out, Py_ssize_t n, double total) noexcept nogil
         float (*exp_f32)(float x) noexcept nogil
+        double (*log_s_f32)(const float* v, Py_ssize_t n, float m, double s, int exps) noexcept nogil
         double (*max_f64)(const double* x, Py_ssize_t n) noexcept nogil
         double (*sumexp_f64)(const double* x, double* e, Py_ssize_t n, double m) noexcept nogil
         void (*scale_f64)(double* e, Py_ssize_t n, double k) noexcept nogil
@@ -54,13 +55,16 @@ cdef extern from "xent_rows.h":
         void (*softmax_vjp_f64)(const double* p, const double* g, double* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f64)(const double* lp, const double* g, double* out, Py_ssize_t n, double total) noexcept nogil
         double (*exp_f64)(double x) noexcept nogil
+        double (*log_s_f64)(const double* v, Py_ssize_t n, double m, double s, int exps) noexcept nogil
+        void (*block_logs_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const double* m, const double* s, double* ls) noexcept nogil
+        void (*block_logs_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const double* m, const double* s, double* ls) noexcept nogil
         void (*block_sumexp_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, float* ws, float* m, double* s) noexcept nogil
         void (*block_scale_f32)(float* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, float* out) noexcept nogil
         void (*block_sumexp_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, double* ws, double* m, double* s) noexcept nogil
         void (*block_scale_f64)(double* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, double* out) noexcept nogil
         void (*block_labels_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, float* grad) noexcept nogil
         void (*block_labels_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, double* grad) noexcept nogil
-        void (*block_losses)(const double* m, const double* s, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
+        void (*block_losses)(const double* m, const double* s, const double* ls, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
         double (*log_f64)(double x) noexcept nogil
         double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad, int stream) noexcept nogil
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream) noexcept nogil
@@ -74,6 +78,8 @@ cdef extern from "xent_rows.h":
         float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
         double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil
         double (*out1_f64)(double v, double k, double c, int op) noexcept nogil
+    double XENT_NEAR_ONE_F32
+    double XENT_NEAR_ONE_F64
     enum:
         XENT_SMALL_C
         XENT_BLOCK
@@ -382,9 +388,24 @@ cdef inline double row_store_exp(const floating* x, floating* e, Py_ssize_t n, f
         return xent_ops.sumexp_f64(x, e, n, m)
 
 
-cdef inline floating row_logsumexp(floating m, double s) noexcept nogil:
-    # log(sum_j exp(x_j)) from the shift m and s (every case of the contract).
-    return <floating>(m + log(s))
+cdef inline double row_log_s(const floating* v, Py_ssize_t n, floating m, double s,
+                             bint exps) noexcept nogil:
+    # log(s) of a row of max m and sum of exps s: log1p of the terms other
+    # than the max's own when s is near 1 (xent_log_s_ in xent_rows_typed.h;
+    # v the row's logits, or with exps its exps exp(x_j - m)), else log(s)
+    if floating is float:
+        if s < XENT_NEAR_ONE_F32 and is_finite(m):
+            return xent_ops.log_s_f32(v, n, m, s, exps)
+    else:
+        if s < XENT_NEAR_ONE_F64 and is_finite(m):
+            return xent_ops.log_s_f64(v, n, m, s, exps)
+    return log(s)
+
+
+cdef inline floating row_logsumexp(floating m, double log_s) noexcept nogil:
+    # log(sum_j exp(x_j)) from the shift m and log(s) (row_log_s; every case
+    # of the contract)
+    return <floating>(m + log_s)
 
 
 cdef inline void row_scale(floating* e, Py_ssize_t n, double k) noexcept nogil:
@@ -458,6 +479,15 @@ cdef inline void block_exp(const floating* x, Py_ssize_t nb, Py_ssize_t c, float
         xent_ops.block_sumexp_f32(x, nb, c, ws, m, s)
     else:
         xent_ops.block_sumexp_f64(x, nb, c, ws, m, s)
+
+
+cdef inline void block_logs(const floating* x, Py_ssize_t nb, Py_ssize_t c, const double* m,
+                            const double* s, double* ls) noexcept nogil:
+    # ls[b] = log(s[b]) of the rows x + b * c of maxima m, as row_log_s
+    if floating is float:
+        xent_ops.block_logs_f32(x, nb, c, m, s, ls)
+    else:
+        xent_ops.block_logs_f64(x, nb, c, m, s, ls)
 
 
 cdef inline void block_scale(floating* ws, Py_ssize_t nb, Py_ssize_t c, const double* k,

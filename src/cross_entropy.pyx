@@ -31,7 +31,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_scale_sub, block_exp, block_scale,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_log_s, row_scale_sub, block_exp, block_logs, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, XENT_SMALL_C, XENT_BLOCK,
     XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
     stream_close, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
@@ -101,11 +101,11 @@ cdef inline double prob_target_sums(const floating* xr, const floating* tr, doub
     return shifted
 
 
-cdef inline double row_loss(double m, double s, double a_total, double shifted, double sw,
-                            double f, double z, double* k) noexcept nogil:
-    # the loss of a row, and in k the factor of its exps in the gradient
-    # (the block path computes the same in xent_block_losses)
-    cdef double log_s = log(s)
+cdef inline double row_loss(double m, double s, double log_s, double a_total, double shifted,
+                            double sw, double f, double z, double* k) noexcept nogil:
+    # the loss of a row (log_s = log(s) from row_log_s), and in k the factor
+    # of its exps in the gradient (the block path computes the same in
+    # xent_block_losses)
     cdef double lse = m + log_s
     if sw == 0:  # a sample of weight 0 counts for nothing, whatever its logits
         k[0] = 0
@@ -147,7 +147,8 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
     shifted = label_target_sums(xr, y, m, wy, o, &a_total)
     s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
-    loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
+    loss[i] = row_loss(m, s, row_log_s(gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
+                       shifted, sw, f, o.z, &k)
     if gr != NULL:
         row_scale_sub(gr, o.c, k, f if o.u != NULL else 0.0, o.u)
         gr[y] = <floating>(gr[y] - f * (1 - o.eps) * wy)
@@ -180,7 +181,7 @@ cdef void labels_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1,
         shifted = label_target_sums(x + i * c, y, m, wy, o, &a_total)
         s = stream_row(st, x + i * c, mf, <void**>&e)
         f = gs[i] * sw
-        loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
+        loss[i] = row_loss(m, s, row_log_s(e, c, mf, s, True), a_total, shifted, sw, f, o.z, &k)
         if fabs(k) < 1e38:
             stream_pend(st, e, g + i * c, k, 0.0, y, f * (1 - o.eps) * wy)
         else:
@@ -199,6 +200,7 @@ cdef struct Block:
     double f[XENT_BLOCK]
     double k[XENT_BLOCK]
     double loss[XENT_BLOCK]
+    double ls[XENT_BLOCK]
 
 
 cdef inline void block_start(Block* blk, const floating* x, Py_ssize_t nb, Py_ssize_t c,
@@ -249,7 +251,8 @@ cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
     shifted = prob_target_sums(xr, tr, m, o, &a_total)
     s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
-    loss[i] = row_loss(m, s, a_total, shifted, sw, f, o.z, &k)
+    loss[i] = row_loss(m, s, row_log_s(gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
+                       shifted, sw, f, o.z, &k)
     if gr != NULL:
         # g_j = k e_j - f a_j; a_j needs the target row again
         row_scale_sub(gr, o.c, k, 0.0, NULL)
@@ -269,7 +272,8 @@ cdef inline void probs_block(const floating* x, const floating* t, Py_ssize_t i0
         blk.sw[b] = row_sw(o, i)
         blk.f[b] = gs[i] * blk.sw[b]
         blk.shifted[b] = prob_target_sums(x + i * c, t + i * c, blk.m[b], o, &blk.a[b])
-    xent_ops.block_losses(blk.m, blk.s, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
+    block_logs(x + i0 * c, nb, c, blk.m, blk.s, blk.ls)
+    xent_ops.block_losses(blk.m, blk.s, blk.ls, blk.a, blk.shifted, blk.sw, blk.f, o.z, blk.k, blk.loss)
     for b in range(nb):
         loss[i0 + b] = blk.loss[b] if blk.sw[b] != 0 else 0.0
     if grad == NULL:
@@ -362,11 +366,12 @@ cdef inline void long_chunk_stats(const floating* x, const floating* t, const Op
         L.sk[q] = row_sum_exp(xr + j0, width, mf)
 
 
-cdef inline void long_row_merge(floating xy, const long long* labels, const Options* o,
-                                const double[:] gs, Py_ssize_t i, double* loss,
+cdef inline void long_row_merge(floating xy, const floating* xr, const long long* labels,
+                                const Options* o, const double[:] gs, Py_ssize_t i, double* loss,
                                 LongRows* L) noexcept nogil:
     # 2. row i, in chunk order: its loss and gradient factors (xy: its target
-    # logit, for labels)
+    # logit, for labels; xr: its logits, NULL where the gradient has
+    # overwritten them, for row_log_s)
     cdef Py_ssize_t q, per = L.per
     cdef double top, total, total_a, shifted, contrib, sw, wy
     if L.skip[i] != 0:
@@ -402,7 +407,8 @@ cdef inline void long_row_merge(floating xy, const long long* labels, const Opti
             total_a = total_a + L.wk[q]
     sw = row_sw(o, i)
     L.frow[i] = gs[i] * sw
-    loss[i] = row_loss(top, total, total_a, shifted, sw, L.frow[i], o.z, &L.krow[i])
+    loss[i] = row_loss(top, total, row_log_s(xr, o.c, <floating>top, total, False) if xr != NULL else log(total),
+                       total_a, shifted, sw, L.frow[i], o.z, &L.krow[i])
 
 
 cdef inline double long_chunk_k(Py_ssize_t q, const LongRows* L) noexcept nogil:
@@ -456,7 +462,8 @@ cdef inline void long_row_task(const floating* x, const floating* t, const long 
         long_chunk_stats(x, t, o, er, q, L, st)
     if st != NULL:
         stream_long_written(st)
-    long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, L)
+    long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL, labels, o,
+                   gs, i, loss, L)
     if grad == NULL:
         return
     for q in range(i * L.per, (i + 1) * L.per):
@@ -525,7 +532,8 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
                         use_threads_if=n_threads > 1):
             long_chunk_stats(x, t, o, grad + (q // per) * c if grad != NULL else NULL, q, &L, NULL)
         for i in range(n):
-            long_row_merge(<floating>L.xy[i], labels, o, gs, i, loss, &L)
+            long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL,
+                           labels, o, gs, i, loss, &L)
         if grad != NULL:
             for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):

@@ -23,7 +23,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from _rows cimport (
-    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_logsumexp, row_scale, row_shift,
+    LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_log_s, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
     xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
@@ -73,7 +73,7 @@ cdef inline void softmax_block(const floating* x, Py_ssize_t nb, Py_ssize_t c, f
         f[b] = 0
     if lse != NULL:
         for b in range(nb):
-            lse[b] = row_logsumexp(m[b], s[b])
+            lse[b] = row_logsumexp(m[b], row_log_s(x + b * c, c, m[b], s[b], False))
     if p != NULL:
         block_scale(ws, nb, c, k, f, NULL, p)
 
@@ -89,10 +89,10 @@ def long_rows_stream(Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads)
 
 
 cdef inline void log_softmax_span(const floating* x, floating* out, Py_ssize_t width,
-                                  floating m, double s) noexcept nogil:
+                                  floating m, double s, double log_s) noexcept nogil:
     # out = (x - m) - log(s) over a span of a row whose max is m and sum s
+    # (log_s = log(s) from row_log_s)
     cdef Py_ssize_t j
-    cdef double log_s = log(s)
     if s == 0:  # all -inf: log of a zero softmax
         for j in range(width):
             out[j] = -INFINITY
@@ -124,11 +124,13 @@ cdef inline void long_chunk_stats(const floating* xk, floating* ek, Py_ssize_t j
     sk[0] = row_store_exp(xk, ek, width, mf) if ek != NULL else row_sum_exp(xk, width, mf)
 
 
-cdef inline void long_row_merge(Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf) noexcept nogil:
+cdef inline void long_row_merge(const floating* x, Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf,
+                                bint want_log) noexcept nogil:
     # row i's chunk pairs merged in chunk order: each chunk's max becomes its
     # factor exp(m_k - M) (buf[:T], T = n * per tasks; the sums in buf[T:2T]);
     # the row's M into buf[2T + i], its S = sum_k s_k exp(m_k - M) into
-    # buf[2T + n + i]
+    # buf[2T + n + i], and with want_log log(S) into buf[2T + 2n + i]
+    # (row_log_s: x, the logits, are still unwritten)
     cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, q
     cdef double top = -INFINITY, total = 0.0
     for q in range(i * per, (i + 1) * per):
@@ -140,10 +142,11 @@ cdef inline void long_row_merge(Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double
         total = total + buf[tasks + q] * buf[q]
     buf[2 * tasks + i] = top
     buf[2 * tasks + n + i] = total
+    buf[2 * tasks + 2 * n + i] = row_log_s(x + i * c, c, <floating>top, total, False) if want_log else 0.0
 
 
 cdef inline void long_chunk_out(const floating* xk, const floating* ek, floating* ok, Py_ssize_t width,
-                                double f, double m, double s, int op) noexcept nogil:
+                                double f, double m, double s, double log_s, int op) noexcept nogil:
     # a chunk's output from its row's merged M = m and S = s, and its factor f:
     # softmax scales its exps ek (copied to ok first unless they are there)
     # by f / S, log_softmax shifts its logits xk
@@ -153,7 +156,7 @@ cdef inline void long_chunk_out(const floating* xk, const floating* ek, floating
             memcpy(ok, ek, width * sizeof(floating))
         row_scale(ok, width, 0.0 if s == 0 else f / s)  # all -inf: the softmax is 0, not 0/0
     elif op == LONG_LOG_SOFTMAX:
-        log_softmax_span(xk, ok, width, <floating>m, s)
+        log_softmax_span(xk, ok, width, <floating>m, s, log_s)
 
 
 cdef inline double long_chunk_k(floating m, double f, double s, int op) noexcept nogil:
@@ -170,7 +173,7 @@ cdef inline double long_chunk_k(floating m, double f, double s, int op) noexcept
 
 
 cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
-                               Py_ssize_t i, double* buf, int op, Stream* st) noexcept nogil:
+                               Py_ssize_t i, double* buf, int op, bint want_log, Stream* st) noexcept nogil:
     # row i of long_rows as one task: its chunks' pairs, their merge, its
     # output. With st (the thread's long rows streamed), softmax's exps go to
     # a scratch row, the row before is written meanwhile, and this row's
@@ -178,7 +181,7 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
     cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, q, j0, width
     cdef const floating* xr = x + i * c
     cdef floating* er = NULL
-    cdef double k, m, s
+    cdef double k, m, s, log_s
     if op == LONG_SOFTMAX:
         er = <floating*>stream_free_row(st) if st != NULL else out + i * c
     for q in range(i * per, (i + 1) * per):
@@ -187,10 +190,10 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
                          &buf[q], &buf[tasks + q], st)
     if st != NULL:
         stream_long_written(st)
-    long_row_merge(n, c, i, buf)
+    long_row_merge(x, n, c, i, buf, want_log)
     if op == LONG_LSE:
         return
-    m, s = buf[2 * tasks + i], buf[2 * tasks + n + i]
+    m, s, log_s = buf[2 * tasks + i], buf[2 * tasks + n + i], buf[2 * tasks + 2 * n + i]
     for q in range(i * per, (i + 1) * per):
         j0 = (q - i * per) * ROW_CHUNK
         width = chunk_width(c, j0)
@@ -199,10 +202,10 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
             st.ks[q - i * per] = k
         if k != k:
             long_chunk_out(xr + j0, er + j0 if er != NULL else NULL, out + i * c + j0, width,
-                           buf[q], m, s, op)
+                           buf[q], m, s, log_s, op)
     if st != NULL:
         stream_long_pend(st, <const void*>er if op == LONG_SOFTMAX else <const void*>xr, out + i * c,
-                         0.0 if op == LONG_SOFTMAX else log(s), -1, 0.0)
+                         0.0 if op == LONG_SOFTMAX else log_s, -1, 0.0)
 
 
 cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
@@ -216,8 +219,9 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
     # task is a chunk, so one row uses every thread. The same values either
     # way. Returns -1 if out of memory.
     cdef Py_ssize_t per = chunks_per_row(c), tasks = n * per, i, k, j0
-    cdef double* buf = <double*>malloc((2 * tasks + 2 * n + 1) * sizeof(double))
+    cdef double* buf = <double*>malloc((2 * tasks + 3 * n + 1) * sizeof(double))
     cdef floating* e = out if op == LONG_SOFTMAX else NULL
+    cdef bint want_log = op == LONG_LOG_SOFTMAX or lse != NULL
     cdef Stream* st
     if buf == NULL:
         return -1
@@ -229,11 +233,11 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
                 st = stream_open(c, XENT_STREAM_MUL if op == LONG_SOFTMAX else XENT_STREAM_SHIFT,
                                  sizeof(floating))
                 for i in prange(n, schedule="dynamic"):
-                    long_row_task(x, out, n, c, i, buf, op, st)
+                    long_row_task(x, out, n, c, i, buf, op, want_log, st)
                 stream_close(st)
         else:
             for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-                long_row_task(x, out, n, c, i, buf, op, NULL)
+                long_row_task(x, out, n, c, i, buf, op, want_log, NULL)
     else:
         for k in prange(tasks, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
             i = k // per
@@ -241,17 +245,18 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
             long_chunk_stats(x + i * c + j0, e + i * c + j0 if e != NULL else NULL, j0, chunk_width(c, j0),
                              &buf[k], &buf[tasks + k], NULL)
         for i in range(n):
-            long_row_merge(n, c, i, buf)
+            long_row_merge(x, n, c, i, buf, want_log)
         if op != LONG_LSE:
             for k in prange(tasks, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
                 long_chunk_out(x + i * c + j0, out + i * c + j0, out + i * c + j0, chunk_width(c, j0),
-                               buf[k], buf[2 * tasks + i], buf[2 * tasks + n + i], op)
+                               buf[k], buf[2 * tasks + i], buf[2 * tasks + n + i],
+                               buf[2 * tasks + 2 * n + i], op)
     if lse != NULL:  # lse[i] = M + log(S)
         for i in range(n):
-            lse[i] = <floating>(buf[2 * tasks + i] + log(buf[2 * tasks + n + i]))
+            lse[i] = <floating>(buf[2 * tasks + i] + buf[2 * tasks + 2 * n + i])
     free(buf)
     return 0
 
@@ -282,7 +287,10 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
             for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 m = row_max(&x[i, 0], c) if c > 0 else -INFINITY
-                lse[i] = row_logsumexp(m, row_sum_exp(&x[i, 0], c, m) if c > 0 else 0.0)
+                if c > 0:
+                    lse[i] = row_logsumexp(m, row_log_s(&x[i, 0], c, m, row_sum_exp(&x[i, 0], c, m), False))
+                else:
+                    lse[i] = -INFINITY
 
 
 cdef void softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c,
@@ -311,7 +319,7 @@ cdef void softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t i1,
                 memcpy(p + i * c, e, c * sizeof(floating))
                 row_scale(p + i * c, c, k)
         if lse != NULL:
-            lse[i] = row_logsumexp(m, s)
+            lse[i] = row_logsumexp(m, row_log_s(x + i * c, c, m, s, False))
 
 
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
@@ -350,7 +358,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
                 m = row_max(&x[i, 0], c)
                 s = row_store_exp(&x[i, 0], &p[i, 0], c, m)
                 if want_lse:
-                    lse[i] = row_logsumexp(m, s)
+                    lse[i] = row_logsumexp(m, row_log_s(&p[i, 0], c, m, s, True))
                 # all -inf: the softmax is 0, not 0/0
                 row_scale(&p[i, 0], c, 0.0 if s == 0 else 1.0 / s)
 
@@ -369,10 +377,11 @@ cdef void log_softmax_rows_streamed(const floating* x, Py_ssize_t i0, Py_ssize_t
     for i in range(i0, i1):
         m = row_max(x + i * c, c)
         if st == NULL or not is_finite(m):
-            log_softmax_span(x + i * c, out + i * c, c, m, row_sum_exp(x + i * c, c, m))
+            s = row_sum_exp(x + i * c, c, m)
+            log_softmax_span(x + i * c, out + i * c, c, m, s, row_log_s(x + i * c, c, m, s, False))
         else:
             s = stream_row(st, x + i * c, m, NULL)
-            stream_pend(st, x + i * c, out + i * c, m, log(s), -1, 0.0)
+            stream_pend(st, x + i * c, out + i * c, m, row_log_s(x + i * c, c, m, s, False), -1, 0.0)
 
 
 def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
@@ -400,7 +409,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
                     continue
                 m = row_max(&x[i, 0], c)
                 s = row_sum_exp(&x[i, 0], c, m)
-                log_softmax_span(&x[i, 0], &out[i, 0], c, m, s)
+                log_softmax_span(&x[i, 0], &out[i, 0], c, m, s, row_log_s(&x[i, 0], c, m, s, False))
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

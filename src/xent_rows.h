@@ -27,6 +27,7 @@ typedef struct {
     void (*softmax_vjp_f32)(const float *p, const float *g, float *out, ptrdiff_t n, double dot);
     void (*log_softmax_vjp_f32)(const float *lp, const float *g, float *out, ptrdiff_t n, double total);
     float (*exp_f32)(float x);
+    double (*log_s_f32)(const float *v, ptrdiff_t n, float m, double s, int exps);
     double (*max_f64)(const double *x, ptrdiff_t n);
     double (*sumexp_f64)(const double *x, double *e, ptrdiff_t n, double m);
     void (*scale_f64)(double *e, ptrdiff_t n, double k);
@@ -37,12 +38,17 @@ typedef struct {
     void (*softmax_vjp_f64)(const double *p, const double *g, double *out, ptrdiff_t n, double dot);
     void (*log_softmax_vjp_f64)(const double *lp, const double *g, double *out, ptrdiff_t n, double total);
     double (*exp_f64)(double x);
+    double (*log_s_f64)(const double *v, ptrdiff_t n, double m, double s, int exps);
     void (*block_sumexp_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, float *ws, float *m, double *s);
     void (*block_scale_f32)(float *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
                             const double *u, float *out);
+    void (*block_logs_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, const double *m, const double *s,
+                           double *ls);
     void (*block_sumexp_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m, double *s);
     void (*block_scale_f64)(double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
                             const double *u, double *out);
+    void (*block_logs_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, const double *m, const double *s,
+                           double *ls);
     void (*block_labels_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,
                              int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
                              const double *w, const double *u, double eps, double total_w,
@@ -51,8 +57,9 @@ typedef struct {
                              int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
                              const double *w, const double *u, double eps, double total_w,
                              double z, double *loss, double *grad);
-    void (*block_losses)(const double *m, const double *s, const double *a, const double *shifted,
-                         const double *sw, const double *f, double z, double *k, double *loss);
+    void (*block_losses)(const double *m, const double *s, const double *ls, const double *a,
+                         const double *shifted, const double *sw, const double *f, double z, double *k,
+                         double *loss);
     double (*log_f64)(double x);
     double (*bce_logits_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
                              ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
@@ -87,6 +94,14 @@ typedef struct {
                                 double *out, double k, double c, int op);
     double (*out1_f64)(double v, double k, double c, int op);
 } xent_row_ops;
+
+/* Below these sums of exps log(s) is taken as log1p of the row's other
+ * terms (xent_log_s_ in xent_rows_typed.h): where log(s) computed from s
+ * would no longer be within a small fraction of an ulp of the input type
+ * (float32: 2^-53 / 2^-20 = 2^-33 relative at worst; float64: at most half
+ * an ulp of 1 against log 2). */
+#define XENT_NEAR_ONE_F32 (1.0 + 0x1p-20)
+#define XENT_NEAR_ONE_F64 2.0
 
 /* the outputs of a streamed row (op of sumexp_stream_f32, out1_f32) */
 #define XENT_STREAM_SUB 0 /* e k - c: cross-entropy's gradient */

@@ -213,23 +213,24 @@ static inline double XENT_F(xent_log1p_unit_)(double e, double r)
 }
 
 /* The per-row loss terms of a block of the small-class path (see
- * src/cross_entropy.pyx): with log_s = log(s), lse = m + log_s,
+ * src/cross_entropy.pyx): with log_s = ls = log(s) (xent_block_logs_),
+ * lse = m + log_s,
  *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
-static void XENT_F(xent_block_losses_)(const double *m, const double *s, const double *a,
-                                       const double *shifted, const double *sw, const double *f,
-                                       double z, double *k, double *loss)
+static void XENT_F(xent_block_losses_)(const double *m, const double *s, const double *ls,
+                                       const double *a, const double *shifted, const double *sw,
+                                       const double *f, double z, double *k, double *loss)
 {
     if (z != 0.0) {
 #pragma omp simd
         for (int b = 0; b < XENT_BLOCK; b++) {
-            double log_s = XENT_F(xent_log_)(s[b]), lse = m[b] + log_s;
+            double log_s = ls[b], lse = m[b] + log_s;
             k[b] = f[b] * (a[b] + 2.0 * z * lse) / s[b];
             loss[b] = sw[b] * (a[b] * log_s - shifted[b] + z * lse * lse);
         }
     } else {
 #pragma omp simd
         for (int b = 0; b < XENT_BLOCK; b++) {
-            double log_s = XENT_F(xent_log_)(s[b]);
+            double log_s = ls[b];
             k[b] = f[b] * a[b] / s[b];
             loss[b] = sw[b] * (a[b] * log_s - shifted[b]);
         }
@@ -640,6 +641,8 @@ static double XENT_F(xent_bce_plain16_f32_)(const float *x, const float *t, ptrd
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
 
+static double XENT_F(xent_log_s_f32_)(const float *v, ptrdiff_t n, float m, double s, int exps);
+
 /* The common case of the small-class path for float32 rows of C <= 16
  * classes on AVX-512 (the terms of xent_block_labels_fast_ in
  * xent_rows_typed.h): the 16 rows are transposed in registers, and the
@@ -726,6 +729,18 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         __m512d sh = _mm512_maskz_mul_pd(nz, a, _mm512_cvtps_pd(_mm256_sub_ps(xh, mh)));
         __m512d sh_ = h ? s1 : s0;
         __m512d log_s = XENT_F(xent_log8_sum_)(sh_);
+        __mmask8 near = _mm512_cmp_pd_mask(sh_, _mm512_set1_pd(XENT_NEAR_ONE_F32), _CMP_LT_OQ);
+        if (near) { /* s near 1: as xent_block_logs_ */
+            double lv[8], sv[8];
+            float mv[8];
+            _mm512_storeu_pd(lv, log_s);
+            _mm512_storeu_pd(sv, sh_);
+            _mm256_storeu_ps(mv, mh);
+            for (int b = 0; b < 8; b++)
+                if ((near >> b) & 1)
+                    lv[b] = XENT_F(xent_log_s_f32_)(x + (8 * h + b) * C, C, mv[b], sv[b], 0);
+            log_s = _mm512_loadu_pd(lv);
+        }
         __m512d inner = _mm512_fmsub_pd(a, log_s, sh), coef = a;
         if (z != 0.0) {
             __m512d lse = _mm512_add_pd(_mm512_cvtps_pd(mh), log_s), zv = _mm512_set1_pd(z);
@@ -895,28 +910,52 @@ static void XENT_F(xent_scale16_f32_)(float *e, ptrdiff_t n, double k)
 #define XENT_SCALE_F32 XENT_F(xent_scale_f32_)
 #endif
 static const xent_row_ops XENT_F(xent_ops_) = {
-    XENT_ISA_NAME,
-    XENT_F(xent_max_f32_), XENT_SUMEXP_F32, XENT_SCALE_F32,
-    XENT_SCALE_SUB_F32, XENT_F(xent_shift_f32_), XENT_F(xent_sum_f32_),
-    XENT_F(xent_dot_f32_), XENT_F(xent_softmax_vjp_f32_), XENT_F(xent_log_softmax_vjp_f32_),
-    XENT_F(xent_expf1_),
-    XENT_F(xent_max_f64_), XENT_F(xent_sumexp_f64_), XENT_F(xent_scale_f64_),
-    XENT_F(xent_scale_sub_f64_), XENT_F(xent_shift_f64_), XENT_F(xent_sum_f64_),
-    XENT_F(xent_dot_f64_), XENT_F(xent_softmax_vjp_f64_), XENT_F(xent_log_softmax_vjp_f64_),
-    XENT_F(xent_exp1_),
-    XENT_F(xent_block_sumexp_f32_), XENT_F(xent_block_scale_f32_),
-    XENT_F(xent_block_sumexp_f64_), XENT_F(xent_block_scale_f64_),
-    XENT_F(xent_block_labels_f32_), XENT_F(xent_block_labels_f64_),
-    XENT_F(xent_block_losses_), XENT_F(xent_log_),
-    XENT_F(xent_bce_logits_f32_), XENT_F(xent_bce_logits_f64_),
-    XENT_F(xent_bce_probs_f32_), XENT_F(xent_bce_probs_f64_),
-    XENT_F(xent_bfocal_f32_), XENT_F(xent_bfocal_f64_),
-    XENT_F(xent_info_f32_), XENT_F(xent_info_f64_),
+    .name = XENT_ISA_NAME,
+    .max_f32 = XENT_F(xent_max_f32_),
+    .sumexp_f32 = XENT_SUMEXP_F32,
+    .scale_f32 = XENT_SCALE_F32,
+    .scale_sub_f32 = XENT_SCALE_SUB_F32,
+    .shift_f32 = XENT_F(xent_shift_f32_),
+    .sum_f32 = XENT_F(xent_sum_f32_),
+    .dot_f32 = XENT_F(xent_dot_f32_),
+    .softmax_vjp_f32 = XENT_F(xent_softmax_vjp_f32_),
+    .log_softmax_vjp_f32 = XENT_F(xent_log_softmax_vjp_f32_),
+    .exp_f32 = XENT_F(xent_expf1_),
+    .log_s_f32 = XENT_F(xent_log_s_f32_),
+    .max_f64 = XENT_F(xent_max_f64_),
+    .sumexp_f64 = XENT_F(xent_sumexp_f64_),
+    .scale_f64 = XENT_F(xent_scale_f64_),
+    .scale_sub_f64 = XENT_F(xent_scale_sub_f64_),
+    .shift_f64 = XENT_F(xent_shift_f64_),
+    .sum_f64 = XENT_F(xent_sum_f64_),
+    .dot_f64 = XENT_F(xent_dot_f64_),
+    .softmax_vjp_f64 = XENT_F(xent_softmax_vjp_f64_),
+    .log_softmax_vjp_f64 = XENT_F(xent_log_softmax_vjp_f64_),
+    .exp_f64 = XENT_F(xent_exp1_),
+    .log_s_f64 = XENT_F(xent_log_s_f64_),
+    .block_sumexp_f32 = XENT_F(xent_block_sumexp_f32_),
+    .block_scale_f32 = XENT_F(xent_block_scale_f32_),
+    .block_logs_f32 = XENT_F(xent_block_logs_f32_),
+    .block_sumexp_f64 = XENT_F(xent_block_sumexp_f64_),
+    .block_scale_f64 = XENT_F(xent_block_scale_f64_),
+    .block_logs_f64 = XENT_F(xent_block_logs_f64_),
+    .block_labels_f32 = XENT_F(xent_block_labels_f32_),
+    .block_labels_f64 = XENT_F(xent_block_labels_f64_),
+    .block_losses = XENT_F(xent_block_losses_),
+    .log_f64 = XENT_F(xent_log_),
+    .bce_logits_f32 = XENT_F(xent_bce_logits_f32_),
+    .bce_logits_f64 = XENT_F(xent_bce_logits_f64_),
+    .bce_probs_f32 = XENT_F(xent_bce_probs_f32_),
+    .bce_probs_f64 = XENT_F(xent_bce_probs_f64_),
+    .bfocal_f32 = XENT_F(xent_bfocal_f32_),
+    .bfocal_f64 = XENT_F(xent_bfocal_f64_),
+    .info_f32 = XENT_F(xent_info_f32_),
+    .info_f64 = XENT_F(xent_info_f64_),
 #ifdef XENT_AVX512
-    XENT_F(xent_sumexp_stream16_f32_), XENT_F(xent_out1_f32_),
-    XENT_F(xent_sumexp_stream_f64_), XENT_F(xent_out1_f64_),
-#else
-    NULL, NULL, NULL, NULL,
+    .sumexp_stream_f32 = XENT_F(xent_sumexp_stream16_f32_),
+    .out1_f32 = XENT_F(xent_out1_f32_),
+    .sumexp_stream_f64 = XENT_F(xent_sumexp_stream_f64_),
+    .out1_f64 = XENT_F(xent_out1_f64_),
 #endif
 };
 

@@ -218,6 +218,32 @@ static double XENT_G(xent_sum_)(const XENT_T *x, ptrdiff_t n)
     return s;
 }
 
+/* log(s) for a row of finite maximum m whose sum of exps is s (s >= 1):
+ * near 1, where log(s) is tiny and s itself has lost its low digits against
+ * the max's exp of 1, it is log1p of the other terms, summed apart:
+ * m + log1p(t) keeps logsumexp([0, -40]) = 4.2483542552915889e-18 (SciPy
+ * 1.15's result), where m + log(s) gives 0. v is the row's logits, or with
+ * exps its exps e_j = exp(x_j - m) (then the max's own is 1 exactly). The
+ * threshold (XENT_NEAR_ONE_F32/_F64 in xent_rows.h) is where log(s) is no
+ * longer within a fraction of an ulp of the input type. A non-finite m or
+ * s: log(s). */
+#define XENT_NEAR_ONE (sizeof(XENT_T) == 4 ? XENT_NEAR_ONE_F32 : XENT_NEAR_ONE_F64)
+static double XENT_G(xent_log_s_)(const XENT_T *v, ptrdiff_t n, XENT_T m, double s, int exps)
+{
+    if (!(s < XENT_NEAR_ONE) || !(m - m == 0))
+        return log(s);
+    XENT_T top = exps ? (XENT_T)1 : m;
+    ptrdiff_t i = 0;
+    while (i < n && v[i] != top)
+        i++;
+    if (i == n) /* (no entry at the max: not the row of m) */
+        return log(s);
+    double t = exps ? XENT_G(xent_sum_)(v, i) + XENT_G(xent_sum_)(v + i + 1, n - i - 1)
+                    : XENT_G(xent_sumexp_)(v, NULL, i, m) +
+                          XENT_G(xent_sumexp_)(v + i + 1, NULL, n - i - 1, m);
+    return log1p(t);
+}
+
 static double XENT_G(xent_dot_)(const XENT_T *a, const XENT_T *b, ptrdiff_t n)
 {
     double s = 0.0;
@@ -847,6 +873,19 @@ static inline XENT_T XENT_G(xent_shifted_)(XENT_T x, XENT_T m)
     return (x == m && m == INFINITY) ? 0 : x - m;
 }
 
+/* ls[b] = log(s[b]) of the block's rows (x + b * C, maxima m): the
+ * vectorised log, and xent_log_s_ for the rows whose s is near 1 */
+static void XENT_G(xent_block_logs_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C, const double *m,
+                                     const double *s, double *ls)
+{
+#pragma omp simd
+    for (int b = 0; b < XENT_BLOCK; b++)
+        ls[b] = XENT_F(xent_log_)(s[b]);
+    for (ptrdiff_t b = 0; b < nb; b++)
+        if (s[b] < XENT_NEAR_ONE)
+            ls[b] = XENT_G(xent_log_s_)(x + b * C, C, (XENT_T)m[b], s[b], 0);
+}
+
 /* The common case of a block: XENT_BLOCK rows, no smoothing, every row
  * maximum finite and every gradient scale k finite. Each per-row step is a
  * loop over the block's rows (vectorised); the target's logit and exp are
@@ -867,6 +906,7 @@ static int XENT_G(xent_block_labels_fast_)(const XENT_T *x, ptrdiff_t C, const i
     XENT_T ws[XENT_SMALL_C * XENT_BLOCK], mt[XENT_BLOCK], xy[XENT_BLOCK];
     double m[XENT_BLOCK], s[XENT_BLOCK], comp[XENT_BLOCK], a[XENT_BLOCK], sh[XENT_BLOCK];
     double swv[XENT_BLOCK], f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK];
+    double ls[XENT_BLOCK];
     int32_t yi[XENT_BLOCK]; /* the label, or -1: ignored or of weight 0 */
 #if defined(XENT_AVX512) && XENT_BLOCK == 16
     if (sizeof(XENT_T) == 4) {
@@ -920,7 +960,8 @@ static int XENT_G(xent_block_labels_fast_)(const XENT_T *x, ptrdiff_t C, const i
         sh[b] = wy != 0 ? wy * (double)(xy[b] - mt[b]) : 0.0;
         ty[b] = f[b] * wy;
     }
-    XENT_F(xent_block_losses_)(m, s, a, sh, swv, f, z, k, lv);
+    XENT_G(xent_block_logs_)(x, XENT_BLOCK, C, m, s, ls);
+    XENT_F(xent_block_losses_)(m, s, ls, a, sh, swv, f, z, k, lv);
     for (int b = 0; b < XENT_BLOCK; b++)
         finite &= k[b] - k[b] == 0;
     if (!finite)
@@ -971,7 +1012,7 @@ static void XENT_G(xent_block_labels_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t 
         return;
     XENT_T ws[XENT_SMALL_C * XENT_BLOCK], mt[XENT_BLOCK];
     double m[XENT_BLOCK], s[XENT_BLOCK], a[XENT_BLOCK], sh[XENT_BLOCK], swv[XENT_BLOCK];
-    double f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK];
+    double f[XENT_BLOCK], k[XENT_BLOCK], lv[XENT_BLOCK], ty[XENT_BLOCK], ls[XENT_BLOCK];
     ptrdiff_t yy[XENT_BLOCK];
     XENT_G(xent_block_sumexp_)(x, nb, C, ws, mt, s);
     for (int b = 0; b < XENT_BLOCK; b++) {
@@ -1001,7 +1042,8 @@ static void XENT_G(xent_block_labels_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t 
         f[b] = gs[b * gss] * swb;
         ty[b] = f[b] * (1 - eps) * wy; /* the target's own term of the gradient */
     }
-    XENT_F(xent_block_losses_)(m, s, a, sh, swv, f, z, k, lv);
+    XENT_G(xent_block_logs_)(x, nb, C, m, s, ls);
+    XENT_F(xent_block_losses_)(m, s, ls, a, sh, swv, f, z, k, lv);
     for (ptrdiff_t b = 0; b < nb; b++)
         loss[b] = yy[b] < 0 ? 0.0 : lv[b];
     if (!grad)
