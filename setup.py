@@ -1,7 +1,11 @@
 """Build the compiled kernels of xent.
 
-Each ``src/<family>.pyx`` becomes the extension ``xent._kernels.<family>``.
-OpenMP is detected by compiling and linking a small test program with the flags
+``src/_kernels.pyx`` (which includes each family's ``src/<family>.pxi``)
+becomes the one extension module ``xent._kernels``. Its row primitives,
+``src/xent_isa.c``, are compiled once per instruction set with that set's
+flags (on x86-64 with GCC or Clang: the portable baseline, AVX2+FMA and
+AVX-512; elsewhere the baseline only) and linked into it; the kernels pick
+the best table the CPU runs at import (``src/xent_rows.h``). OpenMP is detected by compiling and linking a small test program with the flags
 the compiler understands (GCC/Clang ``-fopenmp``, Apple Clang
 ``-Xpreprocessor -fopenmp -lomp``, MSVC ``/openmp``); when none works the
 kernels are built serial and ``xent.show_config()`` says so.
@@ -21,17 +25,24 @@ vectorised paths are chosen at run time, see src/xent_rows.h).
 
 import glob
 import os
+import platform
 import shlex
 import sys
 import tempfile
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# One Cython module per family of functions; add new families here.
-KERNELS = ["softmax", "cross_entropy", "binary", "information", "focal"]
+# The instruction sets the row primitives are compiled for (x86-64, GCC or
+# Clang): name, compiler flags. The baseline is the build's own target.
+X86_ISAS = [
+    ("BASELINE", []),
+    ("AVX2", ["-mavx2", "-mfma"]),
+    ("AVX512", ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma"]),
+]
 
 OPENMP_TEST = textwrap.dedent(
     """
@@ -97,22 +108,37 @@ class BuildExt(build_ext):
         extra_link = shlex.split(os.environ.get("XENT_EXTRA_LINK_ARGS", ""))
         if extra_compile or extra_link:
             print(f"xent: extra compile args {extra_compile}, link args {extra_link}")
+        isa_objects = self._compile_isas(opt + omp_compile + extra_compile)
         for ext in self.extensions:
             ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args) + extra_compile
             ext.extra_link_args = omp_link + list(ext.extra_link_args) + extra_link
+            ext.extra_objects = list(ext.extra_objects) + isa_objects
         super().build_extensions()
 
+    def _compile_isas(self, args):
+        """src/xent_isa.c compiled once per instruction set (in parallel)."""
+        dispatch = (self.compiler.compiler_type != "msvc"
+                    and platform.machine().lower() in ("x86_64", "amd64"))
+        isas = X86_ISAS if dispatch else X86_ISAS[:1]
+        print("xent: row primitives for", ", ".join(name.lower() for name, _ in isas))
 
-extensions = [
-    Extension(
-        f"xent._kernels.{name}",
-        [f"src/{name}.pyx"],
-        include_dirs=["src"],
-        # rebuild when the shared row primitives change
-        depends=sorted(glob.glob("src/*.h") + glob.glob("src/*.pxd") + glob.glob("src/*.pxi")),
-    )
-    for name in KERNELS
-]
+        def compile_one(isa):
+            name, flags = isa
+            macros = [(f"XENT_ISA_{name}", "1")] + ([("XENT_X86_DISPATCH", "1")] if dispatch else [])
+            return self.compiler.compile(
+                ["src/xent_isa.c"], output_dir=os.path.join(self.build_temp, name.lower()),
+                macros=macros, include_dirs=["src"], extra_postargs=args + flags,
+                depends=DEPENDS, debug=self.debug)
+
+        with ThreadPoolExecutor(len(isas)) as pool:
+            return [obj for objs in pool.map(compile_one, isas) for obj in objs]
+
+
+# rebuild when the shared row primitives or a family's source change
+DEPENDS = sorted(glob.glob("src/*.h") + glob.glob("src/*.pxd") + glob.glob("src/*.pxi")
+                 + ["src/xent_isa.c"])
+
+extensions = [Extension("xent._kernels", ["src/_kernels.pyx"], include_dirs=["src"], depends=DEPENDS)]
 
 setup(
     ext_modules=cythonize(

@@ -1,6 +1,8 @@
-# Instruction-set selection of this module's kernels (included by every kernel
-# module, each of which holds its own xent_ops pointer; xent._dispatch keeps
-# them in step).
+# Instruction-set selection and the streaming thresholds (test hooks), for
+# xent._dispatch.
+
+from _rows cimport xent_row_ops, xent_ops, xent_isa_table, xent_op_names, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
+
 
 def isa_paths():
     """The instruction-set paths compiled in, best first, as (name, supported)."""
@@ -15,8 +17,19 @@ def isa_paths():
         i += 1
 
 
+def op_names():
+    """The names of the row operations of every instruction set's table, in
+    table order (XENT_OPS and XENT_STREAM_OPS of src/xent_rows.h)."""
+    cdef int i = 0
+    out = []
+    while xent_op_names[i] != NULL:
+        out.append(xent_op_names[i].decode())
+        i += 1
+    return out
+
+
 def set_isa(name):
-    """Run this module's kernels on the path ``name`` (must be supported)."""
+    """Run the kernels on the path ``name`` (must be supported)."""
     cdef int i = 0, supported = 0
     cdef const xent_row_ops* ops
     while True:
@@ -33,12 +46,12 @@ def set_isa(name):
 
 
 def get_isa():
-    """The path this module's kernels run on."""
+    """The path the kernels run on."""
     return xent_ops.name.decode()
 
 
 def set_stream_bytes(Py_ssize_t n):
-    """Stream float32 outputs of at least n bytes (a test hook; see _rows.pxd)."""
+    """Stream outputs of at least n bytes (a test hook; see _rows.pxd)."""
     xent_set_stream_bytes(n)
 
 

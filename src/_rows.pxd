@@ -65,7 +65,6 @@ cdef extern from "xent_rows.h":
         void (*block_labels_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, float* grad) noexcept nogil
         void (*block_labels_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, double* grad) noexcept nogil
         void (*block_losses)(const double* m, const double* s, const double* ls, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
-        double (*log_f64)(double x) noexcept nogil
         double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad, int stream) noexcept nogil
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
@@ -92,6 +91,7 @@ cdef extern from "xent_rows.h":
     void xent_set_stream_min_c(Py_ssize_t f32, Py_ssize_t f64) noexcept nogil
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
+    const char* const xent_op_names[]
 
 # The parallel loops hand out work dynamically, in chunks (a thread that is
 # held up, as on a shared machine, leaves its share to the others; each row's
@@ -112,7 +112,7 @@ cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
 # store first reads the line it writes; a streamed one does not. The rows go
 # in tasks of about STREAM_TASK values; each row's exps go to a scratch row of
 # the thread while the thread's row before is finished from its own and
-# written (see xent_sumexp_stream16_f32_ in xent_rows_impl.h): the same
+# written (see xent_sumexp_stream_f32_ in xent_rows_impl.h): the same
 # values, bit for bit, as the plain row path.
 cdef enum:
     STREAM_TASK = 262144
@@ -246,7 +246,7 @@ cdef inline floating xexp(floating x) noexcept nogil:
 
 # Long rows: rows of at least LONG_ROW classes are split along the class axis
 # into chunks of ROW_CHUNK classes (the split never depends on the thread
-# count); see src/softmax.pyx and src/cross_entropy.pyx.
+# count); see src/softmax.pxi and src/cross_entropy.pxi.
 cdef enum:
     LONG_ROW = 65536
     ROW_CHUNK = 16384

@@ -1,11 +1,10 @@
 /* Row primitives of xent with run-time instruction-set dispatch.
  *
- * xent_rows_impl.h is compiled once per instruction set into a table of
- * function pointers (xent_row_ops). Each extension module holds a pointer to
- * the table in use, chosen at import (xent._dispatch): the best the CPU has,
- * or the one XENT_ISA names. The build itself targets the portable baseline
- * (no -march=native); the AVX2 and AVX-512 versions are compiled with GCC's
- * target pragmas and only ever called on CPUs that have those instructions.
+ * xent_rows_impl.h is compiled once per instruction set (src/xent_isa.c)
+ * into a table of function pointers (xent_row_ops). The kernels call through
+ * xent_ops, the table in use, chosen at import (xent._dispatch): the best the
+ * CPU has, or the one XENT_ISA names. The AVX2 and AVX-512 tables are only
+ * ever called on CPUs that have those instructions.
  */
 #ifndef XENT_ROWS_H
 #define XENT_ROWS_H
@@ -15,85 +14,101 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The operations of an instruction set, declared once: X(return type, name,
+ * parameter list). From this list follow the table's struct (below), each
+ * instruction set's table (xent_rows_impl.h: .name = xent_<name>_<isa>) and
+ * the names Python sees (xent_op_names; tests/test_build.py checks the
+ * Cython mirror in src/_rows.pxd against them). XENT_STREAM_OPS are the ops
+ * only the AVX-512 path has (NULL elsewhere: the streamed rows are off). */
+#define XENT_OPS(X)                                                                                     \
+    X(float, max_f32, (const float *x, ptrdiff_t n))                                                    \
+    X(double, sumexp_f32, (const float *x, float *e, ptrdiff_t n, float m))                             \
+    X(void, scale_f32, (float *e, ptrdiff_t n, double k))                                               \
+    X(void, scale_sub_f32, (float *e, ptrdiff_t n, double k, double c, const double *w))                \
+    X(void, shift_f32, (const float *x, float *out, ptrdiff_t n, double m, double log_s))               \
+    X(double, sum_f32, (const float *x, ptrdiff_t n))                                                   \
+    X(double, dot_f32, (const float *a, const float *b, ptrdiff_t n))                                   \
+    X(void, softmax_vjp_f32, (const float *p, const float *g, float *out, ptrdiff_t n, double dot))     \
+    X(void, log_softmax_vjp_f32, (const float *lp, const float *g, float *out, ptrdiff_t n, double total)) \
+    X(float, exp_f32, (float x))                                                                        \
+    X(double, log_s_f32, (const float *v, ptrdiff_t n, float m, double s, int exps))                    \
+    X(double, max_f64, (const double *x, ptrdiff_t n))                                                  \
+    X(double, sumexp_f64, (const double *x, double *e, ptrdiff_t n, double m))                          \
+    X(void, scale_f64, (double *e, ptrdiff_t n, double k))                                              \
+    X(void, scale_sub_f64, (double *e, ptrdiff_t n, double k, double c, const double *w))               \
+    X(void, shift_f64, (const double *x, double *out, ptrdiff_t n, double m, double log_s))             \
+    X(double, sum_f64, (const double *x, ptrdiff_t n))                                                  \
+    X(double, dot_f64, (const double *a, const double *b, ptrdiff_t n))                                 \
+    X(void, softmax_vjp_f64, (const double *p, const double *g, double *out, ptrdiff_t n, double dot))  \
+    X(void, log_softmax_vjp_f64, (const double *lp, const double *g, double *out, ptrdiff_t n, double total)) \
+    X(double, exp_f64, (double x))                                                                      \
+    X(double, log_s_f64, (const double *v, ptrdiff_t n, double m, double s, int exps))                  \
+    X(void, block_sumexp_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, float *ws, float *m, double *s)) \
+    X(void, block_scale_f32, (float *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,   \
+                              const double *u, float *out))                                             \
+    X(void, block_logs_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, const double *m,                \
+                             const double *s, double *ls))                                              \
+    X(void, block_sumexp_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m,       \
+                               double *s))                                                              \
+    X(void, block_scale_f64, (double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,  \
+                              const double *u, double *out))                                            \
+    X(void, block_logs_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, const double *m,               \
+                             const double *s, double *ls))                                              \
+    X(void, block_labels_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,             \
+                               int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,       \
+                               const double *w, const double *u, double eps, double total_w,            \
+                               double z, double *loss, float *grad))                                    \
+    X(void, block_labels_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,            \
+                               int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,       \
+                               const double *w, const double *u, double eps, double total_w,            \
+                               double z, double *loss, double *grad))                                   \
+    X(void, block_losses, (const double *m, const double *s, const double *ls, const double *a,         \
+                           const double *shifted, const double *sw, const double *f, double z,          \
+                           double *k, double *loss))                                                    \
+    X(double, bce_logits_f32, (const float *x, const float *t, ptrdiff_t n, const double *pw,           \
+                               ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g,             \
+                               ptrdiff_t gst, double gscale, double smooth, float *loss, float *grad,   \
+                               int stream))                                                             \
+    X(double, bce_logits_f64, (const double *x, const double *t, ptrdiff_t n, const double *pw,         \
+                               ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,           \
+                               ptrdiff_t gst, double gscale, double smooth, double *loss,               \
+                               double *grad, int stream))                                               \
+    X(double, bce_probs_f32, (const float *p, const float *t, ptrdiff_t n, const double *pw,            \
+                              ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g,              \
+                              ptrdiff_t gst, double gscale, double smooth, double clip, float *loss,    \
+                              float *grad))                                                             \
+    X(double, bce_probs_f64, (const double *p, const double *t, ptrdiff_t n, const double *pw,          \
+                              ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,            \
+                              ptrdiff_t gst, double gscale, double smooth, double clip,                 \
+                              double *loss, double *grad))                                              \
+    X(double, bfocal_f32, (const float *x, const float *t, ptrdiff_t n, const double *pw,               \
+                           ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,  \
+                           double gscale, double smooth, double gamma, double alpha, int has_alpha,     \
+                           float *loss, float *grad))                                                   \
+    X(double, bfocal_f64, (const double *x, const double *t, ptrdiff_t n, const double *pw,             \
+                           ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,               \
+                           ptrdiff_t gst, double gscale, double smooth, double gamma, double alpha,     \
+                           int has_alpha, double *loss, double *grad))                                  \
+    X(void, info_f32, (const float *p, const float *q, ptrdiff_t nrows, ptrdiff_t C, int mode,          \
+                       int clip, double lo, double hi, double f, float *grad, double *out))             \
+    X(void, info_f64, (const double *p, const double *q, ptrdiff_t nrows, ptrdiff_t C, int mode,        \
+                       int clip, double lo, double hi, double f, double *grad, double *out))
+
+#define XENT_STREAM_OPS(X)                                                                              \
+    X(double, sumexp_stream_f32, (const float *x, float *e, ptrdiff_t n, float m, const float *ep,      \
+                                  float *out, double k, double c, int op))                              \
+    X(float, out1_f32, (float v, double k, double c, int op))                                           \
+    X(double, sumexp_stream_f64, (const double *x, double *e, ptrdiff_t n, double m,                    \
+                                  const double *ep, double *out, double k, double c, int op))           \
+    X(double, out1_f64, (double v, double k, double c, int op))
+
+#define XENT_OP_FIELD(ret, name, params) ret(*name) params;
 typedef struct {
-    const char *name;
-    float (*max_f32)(const float *x, ptrdiff_t n);
-    double (*sumexp_f32)(const float *x, float *e, ptrdiff_t n, float m);
-    void (*scale_f32)(float *e, ptrdiff_t n, double k);
-    void (*scale_sub_f32)(float *e, ptrdiff_t n, double k, double c, const double *w);
-    void (*shift_f32)(const float *x, float *out, ptrdiff_t n, double m, double log_s);
-    double (*sum_f32)(const float *x, ptrdiff_t n);
-    double (*dot_f32)(const float *a, const float *b, ptrdiff_t n);
-    void (*softmax_vjp_f32)(const float *p, const float *g, float *out, ptrdiff_t n, double dot);
-    void (*log_softmax_vjp_f32)(const float *lp, const float *g, float *out, ptrdiff_t n, double total);
-    float (*exp_f32)(float x);
-    double (*log_s_f32)(const float *v, ptrdiff_t n, float m, double s, int exps);
-    double (*max_f64)(const double *x, ptrdiff_t n);
-    double (*sumexp_f64)(const double *x, double *e, ptrdiff_t n, double m);
-    void (*scale_f64)(double *e, ptrdiff_t n, double k);
-    void (*scale_sub_f64)(double *e, ptrdiff_t n, double k, double c, const double *w);
-    void (*shift_f64)(const double *x, double *out, ptrdiff_t n, double m, double log_s);
-    double (*sum_f64)(const double *x, ptrdiff_t n);
-    double (*dot_f64)(const double *a, const double *b, ptrdiff_t n);
-    void (*softmax_vjp_f64)(const double *p, const double *g, double *out, ptrdiff_t n, double dot);
-    void (*log_softmax_vjp_f64)(const double *lp, const double *g, double *out, ptrdiff_t n, double total);
-    double (*exp_f64)(double x);
-    double (*log_s_f64)(const double *v, ptrdiff_t n, double m, double s, int exps);
-    void (*block_sumexp_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, float *ws, float *m, double *s);
-    void (*block_scale_f32)(float *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
-                            const double *u, float *out);
-    void (*block_logs_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, const double *m, const double *s,
-                           double *ls);
-    void (*block_sumexp_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m, double *s);
-    void (*block_scale_f64)(double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,
-                            const double *u, double *out);
-    void (*block_logs_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, const double *m, const double *s,
-                           double *ls);
-    void (*block_labels_f32)(const float *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,
-                             int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
-                             const double *w, const double *u, double eps, double total_w,
-                             double z, double *loss, float *grad);
-    void (*block_labels_f64)(const double *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,
-                             int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,
-                             const double *w, const double *u, double eps, double total_w,
-                             double z, double *loss, double *grad);
-    void (*block_losses)(const double *m, const double *s, const double *ls, const double *a,
-                         const double *shifted, const double *sw, const double *f, double z, double *k,
-                         double *loss);
-    double (*log_f64)(double x);
-    double (*bce_logits_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
-                             ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
-                             double gscale, double smooth, float *loss, float *grad, int stream);
-    double (*bce_logits_f64)(const double *x, const double *t, ptrdiff_t n, const double *pw,
-                             ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
-                             double gscale, double smooth, double *loss, double *grad, int stream);
-    double (*bce_probs_f32)(const float *p, const float *t, ptrdiff_t n, const double *pw,
-                            ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
-                            double gscale, double smooth, double clip, float *loss, float *grad);
-    double (*bce_probs_f64)(const double *p, const double *t, ptrdiff_t n, const double *pw,
-                            ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
-                            double gscale, double smooth, double clip, double *loss, double *grad);
-    double (*bfocal_f32)(const float *x, const float *t, ptrdiff_t n, const double *pw,
-                         ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,
-                         double gscale, double smooth, double gamma, double alpha, int has_alpha,
-                         float *loss, float *grad);
-    double (*bfocal_f64)(const double *x, const double *t, ptrdiff_t n, const double *pw,
-                         ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g, ptrdiff_t gst,
-                         double gscale, double smooth, double gamma, double alpha, int has_alpha,
-                         double *loss, double *grad);
-    void (*info_f32)(const float *p, const float *q, ptrdiff_t nrows, ptrdiff_t C, int mode,
-                     int clip, double lo, double hi, double f, float *grad, double *out);
-    void (*info_f64)(const double *p, const double *q, ptrdiff_t nrows, ptrdiff_t C, int mode,
-                     int clip, double lo, double hi, double f, double *grad, double *out);
-    /* Streamed rows (outputs beyond the cache written with non-temporal
-     * stores; see xent_sumexp_stream16_f32_): NULL where this ISA has none. */
-    double (*sumexp_stream_f32)(const float *x, float *e, ptrdiff_t n, float m, const float *ep,
-                                float *out, double k, double c, int op);
-    float (*out1_f32)(float v, double k, double c, int op);
-    double (*sumexp_stream_f64)(const double *x, double *e, ptrdiff_t n, double m, const double *ep,
-                                double *out, double k, double c, int op);
-    double (*out1_f64)(double v, double k, double c, int op);
+    const char *name; /* the instruction set's */
+    XENT_OPS(XENT_OP_FIELD)
+    XENT_STREAM_OPS(XENT_OP_FIELD)
 } xent_row_ops;
+#undef XENT_OP_FIELD
 
 /* Below these sums of exps log(s) is taken as log1p of the row's other
  * terms (xent_log_s_ in xent_rows_typed.h): where log(s) computed from s
@@ -113,95 +128,41 @@ typedef struct {
 #define XENT_SMALL_C 64
 #define XENT_BLOCK 16
 
-/* The clamp bounds of the vectorised exp, as data rather than constants:
- * with constant bounds GCC folds exp(bound) and splits every vectorised loop
- * into masked special cases (some 15 extra instructions per vector); read
- * from memory (once per function, into locals) they become one max and one
- * min instruction. Never written; one definition per extension module (this
- * header is included by one C file per module). */
+/* Symbols shared by the module's C files, not exported from it. */
 #if defined(__GNUC__)
 #define XENT_HIDDEN __attribute__((visibility("hidden")))
 #else
 #define XENT_HIDDEN
 #endif
-XENT_HIDDEN float xent_expf_bounds[2] = {-104.0f, 89.0f};
-XENT_HIDDEN double xent_exp_bounds[2] = {-746.0, 710.0};
-/* Outputs of at least this many bytes are streamed (see src/_rows.pxd). */
-XENT_HIDDEN ptrdiff_t xent_stream_bytes = (ptrdiff_t)32 << 20;
-static void xent_set_stream_bytes(ptrdiff_t n) { xent_stream_bytes = n; }
-/* ... and only rows of at least this many classes, float32 and float64: the
- * streamed rows pay a scratch round trip per row that only long rows repay.
- * Measured (benchmarks/streaming_ab.py, 64-128 MiB, 2 threads, softmax
- * cross-entropy fwd+bwd / softmax / log_softmax as a ratio to np.copyto),
- * float32 streamed against plain: C=100 10.1/2.5, C=1000 2.2/1.3, C=2048
- * 1.26/1.28, C=4096 0.99/1.25, C=32000 0.82/1.16; float64 is never faster
- * streamed on these (C=4096 1.81/1.48, C=131072 1.67/1.40), so it is off. */
-XENT_HIDDEN ptrdiff_t xent_stream_min_c[2] = {2048, PTRDIFF_MAX};
-static void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64)
-{
-    xent_stream_min_c[0] = f32;
-    xent_stream_min_c[1] = f64;
-}
 
-#define XENT_SFX _baseline
-#define XENT_ISA_NAME "baseline"
-#include "xent_rows_impl.h"
-#undef XENT_SFX
-#undef XENT_ISA_NAME
+/* The clamp bounds of the vectorised exp, as data rather than constants:
+ * with constant bounds GCC folds exp(bound) and splits every vectorised loop
+ * into masked special cases (some 15 extra instructions per vector); read
+ * from memory (once per function, into locals) they become one max and one
+ * min instruction. Never written. */
+XENT_HIDDEN extern float xent_expf_bounds[2];   /* {-104, 89} */
+XENT_HIDDEN extern double xent_exp_bounds[2];   /* {-746, 710} */
+/* Outputs of at least this many bytes are streamed (see src/_rows.pxd), */
+XENT_HIDDEN extern ptrdiff_t xent_stream_bytes;
+/* ... of rows of at least this many classes, [float32, float64]. */
+XENT_HIDDEN extern ptrdiff_t xent_stream_min_c[2];
+XENT_HIDDEN void xent_set_stream_bytes(ptrdiff_t n);
+XENT_HIDDEN void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64);
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(XENT_NO_DISPATCH)
-#define XENT_X86_DISPATCH 1
-#include <immintrin.h> /* (its intrinsics are usable in functions of the AVX-512 target) */
-
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#define XENT_SFX _avx2
-#define XENT_ISA_NAME "avx2"
-#include "xent_rows_impl.h"
-#undef XENT_SFX
-#undef XENT_ISA_NAME
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
-#define XENT_SFX _avx512
-#define XENT_ISA_NAME "avx512"
-#define XENT_AVX512 1
-#include "xent_rows_impl.h"
-#undef XENT_AVX512
-#undef XENT_SFX
-#undef XENT_ISA_NAME
-#pragma GCC pop_options
-#endif
-
-/* The table every kernel of this module calls through. */
-static const xent_row_ops *xent_ops = &xent_ops__baseline;
-
-/* Instruction-set paths, best first, and whether this CPU can run them. */
-static const xent_row_ops *xent_isa_table(int i, int *supported)
-{
+/* Each instruction set's table: src/xent_isa.c compiled once per
+ * instruction set by setup.py, with that ISA's compiler flags (the build
+ * itself targets the portable baseline; -march=native never). */
+XENT_HIDDEN extern const xent_row_ops xent_ops__baseline;
 #ifdef XENT_X86_DISPATCH
-    __builtin_cpu_init();
-    switch (i) {
-    case 0:
-        *supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-        return &xent_ops__avx512;
-    case 1:
-        *supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        return &xent_ops__avx2;
-    case 2:
-        *supported = 1;
-        return &xent_ops__baseline;
-    }
-#else
-    if (i == 0) {
-        *supported = 1;
-        return &xent_ops__baseline;
-    }
+XENT_HIDDEN extern const xent_row_ops xent_ops__avx2;
+XENT_HIDDEN extern const xent_row_ops xent_ops__avx512;
 #endif
-    *supported = 0;
-    return NULL;
-}
+/* The table every kernel calls through (set by xent._dispatch). */
+XENT_HIDDEN extern const xent_row_ops *xent_ops;
+/* Instruction-set paths, best first (NULL past the last), and whether this
+ * CPU can run them. */
+XENT_HIDDEN const xent_row_ops *xent_isa_table(int i, int *supported);
+/* The ops' names, in table order, NULL-terminated. */
+XENT_HIDDEN extern const char *const xent_op_names[];
 
 #endif

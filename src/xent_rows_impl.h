@@ -1,9 +1,9 @@
 /* Row primitives of xent, written once and compiled once per instruction set.
  *
- * xent_rows.h includes this file several times, each time with XENT_SFX set
- * to a name suffix and, on x86-64, with GCC/Clang told to target another ISA
- * (baseline SSE2, AVX2+FMA, AVX-512). Everything is plain C whose loops the
- * compiler vectorises for that ISA: `#pragma omp simd` gives it leave to
+ * src/xent_isa.c includes this file once per instruction set, with XENT_SFX
+ * set to a name suffix and the compiler flags of that ISA (baseline SSE2,
+ * AVX2+FMA, AVX-512). Everything is plain C whose loops the compiler
+ * vectorises for that ISA: `#pragma omp simd` gives it leave to
  * reorder the reductions (the only reassociation anywhere: no fast-math).
  *
  * exp is computed branch-free so that it vectorises: x = k ln2 + r with
@@ -90,13 +90,13 @@ static inline double XENT_F(xent_exp_)(double x, double lo, double hi)
     return (p * s1.f) * s2.f;
 }
 
-/* exp of one value (the table's exp_f32/exp_f64) */
-static float XENT_F(xent_expf1_)(float x)
+/* exp of one value (the ops exp_f32/exp_f64) */
+static float XENT_F(xent_exp_f32_)(float x)
 {
     return XENT_F(xent_expf_)(x, xent_expf_bounds[0], xent_expf_bounds[1]);
 }
 
-static double XENT_F(xent_exp1_)(double x)
+static double XENT_F(xent_exp_f64_)(double x)
 {
     return XENT_F(xent_exp_)(x, xent_exp_bounds[0], xent_exp_bounds[1]);
 }
@@ -213,7 +213,7 @@ static inline double XENT_F(xent_log1p_unit_)(double e, double r)
 }
 
 /* The per-row loss terms of a block of the small-class path (see
- * src/cross_entropy.pyx): with log_s = ls = log(s) (xent_block_logs_),
+ * src/cross_entropy.pxi): with log_s = ls = log(s) (xent_block_logs_),
  * lse = m + log_s,
  *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
 static void XENT_F(xent_block_losses_)(const double *m, const double *s, const double *ls,
@@ -552,13 +552,13 @@ static double XENT_F(xent_sumexp16_f32_)(const float *x, float *e, ptrdiff_t n, 
     return XENT_F(xent_sumexp16_body_)(x, e, n, m, 0, NULL, NULL, 0.0, 0.0, XENT_OUT_SUB);
 }
 
-/* The streamed row (see the row kernels of src/cross_entropy.pyx and
- * src/softmax.pyx): the exps of row x into e (unless NULL) and their sum, as
+/* The streamed row (see the row kernels of src/cross_entropy.pxi and
+ * src/softmax.pxi): the exps of row x into e (unless NULL) and their sum, as
  * xent_sumexp16_f32_, the next row prefetched; and unless out is NULL, the
  * previous row's output from its exps (or logits, for the shift) ep,
  * streamed (x NULL: only that). For op XENT_OUT_SUB and XENT_OUT_MUL, k and c
  * below 1e38 in magnitude. */
-static double XENT_F(xent_sumexp_stream16_f32_)(const float *x, float *e, ptrdiff_t n, float m,
+static double XENT_F(xent_sumexp_stream_f32_)(const float *x, float *e, ptrdiff_t n, float m,
                                                 const float *ep, float *out, double k, double c, int op)
 {
     if (!out)
@@ -899,69 +899,34 @@ static void XENT_F(xent_scale16_f32_)(float *e, ptrdiff_t n, double k)
 }
 #endif
 
-/* the table of this ISA's functions */
-#ifdef XENT_AVX512
-#define XENT_SUMEXP_F32 XENT_F(xent_sumexp16_f32_)
-#define XENT_SCALE_SUB_F32 XENT_F(xent_scale_sub16_f32_)
-#define XENT_SCALE_F32 XENT_F(xent_scale16_f32_)
-#else
-#define XENT_SUMEXP_F32 XENT_F(xent_sumexp_f32_)
-#define XENT_SCALE_SUB_F32 XENT_F(xent_scale_sub_f32_)
-#define XENT_SCALE_F32 XENT_F(xent_scale_f32_)
+/* the table of this ISA's functions: the op `name` is xent_<name>_ of this
+ * ISA (the list is XENT_OPS in xent_rows.h); on AVX-512 a few ops are
+ * replaced, by name, with their intrinsics versions */
+#define XENT_OP_INIT(ret, name, params) .name = XENT_F(xent_##name##_),
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winitializer-overrides"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
 #endif
-static const xent_row_ops XENT_F(xent_ops_) = {
+XENT_HIDDEN const xent_row_ops XENT_F(xent_ops_) = {
     .name = XENT_ISA_NAME,
-    .max_f32 = XENT_F(xent_max_f32_),
-    .sumexp_f32 = XENT_SUMEXP_F32,
-    .scale_f32 = XENT_SCALE_F32,
-    .scale_sub_f32 = XENT_SCALE_SUB_F32,
-    .shift_f32 = XENT_F(xent_shift_f32_),
-    .sum_f32 = XENT_F(xent_sum_f32_),
-    .dot_f32 = XENT_F(xent_dot_f32_),
-    .softmax_vjp_f32 = XENT_F(xent_softmax_vjp_f32_),
-    .log_softmax_vjp_f32 = XENT_F(xent_log_softmax_vjp_f32_),
-    .exp_f32 = XENT_F(xent_expf1_),
-    .log_s_f32 = XENT_F(xent_log_s_f32_),
-    .max_f64 = XENT_F(xent_max_f64_),
-    .sumexp_f64 = XENT_F(xent_sumexp_f64_),
-    .scale_f64 = XENT_F(xent_scale_f64_),
-    .scale_sub_f64 = XENT_F(xent_scale_sub_f64_),
-    .shift_f64 = XENT_F(xent_shift_f64_),
-    .sum_f64 = XENT_F(xent_sum_f64_),
-    .dot_f64 = XENT_F(xent_dot_f64_),
-    .softmax_vjp_f64 = XENT_F(xent_softmax_vjp_f64_),
-    .log_softmax_vjp_f64 = XENT_F(xent_log_softmax_vjp_f64_),
-    .exp_f64 = XENT_F(xent_exp1_),
-    .log_s_f64 = XENT_F(xent_log_s_f64_),
-    .block_sumexp_f32 = XENT_F(xent_block_sumexp_f32_),
-    .block_scale_f32 = XENT_F(xent_block_scale_f32_),
-    .block_logs_f32 = XENT_F(xent_block_logs_f32_),
-    .block_sumexp_f64 = XENT_F(xent_block_sumexp_f64_),
-    .block_scale_f64 = XENT_F(xent_block_scale_f64_),
-    .block_logs_f64 = XENT_F(xent_block_logs_f64_),
-    .block_labels_f32 = XENT_F(xent_block_labels_f32_),
-    .block_labels_f64 = XENT_F(xent_block_labels_f64_),
-    .block_losses = XENT_F(xent_block_losses_),
-    .log_f64 = XENT_F(xent_log_),
-    .bce_logits_f32 = XENT_F(xent_bce_logits_f32_),
-    .bce_logits_f64 = XENT_F(xent_bce_logits_f64_),
-    .bce_probs_f32 = XENT_F(xent_bce_probs_f32_),
-    .bce_probs_f64 = XENT_F(xent_bce_probs_f64_),
-    .bfocal_f32 = XENT_F(xent_bfocal_f32_),
-    .bfocal_f64 = XENT_F(xent_bfocal_f64_),
-    .info_f32 = XENT_F(xent_info_f32_),
-    .info_f64 = XENT_F(xent_info_f64_),
+    XENT_OPS(XENT_OP_INIT)
 #ifdef XENT_AVX512
-    .sumexp_stream_f32 = XENT_F(xent_sumexp_stream16_f32_),
-    .out1_f32 = XENT_F(xent_out1_f32_),
-    .sumexp_stream_f64 = XENT_F(xent_sumexp_stream_f64_),
-    .out1_f64 = XENT_F(xent_out1_f64_),
+    XENT_STREAM_OPS(XENT_OP_INIT)
+    .sumexp_f32 = XENT_F(xent_sumexp16_f32_),
+    .scale_sub_f32 = XENT_F(xent_scale_sub16_f32_),
+    .scale_f32 = XENT_F(xent_scale16_f32_),
 #endif
 };
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#undef XENT_OP_INIT
 
-#undef XENT_SUMEXP_F32
-#undef XENT_SCALE_SUB_F32
-#undef XENT_SCALE_F32
 #undef XENT_F
 #undef XENT_CAT
 #undef XENT_CAT2

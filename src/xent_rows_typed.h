@@ -102,7 +102,7 @@ static XENT_T XENT_G(xent_out1_)(XENT_T v, double k, double c, int op)
     return XENT_OUT64(v, op);
 }
 
-/* The streamed row for float64 on AVX-512 (as xent_sumexp_stream16_f32_):
+/* The streamed row for float64 on AVX-512 (as xent_sumexp_stream_f32_):
  * xent_sumexp_'s loop and sums, bit for bit, the next row prefetched; with
  * out, in the same loop, the previous row's outputs XENT_OUT64(ep_j) written
  * by xent_ntw64_ (x NULL: only that), then fenced. */
@@ -611,7 +611,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
     return total;
 }
 
-/* The information-theory rows (src/information.pyx): mode 0
+/* The information-theory rows (src/information.pxi): mode 0
  * H(p, q) = -sum p log q, 1 KL(p || q) = sum p log(p / q), 2 H(p) = -sum p log p
  * (q not read), each term in float64 from the input values with the
  * vectorised float64 log; a term with p == 0 is 0 (NaN if q is NaN); with clip,
@@ -860,7 +860,7 @@ static void XENT_G(xent_block_scale_)(XENT_T *ws, ptrdiff_t nb, ptrdiff_t C, con
 }
 
 /* A whole block of the small-class path for integer labels (the per-row terms
- * of src/cross_entropy.pyx's labels_row, for nb <= XENT_BLOCK rows at once):
+ * of src/cross_entropy.pxi's labels_row, for nb <= XENT_BLOCK rows at once):
  * rows x[b * C ..], labels y[b], sample weights sw[b] (NULL: 1), upstream
  * scales gs[b * gss], class weights w (NULL: 1), smoothing eps with
  * u[c] = eps / C * w[c] (NULL when eps == 0) and total_w = sum_c w[c], z-loss z.

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 import xent
-from xent._kernels import softmax as kernels
+from xent import _kernels as kernels
 
 
 def test_kernels_are_a_compiled_extension():
@@ -14,11 +14,36 @@ def test_kernels_are_a_compiled_extension():
 
 
 def test_public_functions_use_the_compiled_kernels():
-    # The public API module holds the compiled module, not a Python fallback.
-    from xent import _softmax
+    # The public API modules hold the compiled module, not a Python fallback.
+    from xent import _binary, _cross_entropy, _focal, _information, _softmax
 
-    assert _softmax._k is kernels
+    for module in (_softmax, _cross_entropy, _binary, _focal, _information):
+        assert module._k is kernels
     assert type(kernels.logsumexp_rows).__name__ in ("_FusedFunction", "fused_cython_function")
+
+
+def _declared_ops(path, pattern):
+    import re
+
+    text = open(path).read()
+    return re.findall(pattern, text)
+
+
+def test_one_list_of_row_operations():
+    """The row operations are declared once (XENT_OPS in src/xent_rows.h):
+    the table each instruction set fills, and the names the module reports,
+    follow from it; the Cython mirror (src/_rows.pxd) names only ops of the
+    list, with nothing left undeclared there that a kernel could miss."""
+    import pathlib
+
+    src = pathlib.Path(__file__).resolve().parents[1] / "src"
+    names = kernels.op_names()
+    assert len(names) == len(set(names)) > 30
+    if src.is_dir():  # (the installed wheel's tests run without the sources)
+        header = _declared_ops(src / "xent_rows.h", r"\bX\(\w+, (\w+), \(")
+        assert header == names
+        mirror = _declared_ops(src / "_rows.pxd", r"\(\*(\w+)\)\(")
+        assert sorted(mirror) == sorted(names)
 
 
 def test_show_config_reports_the_build(capsys):

@@ -7,7 +7,7 @@ import pytest
 
 import xent
 from xent import _cross_entropy
-from xent._kernels import cross_entropy as _compiled  # must import: never skip
+from xent import _kernels as _compiled  # must import: never skip
 
 
 def general(x, y, **kw):

@@ -395,7 +395,7 @@ def test_long_rows_split_into_chunks(dtype, kind, eps, z, use_w, use_sw):
     """Rows of >= long_row classes are computed by chunks (the class axis split
     over threads): the same values as the float64 reference, for any thread
     count, in place too."""
-    from xent._kernels import cross_entropy as kernels
+    from xent import _kernels as kernels
     rng = np.random.default_rng(8)
     n, c = 5, kernels.long_row + 2 * kernels.row_chunk + 17
     x = (rng.standard_normal((n, c)) * 3 + 20).astype(dtype)
@@ -434,7 +434,7 @@ def test_long_rows_keep_the_non_finite_conventions(kind):
     """A long row holding a short row and -inf elsewhere (whole chunks of -inf,
     no target mass there) gives the short row's results, for +-inf and NaN
     rows too: the chunked path keeps the conventions of the row path."""
-    from xent._kernels import cross_entropy as kernels
+    from xent import _kernels as kernels
     c = kernels.long_row + kernels.row_chunk
     inf = np.inf
     short = np.array([[0.0, -inf, 1.0, 2.0], [inf, 0.0, 1.0, 2.0], [inf, 5.0, 1.0, inf],

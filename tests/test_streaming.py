@@ -198,7 +198,7 @@ def test_many_tasks_on_several_threads(isa, rng, n, c, dtype):
     # stream at once (the Python layer uses at most the cores there are; the
     # kernel is called directly with more threads than that too)
     from xent._dispatch import kernel
-    from xent._kernels import softmax as sm
+    from xent import _kernels as sm
 
     x = (rng.standard_normal((n, c)) * 3).astype(dtype)
     x[7] = -np.inf
@@ -221,17 +221,17 @@ def test_many_tasks_on_several_threads(isa, rng, n, c, dtype):
         for threads in (4, 5):
             p = np.empty_like(x)
             lse = np.empty(n, dtype=dtype)
-            kernel(sm, "softmax_rows", dtype)(x, p, threads, lse)
+            kernel("softmax_rows", dtype)(x, p, threads, lse)
             bitwise_equal(p, want_sm)
             out = np.empty_like(x)
-            kernel(sm, "log_softmax_rows", dtype)(x, out, threads)
+            kernel("log_softmax_rows", dtype)(x, out, threads)
             bitwise_equal(out, want_lsm)
 
 
 def long_rows(rng, dtype, c):
     """Long rows (split into chunks) with the special cases of the chunked path:
     all -inf, +inf, NaN, a chunk of -inf only in a finite row, a huge maximum."""
-    from xent._kernels import softmax as sm
+    from xent import _kernels as sm
     x = special_rows((rng.standard_normal((11, c)) * 4).astype(dtype), rng)
     x[5, sm.row_chunk:2 * sm.row_chunk] = -np.inf
     x[6, 3] = np.finfo(dtype).max / 1.2
@@ -240,13 +240,13 @@ def long_rows(rng, dtype, c):
 
 
 def long_sizes():
-    from xent._kernels import softmax as sm
+    from xent import _kernels as sm
     return [sm.long_row, sm.long_row + sm.row_chunk + 5, 262144]  # the last: 16 chunks
 
 
 def test_long_rows_stream_where_expected(isa):
     # (so that the tests below compare streamed rows with plain ones)
-    from xent._kernels import softmax as sm
+    from xent import _kernels as sm
     with _dispatch.use_stream_bytes(0):
         for c in long_sizes():
             for threads in (1, 2):

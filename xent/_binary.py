@@ -2,7 +2,7 @@
 probabilities, and the multi-label loss built on them.
 
 Public functions validate (``_validate``), broadcast the weights, compute the
-reduction's gradient scale, and call ``bce_rows`` of ``src/binary.pyx`` on
+reduction's gradient scale, and call ``bce_rows`` of ``src/binary.pxi`` on
 ``(n_rows, C)`` arrays (``C`` the last axis), which returns one loss sum per
 task; they are added here in a fixed order.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _threads
 from ._dispatch import kernel
-from ._kernels import binary as _k
+from . import _kernels as _k
 from ._validate import (
     caller_memory,
     check_grad_out,
@@ -79,7 +79,7 @@ def _unit_interval(a, name, shape, n_threads):
     """ValueError naming the first value of ``a`` (of the caller's ``shape``)
     outside [0, 1]."""
     flat = a.reshape(-1)
-    k = kernel(_k, "first_outside_unit_interval", flat.dtype)(flat, n_threads)
+    k = kernel("first_outside_unit_interval", flat.dtype)(flat, n_threads)
     if k >= 0:
         where = tuple(int(i) for i in np.unravel_index(k, shape))
         raise ValueError(f"{name}: expected values in [0, 1], got {float(flat[k])!r} at "
@@ -168,7 +168,7 @@ def _run(p, from_logits, clip=0.0):
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
-    kernel(_k, "bce_rows", cdt)(
+    kernel("bce_rows", cdt)(
         p["x_rows"], p["t_rows"], p["pw"], p["w"], p["g"], p["row_gscale"], p["smooth"],
         clip, from_logits, loss, partial, grad, p["nt"])
     return partial, loss, grad

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _threads
 from ._dispatch import active_isa, stream_bytes, stream_classes, supported_isas
-from ._kernels import softmax as _k
+from . import _kernels as _k
 
 
 def _cpu_features():

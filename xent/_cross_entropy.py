@@ -2,7 +2,7 @@
 
 Public functions validate (``_validate``), work out the reduction's
 denominator and gradient scale here (O(N)), and call the kernels of
-``src/cross_entropy.pyx``, which compute the per-sample losses and, in the
+``src/cross_entropy.pxi``, which compute the per-sample losses and, in the
 same row pass, the gradient.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _threads
 from ._dispatch import kernel
-from ._kernels import cross_entropy as _k
+from . import _kernels as _k
 from ._validate import (
     Rows,
     caller_memory,
@@ -162,12 +162,12 @@ def _run(p, kernel_prefix, extra_args):
             grad = np.empty(rows.shape2d, dtype=cdt)
     if p["kind"] == "labels":
         target = p["labels"]
-        fn = kernel(_k, kernel_prefix + "_labels", cdt)
+        fn = kernel(kernel_prefix + "_labels", cdt)
         args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
                 p["ignore_index"], loss, grad, p["nt"])
     else:
         target = Rows(p["t"], rows.axes).data(cdt)
-        fn = kernel(_k, kernel_prefix + "_probs", cdt)
+        fn = kernel(kernel_prefix + "_probs", cdt)
         args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
                 loss, grad, p["nt"])
     fn(*args)
@@ -225,7 +225,7 @@ def _common_call(logits, target, return_grad):
     grad_scale = np.ndarray((n,), np.float64, np.array([scale]), strides=(0,))
     loss = np.empty(n, dtype=np.float64)
     grad = np.empty((n, c), dtype=dtype) if return_grad else None
-    kernel(_k, "softmax_xent_labels", dtype)(logits, labels, None, None, grad_scale, 0.0, 0.0,
+    kernel("softmax_xent_labels", dtype)(logits, labels, None, None, grad_scale, 0.0, 0.0,
                                              -100, loss, grad, 1)
     value = dtype.type(0.0) if kept == 0 else dtype.type(float(np.sum(loss)) * scale)
     if not return_grad:

@@ -1,10 +1,11 @@
 """Kernel dispatch: the compiled specialisation for a compute dtype, and the
 instruction-set path the kernels run on.
 
-The Cython kernels are fused over float32/float64; ``kernel`` looks the
-specialisation up once and caches it (skipping Cython's per-call signature
-matching). The row primitives under them are compiled once per instruction
-set (baseline, AVX2+FMA, AVX-512 on x86-64; see ``src/xent_rows.h``). At
+The Cython kernels (the one extension module ``xent._kernels``) are fused
+over float32/float64; ``kernel`` looks the specialisation up once and caches
+it (skipping Cython's per-call signature matching). The row primitives under
+them are compiled once per instruction set (baseline, AVX2+FMA, AVX-512 on
+x86-64; see ``src/xent_rows.h``). At
 import the best path this CPU supports is chosen, unless the environment
 variable ``XENT_ISA`` names one (``baseline``, ``avx2``, ``avx512``), which
 must then be supported. ``use_isa`` switches at run time (not while other
@@ -16,39 +17,34 @@ import os
 
 import numpy as np
 
-from ._kernels import binary as _binary
-from ._kernels import cross_entropy as _cross_entropy
-from ._kernels import focal as _focal
-from ._kernels import information as _information
-from ._kernels import softmax as _softmax
+from . import _kernels as _k
 
-_MODULES = (_softmax, _cross_entropy, _binary, _information, _focal)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _cache = {}
 
 
-def kernel(module, name, dtype):
-    """The specialisation of ``module.name`` for compute dtype ``dtype``."""
-    key = (module.__name__, name, np.dtype(dtype))
+def kernel(name, dtype):
+    """The specialisation of kernel ``name`` for compute dtype ``dtype``."""
+    key = (name, np.dtype(dtype))
     fn = _cache.get(key)
     if fn is None:
-        fn = _cache[key] = getattr(module, name)[_CTYPES[np.dtype(dtype)]]
+        fn = _cache[key] = getattr(_k, name)[_CTYPES[np.dtype(dtype)]]
     return fn
 
 
 def isa_paths():
     """Names of the compiled instruction-set paths, best first."""
-    return [name for name, _ in _softmax.isa_paths()]
+    return [name for name, _ in _k.isa_paths()]
 
 
 def supported_isas():
     """The paths this CPU can run, best first."""
-    return [name for name, ok in _softmax.isa_paths() if ok]
+    return [name for name, ok in _k.isa_paths() if ok]
 
 
 def active_isa():
     """The instruction-set path the kernels run on."""
-    return _softmax.get_isa()
+    return _k.get_isa()
 
 
 def set_isa(name):
@@ -57,8 +53,7 @@ def set_isa(name):
         raise ValueError(f"XENT_ISA: expected one of {isa_paths()}, got {name!r}")
     if name not in supported_isas():
         raise ValueError(f"XENT_ISA: this CPU cannot run {name!r}; it supports {supported_isas()}")
-    for module in _MODULES:
-        module.set_isa(name)
+    _k.set_isa(name)
 
 
 @contextlib.contextmanager
@@ -73,15 +68,15 @@ def use_isa(name):
 
 
 def stream_bytes():
-    """Float32 outputs of at least this many bytes are written with
-    non-temporal stores where the ISA path has them (see src/_rows.pxd)."""
-    return _softmax.get_stream_bytes()
+    """Outputs of at least this many bytes are written with non-temporal
+    stores where the ISA path has them (see src/_rows.pxd)."""
+    return _k.get_stream_bytes()
 
 
 def stream_classes():
     """The fewest classes a row needs for its outputs to be streamed: a pair
     (float32, float64); a maximum is 2**63 - 1 (never)."""
-    return tuple(_softmax.get_stream_classes())
+    return tuple(_k.get_stream_classes())
 
 
 @contextlib.contextmanager
@@ -90,16 +85,14 @@ def use_stream_bytes(n, min_classes=(0, 0)):
     rows of at least ``min_classes`` (float32, float64) classes (by default
     every row the streamed path can take; in production the minimum is set by
     measurement, see src/xent_rows.h)."""
-    previous, previous_c = stream_bytes(), _softmax.get_stream_classes()
-    for module in _MODULES:
-        module.set_stream_bytes(n)
-        module.set_stream_classes(*min_classes)
+    previous, previous_c = stream_bytes(), _k.get_stream_classes()
+    _k.set_stream_bytes(n)
+    _k.set_stream_classes(*min_classes)
     try:
         yield
     finally:
-        for module in _MODULES:
-            module.set_stream_bytes(previous)
-            module.set_stream_classes(*previous_c)
+        _k.set_stream_bytes(previous)
+        _k.set_stream_classes(*previous_c)
 
 
 set_isa(os.environ.get("XENT_ISA") or supported_isas()[0])

@@ -1,5 +1,5 @@
 """Focal losses (Lin et al. 2017): binary (element-wise, from logits) and
-softmax (per sample), with gradients; kernels in ``src/focal.pyx``.
+softmax (per sample), with gradients; kernels in ``src/focal.pxi``.
 
 They share the validation and reductions of the binary losses and of softmax
 cross-entropy (``_binary._prepare``, ``_cross_entropy._prepare``).
@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _binary, _cross_entropy
 from ._dispatch import kernel
-from ._kernels import focal as _k
+from . import _kernels as _k
 from ._validate import Rows, real_array, real_scalar
 
 
@@ -73,7 +73,7 @@ def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weig
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _binary._grad_buffer(p)
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
-    kernel(_k, "binary_focal_rows", cdt)(
+    kernel("binary_focal_rows", cdt)(
         p["x_rows"], p["t_rows"], g, 0.0 if a is None else a, a is not None, p["w"], p["g"],
         p["row_gscale"], p["smooth"], loss, partial, grad, p["nt"])
     return _binary._finish(p, partial, loss, grad)
@@ -146,7 +146,7 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
             grad = np.empty(rows.shape2d, dtype=cdt)
     labels = p["labels"]
     t = None if labels is not None else Rows(p["t"], rows.axes).data(cdt)
-    kernel(_k, "softmax_focal_rows", cdt)(
+    kernel("softmax_focal_rows", cdt)(
         rows.data(cdt), labels, t, al, g, p["ignore_index"], p["grad_scale"], loss, grad,
         p["nt"])
     return _cross_entropy._package(p, loss, grad)

@@ -2,7 +2,7 @@
 Kullback-Leibler divergence, with the gradient with respect to ``q``.
 
 Public functions validate (``_validate``, O(1) and O(N) checks only), and call
-the kernels of ``src/information.pyx``, which compute one value per row (in
+the kernels of ``src/information.pxi``, which compute one value per row (in
 float64) and, in the same pass, the gradient; the reductions are done here.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _threads
 from ._dispatch import kernel
-from ._kernels import information as _k
+from . import _kernels as _k
 from ._validate import (
     Rows,
     boolean,
@@ -118,7 +118,7 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
     qd = pd if q is p else Rows(q, rows.axes).data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel(_k, "probs_rows", cdt)(pd, qd, mode, clip, lo, hi, _grad_factor(rows, reduction),
+    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, _grad_factor(rows, reduction),
                                   per_row, grad, nt)
     if raw:
         return per_row
@@ -136,7 +136,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel(_k, "labels_rows", cdt)(labels, qd, clip, lo, hi, _grad_factor(rows, reduction),
+    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, _grad_factor(rows, reduction),
                                    per_row, grad, nt)
     if raw:
         return per_row

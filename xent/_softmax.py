@@ -2,14 +2,14 @@
 
 Public functions validate (``_validate``), pick the kernel for the compute
 dtype (``_dispatch``) and the thread count (``_threads``), and call the
-compiled kernels of ``src/softmax.pyx`` on ``(n_rows, C)`` arrays.
+compiled kernels of ``src/softmax.pxi`` on ``(n_rows, C)`` arrays.
 """
 
 import numpy as np
 
 from . import _threads
 from ._dispatch import kernel
-from ._kernels import softmax as _k
+from . import _kernels as _k
 from ._validate import (
     Rows, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array,
     same_shape,
@@ -44,7 +44,7 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
     if res is None:
         res = np.empty(rows.shape2d, dtype=cdt)
     data = [rows.data(cdt)] + [Rows(a, rows.axes).data(cdt) for a in values[1:]]
-    kernel(_k, kernel_name, cdt)(*data, res, nt)
+    kernel(kernel_name, cdt)(*data, res, nt)
     return deliver(rows.to_full(res), out, dtype)
 
 
@@ -106,9 +106,9 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     data = rows.data(cdt)
     if return_grad:
         probs = np.empty(rows.shape2d, dtype=cdt)
-        kernel(_k, "softmax_rows", cdt)(data, probs, nt, lse)
+        kernel("softmax_rows", cdt)(data, probs, nt, lse)
     else:
-        kernel(_k, "logsumexp_rows", cdt)(data, lse, nt)
+        kernel("logsumexp_rows", cdt)(data, lse, nt)
     result = deliver(rows.to_batch(lse, keepdims), out, dtype)
     if out is None and result.ndim == 0:
         result = result[()]

@@ -14,7 +14,7 @@ the child of an ``os.fork()`` every kernel runs on one thread (see below).
 
 import os
 
-from ._kernels import softmax as _k
+from . import _kernels as _k
 from ._validate import integer
 
 #: Inputs with fewer elements than this run on one thread.

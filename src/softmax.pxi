@@ -25,13 +25,12 @@ from libc.string cimport memcpy
 from _rows cimport (
     LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, xexp, row_max, row_sum_exp, row_store_exp, row_log_s, row_logsumexp, row_scale, row_shift,
     row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, block_exp, block_scale,
-    xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, XENT_SMALL_C, XENT_BLOCK,
+    xent_ops, xent_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
     XENT_STREAM_MUL, XENT_STREAM_SHIFT, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
     stream_close,
 )
 
-include "_isa.pxi"
 
 
 def openmp_enabled():
@@ -78,10 +77,6 @@ cdef inline void softmax_block(const floating* x, Py_ssize_t nb, Py_ssize_t c, f
         block_scale(ws, nb, c, k, f, NULL, p)
 
 
-long_row = LONG_ROW
-row_chunk = ROW_CHUNK
-
-
 def long_rows_stream(Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads):
     """Whether long rows (n, c) of itemsize bytes on n_threads are taken a row
     per thread with their output streamed (for tests)."""
@@ -109,7 +104,7 @@ cdef enum:
     LONG_LOG_SOFTMAX = 2  # log_softmax (the row shifted)
 
 
-cdef inline void long_chunk_stats(const floating* xk, floating* ek, Py_ssize_t j0, Py_ssize_t width,
+cdef inline void lse_long_chunk_stats(const floating* xk, floating* ek, Py_ssize_t j0, Py_ssize_t width,
                                   double* mk, double* sk, Stream* st) noexcept nogil:
     # a chunk xk (classes j0 .. j0 + width - 1) of a long row: its max into
     # mk, its sum of exps into sk, the exps into ek (unless NULL); with st (a
@@ -124,7 +119,7 @@ cdef inline void long_chunk_stats(const floating* xk, floating* ek, Py_ssize_t j
     sk[0] = row_store_exp(xk, ek, width, mf) if ek != NULL else row_sum_exp(xk, width, mf)
 
 
-cdef inline void long_row_merge(const floating* x, Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf,
+cdef inline void lse_long_row_merge(const floating* x, Py_ssize_t n, Py_ssize_t c, Py_ssize_t i, double* buf,
                                 bint want_log) noexcept nogil:
     # row i's chunk pairs merged in chunk order: each chunk's max becomes its
     # factor exp(m_k - M) (buf[:T], T = n * per tasks; the sums in buf[T:2T]);
@@ -145,7 +140,7 @@ cdef inline void long_row_merge(const floating* x, Py_ssize_t n, Py_ssize_t c, P
     buf[2 * tasks + 2 * n + i] = row_log_s(x + i * c, c, <floating>top, total, False) if want_log else 0.0
 
 
-cdef inline void long_chunk_out(const floating* xk, const floating* ek, floating* ok, Py_ssize_t width,
+cdef inline void lse_long_chunk_out(const floating* xk, const floating* ek, floating* ok, Py_ssize_t width,
                                 double f, double m, double s, double log_s, int op) noexcept nogil:
     # a chunk's output from its row's merged M = m and S = s, and its factor f:
     # softmax scales its exps ek (copied to ok first unless they are there)
@@ -159,8 +154,8 @@ cdef inline void long_chunk_out(const floating* xk, const floating* ek, floating
         log_softmax_span(xk, ok, width, <floating>m, s, log_s)
 
 
-cdef inline double long_chunk_k(floating m, double f, double s, int op) noexcept nogil:
-    # the k of a chunk's streamed output (as long_chunk_out: XENT_STREAM_MUL
+cdef inline double lse_long_chunk_k(floating m, double f, double s, int op) noexcept nogil:
+    # the k of a chunk's streamed output (as lse_long_chunk_out: XENT_STREAM_MUL
     # by f / S for softmax, XENT_STREAM_SHIFT by M for log_softmax), or NaN
     # where it takes the plain path (a non-finite M, a scale of 1e38 or more)
     cdef double k
@@ -172,9 +167,9 @@ cdef inline double long_chunk_k(floating m, double f, double s, int op) noexcept
     return m
 
 
-cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
+cdef inline void lse_long_row_task(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
                                Py_ssize_t i, double* buf, int op, bint want_log, Stream* st) noexcept nogil:
-    # row i of long_rows as one task: its chunks' pairs, their merge, its
+    # row i of lse_long_rows as one task: its chunks' pairs, their merge, its
     # output. With st (the thread's long rows streamed), softmax's exps go to
     # a scratch row, the row before is written meanwhile, and this row's
     # output is left pending.
@@ -186,34 +181,34 @@ cdef inline void long_row_task(const floating* x, floating* out, Py_ssize_t n, P
         er = <floating*>stream_free_row(st) if st != NULL else out + i * c
     for q in range(i * per, (i + 1) * per):
         j0 = (q - i * per) * ROW_CHUNK
-        long_chunk_stats(xr + j0, er + j0 if er != NULL else NULL, j0, chunk_width(c, j0),
+        lse_long_chunk_stats(xr + j0, er + j0 if er != NULL else NULL, j0, chunk_width(c, j0),
                          &buf[q], &buf[tasks + q], st)
     if st != NULL:
         stream_long_written(st)
-    long_row_merge(x, n, c, i, buf, want_log)
+    lse_long_row_merge(x, n, c, i, buf, want_log)
     if op == LONG_LSE:
         return
     m, s, log_s = buf[2 * tasks + i], buf[2 * tasks + n + i], buf[2 * tasks + 2 * n + i]
     for q in range(i * per, (i + 1) * per):
         j0 = (q - i * per) * ROW_CHUNK
         width = chunk_width(c, j0)
-        k = long_chunk_k(<floating>m, buf[q], s, op) if st != NULL else NAN
+        k = lse_long_chunk_k(<floating>m, buf[q], s, op) if st != NULL else NAN
         if st != NULL:
             st.ks[q - i * per] = k
         if k != k:
-            long_chunk_out(xr + j0, er + j0 if er != NULL else NULL, out + i * c + j0, width,
+            lse_long_chunk_out(xr + j0, er + j0 if er != NULL else NULL, out + i * c + j0, width,
                            buf[q], m, s, log_s, op)
     if st != NULL:
         stream_long_pend(st, <const void*>er if op == LONG_SOFTMAX else <const void*>xr, out + i * c,
                          0.0 if op == LONG_SOFTMAX else log_s, -1, 0.0)
 
 
-cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
+cdef int lse_long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
                    int op, int n_threads) noexcept nogil:
     # Long rows (see the top of this file): per chunk its (max, sum) pair
-    # (long_chunk_stats), per row the pairs merged (long_row_merge), per chunk
-    # the output (long_chunk_out); lse[i] = M + log(S) unless lse is NULL.
-    # With enough rows for every thread, a task is a whole row (long_row_task),
+    # (lse_long_chunk_stats), per row the pairs merged (lse_long_row_merge), per chunk
+    # the output (lse_long_chunk_out); lse[i] = M + log(S) unless lse is NULL.
+    # With enough rows for every thread, a task is a whole row (lse_long_row_task),
     # so its exps or logits are still in the cache for the output, which is
     # streamed past the cache when it is large (long_streams); with fewer, a
     # task is a chunk, so one row uses every thread. The same values either
@@ -233,25 +228,25 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
                 st = stream_open(c, XENT_STREAM_MUL if op == LONG_SOFTMAX else XENT_STREAM_SHIFT,
                                  sizeof(floating))
                 for i in prange(n, schedule="dynamic"):
-                    long_row_task(x, out, n, c, i, buf, op, want_log, st)
+                    lse_long_row_task(x, out, n, c, i, buf, op, want_log, st)
                 stream_close(st)
         else:
             for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-                long_row_task(x, out, n, c, i, buf, op, want_log, NULL)
+                lse_long_row_task(x, out, n, c, i, buf, op, want_log, NULL)
     else:
         for k in prange(tasks, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
             i = k // per
             j0 = (k % per) * ROW_CHUNK
-            long_chunk_stats(x + i * c + j0, e + i * c + j0 if e != NULL else NULL, j0, chunk_width(c, j0),
+            lse_long_chunk_stats(x + i * c + j0, e + i * c + j0 if e != NULL else NULL, j0, chunk_width(c, j0),
                              &buf[k], &buf[tasks + k], NULL)
         for i in range(n):
-            long_row_merge(x, n, c, i, buf, want_log)
+            lse_long_row_merge(x, n, c, i, buf, want_log)
         if op != LONG_LSE:
             for k in prange(tasks, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
                 i = k // per
                 j0 = (k % per) * ROW_CHUNK
-                long_chunk_out(x + i * c + j0, out + i * c + j0, out + i * c + j0, chunk_width(c, j0),
+                lse_long_chunk_out(x + i * c + j0, out + i * c + j0, out + i * c + j0, chunk_width(c, j0),
                                buf[k], buf[2 * tasks + i], buf[2 * tasks + n + i],
                                buf[2 * tasks + 2 * n + i], op)
     if lse != NULL:  # lse[i] = M + log(S)
@@ -261,11 +256,11 @@ cdef int long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n
     return 0
 
 
-cdef void run_long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
+cdef void lse_run_long_rows(const floating* x, floating* out, floating* lse, Py_ssize_t n, Py_ssize_t c,
                         int op, int n_threads) except *:
     cdef int status
     with nogil:
-        status = long_rows(x, out, lse, n, c, op, n_threads)
+        status = lse_long_rows(x, out, lse, n, c, op, n_threads)
     if status != 0:
         raise MemoryError()
 
@@ -275,7 +270,7 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     cdef floating m
     if c >= LONG_ROW and n > 0:
-        run_long_rows(&x[0, 0], <floating*>NULL, &lse[0], n, c, LONG_LSE, n_threads)
+        lse_run_long_rows(&x[0, 0], <floating*>NULL, &lse[0], n, c, LONG_LSE, n_threads)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -331,7 +326,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
     cdef double s
     cdef Stream* st
     if c >= LONG_ROW and n > 0:
-        run_long_rows(&x[0, 0], &p[0, 0], &lse[0] if want_lse else NULL, n, c, LONG_SOFTMAX, n_threads)
+        lse_run_long_rows(&x[0, 0], &p[0, 0], &lse[0] if want_lse else NULL, n, c, LONG_SOFTMAX, n_threads)
         return
     with nogil:
         if 0 < c <= XENT_SMALL_C:
@@ -391,7 +386,7 @@ def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threa
     cdef double s
     cdef Stream* st
     if c >= LONG_ROW and n > 0:
-        run_long_rows(&x[0, 0], &out[0, 0], <floating*>NULL, n, c, LONG_LOG_SOFTMAX, n_threads)
+        lse_run_long_rows(&x[0, 0], &out[0, 0], <floating*>NULL, n, c, LONG_LOG_SOFTMAX, n_threads)
         return
     with nogil:
         if streams(n, c, sizeof(floating)):

@@ -16,21 +16,12 @@
 # zero factor are skipped (no 0 * inf). The binary loss runs on the
 # vectorised float64 exp/log of the active instruction set (xent_bfocal_ in
 # xent_rows_typed.h); the softmax focal loss is still scalar libm math.
-# Tasks and partial sums as in binary.pyx.
+# Tasks and partial sums as in binary.pxi.
 
 from cython.parallel cimport prange
 from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
 
-from _rows cimport floating, row_max, row_store_exp, row_sum_exp, row_scale, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
-
-include "_isa.pxi"
-
-cdef enum:
-    CHUNK = 16384
-
-
-def n_tasks(Py_ssize_t n_rows, Py_ssize_t c):
-    return n_rows * ((c + CHUNK - 1) // CHUNK) if c > 0 else 0
+from _rows cimport floating, row_max, row_store_exp, row_sum_exp, row_scale, xent_ops
 
 
 cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
@@ -38,11 +29,6 @@ cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
     if gamma == 0:
         return 1.0
     return exp(gamma * log_base)
-
-
-cdef inline Py_ssize_t stride_of(const floating[:, :] a) noexcept nogil:
-    # element stride along the last axis (0 when broadcast)
-    return a.strides[1] // sizeof(floating)
 
 
 def binary_focal_rows(
@@ -87,11 +73,6 @@ cdef inline double class_factor(const long long[::1] labels, const floating[:, :
     if use_labels:
         return alpha[j] if j == labels[i] else 0.0
     return alpha[j] * target[i, j]
-
-
-cdef inline double shifted(double x, double m) noexcept nogil:
-    # x - m, with the limit 0 for x == m == +inf
-    return 0.0 if (x == m and m == INFINITY) else x - m
 
 
 cdef inline double focal_term(double lp, double gamma, double* d) noexcept nogil:
@@ -141,7 +122,7 @@ def softmax_focal_rows(
                     s = row_store_exp(&x[i, 0], &grad[i, 0], c, m)
                 else:
                     s = row_sum_exp(&x[i, 0], c, m)
-                lp = shifted(xy, m) - log(s)
+                lp = shifted_logit(xy, m) - log(s)
                 a = alpha[y]
                 total = 0
                 sum_ad = 0
@@ -158,20 +139,20 @@ def softmax_focal_rows(
             m = row_max(&x[i, 0], c)
             s = 0
             for j in range(c):
-                s = s + exp(shifted(x[i, j], m))
+                s = s + exp(shifted_logit(x[i, j], m))
             log_s = log(s)
             total = 0
             sum_ad = 0
             for j in range(c):
                 a = class_factor(labels, target, alpha, use_labels, i, j)
                 if a != 0:
-                    total = total + a * focal_term(shifted(x[i, j], m) - log_s, gamma, &d)
+                    total = total + a * focal_term(shifted_logit(x[i, j], m) - log_s, gamma, &d)
                     sum_ad = sum_ad + a * d
             loss[i] = total
             if want_grad:
                 f = grad_scale[i]
                 for j in range(c):
-                    lp = shifted(x[i, j], m) - log_s
+                    lp = shifted_logit(x[i, j], m) - log_s
                     a = class_factor(labels, target, alpha, use_labels, i, j)
                     if a != 0:
                         focal_term(lp, gamma, &d)

@@ -11,9 +11,8 @@
 
 from cython.parallel cimport prange
 
-from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
+from _rows cimport floating, xent_ops, xent_stream_bytes
 
-include "_isa.pxi"
 
 cdef enum:
     CHUNK = 16384

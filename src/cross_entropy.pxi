@@ -32,13 +32,12 @@ from libc.string cimport memcpy
 
 from _rows cimport (
     LONG_ROW, ROW_CHUNK, BLOCKS_PER_CHUNK, chunks_per_row, chunk_width, long_by_rows, long_streams, rows_per_chunk, floating, row_max, row_sum_exp, row_store_exp, row_log_s, row_scale_sub, block_exp, block_logs, block_scale,
-    xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, XENT_SMALL_C, XENT_BLOCK,
+    xent_ops, xent_stream_bytes, XENT_SMALL_C, XENT_BLOCK,
     XENT_STREAM_SUB, is_finite, streams, stream_task_rows, Stream, stream_open, stream_row, stream_pend,
     stream_close, stream_free_row, stream_chunk, stream_long_written, stream_long_pend,
     stream_long_flush,
 )
 
-include "_isa.pxi"
 
 
 cdef inline double weight_of(const double* w, Py_ssize_t c) noexcept nogil:
@@ -147,7 +146,7 @@ cdef inline void labels_row(const floating* xr, Py_ssize_t i, long long y, const
     shifted = label_target_sums(xr, y, m, wy, o, &a_total)
     s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
-    loss[i] = row_loss(m, s, row_log_s(gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
+    loss[i] = row_loss(m, s, row_log_s(<const floating*>gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
                        shifted, sw, f, o.z, &k)
     if gr != NULL:
         row_scale_sub(gr, o.c, k, f if o.u != NULL else 0.0, o.u)
@@ -251,7 +250,7 @@ cdef inline void probs_row(const floating* xr, const floating* tr, Py_ssize_t i,
     shifted = prob_target_sums(xr, tr, m, o, &a_total)
     s = row_store_exp(xr, gr, o.c, mf) if gr != NULL else row_sum_exp(xr, o.c, mf)
     f = gs * sw
-    loss[i] = row_loss(m, s, row_log_s(gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
+    loss[i] = row_loss(m, s, row_log_s(<const floating*>gr if gr != NULL else xr, o.c, mf, s, gr != NULL), a_total,
                        shifted, sw, f, o.z, &k)
     if gr != NULL:
         # g_j = k e_j - f a_j; a_j needs the target row again
@@ -328,7 +327,7 @@ cdef inline double chunk_target_sums(const floating* xr, const floating* tr, Py_
 
 
 cdef struct LongRows:
-    # the work of long_rows, per task q (T = n * per of them) and per row i
+    # the work of ce_long_rows, per task q (T = n * per of them) and per row i
     Py_ssize_t per, tasks
     double* mk    # [T] the chunk's max, then its factor f_k = exp(m_k - M)
     double* sk    # [T] the sum of its exps
@@ -341,7 +340,7 @@ cdef struct LongRows:
     double* skip  # [n] != 0: the row counts for nothing
 
 
-cdef inline void long_chunk_stats(const floating* x, const floating* t, const Options* o,
+cdef inline void ce_long_chunk_stats(const floating* x, const floating* t, const Options* o,
                                   floating* er, Py_ssize_t q, LongRows* L, Stream* st) noexcept nogil:
     # 1. task q: its max, target sums and sum of exps (the exps into the
     # row's er, the gradient row or a scratch row, unless NULL); with st (a
@@ -366,7 +365,7 @@ cdef inline void long_chunk_stats(const floating* x, const floating* t, const Op
         L.sk[q] = row_sum_exp(xr + j0, width, mf)
 
 
-cdef inline void long_row_merge(floating xy, const floating* xr, const long long* labels,
+cdef inline void ce_long_row_merge(floating xy, const floating* xr, const long long* labels,
                                 const Options* o, const double[:] gs, Py_ssize_t i, double* loss,
                                 LongRows* L) noexcept nogil:
     # 2. row i, in chunk order: its loss and gradient factors (xy: its target
@@ -411,7 +410,7 @@ cdef inline void long_row_merge(floating xy, const floating* xr, const long long
                        total_a, shifted, sw, L.frow[i], o.z, &L.krow[i])
 
 
-cdef inline double long_chunk_k(Py_ssize_t q, const LongRows* L) noexcept nogil:
+cdef inline double ce_long_chunk_k(Py_ssize_t q, const LongRows* L) noexcept nogil:
     # task q's gradient factor k f_k (a chunk whose exps vanish against the
     # row's max: 0, also for an infinite k; a NaN k stays NaN, as in the row
     # path)
@@ -419,7 +418,7 @@ cdef inline double long_chunk_k(Py_ssize_t q, const LongRows* L) noexcept nogil:
     return 0.0 if (L.mk[q] == 0 and L.krow[i] == L.krow[i]) else L.krow[i] * L.mk[q]
 
 
-cdef inline void long_chunk_grad(const floating* t, const long long* labels, const Options* o,
+cdef inline void ce_long_chunk_grad(const floating* t, const long long* labels, const Options* o,
                                  floating* grad, Py_ssize_t q, const LongRows* L) noexcept nogil:
     # 3. task q: g_j = e_j k f_k - f a_j
     cdef Py_ssize_t c = o.c, i = q // L.per, j0 = (q % L.per) * ROW_CHUNK, y
@@ -429,7 +428,7 @@ cdef inline void long_chunk_grad(const floating* t, const long long* labels, con
     if L.skip[i] != 0:
         zero_row(gr + j0, width)
         return
-    kk = long_chunk_k(q, L)
+    kk = ce_long_chunk_k(q, L)
     if labels != NULL:
         row_scale_sub(gr + j0, width, kk, L.frow[i] if o.u != NULL else 0.0,
                       o.u + j0 if o.u != NULL else NULL)
@@ -442,10 +441,10 @@ cdef inline void long_chunk_grad(const floating* t, const long long* labels, con
             gr[y] = <floating>(gr[y] - L.frow[i] * prob_coef(t + i * c, y, o))
 
 
-cdef inline void long_row_task(const floating* x, const floating* t, const long long* labels,
+cdef inline void ce_long_row_task(const floating* x, const floating* t, const long long* labels,
                                const Options* o, const double[:] gs, Py_ssize_t i, double* loss,
                                floating* grad, LongRows* L, Stream* st) noexcept nogil:
-    # row i of long_rows as one task, the three steps. With st (the thread's
+    # row i of ce_long_rows as one task, the three steps. With st (the thread's
     # long rows streamed: labels, no smoothing), the exps go to a scratch row,
     # the row before is written meanwhile, and this row's gradient is left
     # pending.
@@ -459,29 +458,29 @@ cdef inline void long_row_task(const floating* x, const floating* t, const long 
         else:
             er = <floating*>stream_free_row(st)
     for q in range(i * L.per, (i + 1) * L.per):
-        long_chunk_stats(x, t, o, er, q, L, st)
+        ce_long_chunk_stats(x, t, o, er, q, L, st)
     if st != NULL:
         stream_long_written(st)
-    long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL, labels, o,
+    ce_long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL, labels, o,
                    gs, i, loss, L)
     if grad == NULL:
         return
     for q in range(i * L.per, (i + 1) * L.per):
         if st != NULL:
-            kk = long_chunk_k(q, L)
+            kk = ce_long_chunk_k(q, L)
             st.ks[q - i * L.per] = kk if fabs(kk) < 1e38 else NAN
             if st.ks[q - i * L.per] == kk:
                 continue
             j0 = (q - i * L.per) * ROW_CHUNK
             memcpy(grad + i * c + j0, er + j0, chunk_width(c, j0) * sizeof(floating))
-        long_chunk_grad(t, labels, o, grad, q, L)
+        ce_long_chunk_grad(t, labels, o, grad, q, L)
     if st != NULL:
         y = labels[i]
         stream_long_pend(st, er, grad + i * c, 0.0, y if st.ks[y // ROW_CHUNK] == st.ks[y // ROW_CHUNK] else -1,
                          L.frow[i] * L.arow[i])
 
 
-cdef int long_rows(const floating* x, const floating* t, const long long* labels,
+cdef int ce_long_rows(const floating* x, const floating* t, const long long* labels,
                    const Options* o, const double[:] gs, Py_ssize_t n, double* loss,
                    floating* grad, int n_threads) noexcept nogil:
     # softmax cross-entropy of n long rows (labels, or probability targets t
@@ -522,22 +521,22 @@ cdef int long_rows(const floating* x, const floating* t, const long long* labels
             with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
                 st = stream_open(c, XENT_STREAM_SUB, sizeof(floating))  # each thread's scratch
                 for i in prange(n, schedule="dynamic"):
-                    long_row_task(x, t, labels, o, gs, i, loss, grad, &L, st)
+                    ce_long_row_task(x, t, labels, o, gs, i, loss, grad, &L, st)
                 stream_close(st)
         else:
             for i in prange(n, schedule="dynamic", num_threads=n_threads, use_threads_if=n_threads > 1):
-                long_row_task(x, t, labels, o, gs, i, loss, grad, &L, NULL)
+                ce_long_row_task(x, t, labels, o, gs, i, loss, grad, &L, NULL)
     else:
         for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
-            long_chunk_stats(x, t, o, grad + (q // per) * c if grad != NULL else NULL, q, &L, NULL)
+            ce_long_chunk_stats(x, t, o, grad + (q // per) * c if grad != NULL else NULL, q, &L, NULL)
         for i in range(n):
-            long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL,
+            ce_long_row_merge(<floating>L.xy[i], x + i * c if <const void*>grad != <const void*>x else NULL,
                            labels, o, gs, i, loss, &L)
         if grad != NULL:
             for q in prange(tasks, schedule="dynamic", num_threads=n_threads,
                             use_threads_if=n_threads > 1):
-                long_chunk_grad(t, labels, o, grad, q, &L)
+                ce_long_chunk_grad(t, labels, o, grad, q, &L)
     free(buf)
     return 0
 
@@ -591,7 +590,7 @@ def softmax_xent_labels(
     try:
         with nogil:
             if c >= LONG_ROW and n > 0:
-                status = long_rows(xp, <const floating*>NULL, &labels[0], &o, grad_scale, n,
+                status = ce_long_rows(xp, <const floating*>NULL, &labels[0], &o, grad_scale, n,
                                    &loss[0], g, n_threads)
             elif c <= XENT_SMALL_C:
                 for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
@@ -634,7 +633,7 @@ def softmax_xent_probs(
     try:
         with nogil:
             if c >= LONG_ROW and n > 0:
-                status = long_rows(xp, tp, <const long long*>NULL, &o, grad_scale, n,
+                status = ce_long_rows(xp, tp, <const long long*>NULL, &o, grad_scale, n,
                                    &loss[0], g, n_threads)
             elif c <= XENT_SMALL_C:
                 for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,

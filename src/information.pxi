@@ -32,9 +32,8 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.string cimport memset
 
-from _rows cimport floating, xent_row_ops, xent_ops, xent_isa_table, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
+from _rows cimport floating, xent_ops
 
-include "_isa.pxi"
 
 # what a probability-row kernel computes
 MODE_CROSS_ENTROPY = 0

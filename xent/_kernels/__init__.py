@@ -1,1 +1,0 @@
-"""Compiled kernels, built from src/ by setup.py."""
