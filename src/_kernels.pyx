@@ -9,6 +9,7 @@
 # nothing and release the GIL.
 
 include "_isa.pxi"
+include "class_rows.pxi"
 include "softmax.pxi"
 include "cross_entropy.pxi"
 include "binary.pxi"

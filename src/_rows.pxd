@@ -25,11 +25,57 @@ from libc.math cimport log, INFINITY, NAN
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
     int xent_omp_max_threads() noexcept nogil
     int xent_omp_num_threads() noexcept nogil
+
+cdef extern from "xent_class.h":
+    enum:
+        XENT_CLS_LSE
+        XENT_CLS_SOFTMAX
+        XENT_CLS_LOG_SOFTMAX
+        XENT_CLS_CE
+        XENT_SMALL_C
+        XENT_BLOCK
+        XENT_ROW_CHUNK
+        XENT_STACK_CHUNKS
+        XENT_STREAM_CHUNKS
+    ctypedef struct xent_chunk:
+        double m, s, t, w, f
+    ctypedef struct xent_row_terms:
+        double m, s, log_s, k, f, ay, xy
+        int skip
+    ctypedef struct xent_class_call:
+        int op
+        Py_ssize_t n, C
+        const void* x
+        void* out
+        void* lse
+        double* loss
+        const int64_t* labels
+        const void* target
+        int64_t ignore
+        const double* w
+        const double* sw
+        const double* gs
+        Py_ssize_t gss
+        const double* u
+        double eps, total_w, z, cap
+        xent_chunk* chunks
+        xent_row_terms* rows
+    ctypedef struct xent_stream:
+        Py_ssize_t C
+        int op
+        size_t itemsize
+        char* scr[2]
+        int next
+        int pending
+        const void* src
+        void* dst
+        double c
 
 cdef extern from "xent_rows.h":
     ctypedef struct xent_row_ops:
@@ -73,6 +119,20 @@ cdef extern from "xent_rows.h":
         double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad) noexcept nogil
         void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, float* grad, double* out) noexcept nogil
         void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, double* grad, double* out) noexcept nogil
+        void (*class_block_f32)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil
+        void (*class_row_f32)(const xent_class_call* a, Py_ssize_t i, xent_stream* st) noexcept nogil
+        void (*class_start_f32)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
+        void (*class_chunk_stats_f32)(const xent_class_call* a, Py_ssize_t q, xent_stream* st) noexcept nogil
+        void (*class_row_merge_f32)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
+        void (*class_chunk_out_f32)(const xent_class_call* a, Py_ssize_t q) noexcept nogil
+        void (*class_stream_close_f32)(xent_stream* st) noexcept nogil
+        void (*class_block_f64)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil
+        void (*class_row_f64)(const xent_class_call* a, Py_ssize_t i, xent_stream* st) noexcept nogil
+        void (*class_start_f64)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
+        void (*class_chunk_stats_f64)(const xent_class_call* a, Py_ssize_t q, xent_stream* st) noexcept nogil
+        void (*class_row_merge_f64)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
+        void (*class_chunk_out_f64)(const xent_class_call* a, Py_ssize_t q) noexcept nogil
+        void (*class_stream_close_f64)(xent_stream* st) noexcept nogil
         double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
         float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
         double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil
@@ -80,8 +140,6 @@ cdef extern from "xent_rows.h":
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
     enum:
-        XENT_SMALL_C
-        XENT_BLOCK
         XENT_STREAM_SUB
         XENT_STREAM_MUL
         XENT_STREAM_SHIFT
@@ -97,6 +155,10 @@ cdef extern from "xent_rows.h":
 # held up, as on a shared machine, leaves its share to the others; each row's
 # result does not depend on the thread that computes it): blocks of the
 # small-class path BLOCKS_PER_CHUNK at a time, rows about 16K values at a time.
+# The parallel loops hand out work dynamically, in chunks (a thread that is
+# held up, as on a shared machine, leaves its share to the others; a row's
+# result does not depend on the thread that computes it): blocks of the
+# small-class path BLOCKS_PER_CHUNK at a time, rows about 16K values at a time.
 cdef enum:
     BLOCKS_PER_CHUNK = 64
 
@@ -105,131 +167,82 @@ cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:
     return 16384 // c if 0 < c < 16384 else 1
 
 
-# Streamed rows: an output of at least xent_stream_bytes (beyond the cache;
-# 32 MiB, a test hook in _isa.pxi changes it) of rows of
-# XENT_SMALL_C < C < LONG_ROW classes is written with non-temporal stores, on
-# the ISAs that have sumexp_stream_f32/_f64 (AVX-512). Beyond the cache a plain
-# store first reads the line it writes; a streamed one does not. The rows go
-# in tasks of about STREAM_TASK values; each row's exps go to a scratch row of
-# the thread while the thread's row before is finished from its own and
-# written (see xent_sumexp_stream_f32_ in xent_rows_impl.h): the same
-# values, bit for bit, as the plain row path.
+# ------------------------------------------------- the softmax family's paths
+# (src/xent_class.h). Rows of at least LONG_ROW classes whose count leaves
+# fewer than LONG_ROWS_PER_THREAD a thread are split into chunk tasks (so a
+# single huge row uses every thread); any other row is a task of its own
+# (its chunks then stay in the cache between its steps). Outputs of at least
+# xent_stream_bytes (beyond the cache; a test hook changes it), of rows of
+# at least xent_stream_min_c classes whose exps fit a scratch row of
+# STREAM_ROW_BYTES, are streamed on the instruction sets that can (AVX-512):
+# a plain store beyond the cache first reads the line it writes, a
+# non-temporal one does not.
 cdef enum:
-    STREAM_TASK = 262144
+    LONG_ROW = 65536
+    LONG_ROWS_PER_THREAD = 4
+    STREAM_ROW_BYTES = 1048576
+    STREAM_TASK = 262144  # values of a streamed task (its rows share a stream)
+
+cdef enum ClassPath:
+    PATH_BLOCKS = 0     # XENT_BLOCK rows at a time, transposed
+    PATH_ROWS = 1       # a row a task
+    PATH_STREAMED = 2   # a row a task, the outputs streamed
+    PATH_CHUNKS = 3     # a chunk of a long row a task
 
 
-cdef inline bint stream_isa(size_t itemsize) noexcept nogil:
-    return xent_ops.sumexp_stream_f32 != NULL if itemsize == 4 else xent_ops.sumexp_stream_f64 != NULL
+cdef inline bint long_by_rows(Py_ssize_t n, int n_threads) noexcept nogil:
+    return n >= LONG_ROWS_PER_THREAD * <Py_ssize_t>n_threads
 
 
-cdef inline bint streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
-    return (stream_isa(itemsize) and XENT_SMALL_C < c < LONG_ROW
-            and c >= xent_stream_min_c[itemsize == 8]
-            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
+cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
+    # the streamed output of a call (XENT_STREAM_*), or -1: none (no output,
+    # a softcap, smoothing or probabilities, whose gradient needs more than
+    # k e_j)
+    if a.out == NULL or a.cap != 0:
+        return -1
+    if a.op == XENT_CLS_SOFTMAX:
+        return XENT_STREAM_MUL
+    if a.op == XENT_CLS_LOG_SOFTMAX:
+        return XENT_STREAM_SHIFT
+    if a.op == XENT_CLS_CE and a.labels != NULL and a.u == NULL:
+        return XENT_STREAM_SUB
+    return -1
 
 
-cdef inline Py_ssize_t stream_task_rows(Py_ssize_t c) noexcept nogil:
-    return STREAM_TASK // c if c < STREAM_TASK else 1
+cdef inline bint streams(const xent_class_call* a, size_t itemsize) noexcept nogil:
+    cdef bint isa = (xent_ops.sumexp_stream_f32 != NULL if itemsize == 4
+                     else xent_ops.sumexp_stream_f64 != NULL)
+    return (isa and stream_op(a) >= 0 and a.C > XENT_SMALL_C
+            and a.C * <Py_ssize_t>itemsize <= STREAM_ROW_BYTES
+            and a.C >= xent_stream_min_c[itemsize == 8]
+            and a.n * a.C * <Py_ssize_t>itemsize >= xent_stream_bytes)
 
 
-cdef inline Py_ssize_t stream_row_pad(Py_ssize_t c) noexcept nogil:
-    return (c + 15) & ~(<Py_ssize_t>15)
+cdef inline ClassPath class_path(const xent_class_call* a, size_t itemsize, int n_threads) noexcept nogil:
+    # The one place a softmax-family call's path is chosen: from its rows,
+    # classes, bytes, type, outputs and options and the thread count (which
+    # changes only the task shape, never a value).
+    if a.C <= XENT_SMALL_C:
+        return PATH_BLOCKS
+    if a.C >= LONG_ROW and not long_by_rows(a.n, n_threads):
+        return PATH_CHUNKS
+    if streams(a, itemsize):
+        return PATH_STREAMED
+    return PATH_ROWS
 
 
-cdef enum:
-    LONG_STREAM_CHUNKS = 16  # the most chunks of a streamed long row (see long_streams)
-
-
-cdef struct Stream:
-    # a thread's streamed rows: its scratch and the row whose output is pending
-    Py_ssize_t n        # the row length
-    size_t itemsize     # 4 (float32) or 8 (float64)
-    int op              # XENT_STREAM_SUB, _MUL or _SHIFT
-    char* scr           # two scratch rows, 64-byte aligned, stream_row_pad(n) values apart
-    const void* src     # the pending row's exps (or logits for _SHIFT); NULL: none
-    void* out           # where its output goes
-    double k, c         # its factors (sumexp_stream_f32/_f64)
-    Py_ssize_t fix      # an entry set apart after its stores (-1: none):
-    double fix_delta    # out[fix] = out1(src[fix]) - fix_delta, rounded once
-    Py_ssize_t per      # a long row pending: its chunks (0: a row of the row path)
-    double ks[LONG_STREAM_CHUNKS]  # and each chunk's k (NaN: written already)
-
-
-cdef inline Stream* stream_open(Py_ssize_t n, int op, size_t itemsize) noexcept nogil:
-    # a thread's state (NULL if out of memory: the caller takes the plain path)
-    cdef Stream* st = <Stream*>malloc(sizeof(Stream) + 2 * stream_row_pad(n) * itemsize + 64)
-    if st != NULL:
-        st.n, st.itemsize, st.op, st.src, st.out, st.fix, st.per = n, itemsize, op, NULL, NULL, -1, 0
-        st.scr = <char*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
-    return st
-
-
-cdef inline void stream_out(const void* src, void* out, Py_ssize_t n, double k, double c, int op,
-                            size_t itemsize) noexcept nogil:
-    # out_j = the op (k, c) of src_j for n values, streamed, then fenced
-    if itemsize == 4:
-        xent_ops.sumexp_stream_f32(NULL, NULL, n, 0, <const float*>src, <float*>out, k, c, op)
-    else:
-        xent_ops.sumexp_stream_f64(NULL, NULL, n, 0, <const double*>src, <double*>out, k, c, op)
-
-
-cdef inline void stream_set1(const void* src, void* out, Py_ssize_t j, double k, double c, int op,
-                             double delta, size_t itemsize) noexcept nogil:
-    # out_j = (stream_out's out_j) - delta, rounded once: an entry set apart
-    # after its stream
-    if itemsize == 4:
-        (<float*>out)[j] = <float>(xent_ops.out1_f32((<const float*>src)[j], k, c, op) - delta)
-    else:
-        (<double*>out)[j] = xent_ops.out1_f64((<const double*>src)[j], k, c, op) - delta
-
-
-cdef inline void stream_fixed(Stream* st) noexcept nogil:
-    # the pending output written (and fenced): its entry set apart, if any
-    if st.src != NULL and st.fix >= 0:
-        stream_set1(st.src, st.out, st.fix, st.k, st.c, st.op, st.fix_delta, st.itemsize)
-    st.src = NULL
-
-
-cdef inline void* stream_free_row(Stream* st) noexcept nogil:
-    # the scratch row the pending output does not use
-    return st.scr + stream_row_pad(st.n) * st.itemsize if st.src == st.scr else st.scr
-
-
-cdef inline double stream_row(Stream* st, const void* x, double m, void** e) noexcept nogil:
-    # sum_j exp(x_j - m) of a row with a finite maximum m, the exps to a free
-    # scratch row (returned in *e) unless e is NULL, while the pending output
-    # is written
-    cdef void* ex = NULL
-    cdef double s
-    if e != NULL:
-        ex = stream_free_row(st)
-        e[0] = ex
-    if st.itemsize == 4:
-        s = xent_ops.sumexp_stream_f32(<const float*>x, <float*>ex, st.n, <float>m, <const float*>st.src,
-                                       <float*>st.out if st.src != NULL else NULL, st.k, st.c, st.op)
-    else:
-        s = xent_ops.sumexp_stream_f64(<const double*>x, <double*>ex, st.n, m, <const double*>st.src,
-                                       <double*>st.out if st.src != NULL else NULL, st.k, st.c, st.op)
-    stream_fixed(st)
-    return s
-
-
-cdef inline void stream_pend(Stream* st, const void* src, void* out, double k, double c,
-                             Py_ssize_t fix, double fix_delta) noexcept nogil:
-    # out (from src) is the next output to write
-    st.src, st.out, st.k, st.c, st.fix, st.fix_delta = src, out, k, c, fix, fix_delta
-
-
-cdef inline void stream_close(Stream* st) noexcept nogil:
-    # the last pending output written; st freed
+cdef inline xent_stream* workspace_open(Py_ssize_t c, int op, size_t itemsize) noexcept nogil:
+    # a thread's workspace: two scratch rows of c values, 64-byte aligned,
+    # streaming op (XENT_STREAM_*; -1: scratch only); NULL if out of memory
+    cdef Py_ssize_t pad = ((c + 15) & ~(<Py_ssize_t>15)) * <Py_ssize_t>itemsize
+    cdef xent_stream* st = <xent_stream*>malloc(sizeof(xent_stream) + 2 * pad + 64)
     if st == NULL:
-        return
-    if st.per:
-        stream_long_flush(st)
-    elif st.src != NULL:
-        stream_out(st.src, st.out, st.n, st.k, st.c, st.op, st.itemsize)
-        stream_fixed(st)
-    free(st)
+        return NULL
+    memset(st, 0, sizeof(xent_stream))
+    st.C, st.op, st.itemsize, st.next, st.pending = c, op, itemsize, 0, 0
+    st.scr[0] = <char*>((<size_t>(st + 1) + 63) & ~(<size_t>63))
+    st.scr[1] = st.scr[0] + pad
+    return st
 
 
 ctypedef fused floating:
@@ -247,98 +260,6 @@ cdef inline floating xexp(floating x) noexcept nogil:
 # Long rows: rows of at least LONG_ROW classes are split along the class axis
 # into chunks of ROW_CHUNK classes (the split never depends on the thread
 # count); see src/softmax.pxi and src/cross_entropy.pxi.
-cdef enum:
-    LONG_ROW = 65536
-    ROW_CHUNK = 16384
-
-
-cdef inline Py_ssize_t chunks_per_row(Py_ssize_t c) noexcept nogil:
-    return (c + ROW_CHUNK - 1) // ROW_CHUNK
-
-
-# A row's chunks are tasks of their own only when there are too few rows to
-# keep every thread busy (fewer than LONG_ROWS_PER_THREAD a thread); else a
-# task is a whole row, so its exps (or logits) are still in the cache when its
-# output is written. The chunks, their merge and so the values are the same
-# either way.
-cdef enum:
-    LONG_ROWS_PER_THREAD = 4
-
-
-cdef inline bint long_by_rows(Py_ssize_t n, int n_threads) noexcept nogil:
-    return n >= LONG_ROWS_PER_THREAD * <Py_ssize_t>n_threads
-
-
-# Long rows by rows stream their output as the rows of the row path do (see
-# streams() above) when a row's exps fit a scratch row of LONG_STREAM_ROW
-# bytes (in the cache): each chunk's exps go to the thread's scratch row,
-# and its output is streamed from there.
-cdef enum:
-    LONG_STREAM_ROW = 1048576
-
-
-cdef inline bint long_streams(Py_ssize_t n, Py_ssize_t c, size_t itemsize) noexcept nogil:
-    return (stream_isa(itemsize) and c * <Py_ssize_t>itemsize <= LONG_STREAM_ROW
-            and c >= xent_stream_min_c[itemsize == 8]
-            and chunks_per_row(c) <= LONG_STREAM_CHUNKS
-            and n * c * <Py_ssize_t>itemsize >= xent_stream_bytes)
-
-
-cdef inline Py_ssize_t chunk_width(Py_ssize_t c, Py_ssize_t j0) noexcept nogil:
-    return min(<Py_ssize_t>ROW_CHUNK, c - j0)
-
-
-# A thread's long rows by rows, streamed: a row's chunks are taken in order;
-# each one's exps (for a finite max) go to the free scratch row while the
-# same chunk of the thread's row before is written from the other
-# (stream_chunk); then the row's output is pending (stream_long_pend), each
-# chunk's k in st.ks (NaN for a chunk the caller wrote on the plain path).
-cdef inline double stream_chunk(Stream* st, const void* xk, double m, Py_ssize_t j0, Py_ssize_t width,
-                                void* ek) noexcept nogil:
-    # the sum of exps of the chunk xk (classes j0 .. j0 + width - 1 of its row;
-    # a finite max m) into ek unless NULL, while the pending row's chunk j0 is
-    # written; xk NULL: only that
-    cdef double k = st.ks[j0 // ROW_CHUNK] if st.src != NULL else NAN
-    cdef const char* ep = NULL
-    cdef char* out = NULL
-    cdef double s = 0.0
-    if k == k:
-        ep = <const char*>st.src + j0 * <Py_ssize_t>st.itemsize
-        out = <char*>st.out + j0 * <Py_ssize_t>st.itemsize
-    elif xk == NULL:
-        return 0.0
-    if st.itemsize == 4:
-        s = xent_ops.sumexp_stream_f32(<const float*>xk, <float*>ek, width, <float>m, <const float*>ep,
-                                       <float*>out, k, st.c, st.op)
-    else:
-        s = xent_ops.sumexp_stream_f64(<const double*>xk, <double*>ek, width, m, <const double*>ep,
-                                       <double*>out, k, st.c, st.op)
-    if out != NULL and j0 <= st.fix < j0 + width:  # after the stream's fence
-        stream_set1(st.src, st.out, st.fix, k, st.c, st.op, st.fix_delta, st.itemsize)
-    return s
-
-
-cdef inline void stream_long_pend(Stream* st, const void* src, void* out, double c, Py_ssize_t fix,
-                                  double fix_delta) noexcept nogil:
-    # the long row out (from src; its chunks' k in st.ks) is the next output
-    st.src, st.out, st.c, st.fix, st.fix_delta = src, out, c, fix, fix_delta
-    st.per = chunks_per_row(st.n)
-
-
-cdef inline void stream_long_written(Stream* st) noexcept nogil:
-    # nothing pending (the row's chunks were all written)
-    st.src = NULL
-    st.per = 0
-
-
-cdef inline void stream_long_flush(Stream* st) noexcept nogil:
-    # the pending long row written, chunk by chunk
-    cdef Py_ssize_t q
-    for q in range(st.per):
-        stream_chunk(st, NULL, 0.0, q * ROW_CHUNK, chunk_width(st.n, q * ROW_CHUNK), NULL)
-    stream_long_written(st)
-
-
 cdef inline bint is_finite(floating x) noexcept nogil:
     # True for finite x; False for +-inf and NaN (x - x is NaN for those).
     return x - x == 0
@@ -386,26 +307,6 @@ cdef inline double row_store_exp(const floating* x, floating* e, Py_ssize_t n, f
         return xent_ops.sumexp_f32(x, e, n, m)
     else:
         return xent_ops.sumexp_f64(x, e, n, m)
-
-
-cdef inline double row_log_s(const floating* v, Py_ssize_t n, floating m, double s,
-                             bint exps) noexcept nogil:
-    # log(s) of a row of max m and sum of exps s: log1p of the terms other
-    # than the max's own when s is near 1 (xent_log_s_ in xent_rows_typed.h;
-    # v the row's logits, or with exps its exps exp(x_j - m)), else log(s)
-    if floating is float:
-        if s < XENT_NEAR_ONE_F32 and is_finite(m):
-            return xent_ops.log_s_f32(v, n, m, s, exps)
-    else:
-        if s < XENT_NEAR_ONE_F64 and is_finite(m):
-            return xent_ops.log_s_f64(v, n, m, s, exps)
-    return log(s)
-
-
-cdef inline floating row_logsumexp(floating m, double log_s) noexcept nogil:
-    # log(sum_j exp(x_j)) from the shift m and log(s) (row_log_s; every case
-    # of the contract)
-    return <floating>(m + log_s)
 
 
 cdef inline void row_scale(floating* e, Py_ssize_t n, double k) noexcept nogil:
@@ -466,34 +367,3 @@ cdef inline void row_log_softmax_vjp(const floating* lp, const floating* g, floa
         xent_ops.log_softmax_vjp_f64(lp, g, out, n, total)
 
 
-# ---------------------------------------------------------- small-class path
-# Rows of at most XENT_SMALL_C classes, XENT_BLOCK at a time, vectorised
-# across rows. ws is a workspace of XENT_SMALL_C * XENT_BLOCK values.
-
-cdef inline void block_exp(const floating* x, Py_ssize_t nb, Py_ssize_t c, floating* ws,
-                           floating* m, double* s) noexcept nogil:
-    # ws[j * XENT_BLOCK + b] = e_j of row b (x + b * c), s[b] their sum, m[b]
-    # the row maximum: the same conventions as row_store_exp, non-finite rows too
-    # (those are handled in xent_block_sumexp).
-    if floating is float:
-        xent_ops.block_sumexp_f32(x, nb, c, ws, m, s)
-    else:
-        xent_ops.block_sumexp_f64(x, nb, c, ws, m, s)
-
-
-cdef inline void block_logs(const floating* x, Py_ssize_t nb, Py_ssize_t c, const double* m,
-                            const double* s, double* ls) noexcept nogil:
-    # ls[b] = log(s[b]) of the rows x + b * c of maxima m, as row_log_s
-    if floating is float:
-        xent_ops.block_logs_f32(x, nb, c, m, s, ls)
-    else:
-        xent_ops.block_logs_f64(x, nb, c, m, s, ls)
-
-
-cdef inline void block_scale(floating* ws, Py_ssize_t nb, Py_ssize_t c, const double* k,
-                             const double* f, const double* u, floating* out) noexcept nogil:
-    # out[b * c + j] = ws[j * XENT_BLOCK + b] * k[b] - f[b] * u[j] (u NULL: no offset)
-    if floating is float:
-        xent_ops.block_scale_f32(ws, nb, c, k, f, u, out)
-    else:
-        xent_ops.block_scale_f64(ws, nb, c, k, f, u, out)

@@ -24,6 +24,11 @@ from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
 from _rows cimport floating, row_max, row_store_exp, row_sum_exp, row_scale, xent_ops
 
 
+cdef inline double shifted_logit(double x, double m) noexcept nogil:
+    # x - m, with the limit 0 for x == m == +inf
+    return 0.0 if (x == m and m == INFINITY) else x - m
+
+
 cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
     # base**gamma from log(base), with 0**0 = 1
     if gamma == 0:

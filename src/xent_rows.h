@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "xent_class.h"
+
 /* The operations of an instruction set, declared once: X(return type, name,
  * parameter list). From this list follow the table's struct (below), each
  * instruction set's table (xent_rows_impl.h: .name = xent_<name>_<isa>) and
@@ -92,7 +94,19 @@
     X(void, info_f32, (const float *p, const float *q, ptrdiff_t nrows, ptrdiff_t C, int mode,          \
                        int clip, double lo, double hi, double f, float *grad, double *out))             \
     X(void, info_f64, (const double *p, const double *q, ptrdiff_t nrows, ptrdiff_t C, int mode,        \
-                       int clip, double lo, double hi, double f, double *grad, double *out))
+                       int clip, double lo, double hi, double f, double *grad, double *out))             \
+    XENT_CLASS_OPS(X, f32)                                                                              \
+    XENT_CLASS_OPS(X, f64)
+
+/* the softmax family's paths (xent_class.h), per type */
+#define XENT_CLASS_OPS(X, T)                                                                            \
+    X(void, class_block_##T, (const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb))                    \
+    X(void, class_row_##T, (const xent_class_call *a, ptrdiff_t i, xent_stream *st))                    \
+    X(void, class_start_##T, (const xent_class_call *a, ptrdiff_t i))                                   \
+    X(void, class_chunk_stats_##T, (const xent_class_call *a, ptrdiff_t q, xent_stream *st))            \
+    X(void, class_row_merge_##T, (const xent_class_call *a, ptrdiff_t i))                               \
+    X(void, class_chunk_out_##T, (const xent_class_call *a, ptrdiff_t q))                               \
+    X(void, class_stream_close_##T, (xent_stream *st))
 
 #define XENT_STREAM_OPS(X)                                                                              \
     X(double, sumexp_stream_f32, (const float *x, float *e, ptrdiff_t n, float m, const float *ep,      \
@@ -123,10 +137,6 @@ typedef struct {
 #define XENT_STREAM_MUL 1 /* e k: the softmax */
 #define XENT_STREAM_SHIFT 2 /* (x - k) - c from the logits: log_softmax */
 
-/* The small-class path: rows of at most XENT_SMALL_C classes are processed
- * XENT_BLOCK at a time, vectorised across rows (see xent_rows_impl.h). */
-#define XENT_SMALL_C 64
-#define XENT_BLOCK 16
 
 /* Symbols shared by the module's C files, not exported from it. */
 #if defined(__GNUC__)

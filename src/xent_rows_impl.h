@@ -26,6 +26,19 @@
  * add latency at every vector width. */
 #define XENT_LANES 16
 
+/* Fused multiply-adds where the instruction set has them: the polynomials
+ * below are written with them, and nothing else is fused (setup.py compiles
+ * with -ffp-contract=off), so that every path of an instruction set rounds a
+ * formula the same way: the row, streamed and block paths give the same
+ * bits. */
+#if defined(__FMA__)
+#define XENT_FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
+#define XENT_FMA(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define XENT_FMAF(a, b, c) ((a) * (b) + (c))
+#define XENT_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 static inline float XENT_F(xent_expf_)(float x, float lo, float hi)
 {
     /* clamp to [lo, hi] = [-104, 89] (NaN passes through both comparisons
@@ -34,17 +47,17 @@ static inline float XENT_F(xent_expf_)(float x, float lo, float hi)
     xc = xc > hi ? hi : xc;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     union { uint32_t u; float f; } kb;
-    kb.f = xc * 1.44269504088896341f + magic; /* k + magic: k in its low bits */
+    kb.f = XENT_FMAF(xc, 1.44269504088896341f, magic); /* k + magic: k in its low bits */
     float fk = kb.f - magic;
-    float r = (xc - fk * 0.693359375f) - fk * -2.12194440e-4f;
+    float r = XENT_FMAF(fk, 2.12194440e-4f, XENT_FMAF(fk, -0.693359375f, xc));
     /* exp(r) on |r| <= 0.3466: 1 + r + r^2 * P(r) */
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = (p * (r * r) + r) + 1.0f;
+    p = XENT_FMAF(p, r, 1.3981999507e-3f);
+    p = XENT_FMAF(p, r, 8.3334519073e-3f);
+    p = XENT_FMAF(p, r, 4.1665795894e-2f);
+    p = XENT_FMAF(p, r, 1.6666665459e-1f);
+    p = XENT_FMAF(p, r, 5.0000001201e-1f);
+    p = XENT_FMAF(p, r * r, r) + 1.0f;
     /* 2^k as 2^k1 * 2^k2 with k1 = floor(k / 2), k2 = k - k1, each a normal
      * float, so that p * 2^k1 is exact and the one rounding is the last; the
      * integer k from the bits of k + magic (0x4B400000: the bits of magic),
@@ -62,23 +75,23 @@ static inline double XENT_F(xent_exp_)(double x, double lo, double hi)
     double xc = x < lo ? lo : x; /* [lo, hi] = [-746, 710] */
     xc = xc > hi ? hi : xc;
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
-    double fk = (xc * 1.4426950408889634074 + magic) - magic;
+    double fk = XENT_FMA(xc, 1.4426950408889634074, magic) - magic;
     /* ln2 = hi + lo with hi's low bits zero, so fk * hi is exact */
-    double r = (xc - fk * 6.93147180369123816490e-01) - fk * 1.90821492927058770002e-10;
+    double r = XENT_FMA(fk, -1.90821492927058770002e-10, XENT_FMA(fk, -6.93147180369123816490e-01, xc));
     /* exp(r) on |r| <= 0.3466 by its Taylor polynomial of degree 13 */
     double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = (p * (r * r) + r) + 1.0;
+    p = XENT_FMA(p, r, 1.0 / 479001600.0);
+    p = XENT_FMA(p, r, 1.0 / 39916800.0);
+    p = XENT_FMA(p, r, 1.0 / 3628800.0);
+    p = XENT_FMA(p, r, 1.0 / 362880.0);
+    p = XENT_FMA(p, r, 1.0 / 40320.0);
+    p = XENT_FMA(p, r, 1.0 / 5040.0);
+    p = XENT_FMA(p, r, 1.0 / 720.0);
+    p = XENT_FMA(p, r, 1.0 / 120.0);
+    p = XENT_FMA(p, r, 1.0 / 24.0);
+    p = XENT_FMA(p, r, 1.0 / 6.0);
+    p = XENT_FMA(p, r, 0.5);
+    p = XENT_FMA(p, r * r, r) + 1.0;
     double fk1 = (fk * 0.5 + magic) - magic;
     double fk2 = fk - fk1;
     /* integer k from the bits of k + magic: only 64-bit add and shift */
@@ -112,11 +125,11 @@ static inline double XENT_F(xent_log_reduced_)(double m)
     /* p = sum_i t2^i / (2i + 3), i <= 9, by Estrin's scheme (a third of
      * Horner's latency: the small-class path waits on it) */
     double t4 = t2 * t2, t8 = t4 * t4;
-    double q0 = 1.0 / 3 + t2 * (1.0 / 5), q1 = 1.0 / 7 + t2 * (1.0 / 9);
-    double q2 = 1.0 / 11 + t2 * (1.0 / 13), q3 = 1.0 / 15 + t2 * (1.0 / 17);
-    double q4 = 1.0 / 19 + t2 * (1.0 / 21);
-    double p = (q0 + t4 * q1) + t8 * ((q2 + t4 * q3) + t8 * q4);
-    return 2.0 * t + (2.0 * t) * (t2 * p);
+    double q0 = XENT_FMA(t2, 1.0 / 5, 1.0 / 3), q1 = XENT_FMA(t2, 1.0 / 9, 1.0 / 7);
+    double q2 = XENT_FMA(t2, 1.0 / 13, 1.0 / 11), q3 = XENT_FMA(t2, 1.0 / 17, 1.0 / 15);
+    double q4 = XENT_FMA(t2, 1.0 / 21, 1.0 / 19);
+    double p = XENT_FMA(t8, XENT_FMA(t8, q4, XENT_FMA(t4, q3, q2)), XENT_FMA(t4, q1, q0));
+    return XENT_FMA(2.0 * t, t2 * p, 2.0 * t);
 }
 
 static inline double XENT_F(xent_log_)(double x)
@@ -132,7 +145,7 @@ static inline double XENT_F(xent_log_)(double x)
     m = big ? m * 0.5 : m;
     e = big ? e + 1.0 : e;
     double log_m = XENT_F(xent_log_reduced_)(m);
-    double r = e * 6.93147180369123816490e-01 + (e * 1.90821492927058770002e-10 + log_m);
+    double r = XENT_FMA(e, 6.93147180369123816490e-01, XENT_FMA(e, 1.90821492927058770002e-10, log_m));
     return x > 0.0 && x < INFINITY ? r : (x == 0.0 ? -INFINITY : (x == INFINITY ? x : NAN));
 }
 
@@ -152,14 +165,14 @@ static inline float XENT_F(xent_logf_)(float x)
     e = big ? e + 1.0f : e;
     float f = m - 1.0f, z = f * f;
     float p = 7.0376836292e-2f;
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
+    p = XENT_FMAF(p, f, -1.1514610310e-1f);
+    p = XENT_FMAF(p, f, 1.1676998740e-1f);
+    p = XENT_FMAF(p, f, -1.2420140846e-1f);
+    p = XENT_FMAF(p, f, 1.4249322787e-1f);
+    p = XENT_FMAF(p, f, -1.6668057665e-1f);
+    p = XENT_FMAF(p, f, 2.0000714765e-1f);
+    p = XENT_FMAF(p, f, -2.4999993993e-1f);
+    p = XENT_FMAF(p, f, 3.3333331174e-1f);
     float y = p * f * z + e * -2.12194440e-4f - 0.5f * z;
     float r = (f + y) + e * 0.693359375f;
     return x > 0.0f && x < INFINITY ? r : (x == 0.0f ? -INFINITY : (x == INFINITY ? x : NAN));
@@ -192,13 +205,13 @@ static inline float XENT_F(xent_log1p_unitf_)(float e, float r)
 {
     (void)r;
     float p = 5.253457929939032e-3f;
-    p = p * e - 2.958850748836994e-2f;
-    p = p * e + 7.836166769266129e-2f;
-    p = p * e - 1.3674770295619965e-1f;
-    p = p * e + 1.9111430644989014e-1f;
-    p = p * e - 2.4844369292259216e-1f;
-    p = p * e + 3.3319270610809326e-1f;
-    p = p * e - 4.9999502301216125e-1f;
+    p = XENT_FMAF(p, e, -2.958850748836994e-2f);
+    p = XENT_FMAF(p, e, 7.836166769266129e-2f);
+    p = XENT_FMAF(p, e, -1.3674770295619965e-1f);
+    p = XENT_FMAF(p, e, 1.9111430644989014e-1f);
+    p = XENT_FMAF(p, e, -2.4844369292259216e-1f);
+    p = XENT_FMAF(p, e, 3.3319270610809326e-1f);
+    p = XENT_FMAF(p, e, -4.9999502301216125e-1f);
     return e + e * (p * e);
 }
 
@@ -210,6 +223,58 @@ static inline double XENT_F(xent_log1p_unit_)(double e, double r)
     double log_m = XENT_F(xent_log_reduced_)(m);
     double lo = big ? 1.90821492927058770002e-10 : 0.0, hi = big ? 6.93147180369123816490e-01 : 0.0;
     return hi + (lo + log_m + (e - (u - 1.0)) * r);
+}
+
+/* tanh, branch-free so that it vectorises (Cephes' method): for |x| < 0.625
+ * the odd polynomial (float32) or rational function (float64) in x^2; above,
+ * 1 - 2 / (exp(2|x|) + 1) with the sign of x (exp's clamp makes +-inf give
+ * +-1). NaN propagates. For the softcap of the cross-entropy, c tanh(x / c). */
+static inline float XENT_F(xent_tanhf_)(float x, float lo, float hi)
+{
+    float ax = x < 0 ? -x : x, z = x * x;
+    float p = -5.70498872745e-3f;
+    p = XENT_FMAF(p, z, 2.06390887954e-2f);
+    p = XENT_FMAF(p, z, -5.37397155531e-2f);
+    p = XENT_FMAF(p, z, 1.33314422036e-1f);
+    p = XENT_FMAF(p, z, -3.33332819422e-1f);
+    float small = p * z * x + x;
+    float e = XENT_F(xent_expf_)(ax + ax, lo, hi);
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = x < 0 ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+static inline double XENT_F(xent_tanh_)(double x, double lo, double hi)
+{
+    double ax = x < 0 ? -x : x, z = x * x;
+    double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
+    double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
+    double small = x + x * (z * (p / q));
+    double e = XENT_F(xent_exp_)(ax + ax, lo, hi);
+    double big = 1.0 - 2.0 / (e + 1.0);
+    big = x < 0 ? -big : big;
+    return ax < 0.625 ? small : big;
+}
+
+/* The loss of a softmax cross-entropy row, and in k the factor of its exps
+ * in the gradient: from the row max m, its sum of exps s, log_s = log(s)
+ * (xent_log_s_), the target mass A = sum_j a_j and target sum
+ * T = sum_j a_j (x_j - m), the sample weight sw, the gradient factor f (the
+ * upstream scale times sw) and the z-loss z:
+ *     loss = sw (A log_s - T + z lse^2),  k = f (A + 2 z lse) / s,
+ * lse = m + log_s; the gradient is then g_j = k e_j - f a_j. A sample of
+ * weight 0 counts for nothing, whatever its logits (no 0 * inf). Every path
+ * of every instruction set takes its terms from here. */
+static inline double XENT_F(xent_ce_terms_)(double m, double s, double log_s, double A, double T,
+                                            double sw, double f, double z, double *k)
+{
+    /* (branch-free, for the loops over a block's rows; the z terms are
+     * selected away when z == 0: no 0 * inf for an infinite lse) */
+    double lse = m + log_s;
+    double zk = z == 0 ? 0.0 : 2.0 * z * lse, zl = z == 0 ? 0.0 : z * lse * lse;
+    double kk = f * (A + zk) / s, loss = sw * ((A * log_s - T) + zl);
+    *k = sw == 0 ? 0.0 : kk;
+    return sw == 0 ? 0.0 : loss;
 }
 
 /* The per-row loss terms of a block of the small-class path (see
@@ -810,6 +875,15 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 }
 #endif
 
+#ifdef XENT_AVX512
+/* (defined below, called by the templates) */
+static void XENT_F(xent_scale_sub16_f32_)(float *e, ptrdiff_t n, double k, double c, const double *w);
+static void XENT_F(xent_scale16_f32_)(float *e, ptrdiff_t n, double k);
+static double XENT_F(xent_sumexp_stream_f64_)(const double *x, double *e, ptrdiff_t n, double m,
+                                              const double *ep, double *out, double k, double c, int op);
+static double XENT_F(xent_out1_f64_)(double v, double k, double c, int op);
+#endif
+
 /* The row primitives for each floating type, from one template. */
 #define XENT_T float
 #define XENT_TN f32
@@ -818,6 +892,7 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #define XENT_LOG XENT_F(xent_logf_)
 #define XENT_LOG1P XENT_F(xent_log1pf_)
 #define XENT_LOG1P_UNIT XENT_F(xent_log1p_unitf_)
+#define XENT_TANH(x) XENT_F(xent_tanhf_)((x), xent_lo_, xent_hi_)
 #define XENT_KAHAN 0
 #include "xent_rows_typed.h"
 #undef XENT_T
@@ -827,6 +902,7 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #undef XENT_LOG
 #undef XENT_LOG1P
 #undef XENT_LOG1P_UNIT
+#undef XENT_TANH
 #undef XENT_KAHAN
 
 #define XENT_T double
@@ -836,6 +912,7 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #define XENT_LOG XENT_F(xent_log_)
 #define XENT_LOG1P XENT_F(xent_log1p_)
 #define XENT_LOG1P_UNIT XENT_F(xent_log1p_unit_)
+#define XENT_TANH(x) XENT_F(xent_tanh_)((x), xent_lo_, xent_hi_)
 #define XENT_KAHAN 1
 #include "xent_rows_typed.h"
 #undef XENT_T
@@ -845,6 +922,7 @@ static int XENT_F(xent_block16_labels_f32_)(const float *x, ptrdiff_t C, const i
 #undef XENT_LOG
 #undef XENT_LOG1P
 #undef XENT_LOG1P_UNIT
+#undef XENT_TANH
 #undef XENT_KAHAN
 
 #ifdef XENT_AVX512

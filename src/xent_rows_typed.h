@@ -1060,5 +1060,7 @@ static void XENT_G(xent_block_labels_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t 
     }
 }
 
+#include "xent_class_typed.h"
+
 #undef XENT_ACC
 #undef XENT_G

@@ -1,0 +1,194 @@
+# The softmax family's driver: logsumexp, softmax, log_softmax and the
+# softmax cross-entropy are one call struct (xent_class_call, see
+# src/xent_class.h), one path (class_path in _rows.pxd) and the parallel
+# loops of that path's tasks here; every value is computed by the C ops of
+# src/xent_class_typed.h. A row is computed by one task whatever the thread
+# count, and a long row's chunks are merged in chunk order either way, so
+# results are bit-identical for any thread count.
+
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _rows cimport (
+    xent_ops, xent_class_call, xent_chunk, xent_row_terms, xent_stream, XENT_BLOCK, XENT_ROW_CHUNK,
+    XENT_STACK_CHUNKS, XENT_CLS_SOFTMAX, BLOCKS_PER_CHUNK, STREAM_TASK, LONG_ROW, ClassPath,
+    PATH_BLOCKS, PATH_ROWS, PATH_STREAMED, PATH_CHUNKS, class_path, stream_op, workspace_open,
+    rows_per_chunk, floating,
+)
+
+long_row = LONG_ROW
+row_chunk = XENT_ROW_CHUNK
+
+
+cdef inline void cls_block(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb, bint f32) noexcept nogil:
+    if f32:
+        xent_ops.class_block_f32(a, i0, nb)
+    else:
+        xent_ops.class_block_f64(a, i0, nb)
+
+
+cdef inline void cls_row(const xent_class_call* a, Py_ssize_t i, xent_stream* st, bint f32) noexcept nogil:
+    if f32:
+        xent_ops.class_row_f32(a, i, st)
+    else:
+        xent_ops.class_row_f64(a, i, st)
+
+
+cdef inline void cls_close(xent_stream* st, bint f32) noexcept nogil:
+    # the thread's pending output written, its workspace freed
+    if st == NULL:
+        return
+    if f32:
+        xent_ops.class_stream_close_f32(st)
+    else:
+        xent_ops.class_stream_close_f64(st)
+    free(st)
+
+
+cdef int run_chunks(xent_class_call* a, bint f32, int n_threads) noexcept nogil:
+    # the chunks path: each long row's start, its chunks' statistics (parallel),
+    # the rows' merges, the chunks' outputs (parallel)
+    cdef Py_ssize_t n = a.n, per = (a.C + XENT_ROW_CHUNK - 1) // XENT_ROW_CHUNK, i, q
+    cdef bint scratch = a.cap != 0 and a.out == NULL  # the softcap's y without an output
+    cdef xent_stream* st
+    cdef int failed[1]
+    failed[0] = 0
+    a.chunks = <xent_chunk*>malloc(n * per * sizeof(xent_chunk))
+    a.rows = <xent_row_terms*>malloc(n * sizeof(xent_row_terms))
+    if a.chunks == NULL or a.rows == NULL:
+        free(a.chunks)
+        free(a.rows)
+        return -1
+    for i in range(n):
+        if f32:
+            xent_ops.class_start_f32(a, i)
+        else:
+            xent_ops.class_start_f64(a, i)
+    st = NULL
+    with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+        st = workspace_open(a.C, -1, 4 if f32 else 8) if scratch else NULL
+        if scratch and st == NULL:
+            failed[0] = 1
+        for q in prange(n * per, schedule="dynamic"):
+            if st != NULL or not scratch:
+                if f32:
+                    xent_ops.class_chunk_stats_f32(a, q, st)
+                else:
+                    xent_ops.class_chunk_stats_f64(a, q, st)
+        free(st)
+    if failed[0] == 0:
+        for i in range(n):
+            if f32:
+                xent_ops.class_row_merge_f32(a, i)
+            else:
+                xent_ops.class_row_merge_f64(a, i)
+        if a.out != NULL:
+            for q in prange(n * per, schedule="dynamic", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                if f32:
+                    xent_ops.class_chunk_out_f32(a, q)
+                else:
+                    xent_ops.class_chunk_out_f64(a, q)
+    free(a.chunks)
+    free(a.rows)
+    a.chunks, a.rows = NULL, NULL
+    return -failed[0]
+
+
+cdef int run_rows(xent_class_call* a, ClassPath path, bint f32, int n_threads) noexcept nogil:
+    # the rows path: a task a row; streamed (a run of rows a task, their
+    # outputs through the thread's stream) or with the thread's scratch row
+    # where the call needs one
+    cdef Py_ssize_t n = a.n, c = a.C, per = (c + XENT_ROW_CHUNK - 1) // XENT_ROW_CHUNK, i, j
+    cdef Py_ssize_t step = STREAM_TASK // c if c < STREAM_TASK else 1
+    cdef size_t itemsize = 4 if f32 else 8
+    cdef bint scratch = a.cap != 0 and a.out == NULL
+    cdef int sop = stream_op(a) if path == PATH_STREAMED else -1
+    cdef xent_stream* st
+    cdef int failed[1]
+    failed[0] = 0
+    if per > XENT_STACK_CHUNKS:
+        a.chunks = <xent_chunk*>malloc(n * per * sizeof(xent_chunk))
+        if a.chunks == NULL:
+            return -1
+    if sop < 0 and not scratch:
+        for i in prange(n, schedule="dynamic", chunksize=rows_per_chunk(c), num_threads=n_threads,
+                        use_threads_if=n_threads > 1):
+            cls_row(a, i, NULL, f32)
+    else:
+        st = NULL
+        with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+            # each thread's workspace (out of memory: a stream falls back to
+            # the plain path, the same values)
+            st = workspace_open(c, sop, itemsize)
+            if scratch and st == NULL:
+                failed[0] = 1
+            for i in prange(0, n, step, schedule="dynamic"):
+                if st != NULL or not scratch:
+                    for j in range(i, min(i + step, n)):
+                        cls_row(a, j, st, f32)
+            cls_close(st, f32)
+    free(a.chunks)
+    a.chunks = NULL
+    return -failed[0]
+
+
+cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads) noexcept nogil:
+    # the call on its path (class_path); -1 if out of memory
+    cdef ClassPath path = class_path(a, itemsize, n_threads)
+    cdef Py_ssize_t n = a.n, i
+    cdef bint f32 = itemsize == 4
+    if n == 0:
+        return 0
+    if path == PATH_BLOCKS:
+        for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
+                        num_threads=n_threads, use_threads_if=n_threads > 1):
+            cls_block(a, i, min(<Py_ssize_t>XENT_BLOCK, n - i), f32)
+        return 0
+    if path == PATH_CHUNKS:
+        return run_chunks(a, f32, n_threads)
+    return run_rows(a, path, f32, n_threads)
+
+
+cdef xent_class_call class_call(int op, const floating[:, ::1] x):
+    # a call on the rows of x; the rest zeroed
+    cdef xent_class_call a
+    memset(&a, 0, sizeof(a))
+    a.op = op
+    a.n, a.C = x.shape[0], x.shape[1]
+    a.x = &x[0, 0] if a.n > 0 and a.C > 0 else NULL
+    a.ignore = -1
+    return a
+
+
+cdef inline void* rows_out(floating[:, ::1] out) noexcept:
+    # the output rows, NULL for None or no values
+    return &out[0, 0] if out is not None and out.shape[0] > 0 and out.shape[1] > 0 else NULL
+
+
+cdef void call_class(xent_class_call* a, size_t itemsize, int n_threads) except *:
+    cdef int status
+    with nogil:
+        status = run_class(a, itemsize, n_threads)
+    if status != 0:
+        raise MemoryError()
+
+
+def class_path_of(int op, Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads, bint out=True):
+    """The path (0 blocks, 1 rows, 2 streamed rows, 3 chunks) a call of op
+    (XENT_CLS_*: 0 logsumexp, 1 softmax, 2 log_softmax, 3 cross-entropy with
+    labels) on n x c values of itemsize bytes takes (for tests)."""
+    cdef xent_class_call a
+    cdef double dummy = 0
+    memset(&a, 0, sizeof(a))
+    a.op, a.n, a.C = op, n, c
+    a.out = &dummy if out else NULL
+    a.labels = <const int64_t*>&dummy
+    return <int>class_path(&a, itemsize, n_threads)
+
+
+def long_rows_stream(Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads):
+    """Whether long rows (n, c) of itemsize bytes on n_threads are taken a row
+    per task with their output streamed (for tests)."""
+    return c >= LONG_ROW and class_path_of(XENT_CLS_SOFTMAX, n, c, itemsize, n_threads) == PATH_STREAMED

@@ -1,0 +1,835 @@
+/* The softmax family's paths (xent_class.h) for one floating type: a
+ * template included by xent_rows_impl.h once per type, after the typed
+ * primitives (xent_rows_typed.h), with XENT_T, XENT_G, XENT_EXP, XENT_LOG,
+ * XENT_TANH and XENT_KAHAN set.
+ *
+ * Every path computes a row from the same terms:
+ *   m = max_j x_j (x_j the logits, or cap tanh(x_j / cap) with a softcap),
+ *   s = sum_j exp(x_j - m) (float64; Kahan-compensated for double input),
+ *   log_s = log(s), or log1p of the terms other than the max's near s = 1,
+ *   the cross-entropy's loss and gradient factor k from xent_ce_terms_,
+ *   the outputs:  softmax k e_j (k = 1 / s),  log_softmax (x_j - m) - log_s,
+ *                 cross-entropy gradient k e_j - f a_j (times the softcap's
+ *                 1 - (y_j / cap)^2),
+ * with the target coefficients a_j = w_j ((1 - eps) t_j + eps / C) (t the
+ * one-hot label or the probability row), A = sum_j a_j and the target sum
+ * T = sum_j a_j (x_j - m) taken over a_j != 0 only (a -inf logit without
+ * target mass is exact), a row's max of +inf carrying its whole softmax (the
+ * contract of src/_rows.pxd).
+ */
+
+/* this instruction set's row loops for XENT_T */
+static inline double XENT_G(xent_c_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
+{
+#ifdef XENT_AVX512
+    if (sizeof(XENT_T) == 4)
+        return XENT_F(xent_sumexp16_f32_)((const float *)x, (float *)e, n, (float)m);
+#endif
+    return XENT_G(xent_sumexp_)(x, e, n, m);
+}
+
+static inline void XENT_G(xent_c_scale_)(XENT_T *e, ptrdiff_t n, double k)
+{
+#ifdef XENT_AVX512
+    if (sizeof(XENT_T) == 4) {
+        XENT_F(xent_scale16_f32_)((float *)e, n, k);
+        return;
+    }
+#endif
+    XENT_G(xent_scale_)(e, n, k);
+}
+
+static inline void XENT_G(xent_c_scale_sub_)(XENT_T *e, ptrdiff_t n, double k, double c, const double *w)
+{
+#ifdef XENT_AVX512
+    if (sizeof(XENT_T) == 4) {
+        XENT_F(xent_scale_sub16_f32_)((float *)e, n, k, c, w);
+        return;
+    }
+#endif
+    XENT_G(xent_scale_sub_)(e, n, k, c, w);
+}
+
+/* x - m with the limit 0 for x == m == +inf (the +inf entries of a row carry
+ * its whole softmax) */
+static inline double XENT_G(xent_c_shifted_)(double x, double m)
+{
+    return (x == m && m == INFINITY) ? 0.0 : x - m;
+}
+
+/* The sum of exps of a run whose max m is +inf, -inf or NaN (the
+ * contract's limits: 1 at the +inf entries of a +inf max, else 0; NaN
+ * anywhere makes the sum NaN), those exps into e unless NULL (e may be x). */
+static double XENT_G(xent_c_nonfinite_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
+{
+    double s = 0.0;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        if (x[j] != x[j]) {
+            s = (double)x[j];
+            break;
+        }
+        s += (m == INFINITY && x[j] == INFINITY) ? 1.0 : 0.0;
+    }
+    if (e)
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = (m == INFINITY && x[j] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
+    return s;
+}
+
+/* The softcap's y_j = cap tanh(x_j / cap) into y (may be x). */
+static void XENT_G(xent_c_softcap_)(const XENT_T *x, XENT_T *y, ptrdiff_t n, double cap)
+{
+    XENT_EXP_BOUNDS;
+    const XENT_T c = (XENT_T)cap;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < n; j++)
+        y[j] = c * XENT_TANH(x[j] / c);
+}
+
+/* The class-only target coefficient a_j of class j of a row (tr its
+ * probability row, or NULL: labels, where only the smoothing's u_j is
+ * class-only). */
+static inline double XENT_G(xent_c_coef_)(const xent_class_call *a, const XENT_T *tr, ptrdiff_t j)
+{
+    if (tr)
+        return (a->w ? a->w[j] : 1.0) * ((1.0 - a->eps) * (double)tr[j] + a->eps / (double)a->C);
+    return a->u[j];
+}
+
+/* Over classes j0 .. j0 + width - 1 of a row (xr, tr: the row starts):
+ * sum_j a_j (x_j - m) over the class-only coefficients a_j != 0, and their
+ * sum into *wsum; lane sums, so that the value does not depend on where the
+ * row lies in memory. */
+static double XENT_G(xent_c_tsum_)(const xent_class_call *a, const XENT_T *xr, const XENT_T *tr,
+                                   ptrdiff_t j0, ptrdiff_t width, double m, double *wsum)
+{
+    if (!tr && !a->u) {
+        *wsum = 0.0;
+        return 0.0;
+    }
+    double ts[XENT_LANES] = {0}, ws[XENT_LANES] = {0};
+    ptrdiff_t j = j0, end = j0 + width;
+    for (; j + XENT_LANES <= end; j += XENT_LANES) {
+        for (int l = 0; l < XENT_LANES; l++) {
+            double c = XENT_G(xent_c_coef_)(a, tr, j + l);
+            ts[l] += c != 0 ? c * XENT_G(xent_c_shifted_)((double)xr[j + l], m) : 0.0;
+            ws[l] += c;
+        }
+    }
+    for (int l = 0; j < end; j++, l++) {
+        double c = XENT_G(xent_c_coef_)(a, tr, j);
+        ts[l] += c != 0 ? c * XENT_G(xent_c_shifted_)((double)xr[j], m) : 0.0;
+        ws[l] += c;
+    }
+    double t = 0.0, w = 0.0;
+    for (int l = 0; l < XENT_LANES; l++) {
+        t += ts[l];
+        w += ws[l];
+    }
+    *wsum = w;
+    return t;
+}
+
+/* ------------------------------------------------ rows and their chunks */
+
+static inline ptrdiff_t XENT_G(xent_c_per_)(ptrdiff_t C)
+{
+    return (C + XENT_ROW_CHUNK - 1) / XENT_ROW_CHUNK;
+}
+
+/* The start of row i: whether it counts for nothing (its loss 0, its
+ * gradient 0: an ignored label or a sample weight of 0), and what must be
+ * read before any output is written (the label's logit). Returns r->skip. */
+static int XENT_G(xent_c_start_)(const xent_class_call *a, ptrdiff_t i, xent_row_terms *r)
+{
+    r->skip = 0;
+    r->xy = 0.0;
+    r->ay = 0.0;
+    if (a->op != XENT_CLS_CE)
+        return 0;
+    double sw = a->sw ? a->sw[i] : 1.0;
+    r->f = a->gs[i * a->gss] * sw;
+    if (sw == 0 || (a->labels && a->labels[i] == a->ignore)) {
+        r->skip = 1;
+        return 1;
+    }
+    if (a->labels) {
+        int64_t y = a->labels[i];
+        /* (with a softcap, y's transformed value comes with its chunk) */
+        r->xy = a->cap != 0 ? 0.0 : (double)((const XENT_T *)a->x)[i * a->C + y];
+        r->ay = (1.0 - a->eps) * (a->w ? a->w[y] : 1.0);
+    }
+    return 0;
+}
+
+/* A skipped row: loss 0 and a zero gradient row. */
+static void XENT_G(xent_c_skip_)(const xent_class_call *a, ptrdiff_t i)
+{
+    a->loss[i] = 0.0;
+    if (a->out)
+        memset((XENT_T *)a->out + i * a->C, 0, (size_t)a->C * sizeof(XENT_T));
+}
+
+/* Whether a call's rows store their exps (softmax; the gradient without a
+ * softcap, whose output pass takes exp(y_j - m) from the stored y_j). */
+static inline int XENT_G(xent_c_stores_exps_)(const xent_class_call *a)
+{
+    return a->out && a->cap == 0 && (a->op == XENT_CLS_SOFTMAX || a->op == XENT_CLS_CE);
+}
+
+#ifdef XENT_AVX512
+/* The streamed rows' loops for XENT_T (src/xent_rows_impl.h) */
+static inline double XENT_G(xent_c_stream_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m,
+                                            const XENT_T *ep, XENT_T *out, double k, double c, int op)
+{
+    if (sizeof(XENT_T) == 4)
+        return XENT_F(xent_sumexp_stream_f32_)((const float *)x, (float *)e, n, (float)m,
+                                                (const float *)ep, (float *)out, k, c, op);
+    return XENT_F(xent_sumexp_stream_f64_)((const double *)x, (double *)e, n, (double)m,
+                                           (const double *)ep, (double *)out, k, c, op);
+}
+
+static inline XENT_T XENT_G(xent_c_out1_)(XENT_T v, double k, double c, int op)
+{
+    if (sizeof(XENT_T) == 4)
+        return (XENT_T)XENT_F(xent_out1_f32_)((float)v, k, c, op);
+    return (XENT_T)XENT_F(xent_out1_f64_)((double)v, k, c, op);
+}
+
+/* Chunk j0 of the pending row written (if it is live), fenced, and its
+ * entry set apart fixed; x (unless NULL): the current row's chunk at the same
+ * place, its sum of exps (finite max m) returned and its exps into e. */
+static double XENT_G(xent_c_stream_chunk_)(xent_stream *st, const XENT_T *x, XENT_T *e, ptrdiff_t j0,
+                                           ptrdiff_t width, XENT_T m)
+{
+    ptrdiff_t q = j0 / XENT_ROW_CHUNK;
+    int live = st->pending && st->live[q];
+    const XENT_T *ep = live ? (const XENT_T *)st->src + j0 : NULL;
+    XENT_T *out = live ? (XENT_T *)st->dst + j0 : NULL;
+    double s = 0.0;
+    if (x || live)
+        s = XENT_G(xent_c_stream_)(x, e, width, m, ep, out, live ? st->k[q] : 0.0, st->c, st->op);
+    if (live) {
+        st->live[q] = 0;
+        if (j0 <= st->fix && st->fix < j0 + width) /* (after the stream's fence) */
+            ((XENT_T *)st->dst)[st->fix] =
+                (XENT_T)((double)XENT_G(xent_c_out1_)(((const XENT_T *)st->src)[st->fix], st->k[q], st->c,
+                                                       st->op) -
+                         st->fix_delta);
+    }
+    return s;
+}
+
+/* Every live chunk of the pending row written; nothing pending after. */
+static void XENT_G(xent_c_stream_flush_)(xent_stream *st)
+{
+    if (st->pending)
+        for (ptrdiff_t j0 = 0; j0 < st->C; j0 += XENT_ROW_CHUNK) {
+            ptrdiff_t width = st->C - j0 < XENT_ROW_CHUNK ? st->C - j0 : XENT_ROW_CHUNK;
+            XENT_G(xent_c_stream_chunk_)(st, NULL, NULL, j0, width, 0);
+        }
+    st->pending = 0;
+}
+#endif
+
+/* Step 1 of a row: the statistics of its chunk j0 (row i of the call):
+ * into ck its max, sum of exps and target sums; the exps into E (the row's
+ * exps, unless NULL); with a softcap, Y (the row's transformed logits) is
+ * written first and read instead of x (and the label's y into r->xy). With
+ * a stream (st streaming), the pending row's chunk j0 is written in the same
+ * loop. */
+static void XENT_G(xent_c_stats_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t j0, XENT_T *E,
+                                  XENT_T *Y, xent_stream *st, xent_chunk *ck, xent_row_terms *r)
+{
+    const ptrdiff_t C = a->C;
+    const ptrdiff_t width = C - j0 < XENT_ROW_CHUNK ? C - j0 : XENT_ROW_CHUNK;
+    const XENT_T *xr = (const XENT_T *)a->x + i * C;
+    const XENT_T *tr = a->target ? (const XENT_T *)a->target + i * C : NULL;
+    if (Y) {
+        XENT_G(xent_c_softcap_)(xr + j0, Y + j0, width, a->cap);
+        xr = Y;
+        if (a->labels && j0 <= a->labels[i] && a->labels[i] < j0 + width)
+            r->xy = (double)Y[a->labels[i]];
+    }
+    XENT_T m = XENT_G(xent_max_)(xr + j0, width);
+    ck->m = (double)m;
+    ck->w = 0.0;
+    ck->t = a->op == XENT_CLS_CE ? XENT_G(xent_c_tsum_)(a, xr, tr, j0, width, (double)m, &ck->w) : 0.0;
+    XENT_T *e = E ? E + j0 : NULL;
+#ifdef XENT_AVX512
+    if (st) {
+        if (m - m == 0) {
+            ck->s = XENT_G(xent_c_stream_chunk_)(st, xr + j0, e, j0, width, m);
+            return;
+        }
+        XENT_G(xent_c_stream_chunk_)(st, NULL, NULL, j0, width, 0);
+    }
+#else
+    (void)st;
+#endif
+    ck->s = m - m == 0 ? XENT_G(xent_c_sumexp_)(xr + j0, e, width, m)
+                       : XENT_G(xent_c_nonfinite_)(xr + j0, e, width, m);
+}
+
+/* The values log S is recomputed from near S = 1 (xent_log_s_): the exps of
+ * a one-chunk row (relative to its max M; *exps set), else its logits (its
+ * softcapped logits Y) while they are still there; NULL: none. */
+static inline const XENT_T *XENT_G(xent_c_vrow_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t per,
+                                                  const XENT_T *E, const XENT_T *Y, int *exps)
+{
+    const XENT_T *xr = (const XENT_T *)a->x + i * a->C;
+    *exps = 0;
+    if (a->cap != 0) /* (y in the output row; a scratch row's is not kept by the chunks path) */
+        return a->out ? Y : NULL;
+    if (!XENT_G(xent_c_stores_exps_)(a))
+        return xr;
+    if (per == 1) {
+        *exps = 1;
+        return E;
+    }
+    return (const void *)((XENT_T *)a->out + i * a->C) == (const void *)xr ? NULL : xr;
+}
+
+/* Step 2 of a row: its chunks' statistics merged in chunk order into r (and
+ * each chunk's factor f_q = exp(m_q - M) into ck[q].f): M, S, log S, and the
+ * op's terms (lse, the loss and k). V: the row's exps (vexps) or logits, for
+ * log S near 1; NULL where neither is left. */
+static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_chunk *ck, ptrdiff_t per,
+                                  const XENT_T *V, int vexps, xent_row_terms *r)
+{
+    double M = -INFINITY, S = 0.0, T = 0.0, W = 0.0;
+    for (ptrdiff_t q = 0; q < per; q++)
+        M = ck[q].m > M ? ck[q].m : M;
+    for (ptrdiff_t q = 0; q < per; q++) {
+        double contrib;
+        if (ck[q].w == 0)
+            contrib = 0.0;
+        else if (ck[q].m == -INFINITY) /* a chunk of -inf only: each x_j - M is -inf - M */
+            contrib = ck[q].w * (-INFINITY - M);
+        else if (ck[q].m == M)
+            contrib = ck[q].t;
+        else
+            contrib = ck[q].t + (ck[q].m - M) * ck[q].w;
+        /* (m_q == M: factor 1, also for M = +-inf, where m_q - M is NaN) */
+        ck[q].f = ck[q].m == M ? 1.0 : exp(ck[q].m - M);
+        S += ck[q].s * ck[q].f;
+        T += contrib;
+        W += ck[q].w;
+    }
+    r->m = M;
+    r->s = S;
+    r->log_s = V ? XENT_G(xent_log_s_)(V, a->C, (XENT_T)M, S, vexps) : log(S);
+    switch (a->op) {
+    case XENT_CLS_LSE:
+        ((XENT_T *)a->lse)[i] = (XENT_T)(M + r->log_s);
+        return;
+    case XENT_CLS_SOFTMAX:
+        r->k = S == 0 ? 0.0 : 1.0 / S; /* all -inf: the softmax is 0, not 0/0 */
+        if (a->lse)
+            ((XENT_T *)a->lse)[i] = (XENT_T)(M + r->log_s);
+        return;
+    case XENT_CLS_LOG_SOFTMAX:
+        return;
+    }
+    double A = W;
+    if (a->labels) {
+        if (r->ay != 0)
+            T += r->ay * XENT_G(xent_c_shifted_)(r->xy, M);
+        A = r->ay + (a->eps != 0 ? a->eps * a->total_w / (double)a->C : 0.0);
+    }
+    double sw = a->sw ? a->sw[i] : 1.0;
+    a->loss[i] = XENT_F(xent_ce_terms_)(M, S, r->log_s, A, T, sw, r->f, a->z, &r->k);
+}
+
+/* A chunk's factor for its outputs: k f_q (a chunk whose exps vanish against
+ * the row's max: 0, also for an infinite k; a NaN k stays NaN). */
+static inline double XENT_G(xent_c_chunk_k_)(const xent_row_terms *r, const xent_chunk *ck)
+{
+    return (ck->f == 0 && r->k == r->k) ? 0.0 : r->k * ck->f;
+}
+
+/* log_softmax of a span of a row of max m and sum s: (x - m) - log s, with
+ * the limits of the contract (all -inf: -inf; a +inf max: -log k at the k
+ * +inf entries, -inf elsewhere; NaN propagating through log s). */
+static void XENT_G(xent_c_log_softmax_)(const XENT_T *x, XENT_T *out, ptrdiff_t n, double m, double s,
+                                        double log_s)
+{
+    if (s == 0) {
+        for (ptrdiff_t j = 0; j < n; j++)
+            out[j] = -INFINITY;
+    } else if (m == INFINITY && s == s) {
+        for (ptrdiff_t j = 0; j < n; j++)
+            out[j] = x[j] == INFINITY ? (XENT_T)(-log_s) : (XENT_T)-INFINITY;
+    } else {
+        XENT_G(xent_shift_)(x, out, n, m, log_s);
+    }
+}
+
+/* Step 3 of a row: the outputs of its chunk j0 from its merged terms r: O
+ * the row's output, E its exps (NULL: not stored), Y its softcapped logits. */
+static void XENT_G(xent_c_out_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t j0, const xent_row_terms *r,
+                                const xent_chunk *ck, const XENT_T *E, const XENT_T *Y)
+{
+    const ptrdiff_t C = a->C;
+    const ptrdiff_t width = C - j0 < XENT_ROW_CHUNK ? C - j0 : XENT_ROW_CHUNK;
+    const XENT_T *xr = (const XENT_T *)a->x + i * C;
+    XENT_T *O = (XENT_T *)a->out + i * C + j0;
+    if (a->op == XENT_CLS_LOG_SOFTMAX) {
+        XENT_G(xent_c_log_softmax_)(xr + j0, O, width, r->m, r->s, r->log_s);
+        return;
+    }
+    double k = XENT_G(xent_c_chunk_k_)(r, ck);
+    if (E && E + j0 != O)
+        memcpy(O, E + j0, (size_t)width * sizeof(XENT_T));
+    if (a->op == XENT_CLS_SOFTMAX) {
+        XENT_G(xent_c_scale_)(O, width, k);
+        return;
+    }
+    const double F = r->f;
+    const int64_t y = a->labels ? a->labels[i] : -1;
+    const XENT_T *tr = a->target ? (const XENT_T *)a->target + i * C : NULL;
+    if (Y) { /* the softcap: g_j = (k exp(y_j - M) - F a_j) (1 - (y_j / cap)^2) */
+        XENT_EXP_BOUNDS;
+        const XENT_T *yr = Y + j0;
+        const double cap = a->cap, kk = r->k, ay = r->ay;
+        const XENT_T Mt = (XENT_T)r->m;
+        const int classonly = tr || a->u;
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < width; j++) {
+            double e = (double)XENT_EXP(yr[j] - Mt);
+            double cj = (classonly ? XENT_G(xent_c_coef_)(a, tr, j0 + j) : 0.0) + (j0 + j == y ? ay : 0.0);
+            double g = (e == 0 && (kk == INFINITY || kk == -INFINITY) ? 0.0 : e * kk) - F * cj;
+            double t = (double)yr[j] / cap;
+            O[j] = (XENT_T)(g * (1.0 - t * t));
+        }
+        return;
+    }
+    if (tr) { /* probabilities: g_j = k e_j - F a_j, rounded once */
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < width; j++) {
+            double e = (double)O[j];
+            double g = (e == 0 && (k == INFINITY || k == -INFINITY)) ? 0.0 : e * k;
+            O[j] = (XENT_T)(g - F * XENT_G(xent_c_coef_)(a, tr, j0 + j));
+        }
+        return;
+    }
+    XENT_G(xent_c_scale_sub_)(O, width, k, a->u ? F : 0.0, a->u ? a->u + j0 : NULL);
+    if (j0 <= y && y < j0 + width)
+        O[y - j0] = (XENT_T)((double)O[y - j0] - F * r->ay);
+}
+
+/* A whole row as one task (the rows path): steps 1-3 over its chunks. st:
+ * the thread's workspace (NULL when the call needs none): two scratch rows,
+ * streaming the row's output when st->op >= 0. */
+static void XENT_G(xent_class_row_)(const xent_class_call *a, ptrdiff_t i, xent_stream *st)
+{
+    const ptrdiff_t C = a->C, per = XENT_G(xent_c_per_)(C);
+    xent_chunk stack_ck[XENT_STACK_CHUNKS];
+    xent_chunk *ck = per <= XENT_STACK_CHUNKS ? stack_ck : a->chunks + i * per;
+    xent_row_terms r;
+    if (XENT_G(xent_c_start_)(a, i, &r)) {
+        XENT_G(xent_c_skip_)(a, i);
+        return;
+    }
+    XENT_T *O = a->out ? (XENT_T *)a->out + i * C : NULL;
+    const int streaming = st && st->op >= 0;
+    /* the softcap's y: in the output row, or the thread's scratch row */
+    XENT_T *Y = a->cap != 0 ? (O ? O : (XENT_T *)st->scr[0]) : NULL;
+    XENT_T *E = NULL;
+    if (XENT_G(xent_c_stores_exps_)(a))
+        E = streaming ? (XENT_T *)st->scr[st->next] : O;
+    for (ptrdiff_t q = 0; q < per; q++)
+        XENT_G(xent_c_stats_)(a, i, q * XENT_ROW_CHUNK, E, Y, streaming ? st : NULL, &ck[q], &r);
+    int vexps;
+    const XENT_T *V = XENT_G(xent_c_vrow_)(a, i, per, E, Y, &vexps);
+    XENT_G(xent_c_merge_)(a, i, ck, per, V, vexps, &r);
+    if (!O)
+        return;
+#ifdef XENT_AVX512
+    if (streaming) {
+        /* each chunk pending (its factor within the float32 split) or
+         * written now, on the plain path */
+        int any = 0;
+        for (ptrdiff_t q = 0; q < per; q++) {
+            double k;
+            if (st->op == XENT_STREAM_SHIFT)
+                k = r.m - r.m == 0 ? r.m : NAN;
+            else
+                k = XENT_G(xent_c_chunk_k_)(&r, &ck[q]);
+            int live = k - k == 0 && (k < 0 ? -k : k) < XENT_SPLIT_MAX;
+            st->k[q] = k;
+            st->live[q] = (unsigned char)live;
+            any |= live;
+            if (!live)
+                XENT_G(xent_c_out_)(a, i, q * XENT_ROW_CHUNK, &r, &ck[q], E, NULL);
+        }
+        st->src = st->op == XENT_STREAM_SHIFT ? (const void *)((const XENT_T *)a->x + i * C) : (const void *)E;
+        st->dst = O;
+        st->c = st->op == XENT_STREAM_SHIFT ? r.log_s : 0.0;
+        st->fix = -1;
+        if (st->op == XENT_STREAM_SUB) {
+            int64_t y = a->labels[i];
+            if (st->live[y / XENT_ROW_CHUNK]) {
+                st->fix = y;
+                st->fix_delta = r.f * r.ay;
+            }
+        }
+        st->pending = any;
+        if (any && st->op != XENT_STREAM_SHIFT)
+            st->next ^= 1;
+        return;
+    }
+#endif
+    for (ptrdiff_t q = 0; q < per; q++)
+        XENT_G(xent_c_out_)(a, i, q * XENT_ROW_CHUNK, &r, &ck[q], E, Y);
+}
+
+/* The chunks path (few long rows): the steps as three parallel loops over
+ * a call's chunks (q = i * per + chunk) and rows, the statistics in
+ * a->chunks and a->rows. Step 0, a row's start, comes first (serially). */
+static void XENT_G(xent_class_start_)(const xent_class_call *a, ptrdiff_t i)
+{
+    XENT_G(xent_c_start_)(a, i, &a->rows[i]);
+}
+
+static void XENT_G(xent_class_chunk_stats_)(const xent_class_call *a, ptrdiff_t q, xent_stream *st)
+{
+    const ptrdiff_t per = XENT_G(xent_c_per_)(a->C), i = q / per;
+    if (a->rows[i].skip)
+        return;
+    XENT_T *O = a->out ? (XENT_T *)a->out + i * a->C : NULL;
+    /* the softcap's y: in the output row, or the thread's scratch row */
+    XENT_T *Y = a->cap != 0 ? (O ? O : (XENT_T *)st->scr[0]) : NULL;
+    XENT_G(xent_c_stats_)(a, i, (q % per) * XENT_ROW_CHUNK, XENT_G(xent_c_stores_exps_)(a) ? O : NULL, Y,
+                          NULL, &a->chunks[q], &a->rows[i]);
+}
+
+static void XENT_G(xent_class_row_merge_)(const xent_class_call *a, ptrdiff_t i)
+{
+    const ptrdiff_t C = a->C, per = XENT_G(xent_c_per_)(C);
+    xent_row_terms *r = &a->rows[i];
+    if (r->skip) {
+        XENT_G(xent_c_skip_)(a, i);
+        return;
+    }
+    const XENT_T *O = a->out ? (const XENT_T *)a->out + i * C : NULL;
+    int vexps;
+    const XENT_T *V = XENT_G(xent_c_vrow_)(a, i, per, O, O, &vexps);
+    XENT_G(xent_c_merge_)(a, i, a->chunks + i * per, per, V, vexps, r);
+}
+
+static void XENT_G(xent_class_chunk_out_)(const xent_class_call *a, ptrdiff_t q)
+{
+    const ptrdiff_t C = a->C, per = XENT_G(xent_c_per_)(C), i = q / per;
+    if (!a->out || a->rows[i].skip)
+        return;
+    XENT_T *O = (XENT_T *)a->out + i * C;
+    XENT_G(xent_c_out_)(a, i, (q % per) * XENT_ROW_CHUNK, &a->rows[i], &a->chunks[q],
+                        XENT_G(xent_c_stores_exps_)(a) ? O : NULL, a->cap != 0 ? O : NULL);
+}
+
+#ifdef XENT_AVX512
+static void XENT_G(xent_class_stream_close_)(xent_stream *st)
+{
+    XENT_G(xent_c_stream_flush_)(st);
+}
+#else
+static void XENT_G(xent_class_stream_close_)(xent_stream *st)
+{
+    (void)st;
+}
+#endif
+
+/* ------------------------------------------------------------ blocks
+ * Rows of at most XENT_SMALL_C classes, nb <= XENT_BLOCK at a time (rows
+ * i0 .. i0 + nb - 1), transposed into workspaces (xw[c * XENT_BLOCK + b]:
+ * class c of row b) so that every step is a loop over the block's rows,
+ * vectorised. The terms are the rows path's (xent_ce_terms_); the body is
+ * specialised for each op and target kind (the arguments op, probs and cap
+ * are constants at each call of it). */
+
+static inline void XENT_G(xent_c_t_in_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C, XENT_T *w)
+{
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
+            XENT_F(xent_t16_in_)((const float *)x + c0, C, C - c0 < 16 ? C - c0 : 16, (float *)w + c0 * 16);
+        return;
+    }
+#endif
+    if (nb == XENT_BLOCK) {
+        for (ptrdiff_t c = 0; c < C; c++)
+#pragma omp simd
+            for (int b = 0; b < XENT_BLOCK; b++)
+                w[c * XENT_BLOCK + b] = x[b * C + c];
+    } else {
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (int b = 0; b < XENT_BLOCK; b++)
+                w[c * XENT_BLOCK + b] = b < nb ? x[b * C + c] : (XENT_T)0;
+    }
+}
+
+static inline void XENT_G(xent_c_t_out_)(const XENT_T *w, ptrdiff_t nb, ptrdiff_t C, XENT_T *out)
+{
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
+            XENT_F(xent_t16_out_)((const float *)w + c0 * 16, C - c0 < 16 ? C - c0 : 16, (float *)out + c0, C);
+        return;
+    }
+#endif
+    if (nb == XENT_BLOCK) {
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const XENT_T *v = w + c * XENT_BLOCK;
+            XENT_T *o = out + c;
+            for (int b = 0; b < XENT_BLOCK; b++)
+                o[b * C] = v[b];
+        }
+    } else {
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t b = 0; b < nb; b++)
+                out[b * C + c] = w[c * XENT_BLOCK + b];
+    }
+}
+
+static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
+    const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb, const int op, const int probs, const int capped)
+{
+    enum { B = XENT_BLOCK };
+    XENT_EXP_BOUNDS;
+    const ptrdiff_t C = a->C;
+    const XENT_T *x = (const XENT_T *)a->x + i0 * C;
+    XENT_T xw[XENT_SMALL_C * B], ew[XENT_SMALL_C * B], tw[XENT_SMALL_C * B];
+    double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], ys[B], tt[B];
+    int32_t yi[B]; /* the label, or -1 (none; ignored, or of weight 0) */
+    int skip[B];
+    XENT_G(xent_c_t_in_)(x, nb, C, xw);
+    if (probs)
+        XENT_G(xent_c_t_in_)((const XENT_T *)a->target + i0 * C, nb, C, tw);
+    if (capped) {
+        const XENT_T c = (XENT_T)a->cap;
+#pragma omp simd
+        for (ptrdiff_t l = 0; l < C * B; l++)
+            xw[l] = c * XENT_TANH(xw[l] / c);
+    }
+    /* the row maxima */
+    XENT_T mt[B];
+    for (int b = 0; b < B; b++)
+        mt[b] = -INFINITY;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const XENT_T *v = xw + c * B;
+#pragma omp simd
+        for (int b = 0; b < B; b++)
+            mt[b] = v[b] > mt[b] ? v[b] : mt[b];
+    }
+    /* the rows' terms that do not depend on the exps */
+    for (int b = 0; b < B; b++) {
+        m[b] = (double)mt[b];
+        s[b] = comp[b] = tt[b] = 0.0;
+        A[b] = T[b] = f[b] = swv[b] = ay[b] = ys[b] = 0.0;
+        yi[b] = -1;
+        skip[b] = b >= nb;
+    }
+    if (op == XENT_CLS_CE) {
+        for (ptrdiff_t b = 0; b < nb; b++) {
+            ptrdiff_t i = i0 + b;
+            double sw = a->sw ? a->sw[i] : 1.0;
+            int64_t y = a->labels ? a->labels[i] : 0;
+            skip[b] = sw == 0 || (a->labels && y == a->ignore);
+            swv[b] = skip[b] ? 0.0 : sw;
+            f[b] = skip[b] ? 0.0 : a->gs[i * a->gss] * sw;
+            if (a->labels && !skip[b]) {
+                yi[b] = (int32_t)y;
+                ay[b] = (1.0 - a->eps) * (a->w ? a->w[y] : 1.0);
+            }
+        }
+        /* the target sums, from the logits (before the exps) */
+        if (probs) {
+            const double e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const XENT_T *v = xw + c * B, *t = tw + c * B;
+                const double wc = a->w ? a->w[c] : 1.0;
+#pragma omp simd
+                for (int b = 0; b < B; b++) {
+                    double coef = wc * (e1 * (double)t[b] + e2);
+                    T[b] += coef != 0 ? coef * XENT_G(xent_c_shifted_)((double)v[b], m[b]) : 0.0;
+                    A[b] += coef;
+                }
+            }
+        } else {
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const XENT_T *v = xw + c * B;
+#pragma omp simd
+                for (int b = 0; b < B; b++)
+                    ys[b] = yi[b] == c ? (double)v[b] : ys[b];
+            }
+            for (int b = 0; b < B; b++)
+                T[b] = ay[b] != 0 ? ay[b] * XENT_G(xent_c_shifted_)(ys[b], m[b]) : 0.0;
+            if (a->u) {
+                for (ptrdiff_t c = 0; c < C; c++) {
+                    const XENT_T *v = xw + c * B;
+                    const double uc = a->u[c];
+                    if (uc == 0)
+                        continue;
+#pragma omp simd
+                    for (int b = 0; b < B; b++)
+                        T[b] += uc * XENT_G(xent_c_shifted_)((double)v[b], m[b]);
+                }
+            }
+            const double au = a->eps != 0 ? a->eps * a->total_w / (double)C : 0.0;
+            for (int b = 0; b < B; b++)
+                A[b] = ay[b] + au;
+        }
+    }
+    /* the exps and their sums (ew; log_softmax needs only the sums) */
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const XENT_T *v = xw + c * B;
+        XENT_T *e = ew + c * B;
+#pragma omp simd
+        for (int b = 0; b < B; b++) {
+            XENT_T ev = XENT_EXP(v[b] - mt[b]);
+            e[b] = ev;
+            XENT_ACC(s[b], comp[b], ev);
+        }
+    }
+#if XENT_KAHAN
+    for (int b = 0; b < B; b++)
+        s[b] -= comp[b];
+#endif
+    /* log s: the vectorised log; near 1 (one dominant entry), log1p of the
+     * terms other than the max's own exp of 1 */
+#pragma omp simd
+    for (int b = 0; b < B; b++)
+        ls[b] = XENT_F(xent_log_)(s[b]);
+    int finite = 1;
+    for (int b = 0; b < B; b++)
+        finite &= mt[b] - mt[b] == 0;
+    const double near = sizeof(XENT_T) == 4 ? XENT_NEAR_ONE_F32 : XENT_NEAR_ONE_F64;
+    int any_near = 0;
+    for (int b = 0; b < B; b++)
+        any_near |= s[b] < near;
+    if (any_near) {
+        int seen[B];
+        for (int b = 0; b < B; b++)
+            seen[b] = 0;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const XENT_T *e = ew + c * B;
+            for (int b = 0; b < B; b++) {
+                int top = !seen[b] && e[b] == (XENT_T)1;
+                tt[b] += top ? 0.0 : (double)e[b];
+                seen[b] |= top;
+            }
+        }
+        for (int b = 0; b < B; b++)
+            if (s[b] < near && seen[b] && mt[b] - mt[b] == 0)
+                ls[b] = log1p(tt[b]);
+    }
+    /* rows whose maximum is +inf, -inf or NaN: the contract's limits */
+    if (!finite) {
+        for (ptrdiff_t b = 0; b < nb; b++) {
+            if (mt[b] - mt[b] == 0)
+                continue;
+            double sb = 0.0;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                XENT_T v = xw[c * B + b];
+                if (v != v) {
+                    sb = (double)v;
+                    break;
+                }
+                sb += (mt[b] == INFINITY && v == INFINITY) ? 1.0 : 0.0;
+            }
+            s[b] = sb;
+            ls[b] = log(sb);
+            for (ptrdiff_t c = 0; c < C; c++)
+                ew[c * B + b] = (mt[b] == INFINITY && xw[c * B + b] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
+        }
+    }
+    /* the rows' terms and outputs */
+    XENT_T *out = a->out ? (XENT_T *)a->out + i0 * C : NULL;
+    if (op == XENT_CLS_LSE || op == XENT_CLS_SOFTMAX) {
+        if (a->lse)
+            for (ptrdiff_t b = 0; b < nb; b++)
+                ((XENT_T *)a->lse)[i0 + b] = (XENT_T)(m[b] + ls[b]);
+        if (op == XENT_CLS_LSE)
+            return;
+        for (int b = 0; b < B; b++)
+            k[b] = s[b] == 0 ? 0.0 : 1.0 / s[b]; /* all -inf: the softmax is 0 */
+        for (ptrdiff_t c = 0; c < C; c++) {
+            XENT_T *e = ew + c * B;
+#pragma omp simd
+            for (int b = 0; b < B; b++)
+                e[b] = (XENT_T)((double)e[b] * k[b]);
+        }
+        XENT_G(xent_c_t_out_)(ew, nb, C, out);
+        return;
+    }
+    if (op == XENT_CLS_LOG_SOFTMAX) {
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const XENT_T *v = xw + c * B;
+            XENT_T *e = ew + c * B;
+#pragma omp simd
+            for (int b = 0; b < B; b++) {
+                double o = ((double)v[b] - m[b]) - ls[b];
+                o = s[b] == 0 ? -INFINITY : o;
+                o = (mt[b] == INFINITY && s[b] == s[b]) ? (v[b] == INFINITY ? -ls[b] : -INFINITY) : o;
+                e[b] = (XENT_T)o;
+            }
+        }
+        XENT_G(xent_c_t_out_)(ew, nb, C, out);
+        return;
+    }
+    /* the cross-entropy */
+#pragma omp simd
+    for (int b = 0; b < B; b++)
+        tt[b] = XENT_F(xent_ce_terms_)(m[b], s[b], ls[b], A[b], T[b], swv[b], f[b], a->z, &k[b]);
+    for (ptrdiff_t b = 0; b < nb; b++)
+        a->loss[i0 + b] = skip[b] ? 0.0 : tt[b];
+    if (!out)
+        return;
+    const double *u = a->u;
+    const double e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
+    const double cap = a->cap;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        XENT_T *e = ew + c * B;
+        const XENT_T *v = xw + c * B, *t = probs ? tw + c * B : NULL;
+        const double uc = u ? u[c] : 0.0, wc = a->w ? a->w[c] : 1.0;
+#pragma omp simd
+        for (int b = 0; b < B; b++) {
+            double ev = (double)e[b];
+            double coef = probs ? wc * (e1 * (double)t[b] + e2) : uc + (yi[b] == c ? ay[b] : 0.0);
+            double g = (ev == 0 && (k[b] == INFINITY || k[b] == -INFINITY) ? 0.0 : ev * k[b]) - f[b] * coef;
+            if (capped) {
+                double tc = (double)v[b] / cap;
+                g *= 1.0 - tc * tc;
+            }
+            e[b] = skip[b] ? (XENT_T)0 : (XENT_T)g; /* (not g * 0: NaN * 0 is NaN) */
+        }
+    }
+    XENT_G(xent_c_t_out_)(ew, nb, C, out);
+}
+
+static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb)
+{
+    switch (a->op) {
+    case XENT_CLS_LSE:
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LSE, 0, 0);
+        return;
+    case XENT_CLS_SOFTMAX:
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_SOFTMAX, 0, 0);
+        return;
+    case XENT_CLS_LOG_SOFTMAX:
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LOG_SOFTMAX, 0, 0);
+        return;
+    }
+    if (a->target) {
+        if (a->cap != 0)
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 1);
+        else
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 0);
+    } else {
+        if (a->cap != 0)
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 1);
+        else
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0);
+    }
+}
