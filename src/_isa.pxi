@@ -1,7 +1,7 @@
 # Instruction-set selection and the streaming thresholds (test hooks), for
 # xent._dispatch.
 
-from _rows cimport xent_row_ops, xent_ops, xent_isa_table, xent_op_names, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c
+from _rows cimport xent_row_ops, xent_ops, xent_isa_table, xent_op_names, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, xent_block_max_c, XENT_SMALL_C
 
 
 def isa_paths():
@@ -66,3 +66,14 @@ def set_stream_classes(Py_ssize_t f32, Py_ssize_t f64):
 
 def get_stream_classes():
     return xent_stream_min_c[0], xent_stream_min_c[1]
+
+
+def set_block_classes(Py_ssize_t f32, Py_ssize_t f64):
+    """Rows of at most this many classes (float32, float64; at most
+    XENT_SMALL_C) take the block path (a test and benchmark hook)."""
+    xent_block_max_c[0] = max(0, min(f32, <Py_ssize_t>XENT_SMALL_C))
+    xent_block_max_c[1] = max(0, min(f64, <Py_ssize_t>XENT_SMALL_C))
+
+
+def get_block_classes():
+    return xent_block_max_c[0], xent_block_max_c[1]

@@ -146,6 +146,7 @@ cdef extern from "xent_rows.h":
     Py_ssize_t xent_stream_bytes
     void xent_set_stream_bytes(Py_ssize_t n) noexcept nogil
     Py_ssize_t xent_stream_min_c[2]
+    Py_ssize_t xent_block_max_c[2]
     void xent_set_stream_min_c(Py_ssize_t f32, Py_ssize_t f64) noexcept nogil
     const xent_row_ops* xent_ops
     const xent_row_ops* xent_isa_table(int i, int* supported) noexcept nogil
@@ -212,7 +213,7 @@ cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
 cdef inline bint streams(const xent_class_call* a, size_t itemsize) noexcept nogil:
     cdef bint isa = (xent_ops.sumexp_stream_f32 != NULL if itemsize == 4
                      else xent_ops.sumexp_stream_f64 != NULL)
-    return (isa and stream_op(a) >= 0 and a.C > XENT_SMALL_C
+    return (isa and stream_op(a) >= 0 and a.C > xent_block_max_c[itemsize == 8]
             and a.C * <Py_ssize_t>itemsize <= STREAM_ROW_BYTES
             and a.C >= xent_stream_min_c[itemsize == 8]
             and a.n * a.C * <Py_ssize_t>itemsize >= xent_stream_bytes)
@@ -222,7 +223,7 @@ cdef inline ClassPath class_path(const xent_class_call* a, size_t itemsize, int 
     # The one place a softmax-family call's path is chosen: from its rows,
     # classes, bytes, type, outputs and options and the thread count (which
     # changes only the task shape, never a value).
-    if a.C <= XENT_SMALL_C:
+    if a.C <= xent_block_max_c[itemsize == 8]:
         return PATH_BLOCKS
     if a.C >= LONG_ROW and not long_by_rows(a.n, n_threads):
         return PATH_CHUNKS

@@ -3,7 +3,7 @@
  * label smoothing, z-loss, softcap) compute, in one struct that every path
  * reads. The paths (src/xent_class_typed.h) are:
  *
- *   blocks   rows of at most XENT_SMALL_C classes, XENT_BLOCK at a time,
+ *   blocks   rows of few classes (xent_block_max_c), XENT_BLOCK at a time,
  *            transposed so that every step is vectorised across the rows;
  *   rows     a task is a row: its chunks of XENT_ROW_CHUNK classes (one for
  *            most rows) are each reduced to statistics (max, sum of exps,
@@ -35,9 +35,10 @@ enum {
     XENT_CLS_CE = 3,          /* loss[i] (and the gradient into out unless NULL) */
 };
 
-/* Rows of at most XENT_SMALL_C classes take the block path, XENT_BLOCK rows a
- * block. */
-#define XENT_SMALL_C 64
+/* Rows of at most xent_block_max_c classes (xent_rows.h: a measured
+ * crossover per type, at most XENT_SMALL_C, the block's workspace) take the
+ * block path, XENT_BLOCK rows a block. */
+#define XENT_SMALL_C 256
 #define XENT_BLOCK 16
 /* Rows are reduced in chunks of XENT_ROW_CHUNK classes. */
 #define XENT_ROW_CHUNK 16384

@@ -593,16 +593,23 @@ static inline void XENT_G(xent_c_t_out_)(const XENT_T *w, ptrdiff_t nb, ptrdiff_
 }
 
 static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
-    const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb, const int op, const int probs, const int capped)
+    const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb, const int op, const int probs, const int capped,
+    const ptrdiff_t C)
 {
     enum { B = XENT_BLOCK };
     XENT_EXP_BOUNDS;
-    const ptrdiff_t C = a->C;
     const XENT_T *x = (const XENT_T *)a->x + i0 * C;
     XENT_T xw[XENT_SMALL_C * B], ew[XENT_SMALL_C * B], tw[XENT_SMALL_C * B];
-    double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], ys[B], tt[B];
+    double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], tt[B];
     int32_t yi[B]; /* the label, or -1 (none; ignored, or of weight 0) */
     int skip[B];
+#if defined(__GNUC__)
+    /* the block 8 ahead into the cache (the strided loads of the transpose
+     * otherwise wait on memory; a prefetch past the end of the rows is
+     * harmless: an address, not a load) */
+    for (ptrdiff_t l = 0; l < B * C * (ptrdiff_t)sizeof(XENT_T); l += 64)
+        __builtin_prefetch((const char *)((uintptr_t)x + (size_t)(8 * B * C) * sizeof(XENT_T) + (size_t)l));
+#endif
     XENT_G(xent_c_t_in_)(x, nb, C, xw);
     if (probs)
         XENT_G(xent_c_t_in_)((const XENT_T *)a->target + i0 * C, nb, C, tw);
@@ -626,7 +633,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     for (int b = 0; b < B; b++) {
         m[b] = (double)mt[b];
         s[b] = comp[b] = tt[b] = 0.0;
-        A[b] = T[b] = f[b] = swv[b] = ay[b] = ys[b] = 0.0;
+        A[b] = T[b] = f[b] = swv[b] = ay[b] = 0.0;
         yi[b] = -1;
         skip[b] = b >= nb;
     }
@@ -657,14 +664,18 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
                 }
             }
         } else {
+            XENT_T yv[B]; /* the label's logit, picked out by comparison */
+            for (int b = 0; b < B; b++)
+                yv[b] = 0;
             for (ptrdiff_t c = 0; c < C; c++) {
                 const XENT_T *v = xw + c * B;
 #pragma omp simd
                 for (int b = 0; b < B; b++)
-                    ys[b] = yi[b] == c ? (double)v[b] : ys[b];
+                    yv[b] = yi[b] == (int32_t)c ? v[b] : yv[b];
             }
+#pragma omp simd
             for (int b = 0; b < B; b++)
-                T[b] = ay[b] != 0 ? ay[b] * XENT_G(xent_c_shifted_)(ys[b], m[b]) : 0.0;
+                T[b] = ay[b] != 0 ? ay[b] * XENT_G(xent_c_shifted_)((double)yv[b], m[b]) : 0.0;
             if (a->u) {
                 for (ptrdiff_t c = 0; c < C; c++) {
                     const XENT_T *v = xw + c * B;
@@ -789,6 +800,38 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     const double *u = a->u;
     const double e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
     const double cap = a->cap;
+#if defined(__FMA__)
+    if (sizeof(XENT_T) == 4 && !probs && !capped && !u) {
+        /* labels: g = k e - [c == y] f a_y in float32 lanes, k = kh + kl
+         * and f a_y = th + tl split into float32 pairs, each term one fused
+         * operation (as the float64 value rounded once but in rare ties),
+         * when every factor is within the split's range */
+        float kh[B], kl[B], th[B], tl[B], keep[B];
+        int split = 1;
+        for (int b = 0; b < B; b++) {
+            double fy = f[b] * ay[b];
+            split &= (k[b] < 0 ? -k[b] : k[b]) < XENT_SPLIT_MAX && (fy < 0 ? -fy : fy) < XENT_SPLIT_MAX;
+            kh[b] = (float)k[b];
+            kl[b] = (float)(k[b] - (double)kh[b]);
+            th[b] = (float)fy;
+            tl[b] = (float)(fy - (double)th[b]);
+            keep[b] = skip[b] ? 0.0f : 1.0f;
+        }
+        if (split) {
+            for (ptrdiff_t c = 0; c < C; c++) {
+                float *e = (float *)ew + c * B;
+#pragma omp simd
+                for (int b = 0; b < B; b++) {
+                    float t1 = yi[b] == (int32_t)c ? th[b] : 0.0f, t2 = yi[b] == (int32_t)c ? tl[b] : 0.0f;
+                    float g = XENT_FMAF(e[b], kh[b], -t1) + XENT_FMAF(e[b], kl[b], -t2);
+                    e[b] = keep[b] != 0 ? g : 0.0f;
+                }
+            }
+            XENT_G(xent_c_t_out_)(ew, nb, C, out);
+            return;
+        }
+    }
+#endif
     for (ptrdiff_t c = 0; c < C; c++) {
         XENT_T *e = ew + c * B;
         const XENT_T *v = xw + c * B, *t = probs ? tw + c * B : NULL;
@@ -812,24 +855,39 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
 {
     switch (a->op) {
     case XENT_CLS_LSE:
-        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LSE, 0, 0);
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LSE, 0, 0, a->C);
         return;
     case XENT_CLS_SOFTMAX:
-        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_SOFTMAX, 0, 0);
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_SOFTMAX, 0, 0, a->C);
         return;
     case XENT_CLS_LOG_SOFTMAX:
-        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LOG_SOFTMAX, 0, 0);
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LOG_SOFTMAX, 0, 0, a->C);
         return;
     }
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    /* float32 labels without smoothing or softcap, C <= 16 on AVX-512: the
+     * block held in registers (xent_block16_labels_f32_, the same terms;
+     * 0: a row the registers do not take, the general body below) */
+    if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 &&
+        XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
+                                         a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,
+                                         a->gss, a->w, a->z, a->loss + i0,
+                                         a->out ? (float *)a->out + i0 * a->C : NULL))
+        return;
+#endif
     if (a->target) {
         if (a->cap != 0)
-            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 1);
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 1, a->C);
         else
-            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 0);
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 1, 0, a->C);
     } else {
         if (a->cap != 0)
-            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 1);
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 1, a->C);
+        else if (a->C == 2)
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0, 2);
+        else if (a->C == 10)
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0, 10);
         else
-            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0);
+            XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0, a->C);
     }
 }

@@ -41,6 +41,11 @@ ptrdiff_t xent_stream_bytes = (ptrdiff_t)32 << 20;
  * streamed on these (C=4096 1.81/1.48, C=131072 1.67/1.40), so it is off. */
 ptrdiff_t xent_stream_min_c[2] = {2048, PTRDIFF_MAX};
 
+/* Measured (python -m xent bench --grid; docs/performance.md): the block
+ * path against the rows path, softmax cross-entropy fwd+bwd, 64 MiB, 2
+ * threads, as a ratio to np.copyto. */
+ptrdiff_t xent_block_max_c[2] = {128, 48};
+
 void xent_set_stream_bytes(ptrdiff_t n) { xent_stream_bytes = n; }
 
 void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64)

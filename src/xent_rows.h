@@ -156,6 +156,9 @@ XENT_HIDDEN extern double xent_exp_bounds[2];   /* {-746, 710} */
 XENT_HIDDEN extern ptrdiff_t xent_stream_bytes;
 /* ... of rows of at least this many classes, [float32, float64]. */
 XENT_HIDDEN extern ptrdiff_t xent_stream_min_c[2];
+/* Rows of at most this many classes take the block path, [float32, float64]
+ * (at most XENT_SMALL_C). */
+XENT_HIDDEN extern ptrdiff_t xent_block_max_c[2];
 XENT_HIDDEN void xent_set_stream_bytes(ptrdiff_t n);
 XENT_HIDDEN void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64);
 

@@ -39,7 +39,16 @@
 #define XENT_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
-static inline float XENT_F(xent_expf_)(float x, float lo, float hi)
+/* the scalar math below is inlined into the vectorised loops that call it */
+#ifndef XENT_MATH
+#if defined(__GNUC__)
+#define XENT_MATH __attribute__((always_inline))
+#else
+#define XENT_MATH
+#endif
+#endif
+
+static inline XENT_MATH float XENT_F(xent_expf_)(float x, float lo, float hi)
 {
     /* clamp to [lo, hi] = [-104, 89] (NaN passes through both comparisons
      * unchanged; the bounds come from xent_expf_bounds, see xent_rows.h) */
@@ -70,7 +79,7 @@ static inline float XENT_F(xent_expf_)(float x, float lo, float hi)
     return (p * s1.f) * s2.f;
 }
 
-static inline double XENT_F(xent_exp_)(double x, double lo, double hi)
+static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
 {
     double xc = x < lo ? lo : x; /* [lo, hi] = [-746, 710] */
     xc = xc > hi ? hi : xc;
@@ -118,7 +127,7 @@ static double XENT_F(xent_exp_f64_)(double x)
  * [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716,
  * by its odd series (to t^21 in float64, t^9 in float32). Subnormal input is
  * scaled first; 0 gives -inf, +inf gives +inf, NaN and negative input NaN. */
-static inline double XENT_F(xent_log_reduced_)(double m)
+static inline XENT_MATH double XENT_F(xent_log_reduced_)(double m)
 {
     /* log(m) for m in [sqrt(1/2), sqrt(2)) */
     double t = (m - 1.0) / (m + 1.0), t2 = t * t;
@@ -132,7 +141,7 @@ static inline double XENT_F(xent_log_reduced_)(double m)
     return XENT_FMA(2.0 * t, t2 * p, 2.0 * t);
 }
 
-static inline double XENT_F(xent_log_)(double x)
+static inline XENT_MATH double XENT_F(xent_log_)(double x)
 {
     union { double f; uint64_t u; } v, ev;
     int sub = x < 2.2250738585072014e-308;
@@ -149,7 +158,7 @@ static inline double XENT_F(xent_log_)(double x)
     return x > 0.0 && x < INFINITY ? r : (x == 0.0 ? -INFINITY : (x == INFINITY ? x : NAN));
 }
 
-static inline float XENT_F(xent_logf_)(float x)
+static inline XENT_MATH float XENT_F(xent_logf_)(float x)
 {
     /* float32: no division; log(1 + f) = f - f^2/2 + f^3 P(f) on
      * f = m - 1 in [sqrt(1/2) - 1, sqrt(2) - 1] (Cephes' logf polynomial) */
@@ -181,13 +190,13 @@ static inline float XENT_F(xent_logf_)(float x)
 /* log1p(x) for x in [-1, 1]: with u = 1 + x (rounded),
  * log1p(x) = log(u) + (x - (u - 1)) / u, the second term correcting the
  * rounding of u (so log1p(x) = x where u == 1); -inf at x = -1. */
-static inline double XENT_F(xent_log1p_)(double x)
+static inline XENT_MATH double XENT_F(xent_log1p_)(double x)
 {
     double u = 1.0 + x;
     return x == -1.0 ? -INFINITY : XENT_F(xent_log_)(u) + (x - (u - 1.0)) / u;
 }
 
-static inline float XENT_F(xent_log1pf_)(float x)
+static inline XENT_MATH float XENT_F(xent_log1pf_)(float x)
 {
     float u = 1.0f + x;
     return x == -1.0f ? -INFINITY : XENT_F(xent_logf_)(u) + (x - (u - 1.0f)) / u;
@@ -201,7 +210,7 @@ static inline float XENT_F(xent_log1pf_)(float x)
  * xent_log_ but with no exponent bits to extract and no special values, plus
  * the correction (e - (u - 1)) / u of the rounding of u.
  * e = 0 gives 0; NaN propagates. */
-static inline float XENT_F(xent_log1p_unitf_)(float e, float r)
+static inline XENT_MATH float XENT_F(xent_log1p_unitf_)(float e, float r)
 {
     (void)r;
     float p = 5.253457929939032e-3f;
@@ -215,7 +224,7 @@ static inline float XENT_F(xent_log1p_unitf_)(float e, float r)
     return e + e * (p * e);
 }
 
-static inline double XENT_F(xent_log1p_unit_)(double e, double r)
+static inline XENT_MATH double XENT_F(xent_log1p_unit_)(double e, double r)
 {
     double u = 1.0 + e;
     int big = u > 1.4142135623730951;
@@ -229,7 +238,7 @@ static inline double XENT_F(xent_log1p_unit_)(double e, double r)
  * the odd polynomial (float32) or rational function (float64) in x^2; above,
  * 1 - 2 / (exp(2|x|) + 1) with the sign of x (exp's clamp makes +-inf give
  * +-1). NaN propagates. For the softcap of the cross-entropy, c tanh(x / c). */
-static inline float XENT_F(xent_tanhf_)(float x, float lo, float hi)
+static inline XENT_MATH float XENT_F(xent_tanhf_)(float x, float lo, float hi)
 {
     float ax = x < 0 ? -x : x, z = x * x;
     float p = -5.70498872745e-3f;
@@ -244,7 +253,7 @@ static inline float XENT_F(xent_tanhf_)(float x, float lo, float hi)
     return ax < 0.625f ? small : big;
 }
 
-static inline double XENT_F(xent_tanh_)(double x, double lo, double hi)
+static inline XENT_MATH double XENT_F(xent_tanh_)(double x, double lo, double hi)
 {
     double ax = x < 0 ? -x : x, z = x * x;
     double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
@@ -265,7 +274,7 @@ static inline double XENT_F(xent_tanh_)(double x, double lo, double hi)
  * lse = m + log_s; the gradient is then g_j = k e_j - f a_j. A sample of
  * weight 0 counts for nothing, whatever its logits (no 0 * inf). Every path
  * of every instruction set takes its terms from here. */
-static inline double XENT_F(xent_ce_terms_)(double m, double s, double log_s, double A, double T,
+static inline XENT_MATH double XENT_F(xent_ce_terms_)(double m, double s, double log_s, double A, double T,
                                             double sw, double f, double z, double *k)
 {
     /* (branch-free, for the loops over a block's rows; the z terms are
@@ -774,9 +783,7 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
-    /* the losses and gradient scales, in float64: with log_s = log(s),
-     * loss = sw (a log_s - a (x_y - m) + z lse^2), k = f (a + 2 z lse) / s
-     * (as xent_block_losses_) */
+    /* the losses and gradient scales, in float64, from the shared terms */
     __m512d k_[2], td_[2], lv_[2];
     __mmask8 in_range = 0xFF;
     const __m512d big = _mm512_set1_pd(1e38);
@@ -806,14 +813,20 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
                     lv[b] = XENT_F(xent_log_s_f32_)(x + (8 * h + b) * C, C, mv[b], sv[b], 0);
             log_s = _mm512_loadu_pd(lv);
         }
-        __m512d inner = _mm512_fmsub_pd(a, log_s, sh), coef = a;
-        if (z != 0.0) {
-            __m512d lse = _mm512_add_pd(_mm512_cvtps_pd(mh), log_s), zv = _mm512_set1_pd(z);
-            inner = _mm512_add_pd(inner, _mm512_mul_pd(_mm512_mul_pd(zv, lse), lse));
-            coef = _mm512_add_pd(a, _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(2.0), zv), lse));
-        }
-        lv_[h] = _mm512_maskz_mul_pd(keep_[h], sw_[h], inner);
-        k_[h] = _mm512_div_pd(_mm512_mul_pd(f_[h], coef), sh_);
+        /* the loss and k from the terms every path takes (xent_ce_terms_) */
+        double mv8[8], sv8[8], lsv[8], av[8], shv[8], swv[8], fv[8], kv[8], lossv[8];
+        _mm512_storeu_pd(mv8, _mm512_cvtps_pd(mh));
+        _mm512_storeu_pd(sv8, sh_);
+        _mm512_storeu_pd(lsv, log_s);
+        _mm512_storeu_pd(av, a);
+        _mm512_storeu_pd(shv, sh);
+        _mm512_storeu_pd(swv, sw_[h]);
+        _mm512_storeu_pd(fv, f_[h]);
+#pragma omp simd
+        for (int b = 0; b < 8; b++)
+            lossv[b] = XENT_F(xent_ce_terms_)(mv8[b], sv8[b], lsv[b], av[b], shv[b], swv[b], fv[b], z, &kv[b]);
+        lv_[h] = _mm512_maskz_mov_pd(keep_[h], _mm512_loadu_pd(lossv));
+        k_[h] = _mm512_loadu_pd(kv);
         td_[h] = _mm512_mul_pd(f_[h], a);
         /* k and f * w_y are split into float32 pairs below: within its range */
         in_range &= _mm512_cmp_pd_mask(_mm512_abs_pd(k_[h]), big, _CMP_LT_OQ) &

@@ -23,6 +23,14 @@ def isa(request):
         yield request.param
 
 
+@pytest.fixture(autouse=True)
+def rows_from_65_classes():
+    # rows of more than 64 classes on the rows path (the path that streams),
+    # whatever the block path's measured crossover
+    with _dispatch.use_block_classes(64):
+        yield
+
+
 def guarded(shape, offset, dtype=np.float32):
     """An array of ``shape`` at ``offset`` values into a buffer of sentinels
     (so the output's alignment is offset * itemsize mod 64 bytes)."""

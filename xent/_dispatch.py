@@ -95,4 +95,23 @@ def use_stream_bytes(n, min_classes=(0, 0)):
         _k.set_stream_classes(*previous_c)
 
 
+def block_classes():
+    """Rows of at most this many classes, a pair (float32, float64), take the
+    block path of the softmax family (see src/xent_class.h)."""
+    return tuple(_k.get_block_classes())
+
+
+@contextlib.contextmanager
+def use_block_classes(f32, f64=None):
+    """Context manager (for tests and benchmarks): rows of at most ``f32``
+    (float32) and ``f64`` (float64, default: the same) classes take the block
+    path; 0 sends every row to the rows path."""
+    previous = block_classes()
+    _k.set_block_classes(f32, f32 if f64 is None else f64)
+    try:
+        yield
+    finally:
+        _k.set_block_classes(*previous)
+
+
 set_isa(os.environ.get("XENT_ISA") or supported_isas()[0])
