@@ -25,6 +25,7 @@ from ._validate import (
     fill_doc,
     float_array,
     integer,
+    positive_or_none,
     real_scalar,
     reciprocal_overflows,
     reduction_mode,
@@ -150,7 +151,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
                 cdt=compute_dtype(dtype), return_grad=return_grad)
 
 
-def _run(p, kernel_prefix, extra_args):
+def _run(p, kernel_prefix, extra_args, extra_kwargs=None):
     """Call the kernel, reduce, and package (loss[, grad])."""
     rows, cdt = p["rows"], p["cdt"]
     data = rows.data(cdt)
@@ -170,7 +171,7 @@ def _run(p, kernel_prefix, extra_args):
         fn = kernel(kernel_prefix + "_probs", cdt)
         args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
                 loss, grad, p["nt"])
-    fn(*args)
+    fn(*args, **(extra_kwargs or {}))
     return _package(p, loss, grad)
 
 
@@ -237,8 +238,9 @@ def _common_call(logits, target, return_grad):
 
 @fill_doc(options=_OPTIONS_DOC)
 def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight=None,
-                          ignore_index=-100, label_smoothing=0.0, z_loss=0.0, reduction="mean",
-                          return_grad=False, grad_loss=None, grad_out=None, n_threads=None):
+                          ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None,
+                          reduction="mean", return_grad=False, grad_loss=None, grad_out=None,
+                          n_threads=None):
     """Softmax cross-entropy of logits against class indices or probabilities.
 
     Per sample, ``loss = sum_c a_c * (logsumexp(x) - x_c) + z_loss * logsumexp(x)**2``
@@ -256,6 +258,13 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
         Liger-Kernel). It is multiplied by the sample weight but not by class
         weights, is zero for ignored samples, and is added into the same sum
         that ``"mean"`` divides by the denominator above.
+    softcap : float > 0, optional
+        Soft-cap the logits first, Gemma 2 style: ``x`` becomes
+        ``softcap * tanh(x / softcap)`` (in the logits' precision) and the
+        loss, the z-loss and the gradient are those of the capped logits,
+        the gradient chained through the cap
+        (``d/dx = 1 - tanh(x / softcap)**2``). In the same pass: one ``tanh``
+        per element.
 
     Returns
     -------
@@ -292,6 +301,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     0.669962
     """
     if (type(axis) is int and axis == -1 and weight is None and sample_weight is None
+            and softcap is None
             and type(ignore_index) is int and ignore_index == -100
             and type(label_smoothing) in _NUMBERS and label_smoothing == 0
             and type(z_loss) in _NUMBERS and z_loss == 0
@@ -301,11 +311,12 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
         if done is not None:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
+    cap = positive_or_none(softcap, "softcap")
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
     if p["w_shift"]:
         z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
-    return _run(p, "softmax_xent", (z,))
+    return _run(p, "softmax_xent", (z,), {"cap": cap or 0.0})
 
 
 @fill_doc(options=_OPTIONS_DOC)

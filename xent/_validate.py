@@ -287,6 +287,16 @@ def real_scalar(value, name, low=None, high=None):
     return value
 
 
+def positive_or_none(value, name):
+    """None, or a finite real number > 0 (as a float)."""
+    if value is None:
+        return None
+    value = real_scalar(value, name)
+    if not value > 0:
+        raise ValueError(f"{name}: expected None or a finite number > 0, got {value!r}")
+    return value
+
+
 def real_array(a, name):
     """Integer or float array-like as an aligned, native float64 array (no bool,
     complex or object)."""
