@@ -221,7 +221,7 @@ static inline XENT_MATH float XENT_F(xent_log1p_unitf_)(float e, float r)
     p = XENT_FMAF(p, e, -2.4844369292259216e-1f);
     p = XENT_FMAF(p, e, 3.3319270610809326e-1f);
     p = XENT_FMAF(p, e, -4.9999502301216125e-1f);
-    return e + e * (p * e);
+    return XENT_FMAF(e, p * e, e); /* (fused as the AVX-512 BCE loop's) */
 }
 
 static inline XENT_MATH double XENT_F(xent_log1p_unit_)(double e, double r)

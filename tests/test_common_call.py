@@ -1,6 +1,10 @@
-"""The common call of softmax_cross_entropy (small C-contiguous float32/float64
-logits, 1-D int32/int64 labels, default options) takes a short path: the same
-bits as the general path, and the same errors for the same bad input."""
+"""The common call (small C-contiguous float32/float64 input, 1-D
+int32/int64 labels or targets of the input's dtype, default options) of
+softmax_cross_entropy, logsumexp, softmax, log_softmax and
+binary_cross_entropy_with_logits takes a short, compiled path (src/fast.pxi):
+the same bits as the general path, and the same errors for the same bad
+input (the short path never raises: it leaves anything uncertain to the
+general path)."""
 
 import numpy as np
 import pytest
@@ -17,13 +21,13 @@ def general(x, y, **kw):
 
 def test_the_short_path_is_taken(monkeypatch):
     calls = []
-    real = _compiled.labels_scan
+    real = _compiled.fast_ce
 
     def spy(*a):
         calls.append(a)
         return real(*a)
 
-    monkeypatch.setattr(_cross_entropy._k, "labels_scan", spy)
+    monkeypatch.setattr(_cross_entropy._k, "fast_ce", spy)
     xent.softmax_cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]))
     assert len(calls) == 1
     general(np.zeros((4, 3)), np.array([0, 1, 2, 0]))
@@ -101,3 +105,100 @@ def test_defaults_of_another_type_go_to_the_general_path(kw):
     else:
         got = xent.softmax_cross_entropy(x, y, **kw)
         assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+# --- the other functions with a compiled common call ----------------------
+
+ROWS = {  # name: (call, the general path's call)
+    "logsumexp": (lambda x: xent.logsumexp(x), lambda x: xent.logsumexp(x, n_threads=1)),
+    "softmax": (lambda x: xent.softmax(x), lambda x: xent.softmax(x, n_threads=1)),
+    "log_softmax": (lambda x: xent.log_softmax(x), lambda x: xent.log_softmax(x, n_threads=1)),
+}
+
+
+def _same(fast, slow):
+    fast, slow = (fast, slow) if isinstance(fast, tuple) else ((fast,), (slow,))
+    for a, b in zip(fast, slow):
+        assert type(a) is type(b) and a.dtype == b.dtype and np.shape(a) == np.shape(b)
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (3, 1000), (16, 65), (40, 7), (200, 150)])
+def test_rows_same_bits_as_the_general_path(name, dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x[0, 0] = -np.inf
+    x[-1] = np.nan if shape[0] > 2 else x[-1]
+    fast, slow = ROWS[name]
+    _same(fast(x), slow(x))
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_rows_short_path_is_taken(name, monkeypatch):
+    from xent import _softmax
+
+    calls = []
+    real = _compiled.fast_rows
+    monkeypatch.setattr(_softmax._k, "fast_rows", lambda *a: calls.append(a) or real(*a))
+    ROWS[name][0](np.zeros((4, 3)))
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+@pytest.mark.parametrize("x", [np.zeros((3, 4), np.float16), np.zeros((3, 4), order="F")[:, ::2],
+                               np.asfortranarray(np.arange(12.0).reshape(3, 4)), np.zeros((2, 3, 4)),
+                               np.arange(5.0), np.zeros((300, 300), np.float32),
+                               np.zeros((3, 4)).astype(">f8"), np.zeros((3, 0)), np.zeros((0, 3)),
+                               [[1.0, 2.0]], np.zeros((3, 4), np.int64), np.zeros((3, 4), complex)])
+def test_rows_other_inputs_take_the_general_path(name, x):
+    fast, slow = ROWS[name]
+    try:
+        want = slow(x)
+    except (TypeError, ValueError) as e:
+        with pytest.raises(type(e)) as got:
+            fast(x)
+        assert str(got.value) == str(e)
+    else:
+        _same(fast(x), want)
+
+
+def _bce_general(x, t, **kw):
+    return xent.binary_cross_entropy_with_logits(x, t, n_threads=1, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (7,), (3, 1000), (2, 10000), (1, 20000)])
+def test_bce_same_bits_as_the_general_path(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    t = (rng.random(shape) < 0.4).astype(dtype)
+    t.reshape(-1)[::3] = 0.25
+    x.reshape(-1)[:3] = [np.inf, -np.inf, np.nan][:x.size]
+    for return_grad in (False, True):
+        _same(xent.binary_cross_entropy_with_logits(x, t, return_grad=return_grad),
+              _bce_general(x, t, return_grad=return_grad))
+
+
+BAD_BCE = [
+    (np.zeros((2, 3)), np.full((2, 3), 1.5)),        # target outside [0, 1]
+    (np.zeros((2, 3)), np.full((2, 3), -0.5)),
+    (np.zeros((2, 3)), np.zeros((3, 2))),            # another shape
+    (np.zeros((2, 3)), np.zeros((2, 3), np.float32)),  # another dtype: converted, general path
+    (np.zeros((2, 3), np.float32), np.zeros(3, np.float32)),
+    (np.zeros((2, 3), complex), np.zeros((2, 3))),
+    (np.zeros((2, 3)), np.zeros((2, 3), complex)),
+]
+
+
+@pytest.mark.parametrize("x,t", BAD_BCE)
+def test_bce_same_errors_or_results_as_the_general_path(x, t):
+    try:
+        want = _bce_general(x, t, return_grad=True)
+    except (TypeError, ValueError) as e:
+        with pytest.raises(type(e)) as got:
+            xent.binary_cross_entropy_with_logits(x, t, return_grad=True)
+        assert str(got.value) == str(e)
+    else:
+        _same(xent.binary_cross_entropy_with_logits(x, t, return_grad=True), want)

@@ -187,7 +187,7 @@ def _package(p, loss, grad):
     elif nothing:
         value = dtype.type(0.0)
     else:
-        total = float(np.sum(loss))
+        total = _k.loss_sum(loss)
         value = dtype.type(total * p["scale"] if p["reduction"] == "mean" else total)
     if not p["return_grad"]:
         return value
@@ -196,44 +196,7 @@ def _package(p, loss, grad):
     return value, deliver(rows.to_full(grad), p["grad_out"], dtype)
 
 
-_COMMON_LOGITS = {np.dtype(np.float32), np.dtype(np.float64)}
-_COMMON_LABELS = {np.dtype(np.int64), np.dtype(np.int32)}
-_INT64 = np.dtype(np.int64)
 _NUMBERS = (int, float)
-
-
-def _common_call(logits, target, return_grad):
-    """The common call, in few steps: a small C-contiguous float32/float64
-    ndarray of logits, a 1-D int32/int64 ndarray of labels, every option at
-    its default (checked by the caller). None unless every argument is
-    certainly valid: the general path then decides, and raises its errors."""
-    if (type(logits) is not np.ndarray or type(target) is not np.ndarray
-            or type(return_grad) is not bool or logits.ndim != 2 or target.ndim != 1):
-        return None
-    dtype = logits.dtype
-    n, c = logits.shape
-    if (dtype not in _COMMON_LOGITS or target.dtype not in _COMMON_LABELS
-            or target.shape[0] != n or c == 0 or n == 0
-            or logits.size >= _threads.MIN_PARALLEL_ELEMENTS
-            or not logits.flags.c_contiguous or not logits.flags.aligned
-            or not target.flags.c_contiguous or not target.flags.aligned):
-        return None
-    labels = target if target.dtype == _INT64 else target.astype(_INT64)
-    kept = _k.labels_scan(labels, c, -100)
-    if kept < 0:
-        return None
-    scale = 0.0 if kept == 0 else 1.0 / kept
-    grad_scale = np.ndarray((n,), np.float64, np.array([scale]), strides=(0,))
-    loss = np.empty(n, dtype=np.float64)
-    grad = np.empty((n, c), dtype=dtype) if return_grad else None
-    kernel("softmax_xent_labels", dtype)(logits, labels, None, None, grad_scale, 0.0, 0.0,
-                                             -100, loss, grad, 1)
-    value = dtype.type(0.0) if kept == 0 else dtype.type(float(np.sum(loss)) * scale)
-    if not return_grad:
-        return value
-    if kept == 0:
-        grad[...] = 0
-    return value, grad
 
 
 @fill_doc(options=_OPTIONS_DOC)
@@ -307,8 +270,8 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
             and type(z_loss) in _NUMBERS and z_loss == 0
             and type(reduction) is str and reduction == "mean"
             and grad_loss is None and grad_out is None and n_threads is None):
-        done = _common_call(logits, target, return_grad)
-        if done is not None:
+        done = _k.fast_ce(logits, target, return_grad is True)  # (compiled; None: not the common call)
+        if done is not None and type(return_grad) is bool:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
     cap = positive_or_none(softcap, "softcap")

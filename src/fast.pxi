@@ -1,0 +1,242 @@
+# The common call, in compiled code: a small C-contiguous, aligned, native
+# float32/float64 ndarray (and int32/int64 labels, or targets of the
+# logits' dtype), every option at its default. These functions check that
+# and run the kernel on one thread (an input this small always runs on
+# one) with no other Python work; they return None whenever anything is not
+# certainly so (another type, layout, size or dtype; a label out of range;
+# a target outside [0, 1]), and the public function then takes its general
+# path, which raises its own errors. The values are those of the general
+# path, bit for bit (tests/test_common_call.py).
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
+from libc.stdint cimport int32_t, int64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _rows cimport xent_ops, xent_class_call, XENT_CLS_LSE, XENT_CLS_SOFTMAX, XENT_CLS_LOG_SOFTMAX, XENT_CLS_CE
+
+import numpy as _np
+
+cdef object _ndarray = _np.ndarray
+cdef object _empty = _np.empty
+cdef object _f32 = _np.dtype(_np.float32)
+cdef object _f64 = _np.dtype(_np.float64)
+
+#: inputs of fewer elements run on one thread (xent._threads.MIN_PARALLEL_ELEMENTS)
+cdef enum:
+    FAST_MAX_ELEMENTS = 32768
+
+
+cdef int float_view(object a, Py_buffer* v, int ndim, bint writable):
+    # 1 and a view of a: an exact ndarray, C-contiguous, aligned, of ndim
+    # dimensions, native float32 or float64; else 0 (no view held)
+    if type(a) is not _ndarray:
+        return 0
+    try:
+        PyObject_GetBuffer(a, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0))
+    except Exception:
+        return 0
+    if (v.ndim != ndim or v.format == NULL or v.format[1] != 0 or not (v.format[0] == b'f' or v.format[0] == b'd')
+            or (<uintptr_t>v.buf) % <uintptr_t>v.itemsize != 0):
+        PyBuffer_Release(v)
+        return 0
+    return 1
+
+
+cdef inline Py_ssize_t rows_of(const Py_buffer* v) noexcept:
+    return v.shape[0] if v.ndim == 2 else 1
+
+
+cdef inline Py_ssize_t cols_of(const Py_buffer* v) noexcept:
+    return v.shape[v.ndim - 1]
+
+
+cdef double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
+    # sum of v in order, Neumaier-compensated: the reduction of the per-row
+    # losses on every path (deterministic, and accurate for any n)
+    cdef double s = 0.0, c = 0.0, t
+    cdef Py_ssize_t i
+    for i in range(n):
+        t = s + v[i]
+        if (s if s >= 0 else -s) >= (v[i] if v[i] >= 0 else -v[i]):
+            c += (s - t) + v[i]
+        else:
+            c += (v[i] - t) + s
+        s = t
+    return s + c if s - s == 0 else s  # (inf or NaN: the plain sum)
+
+
+def loss_sum(const double[::1] loss):
+    """The sum of the per-row losses (ordered_sum)."""
+    return ordered_sum(&loss[0], loss.shape[0]) if loss.shape[0] > 0 else 0.0
+
+
+def fast_rows(int op, x):
+    """logsumexp (op 0), softmax (1) or log_softmax (2) of the rows of a 2-D
+    x along its last axis, or None (see the top of this file)."""
+    cdef Py_buffer xv, ov
+    cdef xent_class_call a
+    cdef object res
+    if not float_view(x, &xv, 2, False):
+        return None
+    try:
+        a.n, a.C = xv.shape[0], xv.shape[1]
+        if a.n == 0 or a.C == 0 or a.n * a.C >= FAST_MAX_ELEMENTS:
+            return None
+        if op == XENT_CLS_LSE:
+            res = _empty(a.n, _f32 if xv.itemsize == 4 else _f64)
+        else:
+            res = _empty((a.n, a.C), _f32 if xv.itemsize == 4 else _f64)
+        PyObject_GetBuffer(res, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        memset(&a, 0, sizeof(a))
+        a.op = op
+        a.n, a.C = xv.shape[0], xv.shape[1]
+        a.x = xv.buf
+        a.ignore = -1
+        if op == XENT_CLS_LSE:
+            a.lse = ov.buf
+        else:
+            a.out = ov.buf
+        with nogil:
+            run_class(&a, xv.itemsize, 1)
+        PyBuffer_Release(&ov)
+        return res
+    finally:
+        PyBuffer_Release(&xv)
+
+
+def fast_ce(x, target, bint return_grad):
+    """The mean softmax cross-entropy of 2-D logits x against int32/int64
+    labels (ignore_index -100), and its gradient, or None."""
+    cdef Py_buffer xv, tv, gv
+    cdef xent_class_call a
+    cdef int64_t* labels = NULL
+    cdef double* loss = NULL
+    cdef Py_ssize_t n, c, i, kept = 0
+    cdef int64_t y
+    cdef bint bad = False
+    cdef double scale, value
+    cdef object grad = None
+    if type(target) is not _ndarray or not float_view(x, &xv, 2, False):
+        return None
+    try:
+        n, c = xv.shape[0], xv.shape[1]
+        if n == 0 or c == 0 or n * c >= FAST_MAX_ELEMENTS:
+            return None
+        try:
+            PyObject_GetBuffer(target, &tv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        except Exception:
+            return None
+        try:
+            if (tv.ndim != 1 or tv.shape[0] != n or tv.format[1] != 0
+                    or (<uintptr_t>tv.buf) % <uintptr_t>tv.itemsize != 0
+                    or not ((tv.itemsize == 8 and (tv.format[0] == b'l' or tv.format[0] == b'q'))
+                            or (tv.itemsize == 4 and tv.format[0] == b'i'))):
+                return None
+            labels = <int64_t*>malloc(n * sizeof(int64_t))
+            loss = <double*>malloc(n * sizeof(double))
+            if labels == NULL or loss == NULL:
+                return None
+            for i in range(n):
+                y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
+                labels[i] = y
+                bad = bad | ((y != -100) & ((y < 0) | (y >= c)))
+                kept += y != -100
+            if bad:
+                return None
+            scale = 0.0 if kept == 0 else 1.0 / kept
+            memset(&a, 0, sizeof(a))
+            a.op = XENT_CLS_CE
+            a.n, a.C = n, c
+            a.x = xv.buf
+            a.loss = loss
+            a.labels = labels
+            a.ignore = -100
+            a.gs = &scale
+            a.gss = 0
+            a.total_w = c
+            if return_grad:
+                grad = _empty((n, c), _f32 if xv.itemsize == 4 else _f64)
+                PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                a.out = gv.buf
+            with nogil:
+                run_class(&a, xv.itemsize, 1)
+                value = 0.0 if kept == 0 else ordered_sum(loss, n) * scale
+                if kept == 0 and return_grad:
+                    memset(a.out, 0, n * c * xv.itemsize)
+            if return_grad:
+                PyBuffer_Release(&gv)
+            result = (_f32 if xv.itemsize == 4 else _f64).type(value)
+            return (result, grad) if return_grad else result
+        finally:
+            PyBuffer_Release(&tv)
+            free(labels)
+            free(loss)
+    finally:
+        PyBuffer_Release(&xv)
+
+
+def fast_bce(x, target, bint return_grad):
+    """The mean binary cross-entropy from logits x against targets t of x's
+    shape and dtype, values in [0, 1], and its gradient, or None."""
+    cdef Py_buffer xv, tv, gv
+    cdef Py_ssize_t size, j0, m
+    cdef double scale, total = 0.0
+    cdef double one = 1.0
+    cdef float one32 = 1.0
+    cdef double part
+    cdef bint bad = False, f32
+    cdef int ndim
+    cdef object grad = None
+    if type(x) is not _ndarray or type(target) is not _ndarray:
+        return None
+    ndim = x.ndim
+    if not 1 <= ndim <= 2 or not float_view(x, &xv, ndim, False):
+        return None
+    try:
+        if not float_view(target, &tv, ndim, False):
+            return None
+        try:
+            if tv.itemsize != xv.itemsize or tv.shape[0] != xv.shape[0] or tv.shape[ndim - 1] != xv.shape[ndim - 1]:
+                return None
+            size = xv.len // xv.itemsize
+            if size == 0 or size >= FAST_MAX_ELEMENTS:
+                return None
+            f32 = xv.itemsize == 4
+            for j0 in range(size):
+                if f32:
+                    bad = bad | ((<float*>tv.buf)[j0] < 0) | ((<float*>tv.buf)[j0] > 1)
+                else:
+                    bad = bad | ((<double*>tv.buf)[j0] < 0) | ((<double*>tv.buf)[j0] > 1)
+            if bad:
+                return None
+            scale = 1.0 / size
+            if return_grad:
+                grad = _empty(x.shape, _f32 if f32 else _f64)
+                PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+            with nogil:
+                # the general path's tasks of BCE_CHUNK elements of the
+                # flattened input, their partial sums added in order
+                j0 = 0
+                while j0 < size:  # (CHUNK: binary.pxi's tasks)
+                    m = min(<Py_ssize_t>CHUNK, size - j0)
+                    if f32:
+                        part = xent_ops.bce_logits_f32(
+                            <const float*>xv.buf + j0, <const float*>tv.buf + j0, m, &one, 0, &one32, 0,
+                            &one32, 0, scale, 0.0, NULL,
+                            <float*>gv.buf + j0 if return_grad else NULL, 0)
+                    else:
+                        part = xent_ops.bce_logits_f64(
+                            <const double*>xv.buf + j0, <const double*>tv.buf + j0, m, &one, 0, &one, 0,
+                            &one, 0, scale, 0.0, NULL,
+                            <double*>gv.buf + j0 if return_grad else NULL, 0)
+                    total = part if j0 == 0 else total + part
+                    j0 += CHUNK
+            if return_grad:
+                PyBuffer_Release(&gv)
+            result = (_f32 if f32 else _f64).type(total * scale)
+            return (result, grad) if return_grad else result
+        finally:
+            PyBuffer_Release(&tv)
+    finally:
+        PyBuffer_Release(&xv)
