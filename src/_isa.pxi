@@ -19,7 +19,7 @@ def isa_paths():
 
 def op_names():
     """The names of the row operations of every instruction set's table, in
-    table order (XENT_OPS and XENT_STREAM_OPS of src/xent_rows.h)."""
+    table order (XENT_OPS of src/xent_rows.h)."""
     cdef int i = 0
     out = []
     while xent_op_names[i] != NULL:

@@ -80,37 +80,23 @@ cdef extern from "xent_class.h":
 cdef extern from "xent_rows.h":
     ctypedef struct xent_row_ops:
         const char* name
+        int streams
         float (*max_f32)(const float* x, Py_ssize_t n) noexcept nogil
         double (*sumexp_f32)(const float* x, float* e, Py_ssize_t n, float m) noexcept nogil
         void (*scale_f32)(float* e, Py_ssize_t n, double k) noexcept nogil
-        void (*scale_sub_f32)(float* e, Py_ssize_t n, double k, double c, const double* w) noexcept nogil
-        void (*shift_f32)(const float* x, float* out, Py_ssize_t n, double m, double log_s) noexcept nogil
         double (*sum_f32)(const float* x, Py_ssize_t n) noexcept nogil
         double (*dot_f32)(const float* a, const float* b, Py_ssize_t n) noexcept nogil
         void (*softmax_vjp_f32)(const float* p, const float* g, float* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f32)(const float* lp, const float* g, float* out, Py_ssize_t n, double total) noexcept nogil
         float (*exp_f32)(float x) noexcept nogil
-        double (*log_s_f32)(const float* v, Py_ssize_t n, float m, double s, int exps) noexcept nogil
         double (*max_f64)(const double* x, Py_ssize_t n) noexcept nogil
         double (*sumexp_f64)(const double* x, double* e, Py_ssize_t n, double m) noexcept nogil
         void (*scale_f64)(double* e, Py_ssize_t n, double k) noexcept nogil
-        void (*scale_sub_f64)(double* e, Py_ssize_t n, double k, double c, const double* w) noexcept nogil
-        void (*shift_f64)(const double* x, double* out, Py_ssize_t n, double m, double log_s) noexcept nogil
         double (*sum_f64)(const double* x, Py_ssize_t n) noexcept nogil
         double (*dot_f64)(const double* a, const double* b, Py_ssize_t n) noexcept nogil
         void (*softmax_vjp_f64)(const double* p, const double* g, double* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f64)(const double* lp, const double* g, double* out, Py_ssize_t n, double total) noexcept nogil
         double (*exp_f64)(double x) noexcept nogil
-        double (*log_s_f64)(const double* v, Py_ssize_t n, double m, double s, int exps) noexcept nogil
-        void (*block_logs_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const double* m, const double* s, double* ls) noexcept nogil
-        void (*block_logs_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const double* m, const double* s, double* ls) noexcept nogil
-        void (*block_sumexp_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, float* ws, float* m, double* s) noexcept nogil
-        void (*block_scale_f32)(float* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, float* out) noexcept nogil
-        void (*block_sumexp_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, double* ws, double* m, double* s) noexcept nogil
-        void (*block_scale_f64)(double* ws, Py_ssize_t nb, Py_ssize_t c, const double* k, const double* f, const double* u, double* out) noexcept nogil
-        void (*block_labels_f32)(const float* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, float* grad) noexcept nogil
-        void (*block_labels_f64)(const double* x, Py_ssize_t nb, Py_ssize_t c, const int64_t* y, int64_t ignore, const double* sw, const double* gs, Py_ssize_t gss, const double* w, const double* u, double eps, double total_w, double z, double* loss, double* grad) noexcept nogil
-        void (*block_losses)(const double* m, const double* s, const double* ls, const double* a, const double* shifted, const double* sw, const double* f, double z, double* k, double* loss) noexcept nogil
         double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad, int stream) noexcept nogil
         double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
@@ -133,10 +119,6 @@ cdef extern from "xent_rows.h":
         void (*class_row_merge_f64)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
         void (*class_chunk_out_f64)(const xent_class_call* a, Py_ssize_t q) noexcept nogil
         void (*class_stream_close_f64)(xent_stream* st) noexcept nogil
-        double (*sumexp_stream_f32)(const float* x, float* e, Py_ssize_t n, float m, const float* ep, float* out, double k, double c, int op) noexcept nogil
-        float (*out1_f32)(float v, double k, double c, int op) noexcept nogil
-        double (*sumexp_stream_f64)(const double* x, double* e, Py_ssize_t n, double m, const double* ep, double* out, double k, double c, int op) noexcept nogil
-        double (*out1_f64)(double v, double k, double c, int op) noexcept nogil
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
     enum:
@@ -211,9 +193,7 @@ cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
 
 
 cdef inline bint streams(const xent_class_call* a, size_t itemsize) noexcept nogil:
-    cdef bint isa = (xent_ops.sumexp_stream_f32 != NULL if itemsize == 4
-                     else xent_ops.sumexp_stream_f64 != NULL)
-    return (isa and stream_op(a) >= 0 and a.C > xent_block_max_c[itemsize == 8]
+    return (xent_ops.streams and stream_op(a) >= 0 and a.C > xent_block_max_c[itemsize == 8]
             and a.C * <Py_ssize_t>itemsize <= STREAM_ROW_BYTES
             and a.C >= xent_stream_min_c[itemsize == 8]
             and a.n * a.C * <Py_ssize_t>itemsize >= xent_stream_bytes)
@@ -316,24 +296,6 @@ cdef inline void row_scale(floating* e, Py_ssize_t n, double k) noexcept nogil:
         xent_ops.scale_f32(e, n, k)
     else:
         xent_ops.scale_f64(e, n, k)
-
-
-cdef inline void row_scale_sub(floating* e, Py_ssize_t n, double k, double c,
-                               const double* w) noexcept nogil:
-    # e_j = e_j * k - c * w_j (w NULL: w_j = 1)
-    if floating is float:
-        xent_ops.scale_sub_f32(e, n, k, c, w)
-    else:
-        xent_ops.scale_sub_f64(e, n, k, c, w)
-
-
-cdef inline void row_shift(const floating* x, floating* out, Py_ssize_t n, double m,
-                           double log_s) noexcept nogil:
-    # out_j = (x_j - m) - log_s (out may be x)
-    if floating is float:
-        xent_ops.shift_f32(x, out, n, m, log_s)
-    else:
-        xent_ops.shift_f64(x, out, n, m, log_s)
 
 
 cdef inline double row_sum(const floating* x, Py_ssize_t n) noexcept nogil:

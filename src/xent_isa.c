@@ -57,7 +57,7 @@ void xent_set_stream_min_c(ptrdiff_t f32, ptrdiff_t f64)
 const xent_row_ops *xent_ops = &xent_ops__baseline;
 
 #define XENT_OP_NAME(ret, name, params) #name,
-const char *const xent_op_names[] = {XENT_OPS(XENT_OP_NAME) XENT_STREAM_OPS(XENT_OP_NAME) NULL};
+const char *const xent_op_names[] = {XENT_OPS(XENT_OP_NAME) NULL};
 #undef XENT_OP_NAME
 
 const xent_row_ops *xent_isa_table(int i, int *supported)

@@ -26,47 +26,19 @@
     X(float, max_f32, (const float *x, ptrdiff_t n))                                                    \
     X(double, sumexp_f32, (const float *x, float *e, ptrdiff_t n, float m))                             \
     X(void, scale_f32, (float *e, ptrdiff_t n, double k))                                               \
-    X(void, scale_sub_f32, (float *e, ptrdiff_t n, double k, double c, const double *w))                \
-    X(void, shift_f32, (const float *x, float *out, ptrdiff_t n, double m, double log_s))               \
     X(double, sum_f32, (const float *x, ptrdiff_t n))                                                   \
     X(double, dot_f32, (const float *a, const float *b, ptrdiff_t n))                                   \
     X(void, softmax_vjp_f32, (const float *p, const float *g, float *out, ptrdiff_t n, double dot))     \
     X(void, log_softmax_vjp_f32, (const float *lp, const float *g, float *out, ptrdiff_t n, double total)) \
     X(float, exp_f32, (float x))                                                                        \
-    X(double, log_s_f32, (const float *v, ptrdiff_t n, float m, double s, int exps))                    \
     X(double, max_f64, (const double *x, ptrdiff_t n))                                                  \
     X(double, sumexp_f64, (const double *x, double *e, ptrdiff_t n, double m))                          \
     X(void, scale_f64, (double *e, ptrdiff_t n, double k))                                              \
-    X(void, scale_sub_f64, (double *e, ptrdiff_t n, double k, double c, const double *w))               \
-    X(void, shift_f64, (const double *x, double *out, ptrdiff_t n, double m, double log_s))             \
     X(double, sum_f64, (const double *x, ptrdiff_t n))                                                  \
     X(double, dot_f64, (const double *a, const double *b, ptrdiff_t n))                                 \
     X(void, softmax_vjp_f64, (const double *p, const double *g, double *out, ptrdiff_t n, double dot))  \
     X(void, log_softmax_vjp_f64, (const double *lp, const double *g, double *out, ptrdiff_t n, double total)) \
     X(double, exp_f64, (double x))                                                                      \
-    X(double, log_s_f64, (const double *v, ptrdiff_t n, double m, double s, int exps))                  \
-    X(void, block_sumexp_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, float *ws, float *m, double *s)) \
-    X(void, block_scale_f32, (float *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,   \
-                              const double *u, float *out))                                             \
-    X(void, block_logs_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, const double *m,                \
-                             const double *s, double *ls))                                              \
-    X(void, block_sumexp_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, double *ws, double *m,       \
-                               double *s))                                                              \
-    X(void, block_scale_f64, (double *ws, ptrdiff_t nb, ptrdiff_t C, const double *k, const double *f,  \
-                              const double *u, double *out))                                            \
-    X(void, block_logs_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, const double *m,               \
-                             const double *s, double *ls))                                              \
-    X(void, block_labels_f32, (const float *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,             \
-                               int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,       \
-                               const double *w, const double *u, double eps, double total_w,            \
-                               double z, double *loss, float *grad))                                    \
-    X(void, block_labels_f64, (const double *x, ptrdiff_t nb, ptrdiff_t C, const int64_t *y,            \
-                               int64_t ignore, const double *sw, const double *gs, ptrdiff_t gss,       \
-                               const double *w, const double *u, double eps, double total_w,            \
-                               double z, double *loss, double *grad))                                   \
-    X(void, block_losses, (const double *m, const double *s, const double *ls, const double *a,         \
-                           const double *shifted, const double *sw, const double *f, double z,          \
-                           double *k, double *loss))                                                    \
     X(double, bce_logits_f32, (const float *x, const float *t, ptrdiff_t n, const double *pw,           \
                                ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g,             \
                                ptrdiff_t gst, double gscale, double smooth, float *loss, float *grad,   \
@@ -108,19 +80,11 @@
     X(void, class_chunk_out_##T, (const xent_class_call *a, ptrdiff_t q))                               \
     X(void, class_stream_close_##T, (xent_stream *st))
 
-#define XENT_STREAM_OPS(X)                                                                              \
-    X(double, sumexp_stream_f32, (const float *x, float *e, ptrdiff_t n, float m, const float *ep,      \
-                                  float *out, double k, double c, int op))                              \
-    X(float, out1_f32, (float v, double k, double c, int op))                                           \
-    X(double, sumexp_stream_f64, (const double *x, double *e, ptrdiff_t n, double m,                    \
-                                  const double *ep, double *out, double k, double c, int op))           \
-    X(double, out1_f64, (double v, double k, double c, int op))
-
 #define XENT_OP_FIELD(ret, name, params) ret(*name) params;
 typedef struct {
     const char *name; /* the instruction set's */
+    int streams;      /* 1: its rows can stream their outputs (xent_stream) */
     XENT_OPS(XENT_OP_FIELD)
-    XENT_STREAM_OPS(XENT_OP_FIELD)
 } xent_row_ops;
 #undef XENT_OP_FIELD
 
@@ -132,7 +96,7 @@ typedef struct {
 #define XENT_NEAR_ONE_F32 (1.0 + 0x1p-20)
 #define XENT_NEAR_ONE_F64 2.0
 
-/* the outputs of a streamed row (op of sumexp_stream_f32, out1_f32) */
+/* the outputs of a streamed row (xent_stream.op) */
 #define XENT_STREAM_SUB 0 /* e k - c: cross-entropy's gradient */
 #define XENT_STREAM_MUL 1 /* e k: the softmax */
 #define XENT_STREAM_SHIFT 2 /* (x - k) - c from the logits: log_softmax */

@@ -286,31 +286,6 @@ static inline XENT_MATH double XENT_F(xent_ce_terms_)(double m, double s, double
     return sw == 0 ? 0.0 : loss;
 }
 
-/* The per-row loss terms of a block of the small-class path (see
- * src/cross_entropy.pxi): with log_s = ls = log(s) (xent_block_logs_),
- * lse = m + log_s,
- *   loss = sw * (a * log_s - shifted + z * lse^2),  k = f * (a + 2 z lse) / s. */
-static void XENT_F(xent_block_losses_)(const double *m, const double *s, const double *ls,
-                                       const double *a, const double *shifted, const double *sw,
-                                       const double *f, double z, double *k, double *loss)
-{
-    if (z != 0.0) {
-#pragma omp simd
-        for (int b = 0; b < XENT_BLOCK; b++) {
-            double log_s = ls[b], lse = m[b] + log_s;
-            k[b] = f[b] * (a[b] + 2.0 * z * lse) / s[b];
-            loss[b] = sw[b] * (a[b] * log_s - shifted[b] + z * lse * lse);
-        }
-    } else {
-#pragma omp simd
-        for (int b = 0; b < XENT_BLOCK; b++) {
-            double log_s = ls[b];
-            k[b] = f[b] * a[b] / s[b];
-            loss[b] = sw[b] * (a[b] * log_s - shifted[b]);
-        }
-    }
-}
-
 #ifdef XENT_AVX512
 #ifndef XENT_INLINE
 #define XENT_INLINE __attribute__((always_inline))
@@ -718,8 +693,8 @@ static double XENT_F(xent_bce_plain16_f32_)(const float *x, const float *t, ptrd
 static double XENT_F(xent_log_s_f32_)(const float *v, ptrdiff_t n, float m, double s, int exps);
 
 /* The common case of the small-class path for float32 rows of C <= 16
- * classes on AVX-512 (the terms of xent_block_labels_fast_ in
- * xent_rows_typed.h): the 16 rows are transposed in registers, and the
+ * classes on AVX-512 (the block path of xent_class_typed.h, its loss terms
+ * xent_ce_terms_): the 16 rows are transposed in registers, and the
  * block's classes stay there from the load of the logits to the store of the
  * gradient. Returns 0, having written nothing, when a row maximum is not
  * finite or a gradient scale beyond 1e38. */
@@ -802,7 +777,7 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         __m512d sh_ = h ? s1 : s0;
         __m512d log_s = XENT_F(xent_log8_sum_)(sh_);
         __mmask8 near = _mm512_cmp_pd_mask(sh_, _mm512_set1_pd(XENT_NEAR_ONE_F32), _CMP_LT_OQ);
-        if (near) { /* s near 1: as xent_block_logs_ */
+        if (near) { /* s near 1: log1p of the terms other than the max's */
             double lv[8], sv[8];
             float mv[8];
             _mm512_storeu_pd(lv, log_s);
@@ -1005,9 +980,8 @@ XENT_HIDDEN const xent_row_ops XENT_F(xent_ops_) = {
     .name = XENT_ISA_NAME,
     XENT_OPS(XENT_OP_INIT)
 #ifdef XENT_AVX512
-    XENT_STREAM_OPS(XENT_OP_INIT)
+    .streams = 1,
     .sumexp_f32 = XENT_F(xent_sumexp16_f32_),
-    .scale_sub_f32 = XENT_F(xent_scale_sub16_f32_),
     .scale_f32 = XENT_F(xent_scale16_f32_),
 #endif
 };

@@ -23,7 +23,7 @@ def test_public_functions_use_the_compiled_kernels():
 
 
 def _header_ops(path):
-    """The ops of XENT_OPS and XENT_STREAM_OPS in src/xent_rows.h, in order,
+    """The ops of XENT_OPS in src/xent_rows.h, in order,
     with XENT_CLASS_OPS(X, T) expanded for its type."""
     import re
 
@@ -36,7 +36,7 @@ def _header_ops(path):
 
     per_type = re.findall(r"\bX\(\w+, (\w+)##T, \(", body("XENT_CLASS_OPS"))
     names = []
-    for name in ("XENT_OPS", "XENT_STREAM_OPS"):
+    for name in ("XENT_OPS",):
         for direct, typed in re.findall(r"\bX\(\w+, (\w+), \(|XENT_CLASS_OPS\(X, (\w+)\)", body(name)):
             names += [direct] if direct else [op + typed for op in per_type]
     return names
