@@ -580,6 +580,8 @@ def _b_class_loss(c, name):
                                                         (-0.1, 1.5) + REAL_BAD), 2)
     if name == "softmax_cross_entropy":
         _opt(c, kw, "z_loss", lambda: c.scalar((0.0, 1e-4, 1.0, 0), (-1.0,) + HUGE + REAL_BAD), 2)
+        _opt(c, kw, "softcap", lambda: c.scalar((None, 30.0, 1e-3, 1, np.float32(50.0), 1e300),
+                                                (0.0, -1.0) + tuple(v for v in REAL_BAD if v is not None)), 3)
     if name == "softmax_focal_loss":
         _opt(c, kw, "gamma", lambda: c.scalar((2.0, 0.0, 0, 0.5, 1, 5.0), (-1.0,) + HUGE + REAL_BAD), 2)
 
@@ -770,9 +772,10 @@ def _load():
         import xent as _x
         import xent.metrics  # noqa: F401
         xent = _x
-    public = {n for n in xent.__all__ if callable(getattr(xent, n)) and not n.startswith("__")
-              and not isinstance(getattr(xent, n), type(xent))}
-    public |= {f"metrics.{n}" for n in xent.metrics.__all__}
+    from xent import _registry
+
+    # every registered public function (xent._registry), and show_config
+    public = _registry.public_names() | {e.name for e in _registry.ENTRIES} | {"show_config"}
     missing = public - set(BUILDERS)
     if missing:
         raise RuntimeError(f"fuzz_api: no builder for public function(s) {sorted(missing)}")

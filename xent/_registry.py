@@ -1,0 +1,383 @@
+"""The registry of xent's public functions.
+
+One entry per public function (and per variant worth measuring on its own:
+probability targets, label smoothing), saying what it reads, what it returns,
+its options, how to make typical inputs for it and what it should compute: a
+NumPy float64 reference written from the definition. The registry drives the
+registry tests (``tests/test_registry.py``: every function against its
+reference, its gradient against finite differences, bit-identity across
+thread counts, inputs untouched), the fuzz target's list of functions
+(``fuzz/fuzz_api.py``) and the benchmark grid (``python -m xent bench
+--grid``): a function is tested and measured by being registered here.
+
+This module imports only NumPy (the public functions are looked up lazily).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Entry", "ENTRIES", "entry", "public_names"]
+
+
+# --- float64 references, from the definitions --------------------------------
+
+def _lse(x):
+    m = np.max(x, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))[..., 0]
+
+
+def ref_logsumexp(x):
+    return _lse(x)
+
+
+def ref_softmax(x):
+    return np.exp(x - _lse(x)[..., None])
+
+
+def ref_log_softmax(x):
+    return x - _lse(x)[..., None]
+
+
+def ref_softmax_backward(p, g):
+    return p * (g - np.sum(p * g, axis=-1, keepdims=True))
+
+
+def ref_log_softmax_backward(lp, g):
+    return g - np.exp(lp) * np.sum(g, axis=-1, keepdims=True)
+
+
+def _reduce(per, reduction, denominator):
+    if reduction == "none":
+        return per
+    total = np.sum(per)
+    if reduction == "sum":
+        return total
+    return 0.0 if denominator == 0 else total / denominator
+
+
+def _class_coefficients(target, c, weight, label_smoothing, ignore_index):
+    """a (n, c), the rows that count, the mean's per-row denominators."""
+    w = np.ones(c) if weight is None else np.asarray(weight, dtype=np.float64)
+    target = np.asarray(target)
+    n = target.shape[0]
+    if target.dtype.kind in "iu":
+        valid = target != ignore_index
+        lab = np.where(valid, target, 0)
+        t = np.zeros((n, c))
+        t[np.arange(n), lab] = 1.0
+        den = np.where(valid, w[lab], 0.0)
+    else:
+        t = target.astype(np.float64)
+        valid = np.ones(n, dtype=bool)
+        den = np.ones(n)
+    a = w * ((1 - label_smoothing) * t + label_smoothing / c)
+    return a, valid, den
+
+
+def ref_softmax_cross_entropy(x, target, *, weight=None, sample_weight=None, ignore_index=-100,
+                              label_smoothing=0.0, z_loss=0.0, softcap=None, reduction="mean"):
+    x = np.asarray(x, dtype=np.float64)
+    if softcap is not None:
+        x = softcap * np.tanh(x / softcap)
+    a, valid, den = _class_coefficients(target, x.shape[-1], weight, label_smoothing, ignore_index)
+    lse = _lse(x)
+    with np.errstate(invalid="ignore"):
+        per = np.sum(np.where(a != 0, a * (lse[:, None] - x), 0.0), axis=-1) + z_loss * lse**2
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    per = np.where(valid, per, 0.0) * sw
+    return _reduce(per, reduction, np.sum(den * sw))
+
+
+def ref_nll_loss(lp, target, *, weight=None, sample_weight=None, ignore_index=-100,
+                 label_smoothing=0.0, reduction="mean"):
+    lp = np.asarray(lp, dtype=np.float64)
+    a, valid, den = _class_coefficients(target, lp.shape[-1], weight, label_smoothing, ignore_index)
+    with np.errstate(invalid="ignore"):
+        per = -np.sum(np.where(a != 0, a * lp, 0.0), axis=-1)
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    per = np.where(valid, per, 0.0) * sw
+    return _reduce(per, reduction, np.sum(den * sw))
+
+
+def ref_softmax_focal_loss(x, target, *, gamma=2.0, alpha=None, ignore_index=-100,
+                           reduction="mean"):
+    x = np.asarray(x, dtype=np.float64)
+    c = x.shape[-1]
+    target = np.asarray(target)
+    lp = ref_log_softmax(x)
+    if target.dtype.kind in "iu":
+        valid = target != ignore_index
+        t = np.zeros_like(x)
+        t[np.arange(len(x)), np.where(valid, target, 0)] = 1.0
+        t[~valid] = 0.0
+    else:
+        t = target.astype(np.float64)
+        valid = np.ones(len(x), dtype=bool)
+    a = np.ones(c) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (c,))
+    with np.errstate(invalid="ignore"):
+        per = np.sum(np.where(t != 0, -a * t * (-np.expm1(lp)) ** gamma * lp, 0.0), axis=-1)
+    return _reduce(per, reduction, np.sum(valid))
+
+
+def _smoothed(t, s):
+    return np.asarray(t, dtype=np.float64) * (1 - s) + 0.5 * s
+
+
+def ref_binary_cross_entropy_with_logits(x, t, *, pos_weight=None, weight=None,
+                                         label_smoothing=0.0, reduction="mean"):
+    x, t = np.asarray(x, dtype=np.float64), _smoothed(t, label_smoothing)
+    pw = 1.0 if pos_weight is None else np.asarray(pos_weight, float)
+    w = 1.0 if weight is None else np.asarray(weight, float)
+    per = w * ((1 - t) * x + (1 + (pw - 1) * t) * np.logaddexp(0, -x))
+    return _reduce(per, reduction, per.size)
+
+
+def ref_binary_cross_entropy(p, t, *, eps=None, pos_weight=None, weight=None,
+                             label_smoothing=0.0, reduction="mean"):
+    dt = np.asarray(p).dtype
+    eps = float(np.finfo(dt if dt.kind == "f" and dt.itemsize >= 4 else np.float32).eps) if eps is None else eps
+    p, t = np.asarray(p, dtype=np.float64), _smoothed(t, label_smoothing)
+    p = np.clip(p, eps, 1 - eps)
+    pw = 1.0 if pos_weight is None else np.asarray(pos_weight, float)
+    w = 1.0 if weight is None else np.asarray(weight, float)
+    per = -w * (pw * t * np.log(p) + (1 - t) * np.log1p(-p))
+    return _reduce(per, reduction, per.size)
+
+
+def ref_multilabel_cross_entropy(x, t, *, class_reduction="sum", sample_weight=None,
+                                 reduction="mean", **kw):
+    per = ref_binary_cross_entropy_with_logits(x, t, reduction="none", **kw)
+    per = per.mean(-1) if class_reduction == "mean" else per.sum(-1)
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    return _reduce(per * sw, reduction, np.sum(sw))
+
+
+def ref_binary_focal_loss_with_logits(x, t, *, gamma=2.0, alpha=None, weight=None,
+                                      label_smoothing=0.0, reduction="mean"):
+    x, t = np.asarray(x, dtype=np.float64), _smoothed(t, label_smoothing)
+    p = 0.5 * (1 + np.tanh(x / 2))
+    ce = np.logaddexp(0, x) - x * t
+    q = t * (1 - p) + (1 - t) * p
+    a = 1.0 if alpha is None else alpha * t + (1 - alpha) * (1 - t)
+    w = 1.0 if weight is None else np.asarray(weight, float)
+    per = w * a * q**gamma * ce
+    return _reduce(per, reduction, per.size)
+
+
+def _xlogy(p, q):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p == 0, 0.0, p * np.log(q))
+
+
+def ref_entropy(p, *, reduction="none"):
+    p = np.asarray(p, dtype=np.float64)
+    per = -np.sum(_xlogy(p, p), axis=-1)
+    return _reduce(per, reduction, len(per))
+
+
+def ref_cross_entropy(p, q, *, eps=None, reduction="none"):
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if eps is not None:
+        q = np.clip(q, eps, 1.0)
+    per = -np.sum(_xlogy(p, q), axis=-1)
+    return _reduce(per, reduction, len(per))
+
+
+def ref_kl_divergence(p, q, *, eps=None, reduction="none"):
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if eps is not None:
+        q = np.clip(q, eps, 1.0)
+    per = np.sum(_xlogy(p, p) - _xlogy(p, q), axis=-1)
+    return _reduce(per, reduction, len(per))
+
+
+def ref_log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):
+    y_proba = np.asarray(y_proba, dtype=np.float64)
+    y_proba = y_proba / y_proba.sum(-1, keepdims=True)
+    eps = np.finfo(y_proba.dtype).eps
+    y_proba = np.clip(y_proba, eps, 1 - eps)
+    per = -np.log(y_proba[np.arange(len(y_true)), np.asarray(y_true)])
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    return np.sum(per * sw) / (np.sum(sw) if normalize else 1.0)
+
+
+# --- inputs -------------------------------------------------------------------
+
+def _logits(rng, n, c, dtype):
+    return (rng.standard_normal((n, c)) * 3).astype(dtype)
+
+
+def _simplex(rng, n, c, dtype):
+    p = rng.random((n, c)) + 1e-3
+    return (p / p.sum(-1, keepdims=True)).astype(dtype)
+
+
+def _labels(rng, n, c, dtype):
+    return rng.integers(0, c, n)
+
+
+def _unit(rng, n, c, dtype):
+    return rng.random((n, c)).astype(dtype)
+
+
+def _open_unit(rng, n, c, dtype):
+    return (rng.random((n, c)) * 0.98 + 0.01).astype(dtype)
+
+
+def _normal(rng, n, c, dtype):
+    return rng.standard_normal((n, c)).astype(dtype)
+
+
+INPUTS = {  # role: maker(rng, n, c, dtype)
+    "logits": _logits,
+    "log_probs": lambda rng, n, c, dt: np.asarray(ref_log_softmax(_logits(rng, n, c, np.float64)), dt),
+    "probs": _simplex,
+    "labels": _labels,
+    "targets": _unit,
+    "open_probs": _open_unit,
+    "upstream": _normal,
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A public function as the tests, the fuzz target and the benchmark see it.
+
+    name: the public name (``metrics.log_loss`` for the metric); variant: a
+    label for a variant of it (other inputs or options), "" for the plain
+    call; inputs: the roles of its positional arguments (``INPUTS``); kwargs:
+    the variant's keyword arguments; grad: whether it returns a gradient with
+    ``return_grad`` (with respect to its first argument, or ``grad_wrt``);
+    out: its output buffer argument ("out", "grad_out" or None); reads: how
+    many arrays of the input's size it reads (the benchmark's bound);
+    options: non-default values of its options, each tested on its own;
+    reference: the float64 reference (positional inputs, **kwargs); default
+    reduction for losses: the public function's own.
+    """
+    name: str
+    inputs: tuple
+    reference: object
+    variant: str = ""
+    kwargs: dict = field(default_factory=dict)
+    grad: bool = False
+    grad_wrt: int = 0
+    out: object = None
+    reads: int = 1
+    options: dict = field(default_factory=dict)
+    family: str = ""
+    per_call: object = None  # args -> more keyword arguments for those inputs
+
+    @property
+    def label(self):
+        return f"{self.name} ({self.variant})" if self.variant else self.name
+
+    @property
+    def function(self):
+        import xent
+
+        obj = xent
+        for part in self.name.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def make(self, rng, n, c, dtype):
+        """Typical positional inputs of n rows of c classes."""
+        return [INPUTS[role](rng, n, c, dtype) for role in self.inputs]
+
+    def _kw(self, args, kw):
+        extra = self.per_call(args) if self.per_call else {}
+        return {**self.kwargs, **extra, **kw}
+
+    def call(self, args, **kw):
+        return self.function(*args, **self._kw(args, kw))
+
+    def expected(self, args, **kw):
+        return self.reference(*args, **self._kw(args, kw))
+
+
+_CE_OPTIONS = {
+    "label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 12.0, "ignore_index": 1,
+    "weight": "per_class", "sample_weight": "per_row", "reduction": "none",
+}
+_BINARY_OPTIONS = {"pos_weight": "per_class", "weight": "per_element", "label_smoothing": 0.1,
+                   "reduction": "none"}
+
+ENTRIES = (
+    Entry("logsumexp", ("logits",), ref_logsumexp, grad=True, out="out", family="lse"),
+    Entry("softmax", ("logits",), ref_softmax, out="out", family="lse"),
+    Entry("log_softmax", ("logits",), ref_log_softmax, out="out", family="lse"),
+    Entry("softmax_backward", ("probs", "upstream"), ref_softmax_backward, out="out", reads=2,
+          family="lse"),
+    Entry("log_softmax_backward", ("log_probs", "upstream"), ref_log_softmax_backward, out="out",
+          reads=2, family="lse"),
+    Entry("softmax_cross_entropy", ("logits", "labels"), ref_softmax_cross_entropy, grad=True,
+          out="grad_out", options=_CE_OPTIONS, family="class"),
+    Entry("softmax_cross_entropy", ("logits", "probs"), ref_softmax_cross_entropy, variant="probs",
+          grad=True, out="grad_out", reads=2,
+          options={k: v for k, v in _CE_OPTIONS.items() if k != "ignore_index"}, family="class"),
+    Entry("softmax_cross_entropy", ("logits", "labels"), ref_softmax_cross_entropy,
+          variant="label_smoothing", kwargs={"label_smoothing": 0.1}, grad=True, out="grad_out",
+          family="class"),
+    Entry("nll_loss", ("log_probs", "labels"), ref_nll_loss, grad=True, out="grad_out",
+          options={k: v for k, v in _CE_OPTIONS.items() if k not in ("z_loss", "softcap")},
+          family="class"),
+    Entry("softmax_focal_loss", ("logits", "labels"), ref_softmax_focal_loss, grad=True,
+          out="grad_out", options={"gamma": 0.5, "alpha": "per_class", "reduction": "none"},
+          family="class"),
+    Entry("softmax_focal_loss", ("logits", "probs"), ref_softmax_focal_loss, variant="probs",
+          grad=True, out="grad_out", reads=2, options={"gamma": 3.0, "reduction": "none"},
+          family="class"),
+    Entry("binary_cross_entropy_with_logits", ("logits", "targets"),
+          ref_binary_cross_entropy_with_logits, grad=True, out="grad_out", reads=2,
+          options=_BINARY_OPTIONS, family="binary"),
+    Entry("binary_cross_entropy", ("open_probs", "targets"), ref_binary_cross_entropy, grad=True,
+          out="grad_out", reads=2, options={**_BINARY_OPTIONS, "eps": 1e-7}, family="binary"),
+    Entry("multilabel_cross_entropy", ("logits", "targets"), ref_multilabel_cross_entropy,
+          grad=True, out="grad_out", reads=2,
+          options={**_BINARY_OPTIONS, "class_reduction": "mean", "sample_weight": "per_row"},
+          family="binary"),
+    Entry("binary_focal_loss_with_logits", ("logits", "targets"),
+          ref_binary_focal_loss_with_logits, grad=True, out="grad_out", reads=2,
+          options={"gamma": 0.5, "alpha": 0.25, "weight": "per_element", "label_smoothing": 0.1,
+                   "reduction": "none"}, family="binary"),
+    Entry("entropy", ("probs",), ref_entropy, options={"reduction": "mean"}, family="info"),
+    Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, grad=True, grad_wrt=1, reads=2,
+          options={"eps": 1e-3, "reduction": "mean"}, family="info"),
+    Entry("kl_divergence", ("probs", "probs"), ref_kl_divergence, grad=True, grad_wrt=1, reads=2,
+          options={"eps": 1e-3, "reduction": "sum"}, family="info"),
+    Entry("metrics.log_loss", ("labels", "probs"), ref_log_loss, reads=1,
+          options={"normalize": False, "sample_weight": "per_row"}, family="metric",
+          per_call=lambda args: {"labels": np.arange(np.shape(args[1])[1])}),
+)
+
+
+def option_value(value, rng, n, c):
+    """A registered option's value for inputs of n rows of c classes."""
+    if value == "per_class":
+        return rng.random(c) + 0.5
+    if value == "per_row":
+        return rng.random(n) + 0.5
+    if value == "per_element":
+        return rng.random((n, c)) + 0.5
+    return value
+
+
+def entry(name, variant=""):
+    for e in ENTRIES:
+        if e.name == name and e.variant == variant:
+            return e
+    raise KeyError(f"no registry entry {name!r} {variant!r}")
+
+
+def public_names():
+    """Every public function of xent (``metrics.log_loss`` for the metric),
+    which the registry must cover."""
+    import xent
+    import xent.metrics
+
+    names = {n for n in xent.__all__ if callable(getattr(xent, n))
+             and not isinstance(getattr(xent, n), type(xent)) and n not in ("show_config",)}
+    return names | {f"metrics.{n}" for n in xent.metrics.__all__}
