@@ -351,7 +351,13 @@ def add_arguments(parser):
                         help="run only the cases whose name contains TEXT (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="save all measurements as JSON")
     parser.add_argument("--plot", metavar="FILE.png",
-                        help="plot cross-entropy fwd+bwd GB/s against the class count (matplotlib)")
+                        help="plot GB/s against the class count (matplotlib): cross-entropy fwd+bwd "
+                             "and its peers; with --grid, every function")
+    parser.add_argument("--grid", action="store_true",
+                        help="every registered function x class count x size x dtype: ratio to "
+                             "np.copyto, GB/s, 2-vs-1 thread")
+    parser.add_argument("--classes", metavar="C,C,...", help="--grid: these class counts")
+    parser.add_argument("--sizes", metavar="MIB,MIB,...", help="--grid: these input sizes in MiB")
 
 
 def run(args, argv):
@@ -369,6 +375,10 @@ def run(args, argv):
                   "(pip install matplotlib)", file=sys.stderr)
             return 2
 
+    if args.grid:
+        from . import _grid
+
+        return _grid.run(args, argv)
     scipy_special, torch = _optional("scipy.special"), _optional("torch")
     n_threads = requested_threads(args.threads)
     if torch is not None:
