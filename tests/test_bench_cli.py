@@ -72,3 +72,32 @@ def test_other_commands_still_work():
     assert proc.returncode == 0 and "isa" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "xent", "bench", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--plot" in proc.stdout
+
+
+def test_grid_covers_every_registered_function(tmp_path):
+    """--grid: a row for every registered function (and variant) at each class
+    count, and the worst-ratio summary."""
+    from xent import _grid
+
+    path = tmp_path / "grid.json"
+    proc = bench("--grid", "--classes", "3,130", "--sizes", "0.25", "--json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    labels = [e.label for e in _grid.cases()]
+    assert len(labels) >= 17
+    for label in labels:
+        for c in (3, 130):
+            assert f"| {label} | {c} |" in proc.stdout, (label, c)
+        assert f"| {label} | " in proc.stdout.split("| worst ratio to copy |")[1]
+    data = json.loads(path.read_text())
+    assert len(data["results"]) == 2 * len(labels)
+    for r in data["results"]:
+        assert r["ratio"] > 0 and r["gb_per_s"] > 0 and r["two_vs_one"] > 0
+
+
+@pytest.mark.skipif(not HAS_MPL, reason="matplotlib not installed")
+def test_grid_plot_writes_png(tmp_path):
+    png = tmp_path / "grid.png"
+    proc = bench("--grid", "--classes", "3,130", "--sizes", "0.25", "--only", "logsumexp",
+                 "--plot", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 """``python -m xent bench``: time xent against its peers and against ``np.copyto``.
 
-Every case is timed for xent, a plain NumPy implementation, SciPy and PyTorch
-(when importable) and ``np.copyto`` of the same input (the memory-speed
+Every case is timed for xent, a plain NumPy implementation, SciPy, PyTorch
+and JAX (``jax.jit`` of optax and ``jax.nn``; when importable) and ``np.copyto`` of the same input (the memory-speed
 reference). Each timing is the median of at least ``--repeats`` calls (more for
 short calls: each turn times calls for at least 30 ms), taken in three rounds in
 which the implementations take turns, each after 50 ms of warm-up calls. The result
@@ -117,7 +117,50 @@ def _optional(name):
         return None
 
 
-def implementations(n_threads, scipy_special=None, torch=None):
+def jax_implementations(jax):
+    """{op: (name, fn)}: jax.jit of optax / jax.nn, the arrays put on the
+    device once per call (as a NumPy user calling it would), the results
+    blocked on; None for ops it lacks."""
+    import jax.numpy as jnp
+    import jax.scipy.special
+
+    nn = jax.nn
+    try:
+        import optax
+    except ImportError:
+        optax = None
+
+    def ce(x, t):
+        if optax is not None:
+            loss = optax.softmax_cross_entropy_with_integer_labels(x, t).mean()
+        else:
+            loss = -jnp.take_along_axis(nn.log_softmax(x), t[:, None], axis=-1).mean()
+        return loss
+
+    def bce(x, t):
+        if optax is not None:
+            return optax.sigmoid_binary_cross_entropy(x, t).mean()
+        return jnp.mean(jnp.maximum(x, 0) - x * t + jnp.log1p(jnp.exp(-jnp.abs(x))))
+
+    lse = jax.jit(lambda x: jax.scipy.special.logsumexp(x, axis=-1))
+    sm = jax.jit(lambda x: nn.softmax(x, axis=-1))
+    lsm = jax.jit(lambda x: nn.log_softmax(x, axis=-1))
+    ce_vg = jax.jit(jax.value_and_grad(ce))
+    bce_vg = jax.jit(jax.value_and_grad(bce))
+
+    def run(fn, *args):
+        return jax.block_until_ready(fn(*args))
+
+    return {
+        "logsumexp": lambda x, t, o: run(lse, x),
+        "softmax": lambda x, t, o: run(sm, x),
+        "log_softmax": lambda x, t, o: run(lsm, x),
+        "cross_entropy": lambda x, t, o: run(ce_vg, x, t),
+        "bce_logits": lambda x, t, o: run(bce_vg, x, t),
+    }
+
+
+def implementations(n_threads, scipy_special=None, torch=None, jax=None):
     """{op: [(name, fn(x, target, out))]}: xent first, then the available peers."""
     nt = n_threads
     impls = {
@@ -178,6 +221,9 @@ def implementations(n_threads, scipy_special=None, torch=None):
 
         impls["bce_logits"].append(("torch", torch_binary(F.binary_cross_entropy_with_logits)))
         impls["multilabel"].append(("torch", torch_binary(F.multilabel_soft_margin_loss)))
+    if jax is not None:
+        for op, fn in jax_implementations(jax).items():
+            impls[op].append(("jax", fn))
     return impls
 
 
@@ -379,15 +425,16 @@ def run(args, argv):
         from . import _grid
 
         return _grid.run(args, argv)
-    scipy_special, torch = _optional("scipy.special"), _optional("torch")
+    scipy_special, torch, jax = _optional("scipy.special"), _optional("torch"), _optional("jax")
     n_threads = requested_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(n_threads)
-    impls = implementations(args.threads, scipy_special, torch)
+    impls = implementations(args.threads, scipy_special, torch, jax)
     cfg = xent.show_config(mode="dicts")
     versions = {"numpy": np.__version__,
                 "scipy": getattr(_optional("scipy"), "__version__", "not installed"),
-                "torch": getattr(torch, "__version__", "not installed")}
+                "torch": getattr(torch, "__version__", "not installed"),
+                "jax": getattr(jax, "__version__", "not installed")}
 
     div = QUICK_ROWS if args.quick else 1
     cases = [(c, *shape(c, div)) for c in CASES
