@@ -17,61 +17,36 @@
 #include "xent_class.h"
 
 /* The operations of an instruction set, declared once: X(return type, name,
- * parameter list). From this list follow the table's struct (below), each
+ * parameter list), each for float32 (f32, R = float) and float64 (f64, R =
+ * double). From this list follow the table's struct (below), each
  * instruction set's table (xent_rows_impl.h: .name = xent_<name>_<isa>) and
  * the names Python sees (xent_op_names; tests/test_build.py checks the
- * Cython mirror in src/_rows.pxd against them). XENT_STREAM_OPS are the ops
- * only the AVX-512 path has (NULL elsewhere: the streamed rows are off). */
-#define XENT_OPS(X)                                                                                     \
-    X(float, max_f32, (const float *x, ptrdiff_t n))                                                    \
-    X(double, sumexp_f32, (const float *x, float *e, ptrdiff_t n, float m))                             \
-    X(void, scale_f32, (float *e, ptrdiff_t n, double k))                                               \
-    X(double, sum_f32, (const float *x, ptrdiff_t n))                                                   \
-    X(double, dot_f32, (const float *a, const float *b, ptrdiff_t n))                                   \
-    X(void, softmax_vjp_f32, (const float *p, const float *g, float *out, ptrdiff_t n, double dot))     \
-    X(void, log_softmax_vjp_f32, (const float *lp, const float *g, float *out, ptrdiff_t n, double total)) \
-    X(float, exp_f32, (float x))                                                                        \
-    X(double, max_f64, (const double *x, ptrdiff_t n))                                                  \
-    X(double, sumexp_f64, (const double *x, double *e, ptrdiff_t n, double m))                          \
-    X(void, scale_f64, (double *e, ptrdiff_t n, double k))                                              \
-    X(double, sum_f64, (const double *x, ptrdiff_t n))                                                  \
-    X(double, dot_f64, (const double *a, const double *b, ptrdiff_t n))                                 \
-    X(void, softmax_vjp_f64, (const double *p, const double *g, double *out, ptrdiff_t n, double dot))  \
-    X(void, log_softmax_vjp_f64, (const double *lp, const double *g, double *out, ptrdiff_t n, double total)) \
-    X(double, exp_f64, (double x))                                                                      \
-    X(double, bce_logits_f32, (const float *x, const float *t, ptrdiff_t n, const double *pw,           \
-                               ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g,             \
-                               ptrdiff_t gst, double gscale, double smooth, float *loss, float *grad,   \
-                               int stream))                                                             \
-    X(double, bce_logits_f64, (const double *x, const double *t, ptrdiff_t n, const double *pw,         \
-                               ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,           \
-                               ptrdiff_t gst, double gscale, double smooth, double *loss,               \
-                               double *grad, int stream))                                               \
-    X(double, bce_probs_f32, (const float *p, const float *t, ptrdiff_t n, const double *pw,            \
-                              ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g,              \
-                              ptrdiff_t gst, double gscale, double smooth, double clip, float *loss,    \
-                              float *grad))                                                             \
-    X(double, bce_probs_f64, (const double *p, const double *t, ptrdiff_t n, const double *pw,          \
-                              ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,            \
-                              ptrdiff_t gst, double gscale, double smooth, double clip,                 \
-                              double *loss, double *grad))                                              \
-    X(double, bfocal_f32, (const float *x, const float *t, ptrdiff_t n, const double *pw,               \
-                           ptrdiff_t pws, const float *w, ptrdiff_t ws, const float *g, ptrdiff_t gst,  \
-                           double gscale, double smooth, double gamma, double alpha, int has_alpha,     \
-                           float *loss, float *grad))                                                   \
-    X(double, bfocal_f64, (const double *x, const double *t, ptrdiff_t n, const double *pw,             \
-                           ptrdiff_t pws, const double *w, ptrdiff_t ws, const double *g,               \
-                           ptrdiff_t gst, double gscale, double smooth, double gamma, double alpha,     \
-                           int has_alpha, double *loss, double *grad))                                  \
-    X(void, info_f32, (const float *p, const float *q, ptrdiff_t nrows, ptrdiff_t C, int mode,          \
-                       int clip, double lo, double hi, double f, float *grad, double *out))             \
-    X(void, info_f64, (const double *p, const double *q, ptrdiff_t nrows, ptrdiff_t C, int mode,        \
-                       int clip, double lo, double hi, double f, double *grad, double *out))             \
-    XENT_CLASS_OPS(X, f32)                                                                              \
-    XENT_CLASS_OPS(X, f64)
+ * Cython mirror in src/_rows.pxd against them). */
+#define XENT_OPS(X) XENT_TYPED_OPS(X, f32, float) XENT_TYPED_OPS(X, f64, double)
 
-/* the softmax family's paths (xent_class.h), per type */
-#define XENT_CLASS_OPS(X, T)                                                                            \
+#define XENT_TYPED_OPS(X, T, R)                                                                         \
+    X(R, max_##T, (const R *x, ptrdiff_t n))                                                            \
+    X(double, sumexp_##T, (const R *x, R *e, ptrdiff_t n, R m))                                         \
+    X(void, scale_##T, (R *e, ptrdiff_t n, double k))                                                   \
+    X(double, sum_##T, (const R *x, ptrdiff_t n))                                                       \
+    X(double, dot_##T, (const R *a, const R *b, ptrdiff_t n))                                           \
+    X(void, softmax_vjp_##T, (const R *p, const R *g, R *out, ptrdiff_t n, double dot))                 \
+    X(void, log_softmax_vjp_##T, (const R *lp, const R *g, R *out, ptrdiff_t n, double total))          \
+    X(R, exp_##T, (R x))                                                                                \
+    /* the element-wise binary losses (binary.pxi, focal.pxi) */                                       \
+    X(double, bce_logits_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,    \
+                               const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,      \
+                               double smooth, R *loss, R *grad, int stream))                            \
+    X(double, bce_probs_##T, (const R *p, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,     \
+                              const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,       \
+                              double smooth, double clip, R *loss, R *grad))                            \
+    X(double, bfocal_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,        \
+                           const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,          \
+                           double smooth, double gamma, double alpha, int has_alpha, R *loss, R *grad)) \
+    /* the information-theory rows (information.pxi) */                                                 \
+    X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
+                       double lo, double hi, double f, R *grad, double *out))                           \
+    /* the softmax family's paths (xent_class.h) */                                                     \
     X(void, class_block_##T, (const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb))                    \
     X(void, class_row_##T, (const xent_class_call *a, ptrdiff_t i, xent_stream *st))                    \
     X(void, class_start_##T, (const xent_class_call *a, ptrdiff_t i))                                   \

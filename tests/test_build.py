@@ -23,23 +23,16 @@ def test_public_functions_use_the_compiled_kernels():
 
 
 def _header_ops(path):
-    """The ops of XENT_OPS in src/xent_rows.h, in order,
-    with XENT_CLASS_OPS(X, T) expanded for its type."""
+    """The ops of XENT_OPS in src/xent_rows.h, in order: XENT_TYPED_OPS(X, T,
+    R) expanded for each type it is given."""
     import re
 
     text = open(path).read()
-
-    def body(name):
-        start = text.index(f"#define {name}(")
-        end = text.index("\n\n", start)
-        return text[start:end]
-
-    per_type = re.findall(r"\bX\(\w+, (\w+)##T, \(", body("XENT_CLASS_OPS"))
-    names = []
-    for name in ("XENT_OPS",):
-        for direct, typed in re.findall(r"\bX\(\w+, (\w+), \(|XENT_CLASS_OPS\(X, (\w+)\)", body(name)):
-            names += [direct] if direct else [op + typed for op in per_type]
-    return names
+    start = text.index("#define XENT_TYPED_OPS(")
+    body = text[start:text.index("\n\n", start)]
+    per_type = re.findall(r"\bX\(\w+, (\w+)##T, \(", body)
+    ops = re.search(r"#define XENT_OPS\(X\) (.*)", text).group(1)
+    return [op + t for t in re.findall(r"XENT_TYPED_OPS\(X, (\w+), \w+\)", ops) for op in per_type]
 
 
 def _mirror_ops(path):
