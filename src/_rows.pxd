@@ -38,6 +38,7 @@ cdef extern from "xent_class.h":
         XENT_CLS_SOFTMAX
         XENT_CLS_LOG_SOFTMAX
         XENT_CLS_CE
+        XENT_CLS_FOCAL
         XENT_SMALL_C
         XENT_BLOCK
         XENT_ROW_CHUNK
@@ -64,6 +65,8 @@ cdef extern from "xent_class.h":
         Py_ssize_t gss
         const double* u
         double eps, total_w, z, cap
+        double gamma
+        const double* alpha
         xent_chunk* chunks
         xent_row_terms* rows
     ctypedef struct xent_stream:
@@ -187,7 +190,7 @@ cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
         return XENT_STREAM_MUL
     if a.op == XENT_CLS_LOG_SOFTMAX:
         return XENT_STREAM_SHIFT
-    if a.op == XENT_CLS_CE and a.labels != NULL and a.u == NULL:
+    if (a.op == XENT_CLS_CE or a.op == XENT_CLS_FOCAL) and a.labels != NULL and a.u == NULL:
         return XENT_STREAM_SUB
     return -1
 

@@ -25,7 +25,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from _rows cimport floating, xent_class_call, XENT_CLS_CE
+from _rows cimport floating, xent_class_call, XENT_CLS_CE, XENT_CLS_FOCAL
 
 
 cdef inline double weight_of(const double* w, Py_ssize_t c) noexcept nogil:
@@ -99,6 +99,26 @@ def softmax_xent_probs(
         call_class(&a, sizeof(floating), n_threads)
     finally:
         free(u)
+
+
+def softmax_focal_labels(
+    const floating[:, ::1] x, const long long[::1] labels, const double[::1] alpha, double gamma,
+    long long ignore_index, const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad,
+    int n_threads,
+):
+    """Per-row softmax focal loss of integer labels (alpha: one factor per
+    class), and its gradient if grad is not None, on the softmax family's
+    paths (the focal terms of xent_focal_terms_)."""
+    cdef xent_class_call a = class_call(XENT_CLS_FOCAL, x)
+    a.out = rows_out(grad)
+    a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
+    a.ignore = ignore_index
+    a.loss = &loss[0] if a.n > 0 else NULL
+    a.gs = &grad_scale[0] if a.n > 0 else NULL
+    a.gss = grad_scale.strides[0] // sizeof(double)
+    a.gamma = gamma
+    a.alpha = &alpha[0]
+    call_class(&a, sizeof(floating), n_threads)
 
 
 def nll_labels(

@@ -33,6 +33,7 @@ enum {
     XENT_CLS_SOFTMAX = 1,     /* out[i] = softmax(x[i]) (and lse unless NULL) */
     XENT_CLS_LOG_SOFTMAX = 2, /* out[i] = log_softmax(x[i]) */
     XENT_CLS_CE = 3,          /* loss[i] (and the gradient into out unless NULL) */
+    XENT_CLS_FOCAL = 4,       /* the softmax focal loss of labels: the same outputs */
 };
 
 /* Rows of at most xent_block_max_c classes (xent_rows.h: a measured
@@ -88,6 +89,8 @@ typedef struct {
     const double *u;        /* the smoothing's eps / C * w_j, NULL without smoothing */
     double eps, total_w, z; /* smoothing, sum_j w_j, z-loss */
     double cap;             /* softcap c: logits become c tanh(x / c); 0: none */
+    double gamma;           /* XENT_CLS_FOCAL: the focusing parameter, */
+    const double *alpha;    /* and the per-class factors */
     /* the chunks path's statistics (n * per chunks, n rows), and the rows
      * path's for rows of more than XENT_STACK_CHUNKS chunks; else NULL */
     xent_chunk *chunks;

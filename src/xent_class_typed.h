@@ -145,7 +145,7 @@ static int XENT_G(xent_c_start_)(const xent_class_call *a, ptrdiff_t i, xent_row
     r->skip = 0;
     r->xy = 0.0;
     r->ay = 0.0;
-    if (a->op != XENT_CLS_CE)
+    if (a->op != XENT_CLS_CE && a->op != XENT_CLS_FOCAL)
         return 0;
     double sw = a->sw ? a->sw[i] : 1.0;
     r->f = a->gs[i * a->gss] * sw;
@@ -174,7 +174,8 @@ static void XENT_G(xent_c_skip_)(const xent_class_call *a, ptrdiff_t i)
  * softcap, whose output pass takes exp(y_j - m) from the stored y_j). */
 static inline int XENT_G(xent_c_stores_exps_)(const xent_class_call *a)
 {
-    return a->out && a->cap == 0 && (a->op == XENT_CLS_SOFTMAX || a->op == XENT_CLS_CE);
+    return a->out && a->cap == 0 &&
+           (a->op == XENT_CLS_SOFTMAX || a->op == XENT_CLS_CE || a->op == XENT_CLS_FOCAL);
 }
 
 #ifdef XENT_AVX512
@@ -290,6 +291,19 @@ static inline const XENT_T *XENT_G(xent_c_vrow_)(const xent_class_call *a, ptrdi
     return (const void *)((XENT_T *)a->out + i * a->C) == (const void *)xr ? NULL : xr;
 }
 
+/* sum_{j != y} exp(x_j - M) of a row of max M and sum S (for log(1 - p_y)
+ * near p_y = 1): from V, the row's exps (vexps) or logits; without them,
+ * S - exp(x_y - M). */
+static double XENT_G(xent_c_others_)(const XENT_T *V, ptrdiff_t C, double M, int64_t y, int vexps, double S,
+                                     double xy)
+{
+    if (!V || !(M - M == 0))
+        return S - exp(XENT_G(xent_c_shifted_)(xy, M));
+    if (vexps)
+        return XENT_G(xent_sum_)(V, y) + XENT_G(xent_sum_)(V + y + 1, C - y - 1);
+    return XENT_G(xent_sumexp_)(V, NULL, y, (XENT_T)M) + XENT_G(xent_sumexp_)(V + y + 1, NULL, C - y - 1, (XENT_T)M);
+}
+
 /* Step 2 of a row: its chunks' statistics merged in chunk order into r (and
  * each chunk's factor f_q = exp(m_q - M) into ck[q].f): M, S, log S, and the
  * op's terms (lse, the loss and k). V: the row's exps (vexps) or logits, for
@@ -329,6 +343,20 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
             ((XENT_T *)a->lse)[i] = (XENT_T)(M + r->log_s);
         return;
     case XENT_CLS_LOG_SOFTMAX:
+        return;
+    }
+    if (a->op == XENT_CLS_FOCAL) {
+        /* one target class: log p and log(1 - p) from the merged terms (near
+         * p = 1, 1 - p as the sum of the other exps over S, no cancellation) */
+        int64_t y = a->labels[i];
+        double lp = XENT_G(xent_c_shifted_)(r->xy, M) - r->log_s;
+        double p = exp(lp);
+        double log1m = p < 0.5 ? log1p(-p) : log(XENT_G(xent_c_others_)(V, a->C, M, y, vexps, S, r->xy)) - r->log_s;
+        double ad;
+        a->loss[i] = XENT_F(xent_focal_terms_)(lp, log1m, a->gamma, a->alpha[y], &ad);
+        /* g = k e_j - f ay [j == y] with k = -f a D / S, ay = -a D */
+        r->k = -r->f * ad / S;
+        r->ay = -ad;
         return;
     }
     double A = W;
@@ -602,6 +630,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     XENT_T xw[XENT_SMALL_C * B], ew[XENT_SMALL_C * B], tw[XENT_SMALL_C * B];
     double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], tt[B];
     int32_t yi[B]; /* the label, or -1 (none; ignored, or of weight 0) */
+    XENT_T yv[B];  /* the label's logit, picked out by comparison */
     int skip[B];
 #if defined(__GNUC__)
     /* the block 8 ahead into the cache (the strided loads of the transpose
@@ -637,7 +666,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         yi[b] = -1;
         skip[b] = b >= nb;
     }
-    if (op == XENT_CLS_CE) {
+    if (op == XENT_CLS_CE || op == XENT_CLS_FOCAL) {
         for (ptrdiff_t b = 0; b < nb; b++) {
             ptrdiff_t i = i0 + b;
             double sw = a->sw ? a->sw[i] : 1.0;
@@ -664,7 +693,6 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
                 }
             }
         } else {
-            XENT_T yv[B]; /* the label's logit, picked out by comparison */
             for (int b = 0; b < B; b++)
                 yv[b] = 0;
             for (ptrdiff_t c = 0; c < C; c++) {
@@ -693,6 +721,9 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         }
     }
     /* the exps and their sums (ew; log_softmax needs only the sums) */
+    double oth[B]; /* the focal loss: the sum of the exps other than the label's */
+    for (int b = 0; b < B; b++)
+        oth[b] = 0.0;
     for (ptrdiff_t c = 0; c < C; c++) {
         const XENT_T *v = xw + c * B;
         XENT_T *e = ew + c * B;
@@ -701,6 +732,11 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             XENT_T ev = XENT_EXP(v[b] - mt[b]);
             e[b] = ev;
             XENT_ACC(s[b], comp[b], ev);
+        }
+        if (op == XENT_CLS_FOCAL) {
+#pragma omp simd
+            for (int b = 0; b < B; b++)
+                oth[b] += yi[b] == (int32_t)c ? 0.0 : (double)e[b];
         }
     }
 #if XENT_KAHAN
@@ -789,10 +825,29 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         XENT_G(xent_c_t_out_)(ew, nb, C, out);
         return;
     }
-    /* the cross-entropy */
+    if (op == XENT_CLS_FOCAL) {
+        /* the focal terms of the label (as the rows path's merge): k = -f a D / s,
+         * and the label's own coefficient -a D */
+        double al[B];
+        for (int b = 0; b < B; b++)
+            al[b] = a->alpha[yi[b] >= 0 ? yi[b] : 0];
+        const double gamma = a->gamma, elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
 #pragma omp simd
-    for (int b = 0; b < B; b++)
-        tt[b] = XENT_F(xent_ce_terms_)(m[b], s[b], ls[b], A[b], T[b], swv[b], f[b], a->z, &k[b]);
+        for (int b = 0; b < B; b++) {
+            double lp = XENT_G(xent_c_shifted_)((double)yv[b], m[b]) - ls[b];
+            double p = XENT_F(xent_exp_)(lp, elo, ehi);
+            double log1m = p < 0.5 ? XENT_F(xent_log1p_)(-p) : XENT_F(xent_log_)(oth[b]) - ls[b];
+            double ad;
+            tt[b] = XENT_F(xent_focal_terms_)(lp, log1m, gamma, al[b], &ad);
+            k[b] = -f[b] * ad / s[b];
+            ay[b] = -ad;
+        }
+    } else {
+        /* the cross-entropy */
+#pragma omp simd
+        for (int b = 0; b < B; b++)
+            tt[b] = XENT_F(xent_ce_terms_)(m[b], s[b], ls[b], A[b], T[b], swv[b], f[b], a->z, &k[b]);
+    }
     for (ptrdiff_t b = 0; b < nb; b++)
         a->loss[i0 + b] = skip[b] ? 0.0 : tt[b];
     if (!out)
@@ -868,6 +923,10 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
     /* float32 labels without smoothing or softcap, C <= 16 on AVX-512: the
      * block held in registers (xent_block16_labels_f32_, the same terms;
      * 0: a row the registers do not take, the general body below) */
+    if (a->op == XENT_CLS_FOCAL) {
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_FOCAL, 0, 0, a->C);
+        return;
+    }
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 &&
         XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
                                          a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,

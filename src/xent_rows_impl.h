@@ -286,6 +286,27 @@ static inline XENT_MATH double XENT_F(xent_ce_terms_)(double m, double s, double
     return sw == 0 ? 0.0 : loss;
 }
 
+/* The softmax focal loss of a row with one target class (Lin et al. 2017),
+ * from lp = log p (p the target's softmax), log1m = log(1 - p), gamma and
+ * the class factor a:
+ *     loss = a (1 - p)^gamma (-lp),
+ *     D = gamma (1 - p)^(gamma - 1) p lp - (1 - p)^gamma,
+ * returns the loss and in *ad = a D: the gradient is f (a D [j == y] - p_j a D).
+ * The powers are exp(gamma log1m) (0^0 = 1); a term with a zero factor is 0
+ * (no 0 * inf). Branch-free, for the loops over a block's rows. */
+static inline XENT_MATH double XENT_F(xent_focal_terms_)(double lp, double log1m, double gamma, double a,
+                                                         double *ad)
+{
+    const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
+    double p = XENT_F(xent_exp_)(lp, lo, hi);
+    double w = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * log1m, lo, hi);
+    double w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
+    double extra = gamma * w1 * p * lp;
+    double d = -w + ((gamma != 0 && p > 0 && p < 1) ? extra : 0.0);
+    *ad = a == 0 ? 0.0 : a * d;
+    return (a == 0 || w == 0) ? 0.0 : a * (w * -lp);
+}
+
 #ifdef XENT_AVX512
 #ifndef XENT_INLINE
 #define XENT_INLINE __attribute__((always_inline))

@@ -309,3 +309,25 @@ def test_long_rows_cross_entropy_gradient(isa, rng, case, dtype):
     target = rng.dirichlet(np.ones(c), size=n).astype(dtype) if case == "probs" else y
     with np.errstate(invalid="ignore"):
         assert_cross_entropy_streams(x, target, kw, [(0, 1), (5, 2), (15, 2)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [65, 1000, long_sizes()[1]])
+def test_softmax_focal_loss_gradient(isa, rng, c, dtype):
+    """The focal loss of labels streams as the cross-entropy does (the same
+    pending-row machinery, its own terms): the plain path's bits."""
+    n = 9 if c > 10000 else 23
+    x = special_rows((rng.standard_normal((n, c)) * 4).astype(dtype), rng)
+    y = rng.integers(0, c, n)
+    y[::4] = -100
+    kw = dict(gamma=2.0, alpha=rng.random(c) + 0.5, reduction="none", grad_loss=rng.standard_normal(n))
+    with np.errstate(invalid="ignore"):
+        with _dispatch.use_stream_bytes(PLAIN):
+            want = xent.softmax_focal_loss(x, y, return_grad=True, n_threads=1, **kw)
+        with _dispatch.use_stream_bytes(0):
+            for offset, threads in [(0, 1), (5, 2), (15, 3)]:
+                buf, g, start = guarded(x.shape, offset, x.dtype)
+                got = xent.softmax_focal_loss(x, y, return_grad=True, grad_out=g, n_threads=threads, **kw)
+                bitwise_equal(got[0], want[0])
+                bitwise_equal(got[1], want[1])
+                assert_guard(buf, start, x.size)

@@ -117,8 +117,9 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
     -----
     Matches Keras' ``CategoricalFocalCrossentropy(from_logits=True)``, whose
     default ``alpha=0.25`` is ``alpha=0.25`` here (the default here is no
-    alpha). Unlike the cross-entropy kernels, this one computes ``exp`` twice
-    per element (it is not on the vectorised path).
+    alpha). With class indices it runs on the softmax family's paths (one
+    ``exp`` per element, the focal terms once per row); with probability
+    targets its kernel is still scalar (two ``exp`` per element).
 
     Examples
     --------
@@ -145,9 +146,12 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
         if grad is None:
             grad = np.empty(rows.shape2d, dtype=cdt)
     labels = p["labels"]
-    t = None if labels is not None else Rows(p["t"], rows.axes).data(cdt)
-    kernel("softmax_focal_rows", cdt)(
-        rows.data(cdt), labels, t, al, g, p["ignore_index"], p["grad_scale"], loss, grad,
-        p["nt"])
+    if labels is not None:  # the softmax family's paths (src/class_rows.pxi)
+        kernel("softmax_focal_labels", cdt)(
+            rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"])
+    else:
+        kernel("softmax_focal_rows", cdt)(
+            rows.data(cdt), None, Rows(p["t"], rows.axes).data(cdt), al, g, p["ignore_index"],
+            p["grad_scale"], loss, grad, p["nt"])
     return _cross_entropy._package(p, loss, grad)
 
