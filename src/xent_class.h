@@ -63,7 +63,7 @@ typedef struct {
 typedef struct {
     double m;     /* the row max M */
     double s;     /* sum_j exp(x_j - M) */
-    double log_s; /* log(s), as xent_log_s_ */
+    double log_s; /* log(s), as xent_c_log_s_ */
     double k;     /* the exps' factor in the output */
     double f;     /* the gradient factor gs sw */
     double ay;    /* the label's own coefficient (1 - eps) w_y */

@@ -76,6 +76,67 @@ static double XENT_G(xent_c_nonfinite_)(const XENT_T *x, XENT_T *e, ptrdiff_t n,
     return s;
 }
 
+/* sum_{j != skip} e_j of a row's exps e_j = exp(v_j - m): v the exps
+ * themselves (exps) or the logits, whose exps are then taken as the
+ * statistics step takes them (xent_c_sumexp_, the same values). Lanes by
+ * position, so that the sum is the same bits whichever v it is given. */
+static double XENT_G(xent_c_others_sum_)(const XENT_T *v, ptrdiff_t n, ptrdiff_t skip, XENT_T m, int exps)
+{
+    enum { TMP = 256 };
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
+    XENT_T tmp[TMP];
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += TMP) {
+        ptrdiff_t len = n - j0 < TMP ? n - j0 : TMP;
+        const XENT_T *e = v + j0;
+        if (!exps) {
+            XENT_G(xent_c_sumexp_)(v + j0, tmp, len, m);
+            e = tmp;
+        }
+        for (ptrdiff_t l = 0; l < len; l++) {
+            int lane = (int)((j0 + l) % XENT_LANES);
+            XENT_T ev = j0 + l == skip ? (XENT_T)0 : e[l];
+            XENT_ACC(acc[lane], comp[lane], ev);
+        }
+    }
+    double t = 0.0, c = 0.0;
+    for (int l = 0; l < XENT_LANES; l++)
+        XENT_ACC(t, c, acc[l] - comp[l]);
+    (void)c;
+    return t;
+}
+
+/* log(s) of a row of finite max m whose sum of exps is s (s >= 1): near 1,
+ * where log(s) is tiny and s has lost its low digits against the max's exp
+ * of 1, log1p of the other terms, summed apart (xent_c_others_sum_), so that
+ * logsumexp([0, -40]) is 4.2483542552915889e-18 (SciPy 1.15's result) where
+ * m + log(s) gives 0. v: the row's exps (exps) or logits. The threshold
+ * (XENT_NEAR_ONE_F32/_F64, xent_rows.h) is where log(s) would no longer be
+ * within a small fraction of an ulp of the input type. */
+static double XENT_G(xent_c_log_s_)(const XENT_T *v, ptrdiff_t n, XENT_T m, double s, int exps)
+{
+    const double near = sizeof(XENT_T) == 4 ? XENT_NEAR_ONE_F32 : XENT_NEAR_ONE_F64;
+    if (!(s < near) || !(m - m == 0))
+        return log(s);
+    /* the first exp of exactly 1 (the max's own, or one as close), found
+     * in the exps whichever v is given: the same term is set apart */
+    ptrdiff_t i = -1;
+    if (exps) {
+        for (ptrdiff_t j = 0; j < n && i < 0; j++)
+            i = v[j] == (XENT_T)1 ? j : -1;
+    } else {
+        XENT_T tmp[256];
+        for (ptrdiff_t j0 = 0; j0 < n && i < 0; j0 += 256) {
+            ptrdiff_t len = n - j0 < 256 ? n - j0 : 256;
+            XENT_G(xent_c_sumexp_)(v + j0, tmp, len, m);
+            for (ptrdiff_t l = 0; l < len && i < 0; l++)
+                i = tmp[l] == (XENT_T)1 ? j0 + l : -1;
+        }
+    }
+    if (i < 0) /* (no entry at the max: not the row of m) */
+        return log(s);
+    return log1p(XENT_G(xent_c_others_sum_)(v, n, i, m, exps));
+}
+
 /* The softcap's y_j = cap tanh(x_j / cap) into y (may be x). */
 static void XENT_G(xent_c_softcap_)(const XENT_T *x, XENT_T *y, ptrdiff_t n, double cap)
 {
@@ -272,7 +333,7 @@ static void XENT_G(xent_c_stats_)(const xent_class_call *a, ptrdiff_t i, ptrdiff
                        : XENT_G(xent_c_nonfinite_)(xr + j0, e, width, m);
 }
 
-/* The values log S is recomputed from near S = 1 (xent_log_s_): the exps of
+/* The values log S is recomputed from near S = 1 (xent_c_log_s_): the exps of
  * a one-chunk row (relative to its max M; *exps set), else its logits (its
  * softcapped logits Y) while they are still there; NULL: none. */
 static inline const XENT_T *XENT_G(xent_c_vrow_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t per,
@@ -299,9 +360,7 @@ static double XENT_G(xent_c_others_)(const XENT_T *V, ptrdiff_t C, double M, int
 {
     if (!V || !(M - M == 0))
         return S - exp(XENT_G(xent_c_shifted_)(xy, M));
-    if (vexps)
-        return XENT_G(xent_sum_)(V, y) + XENT_G(xent_sum_)(V + y + 1, C - y - 1);
-    return XENT_G(xent_sumexp_)(V, NULL, y, (XENT_T)M) + XENT_G(xent_sumexp_)(V + y + 1, NULL, C - y - 1, (XENT_T)M);
+    return XENT_G(xent_c_others_sum_)(V, C, y, (XENT_T)M, vexps);
 }
 
 /* Step 2 of a row: its chunks' statistics merged in chunk order into r (and
@@ -332,7 +391,7 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
     }
     r->m = M;
     r->s = S;
-    r->log_s = V ? XENT_G(xent_log_s_)(V, a->C, (XENT_T)M, S, vexps) : log(S);
+    r->log_s = V ? XENT_G(xent_c_log_s_)(V, a->C, (XENT_T)M, S, vexps) : log(S);
     switch (a->op) {
     case XENT_CLS_LSE:
         ((XENT_T *)a->lse)[i] = (XENT_T)(M + r->log_s);
