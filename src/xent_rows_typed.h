@@ -636,17 +636,28 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
         qv[l] = qd;
     }
     if (mode == 1) {
-#pragma omp simd
+        int fallback = 0;
+#pragma omp simd reduction(| : fallback)
         for (int l = 0; l < len; l++) {
             double r = pv[l] / qv[l];
             r = r < INFINITY ? r : -1.0; /* -1 marks the fallback (a NaN log) */
             lr[l] = r >= 2.2250738585072014e-308 ? r : -1.0;
+            fallback |= lr[l] < 0 && pv[l] != 0; /* (p == 0: a zero term, set below) */
         }
 #pragma omp simd
-        for (int l = 0; l < len; l++) {
+        for (int l = 0; l < len; l++)
             lr[l] = XENT_F(xent_log_)(lr[l]);
-            lp[l] = XENT_F(xent_log_)(pv[l]);
-            lq[l] = XENT_F(xent_log_)(qv[l]);
+        /* log p - log q only where the ratio is not a normal positive
+         * number (a zero, an overflow, a NaN): most blocks have none */
+        if (fallback) {
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                lp[l] = XENT_F(xent_log_)(pv[l]);
+                lq[l] = XENT_F(xent_log_)(qv[l]);
+            }
+        } else {
+            for (int l = 0; l < len; l++)
+                lp[l] = lq[l] = 0.0;
         }
 #pragma omp simd
         for (int l = 0; l < len; l++) {
