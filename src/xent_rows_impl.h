@@ -303,6 +303,7 @@ static inline XENT_MATH double XENT_F(xent_focal_terms_)(double lp, double log1m
     double w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
     double extra = gamma * w1 * p * lp;
     double d = -w + ((gamma != 0 && p > 0 && p < 1) ? extra : 0.0);
+    d = lp == lp ? d : lp; /* (no loss defined, a row of only -inf: NaN, also for gamma = 0) */
     *ad = a == 0 ? 0.0 : a * d;
     return (a == 0 || w == 0) ? 0.0 : a * (w * -lp);
 }
