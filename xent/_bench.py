@@ -404,6 +404,7 @@ def add_arguments(parser):
                              "np.copyto, GB/s, 2-vs-1 thread")
     parser.add_argument("--classes", metavar="C,C,...", help="--grid: these class counts")
     parser.add_argument("--sizes", metavar="MIB,MIB,...", help="--grid: these input sizes in MiB")
+    parser.add_argument("--dtypes", metavar="float32,float64", help="--grid: these dtypes")
 
 
 def run(args, argv):

@@ -83,6 +83,8 @@ def run(args, argv):
     if args.sizes:
         sizes = tuple(float(s) for s in args.sizes.split(","))
     dtypes = ("float32",) if args.quick else ("float32", "float64")
+    if args.dtypes:
+        dtypes = tuple(args.dtypes.split(","))
     entries = cases(args.only)
     if not entries:
         print(f"python -m xent bench --grid: no function matches --only {args.only}", file=sys.stderr)
