@@ -977,15 +977,14 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
     case XENT_CLS_LOG_SOFTMAX:
         XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_LOG_SOFTMAX, 0, 0, a->C);
         return;
+    case XENT_CLS_FOCAL:
+        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_FOCAL, 0, 0, a->C);
+        return;
     }
 #if defined(XENT_AVX512) && XENT_BLOCK == 16
     /* float32 labels without smoothing or softcap, C <= 16 on AVX-512: the
      * block held in registers (xent_block16_labels_f32_, the same terms;
      * 0: a row the registers do not take, the general body below) */
-    if (a->op == XENT_CLS_FOCAL) {
-        XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_FOCAL, 0, 0, a->C);
-        return;
-    }
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 &&
         XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
                                          a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,

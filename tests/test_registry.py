@@ -59,6 +59,26 @@ def test_against_the_reference(e, option, shape, dtype):
     np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=TOL[dtype], atol=TOL[dtype] * scale)
 
 
+OTHER_ISAS = [isa for isa in _dispatch.supported_isas() if isa != _dispatch.active_isa()]
+
+
+@pytest.mark.parametrize("isa", OTHER_ISAS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("e,option", CASES, ids=[f"{e.label}-{o}" for e, o in CASES])
+def test_every_instruction_set_against_the_reference(e, option, dtype, isa):
+    """The other instruction sets this CPU runs (the suite runs on the best one):
+    small blocks (C = 5) and rows (C = 300) against the reference."""
+    for n, c in [(37, 5), (9, 300)]:
+        rng = np.random.default_rng(11)
+        args = e.make(rng, n, c, dtype)
+        kw = _kwargs(e, option, rng, n, c)
+        want = np.asarray(e.expected([np.asarray(a) for a in args], **kw), dtype=np.float64)
+        with _dispatch.use_isa(isa):
+            got = _value(e.call(args, **kw))
+        scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
 GRAD_CASES = [(e, o) for e in ENTRIES if e.grad for o in _options(e)]
 
 
