@@ -42,6 +42,7 @@ cdef extern from "xent_class.h":
         XENT_SMALL_C
         XENT_BLOCK
         XENT_ROW_CHUNK
+        XENT_SF_TASK
         XENT_STACK_CHUNKS
         XENT_STREAM_CHUNKS
     ctypedef struct xent_chunk:
@@ -106,6 +107,8 @@ cdef extern from "xent_rows.h":
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
         double (*bfocal_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, float* loss, float* grad) noexcept nogil
         double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad) noexcept nogil
+        void (*sfocal_probs_f32)(const float* x, const float* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, float* grad, double* ws) noexcept nogil
+        void (*sfocal_probs_f64)(const double* x, const double* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, double* grad, double* ws) noexcept nogil
         void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, float* grad, double* out) noexcept nogil
         void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, double* grad, double* out) noexcept nogil
         void (*class_block_f32)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil

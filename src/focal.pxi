@@ -11,29 +11,18 @@
 #     loss = -sum_c a_c (1 - p_c)**gamma log p_c,   a_c = alpha_c t_c,
 #     d loss / dx_j = a_j D_j - p_j sum_c a_c D_c,
 #     D_c = gamma (1 - p_c)**(gamma-1) p_c log p_c - (1 - p_c)**gamma.
-# Powers are taken in log space, (1 - p)**gamma = exp(gamma log(1 - p)) with
-# log(1 - p) from expm1 / log1p so that p near 1 loses nothing. Terms with a
-# zero factor are skipped (no 0 * inf). The binary loss runs on the
-# vectorised float64 exp/log of the active instruction set (xent_bfocal_ in
-# xent_rows_typed.h); the softmax focal loss is still scalar libm math.
-# Tasks and partial sums as in binary.pxi.
+# Terms with a zero factor are 0 (no 0 * inf). Both run on the vectorised
+# float64 exp/log of the active instruction set: the binary loss in
+# xent_bfocal_ (xent_rows_typed.h), the softmax one's terms in
+# xent_focal_core_ (xent_rows_impl.h), with class indices on the softmax
+# family's paths (class_rows.pxi) and with probability targets in
+# xent_sfocal_probs_ (xent_class_typed.h: 1 - p as (s - e) / s, integer
+# gammas up to 4 as products). Tasks and partial sums as in binary.pxi.
 
-from cython.parallel cimport prange
-from libc.math cimport exp, expm1, fabs, log, log1p, INFINITY
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 
-from _rows cimport floating, row_max, row_store_exp, row_sum_exp, row_scale, xent_ops
-
-
-cdef inline double shifted_logit(double x, double m) noexcept nogil:
-    # x - m, with the limit 0 for x == m == +inf
-    return 0.0 if (x == m and m == INFINITY) else x - m
-
-
-cdef inline double pow_log(double log_base, double gamma) noexcept nogil:
-    # base**gamma from log(base), with 0**0 = 1
-    if gamma == 0:
-        return 1.0
-    return exp(gamma * log_base)
+from _rows cimport floating, xent_ops, XENT_SF_TASK
 
 
 def binary_focal_rows(
@@ -71,96 +60,46 @@ def binary_focal_rows(
                     row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp)
 
 
-cdef inline double class_factor(const long long[::1] labels, const floating[:, ::1] target,
-                                const double[::1] alpha, bint use_labels, Py_ssize_t i,
-                                Py_ssize_t j) noexcept nogil:
-    # a_j = alpha_j times the target mass of class j in row i
-    if use_labels:
-        return alpha[j] if j == labels[i] else 0.0
-    return alpha[j] * target[i, j]
-
-
-cdef inline double focal_term(double lp, double gamma, double* d) noexcept nogil:
-    # for log p = lp: returns (1 - p)**gamma * (-lp), and in d
-    # D = gamma (1 - p)**(gamma-1) p log p - (1 - p)**gamma (p log p -> 0 at p = 0)
-    cdef double p = exp(lp)
-    cdef double log1m = log(-expm1(lp)) if lp > -0.6931471805599453 else log1p(-p)
-    cdef double w = pow_log(log1m, gamma)
-    d[0] = -w
-    if gamma != 0 and 0 < p < 1:
-        d[0] = d[0] + gamma * pow_log(log1m, gamma - 1) * p * lp
-    return -w * lp if w != 0 else 0.0
-
-
 def softmax_focal_rows(
-    const floating[:, ::1] x, const long long[::1] labels, const floating[:, ::1] target,
-    const double[::1] alpha, double gamma, long long ignore_index, const double[:] grad_scale,
-    double[::1] loss, floating[:, ::1] grad, int n_threads,
+    const floating[:, ::1] x, const floating[:, ::1] target, const double[::1] alpha, double gamma,
+    const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad, int n_threads,
 ):
-    """Per-row softmax focal loss against labels (target None) or probability
-    targets (labels None); alpha holds one factor per class. Passes: max, sum
-    of exps, the loss terms (classes with a target factor only), the gradient
-    (each element read before it is written: grad may be x)."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
-    cdef bint want_grad = grad is not None, use_labels = labels is not None
-    cdef double m, s, log_s, lp, a, d, total, sum_ad, f, xy
-    cdef long long y
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1):
-            if use_labels and labels[i] == ignore_index:
-                loss[i] = 0
-                if want_grad:
-                    for j in range(c):
-                        grad[i, j] = 0
-                continue
-            d = 0  # (assigned here, d is private to each thread: focal_term writes it)
-            if use_labels:
-                # one target class: the vectorised sum of exps (stored into the
-                # gradient row, which may be x: x_y is read first), the loss
-                # term at the label, and the gradient as one scaling of the
-                # exps plus the label's own term
-                y = labels[i]
-                m = row_max(&x[i, 0], c)
-                xy = x[i, y]
-                if want_grad:
-                    s = row_store_exp(&x[i, 0], &grad[i, 0], c, m)
+    """Per-row softmax focal loss against probability targets (the rows of
+    xent_sfocal_probs_, xent_class_typed.h; class indices take the softmax
+    family's paths): alpha holds one factor per class, grad (unless None;
+    it may be x) gets the gradient. A task is a run of rows of at most
+    XENT_SF_TASK values (or one row), each thread with a workspace of
+    7 max(XENT_SF_TASK, C) doubles."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], k, i0, nr
+    cdef Py_ssize_t per = XENT_SF_TASK // c if c < XENT_SF_TASK else 1
+    cdef Py_ssize_t wsize = 7 * max(<Py_ssize_t>XENT_SF_TASK, c)
+    cdef Py_ssize_t gss = grad_scale.strides[0] // sizeof(double)
+    cdef bint want_grad = grad is not None
+    cdef double* ws
+    cdef int failed[1]
+    failed[0] = 0
+    if n == 0:
+        return
+    if c == 0:
+        loss[:] = 0
+        return
+    ws = NULL
+    with nogil, parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+        ws = <double*>malloc(wsize * sizeof(double))
+        if ws == NULL:
+            failed[0] = 1
+        for k in prange((n + per - 1) // per, schedule="dynamic"):
+            if ws != NULL:
+                i0 = k * per
+                nr = min(per, n - i0)
+                if floating is float:
+                    xent_ops.sfocal_probs_f32(&x[i0, 0], &target[i0, 0], nr, c, &alpha[0], gamma,
+                                              &grad_scale[i0] if gss != 0 else &grad_scale[0], gss,
+                                              &loss[i0], &grad[i0, 0] if want_grad else NULL, ws)
                 else:
-                    s = row_sum_exp(&x[i, 0], c, m)
-                lp = shifted_logit(xy, m) - log(s)
-                a = alpha[y]
-                total = 0
-                sum_ad = 0
-                if a != 0:
-                    total = a * focal_term(lp, gamma, &d)
-                    sum_ad = a * d
-                loss[i] = total
-                if want_grad:
-                    f = grad_scale[i]
-                    row_scale(&grad[i, 0], c, -f * sum_ad / s)
-                    if a != 0:
-                        grad[i, y] = <floating>(f * (a * d - exp(lp) * sum_ad))
-                continue
-            m = row_max(&x[i, 0], c)
-            s = 0
-            for j in range(c):
-                s = s + exp(shifted_logit(x[i, j], m))
-            log_s = log(s)
-            total = 0
-            sum_ad = 0
-            for j in range(c):
-                a = class_factor(labels, target, alpha, use_labels, i, j)
-                if a != 0:
-                    total = total + a * focal_term(shifted_logit(x[i, j], m) - log_s, gamma, &d)
-                    sum_ad = sum_ad + a * d
-            loss[i] = total
-            if want_grad:
-                f = grad_scale[i]
-                for j in range(c):
-                    lp = shifted_logit(x[i, j], m) - log_s
-                    a = class_factor(labels, target, alpha, use_labels, i, j)
-                    if a != 0:
-                        focal_term(lp, gamma, &d)
-                        grad[i, j] = <floating>(f * (a * d - exp(lp) * sum_ad))
-                    else:
-                        grad[i, j] = <floating>(-f * exp(lp) * sum_ad)
+                    xent_ops.sfocal_probs_f64(&x[i0, 0], &target[i0, 0], nr, c, &alpha[0], gamma,
+                                              &grad_scale[i0] if gss != 0 else &grad_scale[0], gss,
+                                              &loss[i0], &grad[i0, 0] if want_grad else NULL, ws)
+        free(ws)
+    if failed[0]:
+        raise MemoryError("softmax_focal_loss: no memory for the workspace of a thread")

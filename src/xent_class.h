@@ -46,6 +46,9 @@ enum {
 /* A row task keeps the statistics of up to this many chunks on its stack
  * (longer rows: xent_class_call.chunks). */
 #define XENT_STACK_CHUNKS 16
+/* The softmax focal loss of probability targets (xent_sfocal_probs_): a
+ * task is a run of rows of at most this many values (or one row). */
+#define XENT_SF_TASK 4096
 /* The float32 outputs split a float64 factor into two float32 (k = kh + kl:
  * as the float64 product rounded once); factors from this magnitude on take
  * the float64 loops instead. */

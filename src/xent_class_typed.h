@@ -1008,3 +1008,140 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
             XENT_G(xent_c_block_body_)(a, i0, nb, XENT_CLS_CE, 0, 0, a->C);
     }
 }
+
+/* ------------------------------ the softmax focal loss of probabilities */
+
+/* sum_{j != skip} v_j, Kahan-compensated in lanes by position */
+static double XENT_G(xent_sf_sum_)(const double *v, ptrdiff_t n, ptrdiff_t skip)
+{
+    double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + XENT_LANES <= n; j += XENT_LANES)
+#pragma omp simd
+        for (int l = 0; l < XENT_LANES; l++) {
+            double y = (j + l == skip ? 0.0 : v[j + l]) - comp[l], u = acc[l] + y;
+            comp[l] = (u - acc[l]) - y;
+            acc[l] = u;
+        }
+    double s = 0.0, c = 0.0;
+    for (; j < n; j++) {
+        double y = (j == skip ? 0.0 : v[j]) - c, u = s + y;
+        c = (u - s) - y;
+        s = u;
+    }
+    for (int l = 0; l < XENT_LANES; l++) {
+        double y = (acc[l] - comp[l]) - c, u = s + y;
+        c = (u - s) - y;
+        s = u;
+    }
+    return s;
+}
+
+/* The terms of the n values of a task (xent_sfocal_probs_), each from its
+ * row's statistics spread out per value (M the max, L log s, S s; O the
+ * other terms' sum s - e, or its own sum near p = 1): the loss terms into
+ * O, a_j D_j into ad. gi >= 0: an integer gamma, the powers as products
+ * (called with constants, so each is its own loop); -1: from log(1 - p). */
+static inline __attribute__((always_inline)) void XENT_G(xent_sf_terms_)(
+    const XENT_T *x, const XENT_T *t, const double *A, const double *M, const double *L, const double *S,
+    const double *e, double *O, double *ad, ptrdiff_t n, double gamma, int gi)
+{
+    const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < n; k++) {
+        double a = A[k] * (double)t[k];
+        double lp = XENT_G(xent_c_shifted_)((double)x[k], M[k]) - L[k];
+        double p = e[k] / S[k], omp = O[k] / S[k];
+        double w, w1;
+        if (gi >= 0) {
+            w1 = 1.0;
+            for (int q = 1; q < gi; q++)
+                w1 *= omp;
+            w = gi == 0 ? 1.0 : w1 * omp;
+        } else {
+            double log1m = XENT_F(xent_log_)(omp);
+            w = XENT_F(xent_exp_)(gamma * log1m, lo, hi);
+            w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
+        }
+        double dk;
+        O[k] = XENT_F(xent_focal_core_)(lp, p, w, w1, gamma, a, &dk);
+        ad[k] = dk;
+    }
+}
+
+/* The softmax focal loss of a task of nrows rows of C classes (nrows C at
+ * most XENT_SF_TASK, or one row) against probability targets t (rows of x
+ * and t contiguous), per-class factors alpha: loss[i] and, unless grad is
+ * NULL, the gradient rows (grad may be x) scaled by gs[i * gss]. ws: a
+ * workspace of 7 max(XENT_SF_TASK, C) doubles. Each step runs over the
+ * task's values at once (rows of few classes vectorise as well as long
+ * ones), with each row's statistics spread out per value: the max, the
+ * exps (float64) and their compensated sum (log s as log1p of the other
+ * terms near s = 1, as xent_c_log_s_, and 1 - p of the dominant entry from
+ * them), the terms (xent_focal_core_), then the gradient
+ * f (a_j D_j - p_j sum_c a_c D_c). A row's +inf entries carry its whole
+ * softmax (the contract of src/_rows.pxd); a NaN makes its row NaN. */
+static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
+                                       const double *alpha, double gamma, const double *gs, ptrdiff_t gss,
+                                       double *loss, XENT_T *grad, double *ws)
+{
+    const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
+    const int gi = gamma >= 0 && gamma <= 4 && gamma == (double)(int)gamma ? (int)gamma : -1;
+    const ptrdiff_t n = nrows * C;
+    double *e = ws, *ad = ws + n, *M = ws + 2 * n, *L = ws + 3 * n, *S = ws + 4 * n, *O = ws + 5 * n,
+           *A = ws + 6 * n;
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        double m = (double)XENT_G(xent_max_)(x + i * C, C);
+        for (ptrdiff_t j = 0; j < C; j++) {
+            M[i * C + j] = m;
+            A[i * C + j] = alpha[j];
+        }
+    }
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < n; k++)
+        e[k] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)x[k], M[k]), lo, hi);
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        const double *er = e + i * C;
+        double s = XENT_G(xent_sf_sum_)(er, C, -1), m = M[i * C], others = 0.0;
+        ptrdiff_t jm = -1;
+        if (s < 2.0 && m - m == 0) { /* one dominant entry, its exp 1 */
+            for (ptrdiff_t j = 0; j < C && jm < 0; j++)
+                jm = er[j] == 1.0 ? j : -1;
+            others = XENT_G(xent_sf_sum_)(er, C, jm);
+        }
+        double log_s = jm >= 0 ? log1p(others) : log(s);
+        for (ptrdiff_t j = 0; j < C; j++) {
+            L[i * C + j] = log_s;
+            S[i * C + j] = s;
+            O[i * C + j] = j == jm ? others : s - er[j];
+        }
+    }
+    switch (gi) {
+    case 0: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 0); break;
+    case 1: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 1); break;
+    case 2: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 2); break;
+    case 3: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 3); break;
+    case 4: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 4); break;
+    default: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, -1); break;
+    }
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        double total = 0.0, sum_ad = 0.0;
+        for (ptrdiff_t j = 0; j < C; j++) {
+            total += O[i * C + j];
+            sum_ad += ad[i * C + j];
+        }
+        loss[i] = total;
+        if (grad) {
+            double f = gs[i * gss], q = sum_ad / S[i * C];
+            for (ptrdiff_t j = 0; j < C; j++) {
+                L[i * C + j] = q;
+                M[i * C + j] = f;
+            }
+        }
+    }
+    if (grad) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < n; k++)
+            grad[k] = (XENT_T)(M[k] * (ad[k] - e[k] * L[k]));
+    }
+}

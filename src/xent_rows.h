@@ -43,6 +43,9 @@
     X(double, bfocal_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,        \
                            const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,          \
                            double smooth, double gamma, double alpha, int has_alpha, R *loss, R *grad)) \
+    X(void, sfocal_probs_##T, (const R *x, const R *t, ptrdiff_t nrows, ptrdiff_t C, const double *alpha, \
+                               double gamma, const double *gs, ptrdiff_t gss, double *loss, R *grad,     \
+                               double *ws))                                                             \
     /* the information-theory rows (information.pxi) */                                                 \
     X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
                        double lo, double hi, double f, R *grad, double *out))                           \

@@ -286,14 +286,27 @@ static inline XENT_MATH double XENT_F(xent_ce_terms_)(double m, double s, double
     return sw == 0 ? 0.0 : loss;
 }
 
-/* The softmax focal loss of a row with one target class (Lin et al. 2017),
- * from lp = log p (p the target's softmax), log1m = log(1 - p), gamma and
- * the class factor a:
- *     loss = a (1 - p)^gamma (-lp),
- *     D = gamma (1 - p)^(gamma - 1) p lp - (1 - p)^gamma,
- * returns the loss and in *ad = a D: the gradient is f (a D [j == y] - p_j a D).
- * The powers are exp(gamma log1m) (0^0 = 1); a term with a zero factor is 0
- * (no 0 * inf). Branch-free, for the loops over a block's rows. */
+/* The softmax focal loss's terms (Lin et al. 2017) of a class of softmax p
+ * and lp = log p, from the powers w = (1 - p)^gamma and w1 = (1 - p)^(gamma-1)
+ * and the class factor a (alpha times the target mass):
+ *     loss = a w (-lp),
+ *     D = gamma w1 p lp - w,
+ * returns the loss and in *ad = a D; the row's gradient is then
+ * f (a_j D_j - p_j sum_c a_c D_c). A term with a zero factor is 0 (no
+ * 0 * inf); a NaN lp (a row of only -inf: no loss defined) gives a NaN D,
+ * also for gamma = 0. Branch-free, for vectorised loops. */
+static inline XENT_MATH double XENT_F(xent_focal_core_)(double lp, double p, double w, double w1, double gamma,
+                                                        double a, double *ad)
+{
+    double extra = gamma * w1 * p * lp;
+    double d = -w + ((gamma != 0 && p > 0 && p < 1) ? extra : 0.0);
+    d = lp == lp ? d : lp;
+    *ad = a == 0 ? 0.0 : a * d;
+    return (a == 0 || w == 0) ? 0.0 : a * (w * -lp);
+}
+
+/* The same terms from lp and log1m = log(1 - p), the powers as
+ * exp(gamma log1m) (0^0 = 1): the rows with one target class. */
 static inline XENT_MATH double XENT_F(xent_focal_terms_)(double lp, double log1m, double gamma, double a,
                                                          double *ad)
 {
@@ -301,11 +314,7 @@ static inline XENT_MATH double XENT_F(xent_focal_terms_)(double lp, double log1m
     double p = XENT_F(xent_exp_)(lp, lo, hi);
     double w = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * log1m, lo, hi);
     double w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
-    double extra = gamma * w1 * p * lp;
-    double d = -w + ((gamma != 0 && p > 0 && p < 1) ? extra : 0.0);
-    d = lp == lp ? d : lp; /* (no loss defined, a row of only -inf: NaN, also for gamma = 0) */
-    *ad = a == 0 ? 0.0 : a * d;
-    return (a == 0 || w == 0) ? 0.0 : a * (w * -lp);
+    return XENT_F(xent_focal_core_)(lp, p, w, w1, gamma, a, ad);
 }
 
 #ifdef XENT_AVX512

@@ -5,7 +5,7 @@ m + log1p(t) with t the sum of the other exps. Computed as m + log(s) from
 s = 1 + t, the digits of t below s's last bit are lost (logsumexp([0, -40])
 would be 0 instead of 4.2483542552915889e-18). The same holds for the
 cross-entropy of a confident correct prediction and for log_softmax at the
-dominant entry. Every path (small-class blocks, rows, streamed rows, long
+dominant entry, and for the softmax focal loss (labels or probabilities). Every path (small-class blocks, rows, streamed rows, long
 rows by rows and by chunks), float32 and float64, each instruction set, is
 checked here against mpmath, relative to the tiny exact value.
 """
@@ -98,6 +98,9 @@ def test_confident_rows(isa, dtype, c, stream):
         onehot = np.zeros_like(x)
         onehot[np.arange(n), y] = 1
         ce_p = xent.softmax_cross_entropy(x, onehot, reduction="none")
+        # (gamma = 0: the focal loss is the cross-entropy)
+        fl = xent.softmax_focal_loss(x, y, gamma=0, reduction="none")
+        fl_p, _ = xent.softmax_focal_loss(x, onehot, gamma=0, reduction="none", return_grad=True)
     for i in range(n):
         m, l1p = want[i]
         if dtype == np.float32 or m == 0:
@@ -107,7 +110,7 @@ def test_confident_rows(isa, dtype, c, stream):
         for name, out in [("log_softmax", ls), ("log_softmax in place", ls_in)]:
             check(-out[i, j], l1p, dtype, name)
         for name, out in [("ce", ce), ("ce+grad", ce_g), ("ce weight", ce_w),
-                          ("ce probs", ce_p)]:
+                          ("ce probs", ce_p), ("focal", fl), ("focal probs", fl_p)]:
             check(out[i], l1p, dtype, name)
 
 

@@ -119,7 +119,8 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
     default ``alpha=0.25`` is ``alpha=0.25`` here (the default here is no
     alpha). With class indices it runs on the softmax family's paths (one
     ``exp`` per element, the focal terms once per row); with probability
-    targets its kernel is still scalar (two ``exp`` per element).
+    targets, one ``exp`` per element for an integer ``gamma`` up to 4 (two
+    ``exp`` and a ``log`` more otherwise).
 
     Examples
     --------
@@ -151,7 +152,7 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
             rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"])
     else:
         kernel("softmax_focal_rows", cdt)(
-            rows.data(cdt), None, Rows(p["t"], rows.axes).data(cdt), al, g, p["ignore_index"],
-            p["grad_scale"], loss, grad, p["nt"])
+            rows.data(cdt), Rows(p["t"], rows.axes).data(cdt), al, g, p["grad_scale"], loss, grad,
+            p["nt"])
     return _cross_entropy._package(p, loss, grad)
 
