@@ -43,8 +43,10 @@ cdef extern from "xent_class.h":
         XENT_BLOCK
         XENT_ROW_CHUNK
         XENT_SF_TASK
+        XENT_SF_FLAT
         XENT_STACK_CHUNKS
         XENT_STREAM_CHUNKS
+    Py_ssize_t XENT_SF_WS(Py_ssize_t C)
     ctypedef struct xent_chunk:
         double m, s, t, w, f
     ctypedef struct xent_row_terms:

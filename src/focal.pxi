@@ -22,7 +22,7 @@
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
-from _rows cimport floating, xent_ops, XENT_SF_TASK
+from _rows cimport floating, xent_ops, XENT_SF_TASK, XENT_SF_WS
 
 
 def binary_focal_rows(
@@ -68,11 +68,11 @@ def softmax_focal_rows(
     xent_sfocal_probs_, xent_class_typed.h; class indices take the softmax
     family's paths): alpha holds one factor per class, grad (unless None;
     it may be x) gets the gradient. A task is a run of rows of at most
-    XENT_SF_TASK values (or one row), each thread with a workspace of
-    7 max(XENT_SF_TASK, C) doubles."""
+    XENT_SF_TASK values (or one row); each thread has a workspace of
+    XENT_SF_WS(C) doubles."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], k, i0, nr
     cdef Py_ssize_t per = XENT_SF_TASK // c if c < XENT_SF_TASK else 1
-    cdef Py_ssize_t wsize = 7 * max(<Py_ssize_t>XENT_SF_TASK, c)
+    cdef Py_ssize_t wsize = XENT_SF_WS(c)
     cdef Py_ssize_t gss = grad_scale.strides[0] // sizeof(double)
     cdef bint want_grad = grad is not None
     cdef double* ws

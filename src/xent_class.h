@@ -47,8 +47,13 @@ enum {
  * (longer rows: xent_class_call.chunks). */
 #define XENT_STACK_CHUNKS 16
 /* The softmax focal loss of probability targets (xent_sfocal_probs_): a
- * task is a run of rows of at most this many values (or one row). */
+ * task is a run of rows of at most XENT_SF_TASK values (or one row); rows
+ * of fewer than XENT_SF_FLAT classes are computed a task's values at once,
+ * longer ones a row at a time; a thread's workspace holds XENT_SF_WS(C)
+ * doubles. */
 #define XENT_SF_TASK 4096
+#define XENT_SF_FLAT 32
+#define XENT_SF_WS(C) ((C) < XENT_SF_FLAT ? 9 * XENT_SF_TASK : 3 * (C))
 /* The float32 outputs split a float64 factor into two float32 (k = kh + kl:
  * as the float64 product rounded once); factors from this magnitude on take
  * the float64 loops instead. */

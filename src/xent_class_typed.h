@@ -1014,6 +1014,15 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
 /* sum_{j != skip} v_j, Kahan-compensated in lanes by position */
 static double XENT_G(xent_sf_sum_)(const double *v, ptrdiff_t n, ptrdiff_t skip)
 {
+    if (n < XENT_LANES) { /* (no lanes) */
+        double s = 0.0, c = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            double y = (j == skip ? 0.0 : v[j]) - c, u = s + y;
+            c = (u - s) - y;
+            s = u;
+        }
+        return s;
+    }
     double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0};
     ptrdiff_t j = 0;
     for (; j + XENT_LANES <= n; j += XENT_LANES)
@@ -1037,93 +1046,164 @@ static double XENT_G(xent_sf_sum_)(const double *v, ptrdiff_t n, ptrdiff_t skip)
     return s;
 }
 
-/* The terms of the n values of a task (xent_sfocal_probs_), each from its
- * row's statistics spread out per value (M the max, L log s, S s; O the
- * other terms' sum s - e, or its own sum near p = 1): the loss terms into
- * O, a_j D_j into ad. gi >= 0: an integer gamma, the powers as products
- * (called with constants, so each is its own loop); -1: from log(1 - p). */
+/* (1 - p)^gamma into *w and (1 - p)^(gamma - 1) into *w1 from omp = 1 - p:
+ * gi >= 0 an integer gamma, as products (a constant where inlined); -1 from
+ * log(1 - p). */
+static inline XENT_MATH void XENT_G(xent_sf_pow_)(double omp, double gamma, int gi, double *w, double *w1)
+{
+    if (gi >= 0) {
+        double v = 1.0;
+        for (int q = 1; q < gi; q++)
+            v *= omp;
+        *w1 = v;
+        *w = gi == 0 ? 1.0 : v * omp;
+    } else {
+        const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
+        double log1m = XENT_F(xent_log_)(omp);
+        *w = XENT_F(xent_exp_)(gamma * log1m, lo, hi);
+        *w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
+    }
+}
+
+/* The terms of n values (xent_sfocal_probs_): the loss terms into tv, a_j D_j
+ * into ad. flat: each value with its own row's statistics spread out (A the
+ * class factors, M the max, L log s, S s, O the other terms' sum: s - e, or
+ * its own sum near p = 1); else one row's (alpha, m, log_s, s; 1 - p as
+ * (s - e) / s). gi and flat are constants where it is inlined, so that each
+ * case is its own vectorised loop. */
 static inline __attribute__((always_inline)) void XENT_G(xent_sf_terms_)(
     const XENT_T *x, const XENT_T *t, const double *A, const double *M, const double *L, const double *S,
-    const double *e, double *O, double *ad, ptrdiff_t n, double gamma, int gi)
+    const double *O, double m, double log_s, double s, const double *e, double *tv, double *ad, ptrdiff_t n,
+    double gamma, int gi, int flat)
 {
-    const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
 #pragma omp simd
     for (ptrdiff_t k = 0; k < n; k++) {
+        double mk = flat ? M[k] : m, lk = flat ? L[k] : log_s, sk = flat ? S[k] : s;
+        double ok = flat ? O[k] : s - e[k];
         double a = A[k] * (double)t[k];
-        double lp = XENT_G(xent_c_shifted_)((double)x[k], M[k]) - L[k];
-        double p = e[k] / S[k], omp = O[k] / S[k];
-        double w, w1;
-        if (gi >= 0) {
-            w1 = 1.0;
-            for (int q = 1; q < gi; q++)
-                w1 *= omp;
-            w = gi == 0 ? 1.0 : w1 * omp;
-        } else {
-            double log1m = XENT_F(xent_log_)(omp);
-            w = XENT_F(xent_exp_)(gamma * log1m, lo, hi);
-            w1 = XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
-        }
-        double dk;
-        O[k] = XENT_F(xent_focal_core_)(lp, p, w, w1, gamma, a, &dk);
+        double lp = XENT_G(xent_c_shifted_)((double)x[k], mk) - lk;
+        double w, w1, dk;
+        XENT_G(xent_sf_pow_)(ok / sk, gamma, gi, &w, &w1);
+        tv[k] = XENT_F(xent_focal_core_)(lp, e[k] / sk, w, w1, gamma, a, &dk);
         ad[k] = dk;
     }
 }
 
-/* The softmax focal loss of a task of nrows rows of C classes (nrows C at
- * most XENT_SF_TASK, or one row) against probability targets t (rows of x
- * and t contiguous), per-class factors alpha: loss[i] and, unless grad is
- * NULL, the gradient rows (grad may be x) scaled by gs[i * gss]. ws: a
- * workspace of 7 max(XENT_SF_TASK, C) doubles. Each step runs over the
- * task's values at once (rows of few classes vectorise as well as long
- * ones), with each row's statistics spread out per value: the max, the
- * exps (float64) and their compensated sum (log s as log1p of the other
- * terms near s = 1, as xent_c_log_s_, and 1 - p of the dominant entry from
- * them), the terms (xent_focal_core_), then the gradient
- * f (a_j D_j - p_j sum_c a_c D_c). A row's +inf entries carry its whole
- * softmax (the contract of src/_rows.pxd); a NaN makes its row NaN. */
+#define XENT_SF_CASES(flat, ...)                                                                \
+    switch (gi) {                                                                               \
+    case 0: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, 0, flat); break;                         \
+    case 1: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, 1, flat); break;                         \
+    case 2: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, 2, flat); break;                         \
+    case 3: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, 3, flat); break;                         \
+    case 4: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, 4, flat); break;                         \
+    default: XENT_G(xent_sf_terms_)(__VA_ARGS__, gamma, -1, flat); break;                       \
+    }
+
+/* Near s = 1 (one dominant entry of a row of exps e, its exp 1: s < 2 and
+ * a finite max m), that entry's index (else -1), and in *others the other
+ * terms' sum: log s is then their log1p (as xent_c_log_s_) */
+static ptrdiff_t XENT_G(xent_sf_near_one_)(const double *e, ptrdiff_t C, double m, double s, double *others)
+{
+    ptrdiff_t jm = -1;
+    *others = 0.0;
+    if (s < 2.0 && m - m == 0) {
+        for (ptrdiff_t j = 0; j < C && jm < 0; j++)
+            jm = e[j] == 1.0 ? j : -1;
+        if (jm >= 0)
+            *others = XENT_G(xent_sf_sum_)(e, C, jm);
+    }
+    return jm;
+}
+
+/* The softmax focal loss of a task of nrows rows of C classes against
+ * probability targets t (rows of x and t contiguous), per-class factors
+ * alpha: loss[i] and, unless grad is NULL, the gradient rows (grad may be x)
+ * scaled by gs[i * gss]. Rows of fewer than XENT_SF_FLAT classes come
+ * XENT_SF_TASK values a task, each step over the task's values at once
+ * with each row's statistics spread out per value (so that short rows
+ * vectorise); longer rows one at a time. ws: XENT_SF_WS(C) doubles. Per row:
+ * the max, the exps (float64) and their compensated sum (log s near s = 1
+ * from xent_sf_near_one_),
+ * the terms (xent_focal_core_; 1 - p of a dominant entry from the other
+ * terms), then the gradient f (a_j D_j - p_j sum_c a_c D_c). A row's +inf
+ * entries carry its whole softmax (the contract of src/_rows.pxd); a NaN
+ * makes its row NaN. */
 static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
                                        const double *alpha, double gamma, const double *gs, ptrdiff_t gss,
                                        double *loss, XENT_T *grad, double *ws)
 {
     const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
     const int gi = gamma >= 0 && gamma <= 4 && gamma == (double)(int)gamma ? (int)gamma : -1;
+    if (C >= XENT_SF_FLAT) {
+        double *e = ws, *tv = ws + C, *ad = ws + 2 * C;
+        for (ptrdiff_t i = 0; i < nrows; i++) {
+            const XENT_T *xr = x + i * C, *tr = t + i * C;
+            double m = (double)XENT_G(xent_max_)(xr, C), others, log_s;
+            ptrdiff_t jm;
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < C; j++)
+                e[j] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)xr[j], m), lo, hi);
+            double s = XENT_G(xent_sf_sum_)(e, C, -1);
+            jm = XENT_G(xent_sf_near_one_)(e, C, m, s, &others);
+            log_s = jm >= 0 ? log1p(others) : XENT_F(xent_log_)(s);
+            XENT_SF_CASES(0, xr, tr, alpha, NULL, NULL, NULL, NULL, m, log_s, s, e, tv, ad, C)
+            if (jm >= 0) { /* the dominant entry's 1 - p from the other terms */
+                double w, w1, dk;
+                XENT_G(xent_sf_pow_)(others / s, gamma, gi, &w, &w1);
+                tv[jm] = XENT_F(xent_focal_core_)(XENT_G(xent_c_shifted_)((double)xr[jm], m) - log_s, e[jm] / s,
+                                                  w, w1, gamma, alpha[jm] * (double)tr[jm], &dk);
+                ad[jm] = dk;
+            }
+            double total = 0.0, sum_ad = 0.0;
+#pragma omp simd reduction(+ : total, sum_ad)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                total += tv[j];
+                sum_ad += ad[j];
+            }
+            loss[i] = total;
+            if (grad) {
+                const double f = gs[i * gss], q = sum_ad / s;
+                XENT_T *gr = grad + i * C;
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++)
+                    gr[j] = (XENT_T)(f * (ad[j] - e[j] * q));
+            }
+        }
+        return;
+    }
     const ptrdiff_t n = nrows * C;
     double *e = ws, *ad = ws + n, *M = ws + 2 * n, *L = ws + 3 * n, *S = ws + 4 * n, *O = ws + 5 * n,
-           *A = ws + 6 * n;
+           *A = ws + 6 * n, *rs = ws + 7 * n, *rl = rs + nrows;
     for (ptrdiff_t i = 0; i < nrows; i++) {
-        double m = (double)XENT_G(xent_max_)(x + i * C, C);
+        const XENT_T *xr = x + i * C;
+        XENT_T mt = -INFINITY;
+        for (ptrdiff_t j = 0; j < C; j++)
+            mt = xr[j] > mt ? xr[j] : mt;
         for (ptrdiff_t j = 0; j < C; j++) {
-            M[i * C + j] = m;
+            M[i * C + j] = (double)mt;
             A[i * C + j] = alpha[j];
         }
     }
 #pragma omp simd
     for (ptrdiff_t k = 0; k < n; k++)
         e[k] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)x[k], M[k]), lo, hi);
+    for (ptrdiff_t i = 0; i < nrows; i++)
+        rs[i] = XENT_G(xent_sf_sum_)(e + i * C, C, -1);
+#pragma omp simd
+    for (ptrdiff_t i = 0; i < nrows; i++)
+        rl[i] = XENT_F(xent_log_)(rs[i]);
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const double *er = e + i * C;
-        double s = XENT_G(xent_sf_sum_)(er, C, -1), m = M[i * C], others = 0.0;
-        ptrdiff_t jm = -1;
-        if (s < 2.0 && m - m == 0) { /* one dominant entry, its exp 1 */
-            for (ptrdiff_t j = 0; j < C && jm < 0; j++)
-                jm = er[j] == 1.0 ? j : -1;
-            others = XENT_G(xent_sf_sum_)(er, C, jm);
-        }
-        double log_s = jm >= 0 ? log1p(others) : log(s);
+        double others, s = rs[i], log_s = rl[i];
+        ptrdiff_t jm = rs[i] < 2.0 ? XENT_G(xent_sf_near_one_)(er, C, M[i * C], s, &others) : -1;
+        log_s = jm >= 0 ? log1p(others) : log_s;
         for (ptrdiff_t j = 0; j < C; j++) {
             L[i * C + j] = log_s;
             S[i * C + j] = s;
             O[i * C + j] = j == jm ? others : s - er[j];
         }
     }
-    switch (gi) {
-    case 0: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 0); break;
-    case 1: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 1); break;
-    case 2: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 2); break;
-    case 3: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 3); break;
-    case 4: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, 4); break;
-    default: XENT_G(xent_sf_terms_)(x, t, A, M, L, S, e, O, ad, n, gamma, -1); break;
-    }
+    XENT_SF_CASES(1, x, t, A, M, L, S, O, 0.0, 0.0, 0.0, e, O, ad, n)
     for (ptrdiff_t i = 0; i < nrows; i++) {
         double total = 0.0, sum_ad = 0.0;
         for (ptrdiff_t j = 0; j < C; j++) {
@@ -1145,3 +1225,5 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff
             grad[k] = (XENT_T)(M[k] * (ad[k] - e[k] * L[k]));
     }
 }
+
+#undef XENT_SF_CASES
