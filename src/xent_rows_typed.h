@@ -636,14 +636,18 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
         qv[l] = qd;
     }
     if (mode == 1) {
-        int fallback = 0;
-#pragma omp simd reduction(| : fallback)
+#pragma omp simd
         for (int l = 0; l < len; l++) {
             double r = pv[l] / qv[l];
             r = r < INFINITY ? r : -1.0; /* -1 marks the fallback (a NaN log) */
             lr[l] = r >= 2.2250738585072014e-308 ? r : -1.0;
-            fallback |= lr[l] < 0 && pv[l] != 0; /* (p == 0: a zero term, set below) */
         }
+        /* (p == 0: a zero term, set below; a float count, in its own loop,
+         * so that GCC vectorises it) */
+        double fallback = 0.0;
+#pragma omp simd reduction(+ : fallback)
+        for (int l = 0; l < len; l++)
+            fallback += lr[l] < 0 ? (pv[l] != 0 ? 1.0 : 0.0) : 0.0;
 #pragma omp simd
         for (int l = 0; l < len; l++)
             lr[l] = XENT_F(xent_log_)(lr[l]);
@@ -689,6 +693,20 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
             g = qd > chi ? 0.0 : g;
             go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
         }
+    }
+}
+
+/* XENT_LANES values v added to the lanes: raw (plain) and acc - comp
+ * (Kahan-compensated) */
+static inline __attribute__((always_inline)) void XENT_G(xent_info_lanes_)(
+    const double *__restrict v, double *__restrict raw, double *__restrict acc, double *__restrict comp)
+{
+#pragma omp simd
+    for (int k = 0; k < XENT_LANES; k++) {
+        raw[k] += v[k];
+        double y = v[k] - comp[k], t = acc[k] + y;
+        comp[k] = (t - acc[k]) - y;
+        acc[k] = t;
     }
 }
 
@@ -740,16 +758,8 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
             XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f, tv,
                                      grad ? grad + i * C + j0 : NULL);
             int l = 0;
-            for (; l + XENT_LANES <= len; l += XENT_LANES) {
-#pragma omp simd
-                for (int k = 0; k < XENT_LANES; k++) {
-                    double v = tv[l + k];
-                    raw[k] += v;
-                    double y = v - comp[k], t = acc[k] + y;
-                    comp[k] = (t - acc[k]) - y;
-                    acc[k] = t;
-                }
-            }
+            for (; l + XENT_LANES <= len; l += XENT_LANES)
+                XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);
             for (int k = 0; l < len; l++, k++) {
                 double v = tv[l];
                 raw[k] += v;
