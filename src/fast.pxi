@@ -1,6 +1,8 @@
 # The common call, in compiled code: a small C-contiguous, aligned, native
 # float32/float64 ndarray (and int32/int64 labels, or targets of the
-# logits' dtype), every option at its default. These functions check that
+# logits' dtype), every option at its default but a preallocated output
+# (out=/grad_out=: the input itself, or an ndarray apart from the inputs,
+# C-contiguous, of the input's shape and dtype). These functions check that
 # and run the kernel on one thread (an input this small always runs on
 # one) with no other Python work; they return None whenever anything is not
 # certainly so (another type, layout, size or dtype; a label out of range;
@@ -43,6 +45,29 @@ cdef int float_view(object a, Py_buffer* v, int ndim, bint writable):
     return 1
 
 
+cdef inline bint apart(const Py_buffer* a, const Py_buffer* b) noexcept:
+    # the memory of a and b does not overlap
+    return (<char*>a.buf + a.len <= <char*>b.buf) or (<char*>b.buf + b.len <= <char*>a.buf)
+
+
+cdef int out_view(object o, Py_buffer* v, const Py_buffer* xv, const Py_buffer* other):
+    # 1 and a writable view of o: an exact ndarray of x's shape and dtype,
+    # C-contiguous and aligned, that is x itself (the in-place form) or does
+    # not overlap x, nor other (unless NULL); else 0 (no view held): the
+    # general path then checks it and raises its errors
+    cdef int k
+    if not float_view(o, v, xv.ndim, True):
+        return 0
+    if v.itemsize != xv.itemsize or not (v.buf == xv.buf or apart(v, xv)) or (other != NULL and not apart(v, other)):
+        PyBuffer_Release(v)
+        return 0
+    for k in range(xv.ndim):
+        if v.shape[k] != xv.shape[k]:
+            PyBuffer_Release(v)
+            return 0
+    return 1
+
+
 cdef inline Py_ssize_t rows_of(const Py_buffer* v) noexcept:
     return v.shape[0] if v.ndim == 2 else 1
 
@@ -71,9 +96,10 @@ def loss_sum(const double[::1] loss):
     return ordered_sum(&loss[0], loss.shape[0]) if loss.shape[0] > 0 else 0.0
 
 
-def fast_rows(int op, x):
+def fast_rows(int op, x, out=None):
     """logsumexp (op 0), softmax (1) or log_softmax (2) of the rows of a 2-D
-    x along its last axis, or None (see the top of this file)."""
+    x along its last axis (softmax and log_softmax into out unless None: x
+    itself or an array apart from it), or None (see the top of this file)."""
     cdef Py_buffer xv, ov
     cdef xent_class_call a
     cdef object res
@@ -81,13 +107,18 @@ def fast_rows(int op, x):
         return None
     try:
         a.n, a.C = xv.shape[0], xv.shape[1]
-        if a.n == 0 or a.C == 0 or a.n * a.C >= FAST_MAX_ELEMENTS:
+        if a.n == 0 or a.C == 0 or a.n * a.C >= FAST_MAX_ELEMENTS or (out is not None and op == XENT_CLS_LSE):
             return None
-        if op == XENT_CLS_LSE:
+        if out is not None:
+            if not out_view(out, &ov, &xv, NULL):
+                return None
+            res = out
+        elif op == XENT_CLS_LSE:
             res = _empty(a.n, _f32 if xv.itemsize == 4 else _f64)
         else:
             res = _empty((a.n, a.C), _f32 if xv.itemsize == 4 else _f64)
-        PyObject_GetBuffer(res, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        if out is None:
+            PyObject_GetBuffer(res, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
         memset(&a, 0, sizeof(a))
         a.op = op
         a.n, a.C = xv.shape[0], xv.shape[1]
@@ -105,9 +136,10 @@ def fast_rows(int op, x):
         PyBuffer_Release(&xv)
 
 
-def fast_ce(x, target, bint return_grad):
+def fast_ce(x, target, bint return_grad, grad_out=None):
     """The mean softmax cross-entropy of 2-D logits x against int32/int64
-    labels (ignore_index -100), and its gradient, or None."""
+    labels (ignore_index -100), and its gradient (into grad_out unless None:
+    x itself or an array apart from x and the labels), or None."""
     cdef Py_buffer xv, tv, gv
     cdef xent_class_call a
     cdef int64_t* labels = NULL
@@ -155,7 +187,12 @@ def fast_ce(x, target, bint return_grad):
             a.gs = &scale
             a.gss = 0
             a.total_w = c
-            if return_grad:
+            if grad_out is not None:
+                if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+                    return None
+                grad = grad_out
+                a.out = gv.buf
+            elif return_grad:
                 grad = _empty((n, c), _f32 if xv.itemsize == 4 else _f64)
                 PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
                 a.out = gv.buf
@@ -176,9 +213,10 @@ def fast_ce(x, target, bint return_grad):
         PyBuffer_Release(&xv)
 
 
-def fast_bce(x, target, bint return_grad):
+def fast_bce(x, target, bint return_grad, grad_out=None):
     """The mean binary cross-entropy from logits x against targets t of x's
-    shape and dtype, values in [0, 1], and its gradient, or None."""
+    shape and dtype, values in [0, 1], and its gradient (into grad_out unless
+    None: x itself or an array apart from x and t), or None."""
     cdef Py_buffer xv, tv, gv
     cdef Py_ssize_t size, j0, m
     cdef double scale, total = 0.0
@@ -211,7 +249,11 @@ def fast_bce(x, target, bint return_grad):
             if bad:
                 return None
             scale = 1.0 / size
-            if return_grad:
+            if grad_out is not None:
+                if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+                    return None
+                grad = grad_out
+            elif return_grad:
                 grad = _empty(x.shape, _f32 if f32 else _f64)
                 PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
             with nogil:

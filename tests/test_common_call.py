@@ -1,5 +1,6 @@
 """The common call (small C-contiguous float32/float64 input, 1-D
-int32/int64 labels or targets of the input's dtype, default options) of
+int32/int64 labels or targets of the input's dtype, default options, with
+or without a preallocated output) of
 softmax_cross_entropy, logsumexp, softmax, log_softmax and
 binary_cross_entropy_with_logits takes a short, compiled path (src/fast.pxi):
 the same bits as the general path, and the same errors for the same bad
@@ -202,3 +203,122 @@ def test_bce_same_errors_or_results_as_the_general_path(x, t):
         assert str(got.value) == str(e)
     else:
         _same(xent.binary_cross_entropy_with_logits(x, t, return_grad=True), want)
+
+
+# --- preallocated outputs (out=/grad_out=): the same bits and object as the
+# general path, and the same errors for outputs it refuses
+
+def _calls(name, x, t):
+    """(the call with its output o, the general path's call) of name"""
+    return {
+        "softmax": (lambda o: xent.softmax(x, out=o), lambda o: xent.softmax(x, out=o, n_threads=1)),
+        "log_softmax": (lambda o: xent.log_softmax(x, out=o), lambda o: xent.log_softmax(x, out=o, n_threads=1)),
+        "ce": (lambda o: xent.softmax_cross_entropy(x, t, return_grad=True, grad_out=o),
+               lambda o: xent.softmax_cross_entropy(x, t, return_grad=True, grad_out=o, n_threads=1)),
+        "bce": (lambda o: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, grad_out=o),
+                lambda o: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, grad_out=o,
+                                                                n_threads=1)),
+    }[name]
+
+
+def _problem(name, dtype, shape=(40, 7)):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x[0, 0] = -np.inf
+    if name == "bce":
+        t = (rng.random(shape) < 0.4).astype(dtype)
+    else:
+        t = rng.integers(0, shape[1], shape[0])
+        t[::5] = -100
+    return x, t
+
+
+OUT_NAMES = ["softmax", "log_softmax", "ce", "bce"]
+
+
+@pytest.mark.parametrize("name", OUT_NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_outputs_same_bits_and_object_as_the_general_path(name, dtype, in_place):
+    x, t = _problem(name, dtype)
+    fast, slow = _calls(name, x.copy() if in_place else x, t)
+    if in_place:  # the in-place form: out is the input itself
+        xf, xs = x.copy(), x.copy()
+        fast, _ = _calls(name, xf, t)
+        slow_call = _calls(name, xs, t)[1]
+        got, want, of, os_ = fast(xf), slow_call(xs), xf, xs
+    else:
+        of, os_ = np.full_like(x, 7.0), np.full_like(x, 7.0)
+        got, want = fast(of), slow(os_)
+    g = got[1] if isinstance(got, tuple) else got
+    w = want[1] if isinstance(want, tuple) else want
+    assert g is of and w is os_
+    _same(got, want)
+
+
+@pytest.mark.parametrize("name", ["softmax", "ce"])
+def test_outputs_take_the_short_path(name, monkeypatch):
+    from xent import _softmax
+
+    x, t = _problem(name, np.float32)
+    calls = []
+    mod, attr = (_softmax._k, "fast_rows") if name == "softmax" else (_cross_entropy._k, "fast_ce")
+    real = getattr(_compiled, attr)
+
+    def spy(*a):
+        calls.append(a)
+        return real(*a)
+
+    monkeypatch.setattr(mod, attr, spy)
+    out = np.empty_like(x)
+    got = _calls(name, x, t)[0](out)
+    assert len(calls) == 1 and (got is out or got[1] is out)
+
+
+def _readonly(x):
+    o = np.empty_like(x)
+    o.flags.writeable = False
+    return o
+
+
+BAD_OUTPUTS = [  # an output from (x, t)
+    lambda x, t: np.empty(x.shape, np.float16), lambda x, t: np.empty(x.shape[::-1], x.dtype),
+    lambda x, t: np.empty(x.shape, x.dtype)[:, ::-1],
+    lambda x, t: np.empty((x.shape[0], x.shape[1] + 1), x.dtype)[:, 1:],
+    lambda x, t: x[:, :],  # a view of x: the in-place form
+    lambda x, t: x[::-1],  # x reversed: overlapping, not x itself
+    lambda x, t: np.empty(x.shape, x.dtype, order="F"), lambda x, t: [[0.0]],
+    lambda x, t: np.zeros(x.shape, np.int64), lambda x, t: _readonly(x),
+    lambda x, t: t if t.shape == x.shape else np.empty_like(x),  # (bce) the target itself
+]
+
+
+@pytest.mark.parametrize("name", OUT_NAMES)
+@pytest.mark.parametrize("k", range(len(BAD_OUTPUTS)))
+def test_outputs_same_errors_or_results_as_the_general_path(name, k):
+    x1, t1 = _problem(name, np.float64)
+    x2, t2 = _problem(name, np.float64)
+    fast, slow = _calls(name, x1, t1)[0], _calls(name, x2, t2)[1]
+    o1, o2 = BAD_OUTPUTS[k](x1, t1), BAD_OUTPUTS[k](x2, t2)
+    try:
+        want = slow(o2)
+    except (TypeError, ValueError) as e:
+        with pytest.raises(type(e)) as got:
+            fast(o1)
+        assert str(got.value) == str(e)
+    else:
+        _same(fast(o1), want)
+        assert x1.tobytes() == x2.tobytes()
+
+
+@pytest.mark.parametrize("name", OUT_NAMES)
+def test_outputs_overlapping_the_input_are_refused_on_both_paths(name):
+    x, t = _problem(name, np.float32)
+    base = np.zeros((x.shape[0] + 1, x.shape[1]), x.dtype)
+    base[:-1] = x
+    xs, out = base[:-1], base[1:]  # both C-contiguous, one row apart
+    before = base.copy()
+    for call in _calls(name, xs, t):
+        with pytest.raises(ValueError, match="must not overlap"):
+            call(out)
+    assert base.tobytes() == before.tobytes()

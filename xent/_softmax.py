@@ -149,8 +149,8 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     first copied into contiguous rows; the result then has the class axis
     innermost in memory (a view with the shape of ``x``).
     """
-    if type(axis) is int and axis == -1 and out is None and n_threads is None:
-        done = _k.fast_rows(1, x)  # (compiled; None: not the common call)
+    if type(axis) is int and axis == -1 and n_threads is None:
+        done = _k.fast_rows(1, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done
     return _rowwise("softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads, [x],
@@ -185,8 +185,8 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
     Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """
-    if type(axis) is int and axis == -1 and out is None and n_threads is None:
-        done = _k.fast_rows(2, x)  # (compiled; None: not the common call)
+    if type(axis) is int and axis == -1 and n_threads is None:
+        done = _k.fast_rows(2, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done
     return _rowwise("log_softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads,
