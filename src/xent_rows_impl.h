@@ -292,9 +292,10 @@ static inline XENT_MATH double XENT_F(xent_ce_terms_)(double m, double s, double
  *     loss = a w (-lp),
  *     D = gamma w1 p lp - w,
  * returns the loss and in *ad = a D; the row's gradient is then
- * f (a_j D_j - p_j sum_c a_c D_c). A term with a zero factor is 0 (no
- * 0 * inf); a NaN lp (a row of only -inf: no loss defined) gives a NaN D,
- * also for gamma = 0. Branch-free, for vectorised loops. */
+ * f (a_j D_j - p_j sum_c a_c D_c). A term with a zero factor a or w is 0
+ * (no 0 * inf), but a NaN factor a (a NaN target) makes it NaN; a NaN lp (a
+ * row of only -inf: no loss defined) gives a NaN D, also for gamma = 0.
+ * Branch-free, for vectorised loops. */
 static inline XENT_MATH double XENT_F(xent_focal_core_)(double lp, double p, double w, double w1, double gamma,
                                                         double a, double *ad)
 {
@@ -302,7 +303,7 @@ static inline XENT_MATH double XENT_F(xent_focal_core_)(double lp, double p, dou
     double d = -w + ((gamma != 0 && p > 0 && p < 1) ? extra : 0.0);
     d = lp == lp ? d : lp;
     *ad = a == 0 ? 0.0 : a * d;
-    return (a == 0 || w == 0) ? 0.0 : a * (w * -lp);
+    return a == 0 ? 0.0 : a * (w == 0 ? 0.0 : w * -lp); /* (a NaN factor stays NaN) */
 }
 
 /* The same terms from lp and log1m = log(1 - p), the powers as
