@@ -820,15 +820,16 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             seen[b] = 0;
         for (ptrdiff_t c = 0; c < C; c++) {
             const XENT_T *e = ew + c * B;
+#pragma omp simd
             for (int b = 0; b < B; b++) {
                 int top = !seen[b] && e[b] == (XENT_T)1;
                 tt[b] += top ? 0.0 : (double)e[b];
                 seen[b] |= top;
             }
         }
+#pragma omp simd
         for (int b = 0; b < B; b++)
-            if (s[b] < near && seen[b] && mt[b] - mt[b] == 0)
-                ls[b] = log1p(tt[b]);
+            ls[b] = s[b] < near && seen[b] && mt[b] - mt[b] == 0 ? XENT_F(xent_log1p_)(tt[b]) : ls[b];
     }
     /* rows whose maximum is +inf, -inf or NaN: the contract's limits */
     if (!finite) {
