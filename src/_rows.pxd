@@ -127,6 +127,7 @@ cdef extern from "xent_rows.h":
         void (*class_row_merge_f64)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
         void (*class_chunk_out_f64)(const xent_class_call* a, Py_ssize_t q) noexcept nogil
         void (*class_stream_close_f64)(xent_stream* st) noexcept nogil
+        double (*loss_group_sum)(const double* v, Py_ssize_t n) noexcept nogil
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
     enum:
@@ -143,15 +144,14 @@ cdef extern from "xent_rows.h":
     const char* const xent_op_names[]
 
 # The parallel loops hand out work dynamically, in chunks (a thread that is
-# held up, as on a shared machine, leaves its share to the others; each row's
-# result does not depend on the thread that computes it): blocks of the
-# small-class path BLOCKS_PER_CHUNK at a time, rows about 16K values at a time.
-# The parallel loops hand out work dynamically, in chunks (a thread that is
 # held up, as on a shared machine, leaves its share to the others; a row's
 # result does not depend on the thread that computes it): blocks of the
 # small-class path BLOCKS_PER_CHUNK at a time, rows about 16K values at a time.
 cdef enum:
     BLOCKS_PER_CHUNK = 64
+    # rows of a group of the reduced loss (src/class_rows.pxi): a multiple
+    # of XENT_BLOCK, so that a group's blocks are the plain path's
+    LOSS_GROUP = 1024
 
 
 cdef inline Py_ssize_t rows_per_chunk(Py_ssize_t c) noexcept nogil:

@@ -13,8 +13,8 @@ from libc.string cimport memset
 from _rows cimport (
     xent_ops, xent_class_call, xent_chunk, xent_row_terms, xent_stream, XENT_BLOCK, XENT_ROW_CHUNK,
     XENT_STACK_CHUNKS, XENT_CLS_SOFTMAX, BLOCKS_PER_CHUNK, STREAM_TASK, LONG_ROW, ClassPath,
-    PATH_BLOCKS, PATH_ROWS, PATH_STREAMED, PATH_CHUNKS, class_path, stream_op, workspace_open,
-    rows_per_chunk, floating,
+    PATH_BLOCKS, PATH_ROWS, PATH_STREAMED, PATH_CHUNKS, LOSS_GROUP, class_path, stream_op,
+    workspace_open, rows_per_chunk, floating,
 )
 
 long_row = LONG_ROW
@@ -134,13 +134,130 @@ cdef int run_rows(xent_class_call* a, ClassPath path, bint f32, int n_threads) n
     return -failed[0]
 
 
-cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads) noexcept nogil:
-    # the call on its path (class_path); -1 if out of memory
+# ------------------------------------------------------- the reduced loss
+# A reduced loss ("sum", "mean") is the sum of the per-row losses in groups
+# of LOSS_GROUP rows: each group's sum (group_sum, compensated), then the
+# groups' sums in order, compensated: one rule for every path, the
+# fast path and loss_sum, deterministic (groups do not depend on the thread
+# count) and accurate for any n. On the blocks path a group is one task whose
+# losses stay in the thread's scratch (no per-row array: at a few classes it
+# would be as large as the logits, written, faulted in and read again).
+
+cdef inline void neumaier(double* s, double* c, double v) noexcept nogil:
+    cdef double t = s[0] + v
+    if (s[0] if s[0] >= 0 else -s[0]) >= (v if v >= 0 else -v):
+        c[0] += (s[0] - t) + v
+    else:
+        c[0] += (v - t) + s[0]
+    s[0] = t
+
+
+cdef inline double neumaier_value(double s, double c) noexcept nogil:
+    return s + c if s - s == 0 else s  # (inf or NaN: the plain sum)
+
+
+cdef inline double group_sum(const double* v, Py_ssize_t n) noexcept nogil:
+    # one group's sum (xent_loss_group_sum_, src/xent_rows_impl.h)
+    return xent_ops.loss_group_sum(v, n)
+
+
+cdef double grouped_sum(const double* v, Py_ssize_t n) noexcept nogil:
+    # the reduced loss of n per-row losses
+    cdef double s = 0.0, c = 0.0
+    cdef Py_ssize_t g = 0
+    while g < n:
+        neumaier(&s, &c, group_sum(v + g, min(<Py_ssize_t>LOSS_GROUP, n - g)))
+        g += LOSS_GROUP
+    return neumaier_value(s, c)
+
+
+cdef void rows_call(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, size_t itemsize,
+                    double* loss, xent_class_call* sub) noexcept nogil:
+    # sub: the call on rows i0 .. i0 + nr - 1 of a, their losses into loss
+    cdef Py_ssize_t row = a.C * <Py_ssize_t>itemsize
+    sub[0] = a[0]
+    sub.n = nr
+    sub.x = <const char*>a.x + i0 * row
+    if a.out != NULL:
+        sub.out = <char*>a.out + i0 * row
+    if a.lse != NULL:
+        sub.lse = <char*>a.lse + i0 * <Py_ssize_t>itemsize
+    if a.target != NULL:
+        sub.target = <const char*>a.target + i0 * row
+    if a.labels != NULL:
+        sub.labels = a.labels + i0
+    if a.sw != NULL:
+        sub.sw = a.sw + i0
+    if a.gs != NULL:
+        sub.gs = a.gs + i0 * a.gss
+    sub.loss = loss
+
+
+cdef double blocks_group(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, bint f32,
+                         char* ws) noexcept nogil:
+    # the blocks of rows i0 .. i0 + nr - 1 and the sum of their losses, in
+    # the workspace ws (a call, then LOSS_GROUP losses)
+    cdef xent_class_call* sub = <xent_class_call*>ws
+    cdef double* loss = <double*>(ws + sizeof(xent_class_call))
+    cdef Py_ssize_t i = 0
+    rows_call(a, i0, nr, 4 if f32 else 8, loss, sub)
+    while i < nr:
+        cls_block(sub, i, min(<Py_ssize_t>XENT_BLOCK, nr - i), f32)
+        i += XENT_BLOCK
+    return group_sum(loss, nr)
+
+
+cdef int run_blocks_sum(const xent_class_call* a, bint f32, int n_threads, double* total) noexcept nogil:
+    # the blocks path of a reduced loss: a group of rows a task
+    cdef Py_ssize_t n = a.n, ng = (n + LOSS_GROUP - 1) // LOSS_GROUP, g, nr
+    cdef double* part = <double*>malloc(ng * sizeof(double))
+    cdef double s = 0.0, c = 0.0
+    cdef char* ws
+    cdef int failed[1]
+    if part == NULL:
+        return -1
+    failed[0] = 0
+    ws = NULL
+    with parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+        ws = <char*>malloc(sizeof(xent_class_call) + LOSS_GROUP * sizeof(double))
+        if ws == NULL:
+            failed[0] = 1
+        for g in prange(ng, schedule="dynamic"):
+            if ws != NULL:
+                nr = min(<Py_ssize_t>LOSS_GROUP, n - g * LOSS_GROUP)
+                part[g] = blocks_group(a, g * LOSS_GROUP, nr, f32, ws)
+        free(ws)
+    if failed[0] == 0:
+        for g in range(ng):
+            neumaier(&s, &c, part[g])
+        total[0] = neumaier_value(s, c)
+    free(part)
+    return -failed[0]
+
+
+cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads, double* total=NULL) noexcept nogil:
+    # the call on its path (class_path); -1 if out of memory. With total
+    # (a.loss NULL), the reduced loss goes there instead of per-row losses.
     cdef ClassPath path = class_path(a, itemsize, n_threads)
     cdef Py_ssize_t n = a.n, i
     cdef bint f32 = itemsize == 4
+    cdef int status
+    if total != NULL:
+        total[0] = 0.0
     if n == 0:
         return 0
+    if total != NULL:
+        if path == PATH_BLOCKS:
+            return run_blocks_sum(a, f32, n_threads, total)
+        a.loss = <double*>malloc(n * sizeof(double))
+        if a.loss == NULL:
+            return -1
+        status = run_class(a, itemsize, n_threads)
+        if status == 0:
+            total[0] = grouped_sum(a.loss, n)
+        free(a.loss)
+        a.loss = NULL
+        return status
     if path == PATH_BLOCKS:
         for i in prange(0, n, XENT_BLOCK, schedule="dynamic", chunksize=BLOCKS_PER_CHUNK,
                         num_threads=n_threads, use_threads_if=n_threads > 1):
@@ -167,12 +284,15 @@ cdef inline void* rows_out(floating[:, ::1] out) noexcept:
     return &out[0, 0] if out is not None and out.shape[0] > 0 and out.shape[1] > 0 else NULL
 
 
-cdef void call_class(xent_class_call* a, size_t itemsize, int n_threads) except *:
+cdef double call_class(xent_class_call* a, size_t itemsize, int n_threads, bint reduced=False) except? -1:
+    # the call; reduced (a.loss NULL): returns the reduced loss
     cdef int status
+    cdef double total = 0.0
     with nogil:
-        status = run_class(a, itemsize, n_threads)
+        status = run_class(a, itemsize, n_threads, &total if reduced else NULL)
     if status != 0:
         raise MemoryError()
+    return total
 
 
 def class_path_of(int op, Py_ssize_t n, Py_ssize_t c, size_t itemsize, int n_threads, bint out=True):

@@ -69,18 +69,22 @@ def softmax_xent_labels(
     long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
     double cap=0.0,
 ):
-    """Per-row loss (and gradient if grad is not None) for integer labels."""
+    """Per-row loss into loss (None: the reduced loss is returned, as
+    grouped_sum of them) and the gradient if grad is not None, for integer
+    labels."""
     cdef xent_class_call a = class_call(XENT_CLS_CE, x)
     cdef double* u
+    cdef double total
     a.out = rows_out(grad)
     a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
     a.ignore = ignore_index
-    a.loss = &loss[0] if a.n > 0 else NULL
+    a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     u = ce_options(&a, class_weight, sample_weight, grad_scale, eps, z, cap)
     try:
-        call_class(&a, sizeof(floating), n_threads)
+        total = call_class(&a, sizeof(floating), n_threads, loss is None)
     finally:
         free(u)
+    return total if loss is None else None
 
 
 def softmax_xent_probs(
@@ -88,17 +92,19 @@ def softmax_xent_probs(
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
     double[::1] loss, floating[:, ::1] grad, int n_threads, double cap=0.0,
 ):
-    """Per-row loss (and gradient if grad is not None) for probability targets."""
+    """softmax_xent_labels for probability targets."""
     cdef xent_class_call a = class_call(XENT_CLS_CE, x)
     cdef double* u
+    cdef double total
     a.out = rows_out(grad)
     a.target = &target[0, 0] if a.n > 0 else NULL
-    a.loss = &loss[0] if a.n > 0 else NULL
+    a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     u = ce_options(&a, class_weight, sample_weight, grad_scale, eps, z, cap)
     try:
-        call_class(&a, sizeof(floating), n_threads)
+        total = call_class(&a, sizeof(floating), n_threads, loss is None)
     finally:
         free(u)
+    return total if loss is None else None
 
 
 def softmax_focal_labels(
@@ -108,17 +114,20 @@ def softmax_focal_labels(
 ):
     """Per-row softmax focal loss of integer labels (alpha: one factor per
     class), and its gradient if grad is not None, on the softmax family's
-    paths (the focal terms of xent_focal_terms_)."""
+    paths (the focal terms of xent_focal_terms_); loss None: as
+    softmax_xent_labels."""
     cdef xent_class_call a = class_call(XENT_CLS_FOCAL, x)
+    cdef double total
     a.out = rows_out(grad)
     a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
     a.ignore = ignore_index
-    a.loss = &loss[0] if a.n > 0 else NULL
+    a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     a.gs = &grad_scale[0] if a.n > 0 else NULL
     a.gss = grad_scale.strides[0] // sizeof(double)
     a.gamma = gamma
     a.alpha = &alpha[0]
-    call_class(&a, sizeof(floating), n_threads)
+    total = call_class(&a, sizeof(floating), n_threads, loss is None)
+    return total if loss is None else None
 
 
 def nll_labels(

@@ -76,24 +76,9 @@ cdef inline Py_ssize_t cols_of(const Py_buffer* v) noexcept:
     return v.shape[v.ndim - 1]
 
 
-cdef double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
-    # sum of v in order, Neumaier-compensated: the reduction of the per-row
-    # losses on every path (deterministic, and accurate for any n)
-    cdef double s = 0.0, c = 0.0, t
-    cdef Py_ssize_t i
-    for i in range(n):
-        t = s + v[i]
-        if (s if s >= 0 else -s) >= (v[i] if v[i] >= 0 else -v[i]):
-            c += (s - t) + v[i]
-        else:
-            c += (v[i] - t) + s
-        s = t
-    return s + c if s - s == 0 else s  # (inf or NaN: the plain sum)
-
-
 def loss_sum(const double[::1] loss):
-    """The sum of the per-row losses (ordered_sum)."""
-    return ordered_sum(&loss[0], loss.shape[0]) if loss.shape[0] > 0 else 0.0
+    """The reduced loss of per-row losses (grouped_sum, src/class_rows.pxi)."""
+    return grouped_sum(&loss[0], loss.shape[0]) if loss.shape[0] > 0 else 0.0
 
 
 def fast_rows(int op, x, out=None):
@@ -143,8 +128,8 @@ def fast_ce(x, target, bint return_grad, grad_out=None):
     cdef Py_buffer xv, tv, gv
     cdef xent_class_call a
     cdef int64_t* labels = NULL
-    cdef double* loss = NULL
     cdef Py_ssize_t n, c, i, kept = 0
+    cdef int status = 0
     cdef int64_t y
     cdef bint bad = False
     cdef double scale, value
@@ -166,8 +151,7 @@ def fast_ce(x, target, bint return_grad, grad_out=None):
                             or (tv.itemsize == 4 and tv.format[0] == b'i'))):
                 return None
             labels = <int64_t*>malloc(n * sizeof(int64_t))
-            loss = <double*>malloc(n * sizeof(double))
-            if labels == NULL or loss == NULL:
+            if labels == NULL:
                 return None
             for i in range(n):
                 y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
@@ -181,7 +165,6 @@ def fast_ce(x, target, bint return_grad, grad_out=None):
             a.op = XENT_CLS_CE
             a.n, a.C = n, c
             a.x = xv.buf
-            a.loss = loss
             a.labels = labels
             a.ignore = -100
             a.gs = &scale
@@ -197,18 +180,19 @@ def fast_ce(x, target, bint return_grad, grad_out=None):
                 PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
                 a.out = gv.buf
             with nogil:
-                run_class(&a, xv.itemsize, 1)
-                value = 0.0 if kept == 0 else ordered_sum(loss, n) * scale
+                status = run_class(&a, xv.itemsize, 1, &value)
+                value = 0.0 if kept == 0 else value * scale
                 if kept == 0 and return_grad:
                     memset(a.out, 0, n * c * xv.itemsize)
             if return_grad:
                 PyBuffer_Release(&gv)
+            if status != 0:
+                raise MemoryError()
             result = (_f32 if xv.itemsize == 4 else _f64).type(value)
             return (result, grad) if return_grad else result
         finally:
             PyBuffer_Release(&tv)
             free(labels)
-            free(loss)
     finally:
         PyBuffer_Release(&xv)
 

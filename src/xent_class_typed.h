@@ -635,9 +635,58 @@ static void XENT_G(xent_class_stream_close_)(xent_stream *st)
  * specialised for each op and target kind (the arguments op, probs and cap
  * are constants at each call of it). */
 
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+/* a narrow block's rows to and from its workspace (xent_tn16_in_ and the
+ * rest: C a constant in each case) */
+static inline __attribute__((always_inline)) void XENT_G(xent_c_narrow_)(const XENT_T *x, XENT_T *w,
+                                                                         const int C, const int in)
+{
+    if (sizeof(XENT_T) == 4) {
+        __m512 v[XENT_NARROW_C];
+        if (in) {
+            XENT_F(xent_tn16_in_)((const float *)x, C, v);
+            for (int c = 0; c < C; c++)
+                _mm512_storeu_ps((float *)w + 16 * c, v[c]);
+        } else {
+            for (int c = 0; c < C; c++)
+                v[c] = _mm512_loadu_ps((const float *)w + 16 * c);
+            XENT_F(xent_tn16_out_)(v, C, (float *)x);
+        }
+    } else {
+        __m512d v[XENT_NARROW_C];
+        for (int h = 0; h < 2; h++) {
+            if (in) {
+                XENT_F(xent_tn8_in_)((const double *)x + 8 * h * C, C, v);
+                for (int c = 0; c < C; c++)
+                    _mm512_storeu_pd((double *)w + 16 * c + 8 * h, v[c]);
+            } else {
+                for (int c = 0; c < C; c++)
+                    v[c] = _mm512_loadu_pd((const double *)w + 16 * c + 8 * h);
+                XENT_F(xent_tn8_out_)(v, C, (double *)x + 8 * h * C);
+            }
+        }
+    }
+}
+
+/* 1: the block went by xent_c_narrow_ (nb == XENT_BLOCK, C <= XENT_NARROW_C) */
+static inline int XENT_G(xent_c_narrow_io_)(const XENT_T *x, XENT_T *w, ptrdiff_t nb, ptrdiff_t C, int in)
+{
+    if (nb != XENT_BLOCK)
+        return 0;
+    switch (C) {
+#define XENT_CASE(n) case n: XENT_G(xent_c_narrow_)(x, w, n, in); return 1;
+    XENT_CASE(1) XENT_CASE(2) XENT_CASE(3) XENT_CASE(4) XENT_CASE(5) XENT_CASE(6) XENT_CASE(7) XENT_CASE(8)
+#undef XENT_CASE
+    }
+    return 0;
+}
+#endif
+
 static inline void XENT_G(xent_c_t_in_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t C, XENT_T *w)
 {
 #if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (XENT_G(xent_c_narrow_io_)((XENT_T *)x, w, nb, C, 1))
+        return;
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK) {
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
             XENT_F(xent_t16_in_)((const float *)x + c0, C, C - c0 < 16 ? C - c0 : 16, (float *)w + c0 * 16);
@@ -659,6 +708,8 @@ static inline void XENT_G(xent_c_t_in_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t
 static inline void XENT_G(xent_c_t_out_)(const XENT_T *w, ptrdiff_t nb, ptrdiff_t C, XENT_T *out)
 {
 #if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (XENT_G(xent_c_narrow_io_)(out, (XENT_T *)w, nb, C, 0))
+        return;
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK) {
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
             XENT_F(xent_t16_out_)((const float *)w + c0 * 16, C - c0 < 16 ? C - c0 : 16, (float *)out + c0, C);

@@ -22,7 +22,10 @@
  * instruction set's table (xent_rows_impl.h: .name = xent_<name>_<isa>) and
  * the names Python sees (xent_op_names; tests/test_build.py checks the
  * Cython mirror in src/_rows.pxd against them). */
-#define XENT_OPS(X) XENT_TYPED_OPS(X, f32, float) XENT_TYPED_OPS(X, f64, double)
+#define XENT_OPS(X)                                                                                     \
+    XENT_TYPED_OPS(X, f32, float) XENT_TYPED_OPS(X, f64, double)                                        \
+    /* the sum of a group of per-row losses (the reduced loss, class_rows.pxi) */                      \
+    X(double, loss_group_sum, (const double *v, ptrdiff_t n))
 
 #define XENT_TYPED_OPS(X, T, R)                                                                         \
     X(R, max_##T, (const R *x, ptrdiff_t n))                                                            \

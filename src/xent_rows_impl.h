@@ -378,6 +378,106 @@ static inline void XENT_F(xent_t16_out_)(const float *ws, ptrdiff_t w, float *x,
     for (int b = 0; b < 16; b++)
         _mm512_mask_storeu_ps(x + b * ld, k, r[b]);
 }
+/* Narrow blocks (C <= XENT_NARROW_C classes): the block's rows are C whole
+ * vectors in memory (16 rows of C float32, or 8 rows of C float64), so a
+ * class's lanes come from them by two-table permutes (ceil(C/2) a class,
+ * the pairs of vectors told apart by a mask) and go back the same way: for
+ * C = 2, 2 permutes and 2 loads where the 16 x 16 transpose takes 64
+ * shuffles and 16 masked loads. f = b C + c is the flat position of class c
+ * of row b; with C a constant (the callers' cases) the indices and masks
+ * are constants. */
+#define XENT_NARROW_C 8
+#define XENT_IOTA16(E) E(15), E(14), E(13), E(12), E(11), E(10), E(9), E(8), \
+                       E(7), E(6), E(5), E(4), E(3), E(2), E(1), E(0)
+#define XENT_IOTA8(E) E(7), E(6), E(5), E(4), E(3), E(2), E(1), E(0)
+
+/* v[c] = class c of the 16 rows at x (C vectors), c < C */
+static inline XENT_INLINE void XENT_F(xent_tn16_in_)(const float *x, const int C, __m512 v[])
+{
+    __m512 X[XENT_NARROW_C + 1];
+    for (int k = 0; k < C; k++)
+        X[k] = _mm512_loadu_ps(x + 16 * k);
+    X[C] = X[C - 1];
+    for (int c = 0; c < C; c++) {
+#define XENT_E(b) (((b) * C + c) & 31)
+        const __m512i idx = _mm512_set_epi32(XENT_IOTA16(XENT_E));
+#undef XENT_E
+        __m512 o = _mm512_permutex2var_ps(X[0], idx, X[1]);
+        for (int j = 1; 2 * j < C; j++) {
+            unsigned m = 0;
+            for (int b = 0; b < 16; b++)
+                m |= (unsigned)(((b * C + c) >> 5) == j) << b;
+            o = _mm512_mask_mov_ps(o, (__mmask16)m, _mm512_permutex2var_ps(X[2 * j], idx, X[2 * j + 1]));
+        }
+        v[c] = o;
+    }
+}
+
+/* the 16 rows at x (C vectors) from v[c] = class c of the rows, c < C */
+static inline XENT_INLINE void XENT_F(xent_tn16_out_)(const __m512 v[], const int C, float *x)
+{
+    for (int k = 0; k < C; k++) {
+        /* lane p: f = 16 k + p, row f / C, class f % C: lane f / C of
+         * v[f % C], from the pair (v[2j], v[2j + 1]) with j = (f % C) / 2 */
+#define XENT_E(p) ((16 * k + (p)) / C + 16 * (((16 * k + (p)) % C) & 1))
+        const __m512i idx = _mm512_set_epi32(XENT_IOTA16(XENT_E));
+#undef XENT_E
+        __m512 o = _mm512_setzero_ps();
+        for (int j = 0; 2 * j < C; j++) {
+            unsigned m = 0;
+            for (int p = 0; p < 16; p++)
+                m |= (unsigned)((((16 * k + p) % C) >> 1) == j) << p;
+            if (m == 0)
+                continue;
+            __m512 hi = 2 * j + 1 < C ? v[2 * j + 1] : v[2 * j];
+            o = _mm512_mask_mov_ps(o, (__mmask16)m, _mm512_permutex2var_ps(v[2 * j], idx, hi));
+        }
+        _mm512_storeu_ps(x + 16 * k, o);
+    }
+}
+
+/* the float64 pair: v[c] = class c of the 8 rows at x (C vectors) */
+static inline XENT_INLINE void XENT_F(xent_tn8_in_)(const double *x, const int C, __m512d v[])
+{
+    __m512d X[XENT_NARROW_C + 1];
+    for (int k = 0; k < C; k++)
+        X[k] = _mm512_loadu_pd(x + 8 * k);
+    X[C] = X[C - 1];
+    for (int c = 0; c < C; c++) {
+#define XENT_E(b) (long long)(((b) * C + c) & 15)
+        const __m512i idx = _mm512_set_epi64(XENT_IOTA8(XENT_E));
+#undef XENT_E
+        __m512d o = _mm512_permutex2var_pd(X[0], idx, X[1]);
+        for (int j = 1; 2 * j < C; j++) {
+            unsigned m = 0;
+            for (int b = 0; b < 8; b++)
+                m |= (unsigned)(((b * C + c) >> 4) == j) << b;
+            o = _mm512_mask_mov_pd(o, (__mmask8)m, _mm512_permutex2var_pd(X[2 * j], idx, X[2 * j + 1]));
+        }
+        v[c] = o;
+    }
+}
+
+static inline XENT_INLINE void XENT_F(xent_tn8_out_)(const __m512d v[], const int C, double *x)
+{
+    for (int k = 0; k < C; k++) {
+#define XENT_E(p) (long long)((8 * k + (p)) / C + 8 * (((8 * k + (p)) % C) & 1))
+        const __m512i idx = _mm512_set_epi64(XENT_IOTA8(XENT_E));
+#undef XENT_E
+        __m512d o = _mm512_setzero_pd();
+        for (int j = 0; 2 * j < C; j++) {
+            unsigned m = 0;
+            for (int p = 0; p < 8; p++)
+                m |= (unsigned)((((8 * k + p) % C) >> 1) == j) << p;
+            if (m == 0)
+                continue;
+            __m512d hi = 2 * j + 1 < C ? v[2 * j + 1] : v[2 * j];
+            o = _mm512_mask_mov_pd(o, (__mmask8)m, _mm512_permutex2var_pd(v[2 * j], idx, hi));
+        }
+        _mm512_storeu_pd(x + 8 * k, o);
+    }
+}
+
 /* log(s) of 8 float64 lanes of finite s >= 1 (a row's sum of exps, one of
  * them exp(0)): xent_log_'s reduction, with vgetexppd/vgetmantpd for the
  * exponent and mantissa, and its series */
@@ -743,9 +843,13 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
     for (ptrdiff_t l = 0; l < 16 * C; l += 16) /* (an address, not a pointer past the end) */
         _mm_prefetch((const char *)((uintptr_t)x + sizeof(float) * (size_t)(8 * 16 * C + l)),
                      _MM_HINT_T0);
-    for (int b = 0; b < 16; b++)
-        v[b] = _mm512_maskz_loadu_ps(kc, x + b * C);
-    XENT_F(xent_t16_)(v); /* v[c]: class c of the 16 rows */
+    if (C <= XENT_NARROW_C) {
+        XENT_F(xent_tn16_in_)(x, (int)C, v); /* v[c]: class c of the 16 rows */
+    } else {
+        for (int b = 0; b < 16; b++)
+            v[b] = _mm512_maskz_loadu_ps(kc, x + b * C);
+        XENT_F(xent_t16_)(v);
+    }
     __m512 m = v[0];
 #pragma GCC unroll 16
     for (ptrdiff_t c = 1; c < C; c++)
@@ -870,10 +974,14 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         __m512 lo_ = _mm512_fmsub_ps(v[c], kl, _mm512_maskz_mov_ps(hit, tl));
         v[c] = _mm512_add_ps(hi_, lo_);
     }
+    if (C <= XENT_NARROW_C) {
+        XENT_F(xent_tn16_out_)(v, (int)C, grad); /* back to rows */
+        return 1;
+    }
 #pragma GCC unroll 16
     for (ptrdiff_t c = C; c < 16; c++)
         v[c] = _mm512_setzero_ps();
-    XENT_F(xent_t16_)(v); /* back to rows */
+    XENT_F(xent_t16_)(v);
     for (int b = 0; b < 16; b++)
         _mm512_mask_storeu_ps(grad + b * C, kc, v[b]);
     return 1;
@@ -996,6 +1104,40 @@ static void XENT_F(xent_scale16_f32_)(float *e, ptrdiff_t n, double k)
     }
 }
 #endif
+
+/* The sum of a group of per-row losses (the reduced loss: its groups and
+ * their order are in src/class_rows.pxi): v[i] into lane i % 8, each lane
+ * compensated by Knuth's TwoSum (no branch, so it vectorises; the same bits
+ * on every instruction set: additions only, in a fixed order), then the
+ * lanes' sums added in lane order, Neumaier-compensated, and their errors.
+ * Not finite: the plain sum. */
+static double XENT_F(xent_loss_group_sum_)(const double *v, ptrdiff_t n)
+{
+    double s[8] = {0}, c[8] = {0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+#pragma omp simd
+        for (int l = 0; l < 8; l++) {
+            double t = s[l] + v[i + l], z = t - s[l];
+            c[l] += (s[l] - (t - z)) + (v[i + l] - z);
+            s[l] = t;
+        }
+    }
+    for (int l = 0; i + l < n; l++) {
+        double t = s[l] + v[i + l], z = t - s[l];
+        c[l] += (s[l] - (t - z)) + (v[i + l] - z);
+        s[l] = t;
+    }
+    double S = 0.0, E = 0.0;
+    for (int l = 0; l < 8; l++) {
+        double t = S + s[l];
+        E += fabs(S) >= fabs(s[l]) ? (S - t) + s[l] : (s[l] - t) + S;
+        S = t;
+    }
+    for (int l = 0; l < 8; l++)
+        E += c[l];
+    return S - S == 0 ? S + E : S;
+}
 
 /* the table of this ISA's functions: the op `name` is xent_<name>_ of this
  * ISA (the list is XENT_OPS in xent_rows.h); on AVX-512 a few ops are

@@ -24,15 +24,17 @@ def test_public_functions_use_the_compiled_kernels():
 
 def _header_ops(path):
     """The ops of XENT_OPS in src/xent_rows.h, in order: XENT_TYPED_OPS(X, T,
-    R) expanded for each type it is given."""
+    R) expanded for each type it is given, then the untyped ops."""
     import re
 
     text = open(path).read()
     start = text.index("#define XENT_TYPED_OPS(")
     body = text[start:text.index("\n\n", start)]
     per_type = re.findall(r"\bX\(\w+, (\w+)##T, \(", body)
-    ops = re.search(r"#define XENT_OPS\(X\) (.*)", text).group(1)
-    return [op + t for t in re.findall(r"XENT_TYPED_OPS\(X, (\w+), \w+\)", ops) for op in per_type]
+    start = text.index("#define XENT_OPS(X)")
+    ops = text[start:text.index("\n\n", start)]
+    typed = [op + t for t in re.findall(r"XENT_TYPED_OPS\(X, (\w+), \w+\)", ops) for op in per_type]
+    return typed + re.findall(r"\bX\(\w+, (\w+), \(", ops)
 
 
 def _mirror_ops(path):

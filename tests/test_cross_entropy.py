@@ -483,3 +483,41 @@ def test_mean_with_a_zero_denominator_is_zero_even_for_infinite_losses(f):
         kw["z_loss"] = 1e-3
     loss, grad = f(x, np.array([1, 1]), **kw)  # every label has class weight 0
     assert loss == 0.0 and not grad.any()
+
+
+@pytest.mark.parametrize("c", [3, 10, 100])
+@pytest.mark.parametrize("case", ["labels", "probs", "smoothing", "focal", "weights"])
+def test_reduced_loss_is_the_grouped_sum_of_the_rows(rng, c, case):
+    """A reduced loss is the kernels' grouped sum of the per-row losses
+    (xent._kernels.loss_sum: groups of 1024 rows) bit for bit, on the block
+    path (which sums its groups without a per-row array) and the rows and
+    streamed paths, for any thread count; and "mean" is that sum over the
+    denominator."""
+    from xent import _dispatch, _kernels
+    n = 2 * 1024 + 517
+    x = rng.standard_normal((n, c)) * 3
+    y = rng.integers(0, c, n)
+    y[::7] = -100
+    fn, kw = xent.softmax_cross_entropy, {}
+    target = y
+    if case == "probs":
+        target = rng.dirichlet(np.ones(c), n)
+    elif case == "smoothing":
+        kw = dict(label_smoothing=0.1)
+    elif case == "focal":
+        fn, kw = xent.softmax_focal_loss, dict(gamma=2.0)
+    elif case == "weights":
+        kw = dict(weight=rng.random(c) + 0.5, sample_weight=rng.random(n))
+    rows = fn(x, target, reduction="none", **kw)
+    want = _kernels.loss_sum(np.ascontiguousarray(rows, dtype=np.float64))
+    assert want == pytest.approx(float(np.sum(rows)), rel=1e-12)
+    for block, stream in [(1024, 1 << 62), (0, 1 << 62), (0, 0)]:
+        with _dispatch.use_block_classes(block), _dispatch.use_stream_bytes(stream):
+            for threads in (1, 2):
+                got = fn(x, target, reduction="sum", n_threads=threads, **kw)
+                assert got == want, (block, stream, threads)
+                got, g = fn(x, target, reduction="sum", return_grad=True, n_threads=threads, **kw)
+                assert got == want, (block, stream, threads)
+    kept = np.count_nonzero(y != -100) if case in ("labels", "smoothing", "focal") else n
+    if case != "weights":  # (times the reciprocal of the denominator)
+        assert fn(x, target, **kw) == pytest.approx(want / kept, rel=3e-16)

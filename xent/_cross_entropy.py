@@ -151,11 +151,12 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
                 cdt=compute_dtype(dtype), return_grad=return_grad)
 
 
-def _run(p, kernel_prefix, extra_args, extra_kwargs=None):
-    """Call the kernel, reduce, and package (loss[, grad])."""
+def _run(p, kernel_prefix, extra_args, extra_kwargs=None, reduces=False):
+    """Call the kernel, reduce, and package (loss[, grad]); reduces: the
+    kernels reduce the loss themselves (_loss_rows)."""
     rows, cdt = p["rows"], p["cdt"]
     data = rows.data(cdt)
-    loss = np.empty(rows.n_rows, dtype=np.float64)
+    loss = _loss_rows(p, reduces)
     grad = None
     if p["return_grad"]:
         grad = rows.direct_full(p["grad_out"], cdt)
@@ -171,12 +172,20 @@ def _run(p, kernel_prefix, extra_args, extra_kwargs=None):
         fn = kernel(kernel_prefix + "_probs", cdt)
         args = (data, target, p["w"], p["sw"], p["grad_scale"], p["eps"], *extra_args,
                 loss, grad, p["nt"])
-    fn(*args, **(extra_kwargs or {}))
-    return _package(p, loss, grad)
+    return _package(p, loss, grad, fn(*args, **(extra_kwargs or {})))
 
 
-def _package(p, loss, grad):
-    """Reduce the per-row losses and return loss (and grad) as the caller asked."""
+def _loss_rows(p, reduces):
+    """The per-row losses' array, or None where the kernel reduces them
+    itself (reduces: it can; it then returns the sum, src/class_rows.pxi)."""
+    if reduces and p["reduction"] != "none":
+        return None
+    return np.empty(p["rows"].n_rows, dtype=np.float64)
+
+
+def _package(p, loss, grad, total=None):
+    """Reduce the per-row losses (unless loss is None: total is their sum)
+    and return loss (and grad) as the caller asked."""
     rows = p["rows"]
     dtype = p["dtype"]
     # "mean" with a zero denominator: 0 with a 0 gradient, whatever the samples
@@ -187,7 +196,7 @@ def _package(p, loss, grad):
     elif nothing:
         value = dtype.type(0.0)
     else:
-        total = _k.loss_sum(loss)
+        total = _k.loss_sum(loss) if loss is not None else total
         value = dtype.type(total * p["scale"] if p["reduction"] == "mean" else total)
     if not p["return_grad"]:
         return value
@@ -279,7 +288,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
     if p["w_shift"]:
         z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
-    return _run(p, "softmax_xent", (z,), {"cap": cap or 0.0})
+    return _run(p, "softmax_xent", (z,), {"cap": cap or 0.0}, reduces=True)
 
 
 @fill_doc(options=_OPTIONS_DOC)

@@ -140,19 +140,19 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
                          f"got shape {al.shape}")
     al = np.ascontiguousarray(np.broadcast_to(al.reshape(-1), (c,)), dtype=np.float64)
     rows, cdt = p["rows"], p["cdt"]
-    loss = np.empty(rows.n_rows, dtype=np.float64)
+    labels = p["labels"]
+    loss = _cross_entropy._loss_rows(p, labels is not None)
     grad = None
     if return_grad:
         grad = rows.direct_full(p["grad_out"], cdt)
         if grad is None:
             grad = np.empty(rows.shape2d, dtype=cdt)
-    labels = p["labels"]
     if labels is not None:  # the softmax family's paths (src/class_rows.pxi)
-        kernel("softmax_focal_labels", cdt)(
+        total = kernel("softmax_focal_labels", cdt)(
             rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"])
     else:
-        kernel("softmax_focal_rows", cdt)(
+        total = kernel("softmax_focal_rows", cdt)(
             rows.data(cdt), Rows(p["t"], rows.axes).data(cdt), al, g, p["grad_scale"], loss, grad,
             p["nt"])
-    return _cross_entropy._package(p, loss, grad)
+    return _cross_entropy._package(p, loss, grad, total)
 
