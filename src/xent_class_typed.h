@@ -161,6 +161,19 @@ static inline double XENT_G(xent_c_coef_)(const xent_class_call *a, const XENT_T
  * sum_j a_j (x_j - m) over the class-only coefficients a_j != 0, and their
  * sum into *wsum; lane sums, so that the value does not depend on where the
  * row lies in memory. */
+static inline __attribute__((always_inline)) void XENT_G(xent_c_tsum_lanes_)(
+    const XENT_T *xr, const XENT_T *tr, const double *w, const double *u, double e1, double e2,
+    ptrdiff_t j, double m, double *ts, double *ws)
+{
+    /* XENT_LANES classes from j: a_j = w_j (e1 t_j + e2), or u_j (labels) */
+#pragma omp simd
+    for (int l = 0; l < XENT_LANES; l++) {
+        double c = tr ? (w ? w[j + l] : 1.0) * (e1 * (double)tr[j + l] + e2) : u[j + l];
+        ts[l] += c != 0 ? c * XENT_G(xent_c_shifted_)((double)xr[j + l], m) : 0.0;
+        ws[l] += c;
+    }
+}
+
 static double XENT_G(xent_c_tsum_)(const xent_class_call *a, const XENT_T *xr, const XENT_T *tr,
                                    ptrdiff_t j0, ptrdiff_t width, double m, double *wsum)
 {
@@ -169,25 +182,29 @@ static double XENT_G(xent_c_tsum_)(const xent_class_call *a, const XENT_T *xr, c
         return 0.0;
     }
     double ts[XENT_LANES] = {0}, ws[XENT_LANES] = {0};
+    const double *w = a->w, *u = a->u, e1 = 1.0 - a->eps, e2 = a->eps / (double)a->C;
     ptrdiff_t j = j0, end = j0 + width;
-    for (; j + XENT_LANES <= end; j += XENT_LANES) {
-        for (int l = 0; l < XENT_LANES; l++) {
-            double c = XENT_G(xent_c_coef_)(a, tr, j + l);
-            ts[l] += c != 0 ? c * XENT_G(xent_c_shifted_)((double)xr[j + l], m) : 0.0;
-            ws[l] += c;
-        }
-    }
+    /* (the cases apart, so that each loop is vectorised without tests) */
+    if (!tr)
+        for (; j + XENT_LANES <= end; j += XENT_LANES)
+            XENT_G(xent_c_tsum_lanes_)(xr, NULL, NULL, u, e1, e2, j, m, ts, ws);
+    else if (w)
+        for (; j + XENT_LANES <= end; j += XENT_LANES)
+            XENT_G(xent_c_tsum_lanes_)(xr, tr, w, NULL, e1, e2, j, m, ts, ws);
+    else
+        for (; j + XENT_LANES <= end; j += XENT_LANES)
+            XENT_G(xent_c_tsum_lanes_)(xr, tr, NULL, NULL, e1, e2, j, m, ts, ws);
     for (int l = 0; j < end; j++, l++) {
         double c = XENT_G(xent_c_coef_)(a, tr, j);
         ts[l] += c != 0 ? c * XENT_G(xent_c_shifted_)((double)xr[j], m) : 0.0;
         ws[l] += c;
     }
-    double t = 0.0, w = 0.0;
+    double t = 0.0, wt = 0.0;
     for (int l = 0; l < XENT_LANES; l++) {
         t += ts[l];
-        w += ws[l];
+        wt += ws[l];
     }
-    *wsum = w;
+    *wsum = wt;
     return t;
 }
 
@@ -492,11 +509,23 @@ static void XENT_G(xent_c_out_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t
         return;
     }
     if (tr) { /* probabilities: g_j = k e_j - F a_j, rounded once */
+        const double *w = a->w ? a->w + j0 : NULL, e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
+        const XENT_T *t = tr + j0;
+        const int kinf = k == INFINITY || k == -INFINITY;
+        if (w) {
 #pragma omp simd
-        for (ptrdiff_t j = 0; j < width; j++) {
-            double e = (double)O[j];
-            double g = (e == 0 && (k == INFINITY || k == -INFINITY)) ? 0.0 : e * k;
-            O[j] = (XENT_T)(g - F * XENT_G(xent_c_coef_)(a, tr, j0 + j));
+            for (ptrdiff_t j = 0; j < width; j++) {
+                double e = (double)O[j];
+                double g = (e == 0 && kinf) ? 0.0 : e * k;
+                O[j] = (XENT_T)(g - F * (w[j] * (e1 * (double)t[j] + e2)));
+            }
+        } else {
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < width; j++) {
+                double e = (double)O[j];
+                double g = (e == 0 && kinf) ? 0.0 : e * k;
+                O[j] = (XENT_T)(g - F * (e1 * (double)t[j] + e2));
+            }
         }
         return;
     }
@@ -898,8 +927,13 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             }
             s[b] = sb;
             ls[b] = log(sb);
-            for (ptrdiff_t c = 0; c < C; c++)
+            oth[b] = 0.0;
+            for (ptrdiff_t c = 0; c < C; c++) {
                 ew[c * B + b] = (mt[b] == INFINITY && xw[c * B + b] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
+                oth[b] += yi[b] == (int32_t)c ? 0.0 : (double)ew[c * B + b];
+            }
+            if (sb != sb)
+                oth[b] = sb;
         }
     }
     /* the rows' terms and outputs */

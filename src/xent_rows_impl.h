@@ -718,8 +718,11 @@ static inline XENT_INLINE double XENT_F(xent_sumexp16_body_)(const float *x, flo
     for (; j < n; j += 16) {
         ptrdiff_t len = n - j < 16 ? n - j : 16;
         __mmask16 km = (__mmask16)((1u << len) - 1);
-        __m512 xv = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), km, x + j);
-        __m512 v = XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(xv, mv)), lo);
+        /* the lanes past the end hold m, their exps are zeroed after: a
+         * filler of -inf would make subnormal exps, each instruction on
+         * them a microcode assist (measured: a row of 17 classes 5x slower) */
+        __m512 xv = _mm512_mask_loadu_ps(mv, km, x + j);
+        __m512 v = _mm512_maskz_mov_ps(km, XENT_F(xent_expf16_)(_mm512_min_ps(hi, _mm512_sub_ps(xv, mv)), lo));
         if (e)
             _mm512_mask_storeu_ps(e + j, km, v);
         a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));

@@ -35,7 +35,8 @@ static XENT_T XENT_G(xent_max_)(const XENT_T *x, ptrdiff_t n)
 }
 
 /* The end of xent_sumexp_ (and of the streamed row's loop) from position j:
- * the tail padded with -inf (exp 0) into the lanes, and the lanes summed. */
+ * the tail into the lanes (the lanes past the end adding 0), and the lanes
+ * summed. */
 static inline double XENT_G(xent_sumexp_end_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, ptrdiff_t j,
                                               XENT_T m, double *acc, double *comp)
 {
@@ -44,10 +45,12 @@ static inline double XENT_G(xent_sumexp_end_)(const XENT_T *x, XENT_T *e, ptrdif
     if (j < n) {
         int len = (int)(n - j);
         for (int l = 0; l < XENT_LANES; l++)
-            xin[l] = l < len ? x[j + l] : -INFINITY;
+            xin[l] = l < len ? x[j + l] : m;
+        /* (past the end: m, its exp then zeroed; a filler of -inf would make
+         * subnormal exps, each instruction on them a microcode assist) */
 #pragma omp simd
         for (int l = 0; l < XENT_LANES; l++)
-            v[l] = XENT_EXP(xin[l] - m);
+            v[l] = l < len ? XENT_EXP(xin[l] - m) : (XENT_T)0;
         if (e)
             for (int l = 0; l < len; l++)
                 e[j + l] = v[l];
@@ -63,7 +66,7 @@ static inline double XENT_G(xent_sumexp_end_)(const XENT_T *x, XENT_T *e, ptrdif
 }
 
 /* sum_j exp(x_j - m), in XENT_LANES float64 lanes; writes the exps to e
- * unless e is NULL (e may be x). The tail is padded with -inf (exp 0). */
+ * unless e is NULL (e may be x). */
 static double XENT_G(xent_sumexp_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
 {
     XENT_EXP_BOUNDS;

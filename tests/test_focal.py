@@ -197,3 +197,27 @@ def test_softmax_focal_infinite_logits_follow_the_softmax_limit():
     loss = xent.softmax_focal_loss(np.array([[-inf, -inf], [0.0, 1.0]]), np.array([0, 1]),
                                    reduction="none")
     assert np.isnan(loss[0]) and np.isfinite(loss[1])
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_softmax_focal_loss_of_a_label_sharing_an_infinite_max(gamma, dtype):
+    """(hypothesis) A row whose max is +inf at the label and elsewhere: its
+    softmax is shared by the +inf entries, p = 1/2 here, and 1 - p comes from
+    the other terms (they were the NaN exps exp(inf - inf) on the block path,
+    so the loss was NaN); the same on the block and rows paths."""
+    from xent import _dispatch
+
+    x = np.array([[np.inf, np.inf], [np.inf, 1.0], [1.0, np.inf], [np.inf, np.nan]] * 5, dtype=dtype)
+    y = np.array([1, 0, 0, 0] * 5)
+    want = (0.5 ** gamma) * np.log(2.0)
+    got = []
+    for block in (64, 0):
+        with _dispatch.use_block_classes(block):
+            got.append(xent.softmax_focal_loss(x, y, gamma=gamma, reduction="none", return_grad=True))
+    for loss, grad in got:
+        assert loss[0] == pytest.approx(want, rel=2e-3 if dtype == np.float16 else 1e-6)
+        assert loss[1] == 0 and loss[2] == np.inf and np.isnan(loss[3])
+        assert np.isfinite(grad[0]).all() and grad[0, 0] == -grad[0, 1]
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
