@@ -28,7 +28,8 @@ implementations:
   (forward + backward reads the logits and writes the gradient).
 
 The ``cross_entropy-ls0.1-weighted`` case adds ``label_smoothing=0.1`` and
-class weights (xent, torch and copyto rows only).
+class weights, ``cross_entropy-masked`` sets the last quarter of the classes
+to ``-inf`` (labels among the others) (xent, torch and copyto rows only).
 
 Compare medians: the machine may be shared and noisy. Add ``-k 32000`` (or a
 row name) to narrow the run.
@@ -46,6 +47,7 @@ SHAPES = {
     "65536x10-f32": ((65536, 10), np.float32),
     "4096x8192-f64": ((4096, 8192), np.float64),
     "1024x128256-f32": ((1024, 128256), np.float32),  # an LLM vocabulary (Llama 3)
+    "65536x100-f32": ((65536, 100), np.float32),  # CIFAR-100's classes
 }
 LARGE = ("4096x32000-f32", "4096x8192-f64", "1024x128256-f32")
 
@@ -58,6 +60,11 @@ CASES_SPEC = {
          "copyto")),
     "cross_entropy-ls0.1-weighted": (
         {"label_smoothing": 0.1, "weight": True}, ("4096x32000-f32",),
+        ("xent", "torch", "copyto")),
+    # the last quarter of the classes masked with -inf (a padded vocabulary,
+    # or classes ruled out): their exps are 0 (no subnormal steps)
+    "cross_entropy-masked": (
+        {"mask": True}, ("4096x32000-f32", "65536x100-f32"),
         ("xent", "torch", "copyto")),
 }
 
@@ -108,6 +115,13 @@ def test_bench(benchmark, ce_arrays, shape_id, case, impl):
     kwargs = dict(CASES_SPEC[case][0])
     if kwargs.pop("weight", False):
         kwargs["weight"] = data["w"]
+    if kwargs.pop("mask", False):
+        if "x_masked" not in data:
+            xm = x.copy()
+            xm[:, -(x.shape[1] // 4):] = -np.inf
+            data["x_masked"] = xm
+            data["y_masked"] = y % (x.shape[1] - x.shape[1] // 4)
+        x, y = data["x_masked"], data["y_masked"]
     benchmark.group = f"{case} {x.shape[0]}x{x.shape[1]}-{x.dtype}"
     benchmark.name = impl
     f = xent.softmax_cross_entropy

@@ -62,17 +62,26 @@ static inline double XENT_G(xent_c_shifted_)(double x, double m)
  * anywhere makes the sum NaN), those exps into e unless NULL (e may be x). */
 static double XENT_G(xent_c_nonfinite_)(const XENT_T *x, XENT_T *e, ptrdiff_t n, XENT_T m)
 {
+    /* (vectorised: a run of -inf, a masked block of classes, is common) */
+    int nan = 0;
     double s = 0.0;
+    const int pinf = m == INFINITY;
+#pragma omp simd reduction(| : nan) reduction(+ : s)
     for (ptrdiff_t j = 0; j < n; j++) {
-        if (x[j] != x[j]) {
-            s = (double)x[j];
-            break;
-        }
-        s += (m == INFINITY && x[j] == INFINITY) ? 1.0 : 0.0;
+        nan |= x[j] != x[j];
+        s += (pinf && x[j] == INFINITY) ? 1.0 : 0.0;
     }
-    if (e)
+    if (nan)
         for (ptrdiff_t j = 0; j < n; j++)
-            e[j] = (m == INFINITY && x[j] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
+            if (x[j] != x[j]) {
+                s = (double)x[j]; /* (the first NaN's payload, as before) */
+                break;
+            }
+    if (e) {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < n; j++)
+            e[j] = (pinf && x[j] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
+    }
     return s;
 }
 

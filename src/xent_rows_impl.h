@@ -51,8 +51,12 @@
 static inline XENT_MATH float XENT_F(xent_expf_)(float x, float lo, float hi)
 {
     /* clamp to [lo, hi] = [-104, 89] (NaN passes through both comparisons
-     * unchanged; the bounds come from xent_expf_bounds, see xent_rows.h) */
-    float xc = x < lo ? lo : x;
+     * unchanged; the bounds come from xent_expf_bounds, see xent_rows.h);
+     * below lo the result is 0 (as exp(lo) rounds), computed from 0 instead:
+     * the subnormal steps of exp(lo) would cost a microcode assist each,
+     * and logits masked with -inf are common */
+    const int under = x < lo;
+    float xc = under ? 0.0f : x;
     xc = xc > hi ? hi : xc;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     union { uint32_t u; float f; } kb;
@@ -76,12 +80,14 @@ static inline XENT_MATH float XENT_F(xent_expf_)(float x, float lo, float hi)
     union { uint32_t u; float f; } s1, s2;
     s1.u = (uint32_t)(k1 + 127) << 23;
     s2.u = (uint32_t)(k2 + 127) << 23;
-    return (p * s1.f) * s2.f;
+    return under ? 0.0f : (p * s1.f) * s2.f;
 }
 
 static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
 {
-    double xc = x < lo ? lo : x; /* [lo, hi] = [-746, 710] */
+    /* [lo, hi] = [-746, 710]; below lo, 0 (as xent_expf_) */
+    const int under = x < lo;
+    double xc = under ? 0.0 : x;
     xc = xc > hi ? hi : xc;
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
     double fk = XENT_FMA(xc, 1.4426950408889634074, magic) - magic;
@@ -109,7 +115,7 @@ static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
     s2.f = fk2 + magic;
     s1.u = (s1.u - UINT64_C(0x4338000000000000) + 1023) << 52; /* bits of magic */
     s2.u = (s2.u - UINT64_C(0x4338000000000000) + 1023) << 52;
-    return (p * s1.f) * s2.f;
+    return under ? 0.0 : (p * s1.f) * s2.f;
 }
 
 /* exp of one value (the ops exp_f32/exp_f64) */
@@ -511,7 +517,9 @@ static inline XENT_INLINE __m512d XENT_F(xent_log8_sum_)(__m512d s)
 static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
 {
     const __m512 magic = _mm512_set1_ps(12582912.0f);
-    __m512 xc = _mm512_max_ps(lo, x); /* (NaN passes: the second operand) */
+    /* below lo: 0, computed from 0 (as xent_expf_: no subnormal steps) */
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* (NaN kept) */
+    __m512 xc = _mm512_maskz_mov_ps(keep, x);
     __m512 fk = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), magic), magic);
     __m512 r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(0.693359375f), xc);
     r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(-2.12194440e-4f), r);
@@ -522,7 +530,7 @@ static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, fk);
+    return _mm512_maskz_scalef_ps(keep, p, fk);
 }
 
 /* Non-temporal stores of a float32 row whose values are computed 16 at a
