@@ -7,6 +7,8 @@ the same bits as the general path, and the same errors for the same bad
 input (the short path never raises: it leaves anything uncertain to the
 general path)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -15,9 +17,30 @@ from xent import _cross_entropy
 from xent import _kernels as _compiled  # must import: never skip
 
 
+FAST = ("fast_ce", "fast_rows", "fast_bce")
+
+
+@contextlib.contextmanager
+def general_path():
+    """Every call in it takes the general path: the compiled common calls
+    answer None ("not the common call"), as they do for any other input."""
+    saved = {name: getattr(_compiled, name) for name in FAST}
+    for name in FAST:
+        setattr(_compiled, name, lambda *a: None)
+    try:
+        yield
+    finally:
+        for name, f in saved.items():
+            setattr(_compiled, name, f)
+
+
+def on_general_path(f, *args, **kw):
+    with general_path():
+        return f(*args, **kw)
+
+
 def general(x, y, **kw):
-    # n_threads=1 is not the default: the general path validates and runs
-    return xent.softmax_cross_entropy(x, y, n_threads=1, **kw)
+    return on_general_path(xent.softmax_cross_entropy, x, y, **kw)
 
 
 def test_the_short_path_is_taken(monkeypatch):
@@ -111,9 +134,9 @@ def test_defaults_of_another_type_go_to_the_general_path(kw):
 # --- the other functions with a compiled common call ----------------------
 
 ROWS = {  # name: (call, the general path's call)
-    "logsumexp": (lambda x: xent.logsumexp(x), lambda x: xent.logsumexp(x, n_threads=1)),
-    "softmax": (lambda x: xent.softmax(x), lambda x: xent.softmax(x, n_threads=1)),
-    "log_softmax": (lambda x: xent.log_softmax(x), lambda x: xent.log_softmax(x, n_threads=1)),
+    "logsumexp": (lambda x: xent.logsumexp(x), lambda x: on_general_path(xent.logsumexp, x)),
+    "softmax": (lambda x: xent.softmax(x), lambda x: on_general_path(xent.softmax, x)),
+    "log_softmax": (lambda x: xent.log_softmax(x), lambda x: on_general_path(xent.log_softmax, x)),
 }
 
 
@@ -171,7 +194,7 @@ def test_rows_other_inputs_take_the_general_path(name, x):
 
 
 def _bce_general(x, t, **kw):
-    return xent.binary_cross_entropy_with_logits(x, t, n_threads=1, **kw)
+    return on_general_path(xent.binary_cross_entropy_with_logits, x, t, **kw)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -210,13 +233,14 @@ def test_bce_same_errors_or_results_as_the_general_path(x, t):
 def _calls(name, x, t):
     """(the call with its output o, the general path's call) of name"""
     return {
-        "softmax": (lambda o: xent.softmax(x, out=o), lambda o: xent.softmax(x, out=o, n_threads=1)),
-        "log_softmax": (lambda o: xent.log_softmax(x, out=o), lambda o: xent.log_softmax(x, out=o, n_threads=1)),
+        "softmax": (lambda o: xent.softmax(x, out=o), lambda o: on_general_path(xent.softmax, x, out=o)),
+        "log_softmax": (lambda o: xent.log_softmax(x, out=o),
+                        lambda o: on_general_path(xent.log_softmax, x, out=o)),
         "ce": (lambda o: xent.softmax_cross_entropy(x, t, return_grad=True, grad_out=o),
-               lambda o: xent.softmax_cross_entropy(x, t, return_grad=True, grad_out=o, n_threads=1)),
+               lambda o: on_general_path(xent.softmax_cross_entropy, x, t, return_grad=True, grad_out=o)),
         "bce": (lambda o: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, grad_out=o),
-                lambda o: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, grad_out=o,
-                                                                n_threads=1)),
+                lambda o: on_general_path(xent.binary_cross_entropy_with_logits, x, t, return_grad=True,
+                                          grad_out=o)),
     }[name]
 
 
@@ -314,3 +338,39 @@ def test_outputs_overlapping_the_input_are_refused_on_both_paths(name):
         with pytest.raises(ValueError, match="must not overlap"):
             call(out)
     assert base.tobytes() == before.tobytes()
+
+
+@pytest.mark.parametrize("n_threads", [None, 1, 2, -1, 10**6])
+def test_any_thread_count_takes_the_short_path(n_threads, monkeypatch):
+    """The common call runs on one thread (its inputs are below the parallel
+    threshold) and no result depends on the thread count: any valid count
+    takes it, with the general path's bits."""
+    x, t = _problem("ce", np.float32)
+    b = (x > 0).astype(x.dtype)
+    calls = []
+    for name in FAST:
+        real = getattr(_compiled, name)
+        monkeypatch.setattr(_compiled, name, lambda *a, _r=real: calls.append(a) or _r(*a))
+    for fast, slow in [
+        (lambda: xent.softmax_cross_entropy(x, t, return_grad=True, n_threads=n_threads),
+         lambda: general(x, t, return_grad=True, n_threads=n_threads)),
+        (lambda: xent.logsumexp(x, n_threads=n_threads),
+         lambda: on_general_path(xent.logsumexp, x, n_threads=n_threads)),
+        (lambda: xent.softmax(x, n_threads=n_threads),
+         lambda: on_general_path(xent.softmax, x, n_threads=n_threads)),
+        (lambda: xent.binary_cross_entropy_with_logits(x, b, return_grad=True, n_threads=n_threads),
+         lambda: on_general_path(xent.binary_cross_entropy_with_logits, x, b, return_grad=True,
+                                 n_threads=n_threads)),
+    ]:
+        before = len(calls)
+        _same(fast(), slow())
+        assert len(calls) == before + 1
+
+
+@pytest.mark.parametrize("n_threads", [0, 1.5, True, "2", np.int64(2), -(10**30)])
+def test_other_thread_counts_get_the_general_paths_outcome(n_threads):
+    x, t = _problem("ce", np.float64)
+    _same_outcome(lambda: xent.softmax_cross_entropy(x, t, n_threads=n_threads),
+                  lambda: general(x, t, n_threads=n_threads))
+    _same_outcome(lambda: xent.logsumexp(x, n_threads=n_threads),
+                  lambda: on_general_path(xent.logsumexp, x, n_threads=n_threads))

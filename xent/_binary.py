@@ -228,7 +228,7 @@ def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, weight=
     """
     if (pos_weight is None and weight is None and type(label_smoothing) in (int, float)
             and label_smoothing == 0 and type(reduction) is str and reduction == "mean"
-            and type(return_grad) is bool and grad_loss is None and n_threads is None):
+            and type(return_grad) is bool and grad_loss is None and _threads.valid_count(n_threads)):
         done = _k.fast_bce(logits, target, return_grad, grad_out)  # (compiled; None: not the common call)
         if done is not None:
             return done

@@ -278,7 +278,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
             and type(label_smoothing) in _NUMBERS and label_smoothing == 0
             and type(z_loss) in _NUMBERS and z_loss == 0
             and type(reduction) is str and reduction == "mean"
-            and grad_loss is None and n_threads is None):
+            and grad_loss is None and _threads.valid_count(n_threads)):
         done = _k.fast_ce(logits, target, return_grad is True, grad_out)  # (compiled; None: not the common call)
         if done is not None and type(return_grad) is bool:
             return done

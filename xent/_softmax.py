@@ -90,7 +90,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     array([  0., -inf])
     """
     if (type(axis) is int and axis == -1 and keepdims is False and return_grad is False
-            and out is None and n_threads is None):
+            and out is None and _threads.valid_count(n_threads)):
         done = _k.fast_rows(0, x)  # (compiled; None: not the common call)
         if done is not None:
             return done
@@ -149,7 +149,7 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     first copied into contiguous rows; the result then has the class axis
     innermost in memory (a view with the shape of ``x``).
     """
-    if type(axis) is int and axis == -1 and n_threads is None:
+    if type(axis) is int and axis == -1 and _threads.valid_count(n_threads):
         done = _k.fast_rows(1, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done
@@ -185,7 +185,7 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
     Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """
-    if type(axis) is int and axis == -1 and n_threads is None:
+    if type(axis) is int and axis == -1 and _threads.valid_count(n_threads):
         done = _k.fast_rows(2, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done

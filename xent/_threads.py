@@ -45,6 +45,15 @@ def cpu_count():
     return os.cpu_count() or 1
 
 
+def valid_count(n_threads):
+    """Whether n_threads is a valid request whatever the machine (None or a
+    nonzero int): the compiled common call, which runs on one thread (its
+    inputs are below MIN_PARALLEL_ELEMENTS), takes any such request, since no
+    result depends on the thread count; anything else goes to the general
+    path, which raises."""
+    return n_threads is None or (type(n_threads) is int and n_threads != 0)
+
+
 def requested_threads(n_threads):
     """The thread count ``n_threads`` asks for, before the size policy."""
     if n_threads is None:
