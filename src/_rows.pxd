@@ -187,16 +187,17 @@ cdef inline bint long_by_rows(Py_ssize_t n, int n_threads) noexcept nogil:
 
 cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
     # the streamed output of a call (XENT_STREAM_*), or -1: none (no output,
-    # a softcap, smoothing or probabilities, whose gradient needs more than
-    # k e_j)
+    # a softcap, smoothing with class weights or probabilities, whose
+    # gradient needs more than k e_j - c)
     if a.out == NULL or a.cap != 0:
         return -1
     if a.op == XENT_CLS_SOFTMAX:
         return XENT_STREAM_MUL
     if a.op == XENT_CLS_LOG_SOFTMAX:
         return XENT_STREAM_SHIFT
-    if (a.op == XENT_CLS_CE or a.op == XENT_CLS_FOCAL) and a.labels != NULL and a.u == NULL:
-        return XENT_STREAM_SUB
+    if ((a.op == XENT_CLS_CE or a.op == XENT_CLS_FOCAL) and a.labels != NULL
+            and (a.u == NULL or a.w == NULL)):
+        return XENT_STREAM_SUB  # (smoothing without class weights: one offset)
     return -1
 
 

@@ -538,7 +538,12 @@ static void XENT_G(xent_c_out_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t
         }
         return;
     }
-    XENT_G(xent_c_scale_sub_)(O, width, k, a->u ? F : 0.0, a->u ? a->u + j0 : NULL);
+    /* labels: g_j = k e_j - F u_j (smoothing; u_j = eps / C without class
+     * weights: one constant, as the streamed rows take it) */
+    if (a->u && !a->w)
+        XENT_G(xent_c_scale_sub_)(O, width, k, F * a->u[0], NULL);
+    else
+        XENT_G(xent_c_scale_sub_)(O, width, k, a->u ? F : 0.0, a->u ? a->u + j0 : NULL);
     if (j0 <= y && y < j0 + width)
         O[y - j0] = (XENT_T)((double)O[y - j0] - F * r->ay);
 }
@@ -575,13 +580,17 @@ static void XENT_G(xent_class_row_)(const xent_class_call *a, ptrdiff_t i, xent_
         /* each chunk pending (its factor within the float32 split) or
          * written now, on the plain path */
         int any = 0;
+        /* the output's offset: log s (the shift), F eps / C (smoothing
+         * without class weights, the one u_j), else 0 */
+        const double c = st->op == XENT_STREAM_SHIFT ? r.log_s
+                         : (st->op == XENT_STREAM_SUB && a->u) ? r.f * a->u[0] : 0.0;
         for (ptrdiff_t q = 0; q < per; q++) {
             double k;
             if (st->op == XENT_STREAM_SHIFT)
                 k = r.m - r.m == 0 ? r.m : NAN;
             else
                 k = XENT_G(xent_c_chunk_k_)(&r, &ck[q]);
-            int live = k - k == 0 && (k < 0 ? -k : k) < XENT_SPLIT_MAX;
+            int live = k - k == 0 && (k < 0 ? -k : k) < XENT_SPLIT_MAX && (c < 0 ? -c : c) < XENT_SPLIT_MAX;
             st->k[q] = k;
             st->live[q] = (unsigned char)live;
             any |= live;
@@ -590,7 +599,7 @@ static void XENT_G(xent_class_row_)(const xent_class_call *a, ptrdiff_t i, xent_
         }
         st->src = st->op == XENT_STREAM_SHIFT ? (const void *)((const XENT_T *)a->x + i * C) : (const void *)E;
         st->dst = O;
-        st->c = st->op == XENT_STREAM_SHIFT ? r.log_s : 0.0;
+        st->c = c;
         st->fix = -1;
         if (st->op == XENT_STREAM_SUB) {
             int64_t y = a->labels[i];

@@ -74,7 +74,8 @@ def special_rows(x, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [65, 80, 127, 1000, 4099])
-@pytest.mark.parametrize("case", ["plain", "weights", "ignored", "z_loss", "none", "huge_grad"])
+@pytest.mark.parametrize("case", ["plain", "weights", "ignored", "z_loss", "none", "huge_grad",
+                                  "smoothing", "smoothing_weights", "smoothing_huge_grad"])
 def test_cross_entropy_gradient(isa, rng, c, case, dtype):
     n = 23
     x = special_rows((rng.standard_normal((n, c)) * 4).astype(dtype), rng)
@@ -90,6 +91,13 @@ def test_cross_entropy_gradient(isa, rng, c, case, dtype):
         kw = dict(reduction="none", grad_loss=rng.standard_normal(n))
     elif case == "huge_grad":  # gradient scales beyond 1e38 in some rows
         kw = dict(reduction="none", grad_loss=np.where(rng.random(n) < 0.5, 3e38, 1.0))
+    elif case == "smoothing":  # streamed: the offset F eps / C is one constant
+        kw = dict(label_smoothing=0.1)
+    elif case == "smoothing_weights":  # the plain path (an offset per class)
+        kw = dict(label_smoothing=0.1, weight=rng.random(c) + 0.5)
+    elif case == "smoothing_huge_grad":  # offsets beyond 1e38: those rows plain
+        kw = dict(label_smoothing=0.3, reduction="none",
+                  grad_loss=np.where(rng.random(n) < 0.5, 3e39 * c, 1.0))
     assert_cross_entropy_streams(x, y, kw, [(0, 1), (1, 2), (4, 3), (7, 2), (15, 1)])
 
 
@@ -113,7 +121,7 @@ def assert_cross_entropy_streams(x, target, kw, runs):
 
 
 def test_cross_entropy_with_smoothing(isa, rng):
-    # label smoothing stays on the plain path
+    # label smoothing without class weights streams (one offset F eps / C)
     n, c = 300, 130
     x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
     y = rng.integers(0, c, n)
