@@ -212,7 +212,10 @@ cdef inline ClassPath class_path(const xent_class_call* a, size_t itemsize, int 
     # The one place a softmax-family call's path is chosen: from its rows,
     # classes, bytes, type, outputs and options and the thread count (which
     # changes only the task shape, never a value).
-    if a.C <= xent_block_max_c[itemsize == 8]:
+    cdef Py_ssize_t blocks = xent_block_max_c[itemsize == 8]
+    if a.op == XENT_CLS_LSE:  # (no output: the block path stays ahead longer)
+        blocks = min(2 * blocks, <Py_ssize_t>XENT_SMALL_C)
+    if a.C <= blocks:
         return PATH_BLOCKS
     if a.C >= LONG_ROW and not long_by_rows(a.n, n_threads):
         return PATH_CHUNKS

@@ -41,10 +41,11 @@ ptrdiff_t xent_stream_bytes = (ptrdiff_t)32 << 20;
  * streamed on these (C=4096 1.81/1.48, C=131072 1.67/1.40), so it is off. */
 ptrdiff_t xent_stream_min_c[2] = {2048, PTRDIFF_MAX};
 
-/* Measured (python -m xent bench --grid; docs/performance.md): the block
- * path against the rows path, softmax cross-entropy fwd+bwd, 64 MiB, 2
- * threads, as a ratio to np.copyto. */
-ptrdiff_t xent_block_max_c[2] = {128, 48};
+/* Measured (docs/performance.md, "The block path's crossover"): the
+ * block path against the rows path, softmax cross-entropy fwd+bwd and
+ * softmax, 32 and 64 MiB, 1 and 2 threads. logsumexp, with no output to
+ * transpose back, stays ahead to twice these (class_path, src/_rows.pxd). */
+ptrdiff_t xent_block_max_c[2] = {64, 48};
 
 void xent_set_stream_bytes(ptrdiff_t n) { xent_stream_bytes = n; }
 

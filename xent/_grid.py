@@ -19,7 +19,7 @@ from . import _registry
 from ._threads import requested_threads
 
 #: Class counts: small to LLM vocabularies, odd counts, and each path's
-#: threshold +-1 (block path 48/128, streamed rows 2048, chunks of 16384,
+#: threshold +-1 (block path 48/64 (logsumexp 96/128), streamed rows 2048, chunks of 16384,
 #: long rows 65536, 16 chunks a row 262144).
 CLASSES = (2, 3, 10, 16, 17, 47, 48, 49, 64, 65, 100, 127, 128, 129, 255, 1000, 2047, 2048, 2049,
            4096, 16383, 16384, 16385, 32000, 65535, 65536, 65537, 131072, 262143, 262144)
