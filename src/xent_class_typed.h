@@ -101,10 +101,18 @@ static double XENT_G(xent_c_others_sum_)(const XENT_T *v, ptrdiff_t n, ptrdiff_t
             XENT_G(xent_c_sumexp_)(v + j0, tmp, len, m);
             e = tmp;
         }
-        for (ptrdiff_t l = 0; l < len; l++) {
-            int lane = (int)((j0 + l) % XENT_LANES);
+        /* (j0 is a multiple of XENT_LANES: element l goes to lane l % XENT_LANES) */
+        ptrdiff_t l = 0;
+        for (; l + XENT_LANES <= len; l += XENT_LANES) {
+#pragma omp simd
+            for (int q = 0; q < XENT_LANES; q++) {
+                XENT_T ev = j0 + l + q == skip ? (XENT_T)0 : e[l + q];
+                XENT_ACC(acc[q], comp[q], ev);
+            }
+        }
+        for (int q = 0; l < len; l++, q++) {
             XENT_T ev = j0 + l == skip ? (XENT_T)0 : e[l];
-            XENT_ACC(acc[lane], comp[lane], ev);
+            XENT_ACC(acc[q], comp[q], ev);
         }
     }
     double t = 0.0, c = 0.0;
@@ -133,13 +141,15 @@ static double XENT_G(xent_c_log_s_)(const XENT_T *v, ptrdiff_t n, XENT_T m, doub
         for (ptrdiff_t j = 0; j < n && i < 0; j++)
             i = v[j] == (XENT_T)1 ? j : -1;
     } else {
-        XENT_T tmp[256];
-        for (ptrdiff_t j0 = 0; j0 < n && i < 0; j0 += 256) {
-            ptrdiff_t len = n - j0 < 256 ? n - j0 : 256;
-            XENT_G(xent_c_sumexp_)(v + j0, tmp, len, m);
-            for (ptrdiff_t l = 0; l < len && i < 0; l++)
-                i = tmp[l] == (XENT_T)1 ? j0 + l : -1;
-        }
+        /* (only a logit within `close` of m can have an exp of 1: those are
+         * the ones whose exp is taken, as the statistics step takes it) */
+        const double close = sizeof(XENT_T) == 4 ? 1e-6 : 1e-15;
+        for (ptrdiff_t j = 0; j < n && i < 0; j++)
+            if ((double)v[j] - (double)m > -close) {
+                XENT_T e1;
+                XENT_G(xent_c_sumexp_)(v + j, &e1, 1, m);
+                i = e1 == (XENT_T)1 ? j : -1;
+            }
     }
     if (i < 0) /* (no entry at the max: not the row of m) */
         return log(s);

@@ -85,9 +85,10 @@ static inline XENT_MATH float XENT_F(xent_expf_)(float x, float lo, float hi)
 
 static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
 {
-    /* [lo, hi] = [-746, 710]; below lo, 0 (as xent_expf_) */
-    const int under = x < lo;
-    double xc = under ? 0.0 : x;
+    /* [lo, hi] = [-746, 710] (unlike xent_expf_, below lo the clamped
+     * value's subnormal exp is computed, rounding to 0: the select that
+     * would avoid it kept GCC from vectorising the focal terms' loops) */
+    double xc = x < lo ? lo : x;
     xc = xc > hi ? hi : xc;
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
     double fk = XENT_FMA(xc, 1.4426950408889634074, magic) - magic;
@@ -115,7 +116,7 @@ static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
     s2.f = fk2 + magic;
     s1.u = (s1.u - UINT64_C(0x4338000000000000) + 1023) << 52; /* bits of magic */
     s2.u = (s2.u - UINT64_C(0x4338000000000000) + 1023) << 52;
-    return under ? 0.0 : (p * s1.f) * s2.f;
+    return (p * s1.f) * s2.f;
 }
 
 /* exp of one value (the ops exp_f32/exp_f64) */
@@ -906,7 +907,9 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
     /* the losses and gradient scales, in float64, from the shared terms */
-    __m512d k_[2], td_[2], lv_[2];
+    __m512d k_[2], td_[2], lv_[2], others[2];
+    __mmask16 others_seen = 0;
+    int others_done = 0;
     __mmask8 in_range = 0xFF;
     const __m512d big = _mm512_set1_pd(1e38);
     for (int h = 0; h < 2; h++) {
@@ -924,16 +927,31 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         __m512d sh_ = h ? s1 : s0;
         __m512d log_s = XENT_F(xent_log8_sum_)(sh_);
         __mmask8 near = _mm512_cmp_pd_mask(sh_, _mm512_set1_pd(XENT_NEAR_ONE_F32), _CMP_LT_OQ);
-        if (near) { /* s near 1: log1p of the terms other than the max's */
-            double lv[8], sv[8];
-            float mv[8];
-            _mm512_storeu_pd(lv, log_s);
-            _mm512_storeu_pd(sv, sh_);
-            _mm256_storeu_ps(mv, mh);
-            for (int b = 0; b < 8; b++)
-                if ((near >> b) & 1)
-                    lv[b] = XENT_F(xent_log_s_f32_)(x + (8 * h + b) * C, C, mv[b], sv[b], 0);
-            log_s = _mm512_loadu_pd(lv);
+        if (near) {
+            /* s near 1 (a confident row): log1p of the terms other than the
+             * max's own exp of 1 (the first exp of exactly 1), summed from the
+             * exps still in the registers, all 16 rows at once: log1p(t) =
+             * log(u) + (t - (u - 1)) / u with u = 1 + t */
+            if (!others_done) {
+                __m512d t0 = _mm512_setzero_pd(), t1 = t0;
+                __mmask16 seen = 0;
+#pragma GCC unroll 16
+                for (ptrdiff_t c = 0; c < C; c++) {
+                    __mmask16 top = _mm512_cmp_ps_mask(v[c], _mm512_set1_ps(1.0f), _CMP_EQ_OQ) & ~seen;
+                    seen |= top;
+                    __m512 e = _mm512_maskz_mov_ps((__mmask16)~top, v[c]);
+                    t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+                    t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+                }
+                others[0] = t0;
+                others[1] = t1;
+                others_seen = seen;
+                others_done = 1;
+            }
+            __m512d t = others[h], u = _mm512_add_pd(t, _mm512_set1_pd(1.0));
+            __m512d l1p = _mm512_add_pd(XENT_F(xent_log8_sum_)(u),
+                                        _mm512_div_pd(_mm512_sub_pd(t, _mm512_sub_pd(u, _mm512_set1_pd(1.0))), u));
+            log_s = _mm512_mask_mov_pd(log_s, near & (__mmask8)(others_seen >> (8 * h)), l1p);
         }
         /* the loss and k from the terms every path takes (xent_ce_terms_) */
         double mv8[8], sv8[8], lsv[8], av[8], shv[8], swv[8], fv[8], kv[8], lossv[8];
