@@ -39,6 +39,9 @@ cdef extern from "xent_class.h":
         XENT_CLS_LOG_SOFTMAX
         XENT_CLS_CE
         XENT_CLS_FOCAL
+        XENT_HESS_EXACT
+        XENT_HESS_CLIP
+        XENT_HESS_ABS
         XENT_SMALL_C
         XENT_BLOCK
         XENT_ROW_CHUNK
@@ -50,7 +53,7 @@ cdef extern from "xent_class.h":
     ctypedef struct xent_chunk:
         double m, s, t, w, f
     ctypedef struct xent_row_terms:
-        double m, s, log_s, k, f, ay, xy
+        double m, s, log_s, k, f, ay, xy, hq, hp, om
         int skip
     ctypedef struct xent_class_call:
         int op
@@ -70,6 +73,9 @@ cdef extern from "xent_class.h":
         double eps, total_w, z, cap
         double gamma
         const double* alpha
+        void* hess
+        double hfac, hmin
+        int hpol
         xent_chunk* chunks
         xent_row_terms* rows
     ctypedef struct xent_stream:
@@ -103,12 +109,12 @@ cdef extern from "xent_rows.h":
         void (*softmax_vjp_f64)(const double* p, const double* g, double* out, Py_ssize_t n, double dot) noexcept nogil
         void (*log_softmax_vjp_f64)(const double* lp, const double* g, double* out, Py_ssize_t n, double total) noexcept nogil
         double (*exp_f64)(double x) noexcept nogil
-        double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad, int stream) noexcept nogil
-        double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream) noexcept nogil
+        double (*bce_logits_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, float* loss, float* grad, int stream, float* hess, double hfac, int hpol, double hmin) noexcept nogil
+        double (*bce_logits_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double* loss, double* grad, int stream, double* hess, double hfac, int hpol, double hmin) noexcept nogil
         double (*bce_probs_f32)(const float* p, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double clip, float* loss, float* grad) noexcept nogil
         double (*bce_probs_f64)(const double* p, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double clip, double* loss, double* grad) noexcept nogil
-        double (*bfocal_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, float* loss, float* grad) noexcept nogil
-        double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad) noexcept nogil
+        double (*bfocal_f32)(const float* x, const float* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const float* w, Py_ssize_t ws, const float* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, float* loss, float* grad, float* hess, double hfac, int hpol, double hmin) noexcept nogil
+        double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad, double* hess, double hfac, int hpol, double hmin) noexcept nogil
         void (*sfocal_probs_f32)(const float* x, const float* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, float* grad, double* ws) noexcept nogil
         void (*sfocal_probs_f64)(const double* x, const double* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, double* grad, double* ws) noexcept nogil
         void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, float* grad, double* out) noexcept nogil
@@ -189,7 +195,7 @@ cdef inline int stream_op(const xent_class_call* a) noexcept nogil:
     # the streamed output of a call (XENT_STREAM_*), or -1: none (no output,
     # a softcap, smoothing with class weights or probabilities, whose
     # gradient needs more than k e_j - c)
-    if a.out == NULL or a.cap != 0:
+    if a.out == NULL or a.cap != 0 or a.hess != NULL:
         return -1
     if a.op == XENT_CLS_SOFTMAX:
         return XENT_STREAM_MUL

@@ -36,6 +36,7 @@ def bce_rows(
     const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, double clip, bint from_logits,
     floating[:, ::1] loss, double[::1] partial, floating[:, ::1] grad, int n_threads,
+    floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
 ):
     """Binary cross-entropy of x (logits, or probabilities clipped to
     [clip, 1 - clip]) against t: per-task loss sums into partial, per-element
@@ -46,10 +47,12 @@ def bce_rows(
     cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
     cdef Py_ssize_t pws = pos_weight.strides[0] // sizeof(double)
     cdef bint want_loss = loss is not None, want_grad = grad is not None
+    cdef bint want_hess = hess is not None and want_grad
     # a gradient beyond the cache may be streamed (see _rows.pxd)
     cdef int stream = want_grad and n * c * <Py_ssize_t>sizeof(floating) >= xent_stream_bytes
     cdef floating* lp
     cdef floating* gp
+    cdef floating* hp
     with nogil:
         for k in prange(n * per_row, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -58,11 +61,12 @@ def bce_rows(
             m = min(CHUNK, c - j0)
             lp = &loss[i, j0] if want_loss else NULL
             gp = &grad[i, j0] if want_grad else NULL
+            hp = &hess[i, j0] if want_hess else NULL
             if floating is float:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream)
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
                 else:
                     partial[k] = xent_ops.bce_probs_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
@@ -71,7 +75,7 @@ def bce_rows(
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream)
+                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
                 else:
                     partial[k] = xent_ops.bce_probs_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,

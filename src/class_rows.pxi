@@ -180,6 +180,8 @@ cdef void rows_call(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, size
     sub.x = <const char*>a.x + i0 * row
     if a.out != NULL:
         sub.out = <char*>a.out + i0 * row
+    if a.hess != NULL:
+        sub.hess = <char*>a.hess + i0 * row
     if a.lse != NULL:
         sub.lse = <char*>a.lse + i0 * <Py_ssize_t>itemsize
     if a.target != NULL:

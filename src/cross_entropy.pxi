@@ -63,19 +63,28 @@ cdef double* ce_options(xent_class_call* a, const double[::1] class_weight,
     return u
 
 
+cdef void hess_options(xent_class_call* a, floating[:, ::1] hess, double hfac, double hmin,
+                       int hpol) noexcept:
+    # the hessian's output and policy (xent_class.h), with a gradient only
+    a.hess = rows_out(hess) if a.out != NULL else NULL
+    a.hfac, a.hmin, a.hpol = hfac, hmin, hpol
+
+
 def softmax_xent_labels(
     const floating[:, ::1] x, const long long[::1] labels, const double[::1] class_weight,
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
     long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
-    double cap=0.0,
+    double cap=0.0, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
 ):
     """Per-row loss into loss (None: the reduced loss is returned, as
     grouped_sum of them) and the gradient if grad is not None, for integer
-    labels."""
+    labels; with hess (and grad; no z-loss or softcap), the diagonal of the
+    hessian, its factor hfac, policy hpol (XENT_HESS_*) and floor hmin."""
     cdef xent_class_call a = class_call(XENT_CLS_CE, x)
     cdef double* u
     cdef double total
     a.out = rows_out(grad)
+    hess_options(&a, hess, hfac, hmin, hpol)
     a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
     a.ignore = ignore_index
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
@@ -110,7 +119,7 @@ def softmax_xent_probs(
 def softmax_focal_labels(
     const floating[:, ::1] x, const long long[::1] labels, const double[::1] alpha, double gamma,
     long long ignore_index, const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad,
-    int n_threads,
+    int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
 ):
     """Per-row softmax focal loss of integer labels (alpha: one factor per
     class), and its gradient if grad is not None, on the softmax family's
@@ -119,6 +128,7 @@ def softmax_focal_labels(
     cdef xent_class_call a = class_call(XENT_CLS_FOCAL, x)
     cdef double total
     a.out = rows_out(grad)
+    hess_options(&a, hess, hfac, hmin, hpol)
     a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
     a.ignore = ignore_index
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL

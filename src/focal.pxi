@@ -29,7 +29,7 @@ def binary_focal_rows(
     const floating[:, ::1] x, const floating[:, ::1] t, double gamma, double alpha,
     bint has_alpha, const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, floating[:, ::1] loss, double[::1] partial,
-    floating[:, ::1] grad, int n_threads,
+    floating[:, ::1] grad, int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
 ):
     """Element-wise binary focal loss from logits (xent_bfocal_ of
     xent_rows_typed.h): per-task sums into partial, per-element losses into
@@ -39,9 +39,11 @@ def binary_focal_rows(
     cdef Py_ssize_t k, i, j0, m
     cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
     cdef bint want_loss = loss is not None, want_grad = grad is not None
+    cdef bint want_hess = hess is not None and want_grad
     cdef double one = 1.0
     cdef floating* lp
     cdef floating* gp
+    cdef floating* hp
     with nogil:
         for k in prange(n * per_row, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -50,14 +52,15 @@ def binary_focal_rows(
             m = min(CHUNK, c - j0)
             lp = &loss[i, j0] if want_loss else NULL
             gp = &grad[i, j0] if want_grad else NULL
+            hp = &hess[i, j0] if want_hess else NULL
             if floating is float:
                 partial[k] = xent_ops.bfocal_f32(
                     &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
-                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp)
+                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp, hp, hfac, hpol, hmin)
             else:
                 partial[k] = xent_ops.bfocal_f64(
                     &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
-                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp)
+                    row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp, hp, hfac, hpol, hmin)
 
 
 def softmax_focal_rows(

@@ -76,8 +76,14 @@ typedef struct {
     double f;     /* the gradient factor gs sw */
     double ay;    /* the label's own coefficient (1 - eps) w_y */
     double xy;    /* the label's logit (read before any output is written) */
+    double hq, hp; /* the hessian's terms (xent_class_call.hess) */
+    double om;    /* S - 1, the sum of the exps other than the max's (1 - p_max = om / S) */
     int skip;     /* the row counts for nothing: loss 0, gradient 0 */
 } xent_row_terms;
+
+/* The hessian's policy (xent_class_call.hpol, the binary ops' hpol): the
+ * value as computed, at least the floor, or its magnitude at least the floor. */
+enum { XENT_HESS_EXACT = 0, XENT_HESS_CLIP = 1, XENT_HESS_ABS = 2 };
 
 typedef struct {
     int op;                 /* XENT_CLS_* */
@@ -99,6 +105,16 @@ typedef struct {
     double cap;             /* softcap c: logits become c tanh(x / c); 0: none */
     double gamma;           /* XENT_CLS_FOCAL: the focusing parameter, */
     const double *alpha;    /* and the per-class factors */
+    /* the diagonal of the loss's hessian (gradient boosting), x's type and
+     * shape, or NULL: of XENT_CLS_CE with labels (no z-loss, softcap or
+     * probabilities) and XENT_CLS_FOCAL, with the gradient. Per row, with
+     * d_j = [j == y] - p_j,
+     *     h_j = hq d_j^2 + hp p_j (1 - p_j)
+     * (CE: hq = 0, hp = hfac F A; focal: xent_focal_hterms_), then the
+     * policy hpol with the floor hmin. Calls with it never stream. */
+    void *hess;
+    double hfac, hmin;
+    int hpol;
     /* the chunks path's statistics (n * per chunks, n rows), and the rows
      * path's for rows of more than XENT_STACK_CHUNKS chunks; else NULL */
     xent_chunk *chunks;

@@ -242,6 +242,7 @@ static int XENT_G(xent_c_start_)(const xent_class_call *a, ptrdiff_t i, xent_row
     r->skip = 0;
     r->xy = 0.0;
     r->ay = 0.0;
+    r->hq = r->hp = r->om = 0.0;
     if (a->op != XENT_CLS_CE && a->op != XENT_CLS_FOCAL)
         return 0;
     double sw = a->sw ? a->sw[i] : 1.0;
@@ -265,6 +266,35 @@ static void XENT_G(xent_c_skip_)(const xent_class_call *a, ptrdiff_t i)
     a->loss[i] = 0.0;
     if (a->out)
         memset((XENT_T *)a->out + i * a->C, 0, (size_t)a->C * sizeof(XENT_T));
+    if (a->hess) { /* the policy's value of 0 */
+        XENT_T h0 = (XENT_T)XENT_F(xent_hess_policy_)(0.0, a->hpol, a->hmin);
+        XENT_T *H = (XENT_T *)a->hess + i * a->C;
+        for (ptrdiff_t j = 0; j < a->C; j++)
+            H[j] = h0;
+    }
+}
+
+/* S - 1 of a row (the other exps of the max's: om / S is 1 - p of the max
+ * without cancellation near p = 1, from log S, which keeps it there) */
+static inline double XENT_G(xent_c_om_)(double S, double log_s)
+{
+    return S < 2.0 ? expm1(log_s) : S - 1.0;
+}
+
+/* The hessian of chunk j0 of row i (width classes) from its exps e (the
+ * output row before its gradient is written), chunk factor fq and terms r */
+static void XENT_G(xent_c_hess_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t j0, ptrdiff_t width,
+                                 const XENT_T *e, double fq, const xent_row_terms *r)
+{
+    XENT_T *H = (XENT_T *)a->hess + i * a->C + j0;
+    const double pk = r->s == 0 ? 0.0 : 1.0 / r->s, om = r->om, hq = r->hq, hp = r->hp, hmin = a->hmin;
+    const int pol = a->hpol;
+    const ptrdiff_t y = a->labels[i] - j0;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < width; j++) {
+        double h = XENT_F(xent_softmax_h_)((double)e[j] * fq, pk, om, j == y, hq, hp);
+        H[j] = (XENT_T)XENT_F(xent_hess_policy_)(h, pol, hmin);
+    }
 }
 
 /* Whether a call's rows store their exps (softmax; the gradient without a
@@ -452,6 +482,11 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
         /* g = k e_j - f ay [j == y] with k = -f a D / S, ay = -a D */
         r->k = -r->f * ad / S;
         r->ay = -ad;
+        if (a->hess) {
+            r->hq = a->hfac * r->f * XENT_F(xent_focal_hq_)(lp, log1m, a->gamma, a->alpha[y]);
+            r->hp = -a->hfac * r->f * ad;
+            r->om = XENT_G(xent_c_om_)(S, r->log_s);
+        }
         return;
     }
     double A = W;
@@ -462,6 +497,10 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
     }
     double sw = a->sw ? a->sw[i] : 1.0;
     a->loss[i] = XENT_F(xent_ce_terms_)(M, S, r->log_s, A, T, sw, r->f, a->z, &r->k);
+    if (a->hess) {
+        r->hp = a->hfac * r->f * A;
+        r->om = XENT_G(xent_c_om_)(S, r->log_s);
+    }
 }
 
 /* A chunk's factor for its outputs: k f_q (a chunk whose exps vanish against
@@ -548,6 +587,8 @@ static void XENT_G(xent_c_out_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t
         }
         return;
     }
+    if (a->hess) /* (from the exps, before the gradient replaces them) */
+        XENT_G(xent_c_hess_)(a, i, j0, width, O, ck->f, r);
     /* labels: g_j = k e_j - F u_j (smoothing; u_j = eps / C without class
      * weights: one constant, as the streamed rows take it) */
     if (a->u && !a->w)
@@ -795,10 +836,11 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     XENT_EXP_BOUNDS;
     const XENT_T *x = (const XENT_T *)a->x + i0 * C;
     XENT_T xw[XENT_SMALL_C * B], ew[XENT_SMALL_C * B], tw[XENT_SMALL_C * B];
-    double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], tt[B];
+    double m[B], s[B], comp[B], ls[B], A[B], T[B], f[B], swv[B], k[B], ay[B], tt[B], om[B];
     int32_t yi[B]; /* the label, or -1 (none; ignored, or of weight 0) */
     XENT_T yv[B];  /* the label's logit, picked out by comparison */
     int skip[B];
+    double hq[B], hp[B]; /* the hessian's terms (xent_class.h) */
 #if defined(__GNUC__)
     /* the block 8 ahead into the cache (the strided loads of the transpose
      * otherwise wait on memory; a prefetch past the end of the rows is
@@ -920,8 +962,10 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         finite &= mt[b] - mt[b] == 0;
     const double near = sizeof(XENT_T) == 4 ? XENT_NEAR_ONE_F32 : XENT_NEAR_ONE_F64;
     int any_near = 0;
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++) {
         any_near |= s[b] < near;
+        om[b] = s[b] - 1.0;
+    }
     if (any_near) {
         int seen[B];
         for (int b = 0; b < B; b++)
@@ -936,8 +980,11 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             }
         }
 #pragma omp simd
-        for (int b = 0; b < B; b++)
-            ls[b] = s[b] < near && seen[b] && mt[b] - mt[b] == 0 ? XENT_F(xent_log1p_)(tt[b]) : ls[b];
+        for (int b = 0; b < B; b++) {
+            int use = s[b] < near && seen[b] && mt[b] - mt[b] == 0;
+            ls[b] = use ? XENT_F(xent_log1p_)(tt[b]) : ls[b];
+            om[b] = use ? tt[b] : om[b];
+        }
     }
     /* rows whose maximum is +inf, -inf or NaN: the contract's limits */
     if (!finite) {
@@ -955,6 +1002,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             }
             s[b] = sb;
             ls[b] = log(sb);
+            om[b] = sb - 1.0;
             oth[b] = 0.0;
             for (ptrdiff_t c = 0; c < C; c++) {
                 ew[c * B + b] = (mt[b] == INFINITY && xw[c * B + b] == INFINITY) ? (XENT_T)1 : (XENT_T)0;
@@ -1005,6 +1053,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         for (int b = 0; b < B; b++)
             al[b] = a->alpha[yi[b] >= 0 ? yi[b] : 0];
         const double gamma = a->gamma, elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+        double lpv[B], l1v[B];
 #pragma omp simd
         for (int b = 0; b < B; b++) {
             double lp = XENT_G(xent_c_shifted_)((double)yv[b], m[b]) - ls[b];
@@ -1014,17 +1063,49 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             tt[b] = XENT_F(xent_focal_terms_)(lp, log1m, gamma, al[b], &ad);
             k[b] = -f[b] * ad / s[b];
             ay[b] = -ad;
+            lpv[b] = lp;
+            l1v[b] = log1m;
+        }
+        if (a->hess) {
+#pragma omp simd
+            for (int b = 0; b < B; b++) {
+                hq[b] = a->hfac * f[b] * XENT_F(xent_focal_hq_)(lpv[b], l1v[b], gamma, al[b]);
+                hp[b] = a->hfac * f[b] * ay[b];
+            }
         }
     } else {
         /* the cross-entropy */
 #pragma omp simd
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < B; b++) {
             tt[b] = XENT_F(xent_ce_terms_)(m[b], s[b], ls[b], A[b], T[b], swv[b], f[b], a->z, &k[b]);
+            hq[b] = 0.0;
+            hp[b] = a->hfac * f[b] * A[b];
+        }
     }
     for (ptrdiff_t b = 0; b < nb; b++)
         a->loss[i0 + b] = skip[b] ? 0.0 : tt[b];
     if (!out)
         return;
+    if (!probs && !capped && a->hess) {
+        /* the hessian (xent_class.h) from the exps, before the gradient
+         * replaces them, into the targets' workspace (labels: unused) */
+        const double hmin = a->hmin;
+        const int pol = a->hpol;
+        const double h0 = XENT_F(xent_hess_policy_)(0.0, pol, hmin);
+        double pk[B];
+        for (int b = 0; b < B; b++)
+            pk[b] = s[b] == 0 ? 0.0 : 1.0 / s[b];
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const XENT_T *e = ew + c * B;
+            XENT_T *h = tw + c * B;
+#pragma omp simd
+            for (int b = 0; b < B; b++) {
+                double v = XENT_F(xent_softmax_h_)((double)e[b], pk[b], om[b], yi[b] == (int32_t)c, hq[b], hp[b]);
+                h[b] = (XENT_T)(skip[b] ? h0 : XENT_F(xent_hess_policy_)(v, pol, hmin));
+            }
+        }
+        XENT_G(xent_c_t_out_)(tw, nb, C, (XENT_T *)a->hess + i0 * C);
+    }
     const double *u = a->u;
     const double e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
     const double cap = a->cap;
@@ -1099,7 +1180,7 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
     /* float32 labels without smoothing or softcap, C <= 16 on AVX-512: the
      * block held in registers (xent_block16_labels_f32_, the same terms;
      * 0: a row the registers do not take, the general body below) */
-    if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 &&
+    if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 && !a->hess &&
         XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
                                          a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,
                                          a->gss, a->w, a->z, a->loss + i0,

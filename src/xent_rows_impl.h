@@ -325,6 +325,53 @@ static inline XENT_MATH double XENT_F(xent_focal_terms_)(double lp, double log1m
     return XENT_F(xent_focal_core_)(lp, p, w, w1, gamma, a, ad);
 }
 
+/* The hessian's policy (XENT_HESS_*, xent_class.h) on one value h: as
+ * computed, at least the floor, or |h| at least the floor (NaN stays NaN). */
+static inline XENT_MATH double XENT_F(xent_hess_policy_)(double h, int pol, double floor)
+{
+    h = pol == XENT_HESS_ABS ? (h < 0 ? -h : h) : h;
+    return pol == XENT_HESS_EXACT ? h : (h < floor ? floor : h);
+}
+
+/* One class's entry of the diagonal of a softmax loss's hessian, from its
+ * exp e = exp(x_j - M) relative to the row's max (its chunk's factor
+ * applied), pk = 1 / S, om = S - 1 (the other exps of the max's row: 1 - p
+ * at e == 1 is om / S, no cancellation near p = 1) and the row's terms hq,
+ * hp (xent_class.h):
+ *     h = hq d^2 + hp p (1 - p),  d = [j == y] - p,
+ * a zero d giving 0 whatever hq (an infinite hq at p = 1). */
+static inline XENT_MATH double XENT_F(xent_softmax_h_)(double e, double pk, double om, int is_y, double hq,
+                                                       double hp)
+{
+    double p = e * pk;
+    double q = e == 1.0 ? om * pk : 1.0 - p;
+    double d = is_y ? q : p;
+    double t = d == 0 ? 0.0 : hq * d * d;
+    return t + hp * p * q;
+}
+
+/* The hessian's terms of the softmax focal loss of one target class (the
+ * row's gradient f a D (d_j), xent_focal_terms_): with D' = dD/dp,
+ *     hq = a p D',  (hp = -a D, from *ad)
+ *     D' = gamma (1 - p)^(gamma-1) (log p + 2)
+ *          - gamma (gamma - 1) p (1 - p)^(gamma-1) log p / (1 - p),
+ * log p / (1 - p) -> -1 at p = 1; 0 for gamma = 0 (the weighted CE). */
+static inline XENT_MATH double XENT_F(xent_focal_hq_)(double lp, double log1m, double gamma, double a)
+{
+    const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
+    double p = XENT_F(xent_exp_)(lp, lo, hi);
+    double omp = XENT_F(xent_exp_)(log1m, lo, hi);
+    double w1 = gamma == 1.0 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
+    double ratio = omp > 0 ? lp / omp : -1.0;
+    double t1 = w1 * (lp + 2.0);
+    double t2 = (gamma - 1.0) * p * w1 * ratio;
+    t2 = gamma == 1.0 ? 0.0 : t2;
+    double dd = gamma * (t1 - t2);
+    double hq = a * p * dd;
+    hq = gamma == 0 || a == 0 || p == 0 ? 0.0 : hq;
+    return lp == lp ? hq : lp;
+}
+
 #ifdef XENT_AVX512
 #ifndef XENT_INLINE
 #define XENT_INLINE __attribute__((always_inline))

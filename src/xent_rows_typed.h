@@ -414,13 +414,14 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
                                        const double *pw, ptrdiff_t pws,
                                        const XENT_T *w, ptrdiff_t ws,
                                        const XENT_T *g, ptrdiff_t gst, double gscale,
-                                       double smooth, XENT_T *loss, XENT_T *grad, int stream)
+                                       double smooth, XENT_T *loss, XENT_T *grad, int stream,
+                                       XENT_T *hess, double hfac, int hpol, double hmin)
 {
     XENT_EXP_BOUNDS;
     /* Three simple loops per block (exp and 1/(1 + e); log1p(e) = log(u) +
      * (e - (u - 1)) / u from that reciprocal; the rest) instead of the shared
      * frame: GCC vectorises them, where it gives up on the fused body. */
-    if (ws == 0 && gst == 0 && pws == 0) {
+    if (ws == 0 && gst == 0 && pws == 0 && !hess) {
         XENT_T gv = (XENT_T)(gscale * (double)g[0]);
         return XENT_G(xent_bce_logits_uniform_)(x, t, n, (XENT_T)pw[0], w[0], gv * w[0],
                                                 smooth, loss, grad, stream);
@@ -463,6 +464,16 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
         if (grad)
             for (int l = 0; l < len; l++)
                 grad[j0 + l] = gr[l];
+        if (hess) { /* the second derivative hfac g w L sigmoid(x) (1 - sigmoid(x)), then the policy (xent_class.h) */
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                XENT_T tj = t[j0 + l] * (XENT_T)(1.0 - smooth) + (XENT_T)(0.5 * smooth);
+                XENT_T L = 1 + (pv[l] - 1) * tj, r = rv[l];
+                double h = hfac * (double)gv[l] * (double)wv[l] * (double)L * ((double)ev[l] * (double)r * (double)r);
+                h = wv[l] == 0 ? 0.0 : h;
+                hess[j0 + l] = (XENT_T)XENT_F(xent_hess_policy_)(h, hpol, hmin);
+            }
+        }
     }
     return total;
 }
@@ -506,7 +517,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
                                    const XENT_T *w, ptrdiff_t ws,
                                    const XENT_T *g, ptrdiff_t gst, double gscale,
                                    double smooth, double gamma, double alpha, int has_alpha,
-                                   XENT_T *loss, XENT_T *grad)
+                                   XENT_T *loss, XENT_T *grad, XENT_T *hess, double hfac, int hpol, double hmin)
 {
     /* staged simple loops over a block (GCC vectorises each; it gives up on
      * the fused body, as in xent_bce_logits_) */
@@ -597,6 +608,29 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
             gj = a != 0 ? gj : 0.0;
             grd[l] = wd[l] != 0 ? gj : 0.0;
             total += lj;
+        }
+        if (hess) {
+            /* the second derivative, with s = p (1 - p), u = dq/dx = (1 - 2t') s:
+             *   a (gamma (gamma-1) q^(gamma-2) u^2 ce
+             *      + gamma q^(gamma-1) ((1 - 2t') s (1 - 2p) ce + 2 u (p - t')) + q^gamma s),
+             * q^(gamma-2) u as q^(gamma-1) (u / q); terms with a zero factor 0 */
+            XENT_T *ho = hess + j0;
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                double xd = xv[l], td = tv[l], e = ev[l], r = rv[l];
+                double p = xd >= 0 ? r : e * r, omp = xd >= 0 ? e * r : r, sq = p * omp;
+                double lin_c = xd >= 0 ? 1.0 - td : -td;
+                double ce = (lin_c == 0 ? 0.0 : lin_c * xd) + lg[l];
+                double a = a1 * td + a0 * (1.0 - td), q = qv[l], u = (1.0 - 2.0 * td) * sq;
+                double t1 = gamma * gm1 * qg1[l] * (u / q) * u * ce;
+                t1 = q > 0 && u != 0 && ce != 0 && gamma != 0 && gamma != 1.0 ? t1 : 0.0;
+                double t2 = gamma * qg1[l] * ((1.0 - 2.0 * td) * sq * (omp - p) * ce + 2.0 * u * (p - td));
+                t2 = q > 0 && sq != 0 && gamma != 0 ? t2 : 0.0;
+                double t3 = qg[l] != 0 ? qg[l] * sq : 0.0;
+                double h = hfac * gd[l] * wd[l] * a * (t1 + t2 + t3);
+                h = a != 0 && wd[l] != 0 ? h : 0.0;
+                ho[l] = (XENT_T)XENT_F(xent_hess_policy_)(h, hpol, hmin);
+            }
         }
         if (loss) {
             XENT_T *lo = loss + j0;
