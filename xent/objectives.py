@@ -413,3 +413,208 @@ def binary_focal_grad_hess(logits, targets, *, gamma=2.0, alpha=None, sample_wei
                        lambda w, gl, rs: (g, 0.0 if a is None else a, a is not None, w, gl, rs, 0.0),
                        x2, t2, w, grad, hess, cdt, nt, shape2d, policy, want_loss, grad.shape)
     return _result(loss, grad, hess, want_loss)
+
+
+# ---------------------------------------------------------------- adapters
+
+_KINDS = {
+    # kind: (function, takes class labels, the metric's loss, its names (XGBoost, LightGBM))
+    "softmax": (softmax_grad_hess, True, "mlogloss", "multi_logloss"),
+    "softmax_focal": (softmax_focal_grad_hess, True, "softmax_focal", "softmax_focal"),
+    "logistic": (logistic_grad_hess, False, "logloss", "binary_logloss"),
+    "focal": (binary_focal_grad_hess, False, "focal", "focal"),
+}
+
+
+def _library_of(obj):
+    """'xgboost', 'lightgbm' or None: whose data set object obj is (by its
+    type's module: neither library is imported here)."""
+    mod = type(obj).__module__ or ""
+    top = mod.split(".")[0]
+    return top if top in ("xgboost", "lightgbm") else None
+
+
+def _whole_labels(values, name="labels"):
+    """Class labels a boosting library hands over as floats, as int64: whole
+    numbers only."""
+    y = np.asarray(values)
+    if y.dtype.kind in "iu":
+        return y
+    if y.dtype.kind != "f":
+        raise TypeError(f"{name}: expected class indices (integers, or whole-number floats), "
+                        f"got dtype {y.dtype}")
+    bad = ~(np.isfinite(y) & (y == np.round(y)))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{name}: expected whole-number class indices, got {y.reshape(-1)[k]!r} "
+                         f"at index {k}")
+    return y.astype(np.int64)
+
+
+class _Objective:
+    """An objective for one boosting library (xgboost() and lightgbm() make
+    them): called as that library's native API and its scikit-learn API call
+    it, with ``.metric`` the matching evaluation metric."""
+
+    library = None
+
+    def __init__(self, kind, options):
+        if not isinstance(kind, str) or kind not in _KINDS:
+            raise ValueError(f"kind: expected one of {sorted(_KINDS)}, got {kind!r}")
+        if "return_loss" in options or "grad_out" in options or "hess_out" in options:
+            raise TypeError("options: return_loss, grad_out and hess_out are the adapter's own")
+        self.kind = kind
+        self.options = dict(options)
+        if kind in ("focal", "softmax_focal"):
+            self.options.setdefault("hessian", "clip")
+            self.options.setdefault("min_hessian", 1e-16)
+        fn, _, _, _ = _KINDS[kind]
+        # the options, checked now (a bad one fails here, not in round one)
+        probe = (np.zeros((1, 2)), np.zeros(1, np.int64)) if _KINDS[kind][1] else \
+            (np.zeros(1), np.zeros(1))
+        fn(*probe, **self.options)
+
+    def _inputs(self, a, b, weight):
+        """(margins, labels or targets, sample weight) from either calling form."""
+        lib = _library_of(b)
+        if lib is not None and lib != self.library:
+            raise TypeError(f"{type(b).__name__} is a {lib} data set: use "
+                            f"xent.objectives.{lib}({self.kind!r}) for it, not "
+                            f"xent.objectives.{self.library}()")
+        if lib is not None:  # the native form: (margins, data set)
+            margins, labels = a, b.get_label()
+            w = b.get_weight()
+        else:  # the scikit-learn form: (y_true, y_pred[, weight])
+            margins, labels, w = b, a, weight
+        margins = np.asarray(margins)
+        if w is not None:
+            w = np.asarray(w)
+            if w.size == 0:
+                w = None
+        labels = np.asarray(labels)
+        if _KINDS[self.kind][1]:
+            if margins.ndim == 1 and labels.ndim == 1 and labels.size and \
+                    margins.size % labels.size == 0 and margins.size > labels.size:
+                margins = margins.reshape(labels.size, -1)  # flat (n * K) margins
+            if margins.ndim != 2:
+                raise ValueError(f"margins: expected shape (n_samples, n_classes) for "
+                                 f"{self.kind!r} (is the model's num_class set?), got shape "
+                                 f"{margins.shape}")
+            labels = _whole_labels(labels.reshape(-1))
+        elif labels.size == margins.size:
+            labels = labels.reshape(margins.shape)
+        return margins, labels, w
+
+    def _grad_hess(self, margins, labels, w):
+        fn = _KINDS[self.kind][0]
+        return fn(margins, labels, sample_weight=w, **self.options)
+
+    def _loss(self, margins, labels, w):
+        fn = _KINDS[self.kind][0]
+        loss, _, _ = fn(margins, labels, sample_weight=w, return_loss=True, **self.options)
+        if loss.ndim > 1:
+            loss = loss.sum(axis=1)
+        total = float(np.sum(loss, dtype=np.float64))
+        return total / (float(np.sum(w)) if w is not None else float(len(loss)))
+
+    def metric_value(self, a, b, weight=None):
+        """The weighted mean loss of the margins (a float)."""
+        return self._loss(*self._inputs(a, b, weight))
+
+    def __repr__(self):
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"xent.objectives.{self.library}({self.kind!r}{opts})"
+
+
+class XGBoostObjective(_Objective):
+    """``obj(predt, dtrain)`` for ``xgboost.train(obj=...)`` and
+    ``obj(y_true, y_pred, sample_weight=None)`` for
+    ``XGBClassifier(objective=...)``: ``(grad, hess)`` of the margins' shape
+    and dtype. ``.metric(predt, dtrain)`` is a ``custom_metric`` for
+    ``xgboost.train`` (``(name, value)``)."""
+
+    library = "xgboost"
+
+    def __call__(self, a, b, sample_weight=None):
+        margins, labels, w = self._inputs(a, b, sample_weight)
+        # XGBoost's float32 margins computed in float64 (as its own objectives
+        # sum in double: 20 rounds then agree with multi:softprob to 1e-6)
+        return self._grad_hess(margins.astype(np.float64, copy=False), labels, w)
+
+    def metric(self, predt, dtrain):
+        return _KINDS[self.kind][2], self.metric_value(predt, dtrain)
+
+
+class LightGBMObjective(_Objective):
+    """``obj(preds, train_data)`` for ``lgb.train(params={"objective": obj})``
+    and ``obj(y_true, y_pred, weight=None)`` for
+    ``LGBMClassifier(objective=...)``: ``(grad, hess)`` as LightGBM takes
+    them without a copy of its own (float32, Fortran order for several
+    classes). ``.metric(preds, eval_data)`` is an ``feval``
+    (``(name, value, is_higher_better)``)."""
+
+    library = "lightgbm"
+
+    def __call__(self, a, b, weight=None):
+        margins, labels, w = self._inputs(a, b, weight)
+        grad, hess = self._grad_hess(margins, labels, w)
+        # LightGBM ravels in Fortran order and casts to float32: one copy here
+        # (transposed and cast at once) makes both no-ops
+        return (np.asfortranarray(grad, dtype=np.float32),
+                np.asfortranarray(hess, dtype=np.float32))
+
+    def metric(self, preds, eval_data):
+        return _KINDS[self.kind][3], self.metric_value(preds, eval_data), False
+
+
+def xgboost(kind="softmax", **options):
+    """An XGBoost objective of xent's loss ``kind``.
+
+    Parameters
+    ----------
+    kind : {"softmax", "softmax_focal", "logistic", "focal"}, default "softmax"
+        :func:`softmax_grad_hess` (``multi:softprob``'s loss),
+        :func:`softmax_focal_grad_hess`, :func:`logistic_grad_hess`
+        (``binary:logistic``'s) or :func:`binary_focal_grad_hess`.
+    **options
+        That function's options (``hessian``, ``min_hessian``,
+        ``label_smoothing``, ``gamma``, ``alpha``, ``n_threads``). The focal
+        kinds default to ``hessian="clip", min_hessian=1e-16`` (XGBoost needs
+        positive hessians). To reproduce ``multi:softprob`` take
+        ``hessian="xgboost"``.
+
+    Returns
+    -------
+    XGBoostObjective
+        Computes in float64 (XGBoost's margins are float32). Accepted by ``xgboost.train(params, dtrain, obj=objective)`` (margins
+        of shape ``(n, K)``, XGBoost >= 2.1; set ``num_class``) and by
+        ``XGBClassifier(objective=objective)``; ``objective.metric`` is a
+        matching ``custom_metric``. Sample weights come from the DMatrix (or
+        ``sample_weight=``). A LightGBM data set raises TypeError.
+
+    Examples
+    --------
+    See the gradient boosting page of the documentation (``docs/boosting.md``).
+    """
+    return XGBoostObjective(kind, options)
+
+
+def lightgbm(kind="softmax", **options):
+    """A LightGBM objective of xent's loss ``kind``.
+
+    Parameters
+    ----------
+    kind, **options
+        As for :func:`xgboost`. To reproduce LightGBM's ``multiclass`` take
+        ``hessian="lightgbm"`` (``K / (K - 1) p (1 - p)``).
+
+    Returns
+    -------
+    LightGBMObjective
+        Accepted as ``lgb.train(params={"objective": objective, "num_class": K})``
+        and by ``LGBMClassifier(objective=objective)``; returns float32
+        Fortran-ordered ``(grad, hess)`` (what LightGBM copies them to);
+        ``objective.metric`` is an ``feval``. An XGBoost DMatrix raises
+        TypeError.
+    """
+    return LightGBMObjective(kind, options)
