@@ -790,6 +790,11 @@ static inline void XENT_G(xent_c_t_in_)(const XENT_T *x, ptrdiff_t nb, ptrdiff_t
             XENT_F(xent_t16_in_)((const float *)x + c0, C, C - c0 < 16 ? C - c0 : 16, (float *)w + c0 * 16);
         return;
     }
+    if (sizeof(XENT_T) == 8 && nb == XENT_BLOCK) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8)
+            XENT_F(xent_t8_in_)((const double *)x + c0, C, C - c0 < 8 ? C - c0 : 8, (double *)w + c0 * 16);
+        return;
+    }
 #endif
     if (nb == XENT_BLOCK) {
         for (ptrdiff_t c = 0; c < C; c++)
@@ -811,6 +816,11 @@ static inline void XENT_G(xent_c_t_out_)(const XENT_T *w, ptrdiff_t nb, ptrdiff_
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK) {
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 16)
             XENT_F(xent_t16_out_)((const float *)w + c0 * 16, C - c0 < 16 ? C - c0 : 16, (float *)out + c0, C);
+        return;
+    }
+    if (sizeof(XENT_T) == 8 && nb == XENT_BLOCK) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8)
+            XENT_F(xent_t8_out_)((const double *)w + c0 * 16, C - c0 < 8 ? C - c0 : 8, (double *)out + c0, C);
         return;
     }
 #endif

@@ -432,6 +432,56 @@ static inline void XENT_F(xent_t16_out_)(const float *ws, ptrdiff_t w, float *x,
     for (int b = 0; b < 16; b++)
         _mm512_mask_storeu_ps(x + b * ld, k, r[b]);
 }
+/* The float64 tiles: 8 x 8 in registers (24 shuffles). xent_t8_ transposes
+ * r in place: r[i] lane j becomes r[j] lane i. */
+static inline XENT_INLINE void XENT_F(xent_t8_)(__m512d r[8])
+{
+    __m512d t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+    }
+    /* t[2q + j], 128-bit lane L: elements 2L + j of rows 2q, 2q + 1 */
+    for (int j = 0; j < 2; j++) {
+        __m512d a = _mm512_shuffle_f64x2(t[j], t[2 + j], 0x88);
+        __m512d b = _mm512_shuffle_f64x2(t[j], t[2 + j], 0xdd);
+        __m512d c = _mm512_shuffle_f64x2(t[4 + j], t[6 + j], 0x88);
+        __m512d d = _mm512_shuffle_f64x2(t[4 + j], t[6 + j], 0xdd);
+        r[j] = _mm512_shuffle_f64x2(a, c, 0x88);
+        r[4 + j] = _mm512_shuffle_f64x2(a, c, 0xdd);
+        r[2 + j] = _mm512_shuffle_f64x2(b, d, 0x88);
+        r[6 + j] = _mm512_shuffle_f64x2(b, d, 0xdd);
+    }
+}
+
+/* ws[c * 16 + b] = x[b * ld + c] for b < 16, c < w (w <= 8) */
+static inline void XENT_F(xent_t8_in_)(const double *x, ptrdiff_t ld, ptrdiff_t w, double *ws)
+{
+    __mmask8 k = (__mmask8)((1u << w) - 1);
+    for (int h = 0; h < 16; h += 8) {
+        __m512d r[8];
+        for (int b = 0; b < 8; b++)
+            r[b] = _mm512_maskz_loadu_pd(k, x + (h + b) * ld);
+        XENT_F(xent_t8_)(r);
+        for (ptrdiff_t c = 0; c < w; c++)
+            _mm512_storeu_pd(ws + c * 16 + h, r[c]);
+    }
+}
+
+/* x[b * ld + c] = ws[c * 16 + b] for b < 16, c < w (w <= 8) */
+static inline void XENT_F(xent_t8_out_)(const double *ws, ptrdiff_t w, double *x, ptrdiff_t ld)
+{
+    __mmask8 k = (__mmask8)((1u << w) - 1);
+    for (int h = 0; h < 16; h += 8) {
+        __m512d r[8];
+        for (int c = 0; c < 8; c++)
+            r[c] = c < w ? _mm512_loadu_pd(ws + c * 16 + h) : _mm512_setzero_pd();
+        XENT_F(xent_t8_)(r);
+        for (int b = 0; b < 8; b++)
+            _mm512_mask_storeu_pd(x + (h + b) * ld, k, r[b]);
+    }
+}
+
 /* Narrow blocks (C <= XENT_NARROW_C classes): the block's rows are C whole
  * vectors in memory (16 rows of C float32, or 8 rows of C float64), so a
  * class's lanes come from them by two-table permutes (ceil(C/2) a class,
