@@ -1105,13 +1105,30 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         double pk[B];
         for (int b = 0; b < B; b++)
             pk[b] = s[b] == 0 ? 0.0 : 1.0 / s[b];
-        for (ptrdiff_t c = 0; c < C; c++) {
-            const XENT_T *e = ew + c * B;
-            XENT_T *h = tw + c * B;
+        if (op == XENT_CLS_CE && pol == XENT_HESS_CLIP) {
+            /* (the cross-entropy's: hq = 0, h >= 0 floored) */
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const XENT_T *e = ew + c * B;
+                XENT_T *h = tw + c * B;
 #pragma omp simd
-            for (int b = 0; b < B; b++) {
-                double v = XENT_F(xent_softmax_h_)((double)e[b], pk[b], om[b], yi[b] == (int32_t)c, hq[b], hp[b]);
-                h[b] = (XENT_T)(skip[b] ? h0 : XENT_F(xent_hess_policy_)(v, pol, hmin));
+                for (int b = 0; b < B; b++) {
+                    double ev = (double)e[b], p = ev * pk[b];
+                    double q = ev == 1.0 ? om[b] * pk[b] : 1.0 - p;
+                    double v = hp[b] * p * q;
+                    v = v < hmin ? hmin : v;
+                    h[b] = (XENT_T)(skip[b] ? h0 : v);
+                }
+            }
+        } else {
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const XENT_T *e = ew + c * B;
+                XENT_T *h = tw + c * B;
+#pragma omp simd
+                for (int b = 0; b < B; b++) {
+                    double v = XENT_F(xent_softmax_h_)((double)e[b], pk[b], om[b], yi[b] == (int32_t)c, hq[b],
+                                                       hp[b]);
+                    h[b] = (XENT_T)(skip[b] ? h0 : XENT_F(xent_hess_policy_)(v, pol, hmin));
+                }
             }
         }
         XENT_G(xent_c_t_out_)(tw, nb, C, (XENT_T *)a->hess + i0 * C);

@@ -473,6 +473,17 @@ class _Objective:
         probe = (np.zeros((1, 2)), np.zeros(1, np.int64)) if _KINDS[kind][1] else \
             (np.zeros(1), np.zeros(1))
         fn(*probe, **self.options)
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype, order="C"):
+        """A buffer kept from call to call (a training run calls with the
+        same shapes every round: no new pages to fault in each time)."""
+        key = (name, tuple(shape), np.dtype(dtype), order)
+        buf = self._buffers.get(key)
+        if buf is None:
+            self._buffers = {k: v for k, v in self._buffers.items() if k[0] != name}
+            buf = self._buffers[key] = np.empty(shape, dtype, order=order)
+        return buf
 
     def _inputs(self, a, b, weight):
         """(margins, labels or targets, sample weight) from either calling form."""
@@ -507,7 +518,9 @@ class _Objective:
 
     def _grad_hess(self, margins, labels, w):
         fn = _KINDS[self.kind][0]
-        return fn(margins, labels, sample_weight=w, **self.options)
+        cdt = compute_dtype(margins.dtype)
+        return fn(margins, labels, sample_weight=w, grad_out=self._buffer("grad", margins.shape, cdt),
+                  hess_out=self._buffer("hess", margins.shape, cdt), **self.options)
 
     def _loss(self, margins, labels, w):
         fn = _KINDS[self.kind][0]
@@ -529,9 +542,11 @@ class _Objective:
 class XGBoostObjective(_Objective):
     """``obj(predt, dtrain)`` for ``xgboost.train(obj=...)`` and
     ``obj(y_true, y_pred, sample_weight=None)`` for
-    ``XGBClassifier(objective=...)``: ``(grad, hess)`` of the margins' shape
-    and dtype. ``.metric(predt, dtrain)`` is a ``custom_metric`` for
-    ``xgboost.train`` (``(name, value)``)."""
+    ``XGBClassifier(objective=...)``: ``(grad, hess)`` of the margins' shape,
+    float64. ``.metric(predt, dtrain)`` is a ``custom_metric`` for
+    ``xgboost.train`` (``(name, value)``). The arrays returned are the
+    objective's own buffers, written again by its next call (the library
+    copies them at once)."""
 
     library = "xgboost"
 
@@ -539,7 +554,11 @@ class XGBoostObjective(_Objective):
         margins, labels, w = self._inputs(a, b, sample_weight)
         # XGBoost's float32 margins computed in float64 (as its own objectives
         # sum in double: 20 rounds then agree with multi:softprob to 1e-6)
-        return self._grad_hess(margins.astype(np.float64, copy=False), labels, w)
+        if margins.dtype != np.float64:
+            wide = self._buffer("margins", margins.shape, np.float64)
+            np.copyto(wide, margins, casting="same_kind")
+            margins = wide
+        return self._grad_hess(margins, labels, w)
 
     def metric(self, predt, dtrain):
         return _KINDS[self.kind][2], self.metric_value(predt, dtrain)
@@ -551,7 +570,8 @@ class LightGBMObjective(_Objective):
     ``LGBMClassifier(objective=...)``: ``(grad, hess)`` as LightGBM takes
     them without a copy of its own (float32, Fortran order for several
     classes). ``.metric(preds, eval_data)`` is an ``feval``
-    (``(name, value, is_higher_better)``)."""
+    (``(name, value, is_higher_better)``). The arrays returned are the
+    objective's own buffers, written again by its next call."""
 
     library = "lightgbm"
 
@@ -560,8 +580,12 @@ class LightGBMObjective(_Objective):
         grad, hess = self._grad_hess(margins, labels, w)
         # LightGBM ravels in Fortran order and casts to float32: one copy here
         # (transposed and cast at once) makes both no-ops
-        return (np.asfortranarray(grad, dtype=np.float32),
-                np.asfortranarray(hess, dtype=np.float32))
+        out = []
+        for name, a in (("grad32", grad), ("hess32", hess)):
+            f = self._buffer(name, a.shape, np.float32, order="F")
+            np.copyto(f, a, casting="same_kind")
+            out.append(f)
+        return tuple(out)
 
     def metric(self, preds, eval_data):
         return _KINDS[self.kind][3], self.metric_value(preds, eval_data), False
