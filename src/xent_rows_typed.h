@@ -603,7 +603,8 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
             /* a zero weight or alpha term is 0 even when the other is NaN */
             lj = a != 0 ? lj : 0.0;
             lj = wd[l] != 0 ? lj : 0.0;
-            double gj = gd[l] * f * (qg[l] * (p - td) + extra);
+            /* p - t' as (1 - t') p - t' (1 - p): no cancellation near p = t' = 1 */
+            double gj = gd[l] * f * (qg[l] * ((1.0 - td) * p - td * omp) + extra);
             ld[l] = lj;
             gj = a != 0 ? gj : 0.0;
             grd[l] = wd[l] != 0 ? gj : 0.0;
@@ -624,7 +625,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
                 double a = a1 * td + a0 * (1.0 - td), q = qv[l], u = (1.0 - 2.0 * td) * sq;
                 double t1 = gamma * gm1 * qg1[l] * (u / q) * u * ce;
                 t1 = q > 0 && u != 0 && ce != 0 && gamma != 0 && gamma != 1.0 ? t1 : 0.0;
-                double t2 = gamma * qg1[l] * ((1.0 - 2.0 * td) * sq * (omp - p) * ce + 2.0 * u * (p - td));
+                double t2 = gamma * qg1[l] * ((1.0 - 2.0 * td) * sq * (omp - p) * ce + 2.0 * u * ((1.0 - td) * p - td * omp));
                 t2 = q > 0 && sq != 0 && gamma != 0 ? t2 : 0.0;
                 double t3 = qg[l] != 0 ? qg[l] * sq : 0.0;
                 double h = hfac * gd[l] * wd[l] * a * (t1 + t2 + t3);

@@ -456,3 +456,56 @@ def test_lightgbm_reproduces_its_native_objectives():
 
         with pytest.raises(TypeError, match="xent.objectives.xgboost"):
             obj(np.zeros((3, 4)), xgb.DMatrix(X[:3], label=y[:3]))
+
+
+def test_focal_hessians_at_extreme_margins_against_mpmath():
+    """The second derivatives of the focal losses, by mpmath's numerical
+    differentiation of the loss at 60 digits, where p is within 1e-13 of 0
+    or 1."""
+    mpmath.mp.dps = 60
+
+    def binary(x, t, gamma, alpha):
+        p = 1 / (1 + mpmath.exp(-x))
+        q = t * (1 - p) + (1 - t) * p
+        ce = mpmath.log(1 + mpmath.exp(-abs(x))) + (x if x > 0 else 0) - x * t
+        return (alpha * t + (1 - alpha) * (1 - t)) * q ** gamma * ce
+
+    for x in (-30.0, -12.0, -3.85, 0.25, 12.0, 30.0):
+        for t in (0.0, 1.0, 0.3):
+            for gamma in (2.0, 0.5, 3.0):
+                g, h = O.binary_focal_grad_hess(np.array([x]), np.array([t]), gamma=gamma,
+                                                alpha=0.25)
+                loss = lambda v: binary(v, mpmath.mpf(t), gamma, mpmath.mpf(0.25))  # noqa: E731
+                want = mpmath.diff(loss, mpmath.mpf(x), 2)
+                assert h[0] == pytest.approx(float(want), rel=1e-9, abs=1e-300), (x, t, gamma)
+                want = mpmath.diff(loss, mpmath.mpf(x), 1)
+                assert g[0] == pytest.approx(float(want), rel=1e-9, abs=1e-300), (x, t, gamma)
+
+    def softmax_focal(row, y, gamma):
+        e = [mpmath.exp(v) for v in row]
+        p = e[y] / sum(e)
+        return -(1 - p) ** gamma * mpmath.log(p)
+
+    for row in ([0.0, -30.0], [12.0, 0.0, -5.0], [-20.0, 0.0, 1.0]):
+        for y in range(len(row)):
+            for gamma in (2.0, 1.5):
+                _, h = O.softmax_focal_grad_hess(np.array([row]), np.array([y]), gamma=gamma)
+                for j in range(len(row)):
+                    def f(v, j=j):
+                        r = [mpmath.mpf(a) for a in row]
+                        r[j] = v
+                        return softmax_focal(r, y, gamma)
+                    want = mpmath.diff(f, mpmath.mpf(row[j]), 2)
+                    assert h[0, j] == pytest.approx(float(want), rel=1e-9, abs=1e-300), (row, y, j)
+
+
+def test_labels_of_any_integer_dtype():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(40, 5))
+    y = rng.integers(0, 5, 40)
+    want = O.softmax_grad_hess(x, y)
+    for dt in (np.uint8, np.int8, np.int16, np.uint32, np.int32, np.uint64):
+        got = O.softmax_grad_hess(x, y.astype(dt))
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    with pytest.raises(TypeError, match="labels"):
+        O.softmax_grad_hess(x, y.astype(bool))
