@@ -449,7 +449,10 @@ def _shape_of(a):
 
 
 def _dtype_of(a):
-    return _native(np.asarray(a).dtype)
+    """The dtype a float input computes and returns in (integers and bools
+    are promoted to float64)."""
+    dt = _native(np.asarray(a).dtype)
+    return np.dtype(np.float64) if dt.kind in "biu" else dt
 
 
 def _result_dtype(*arrays):

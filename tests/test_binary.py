@@ -288,7 +288,7 @@ def test_bad_input(f):
     with pytest.raises(TypeError, match="target: expected real numbers"):
         f(x, np.full((2, 3), "a"))
     with pytest.raises(TypeError, match=r"^(logits|probs): expected a floating-point array"):
-        f(np.zeros((2, 3), int), t)
+        f(np.zeros((2, 3), complex), t)
     with pytest.raises(ValueError, match=r"pos_weight: expected a scalar or shape \(3,\)"):
         f(x, t, pos_weight=np.ones(2))
     with pytest.raises(ValueError, match=r"weight: expected a shape broadcastable to \(2, 3\), got \(2,\)"):

@@ -55,7 +55,9 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
     Parameters
     ----------
     x : array_like of float16, float32 or float64
-        Input. Integer, bool and complex input raise TypeError.
+        Input. Integer and bool input is promoted to float64 (as SciPy's
+        ``logsumexp``); complex and object input raise TypeError.
+        Note SciPy's default ``axis=None`` (all axes) where xent's is -1.
     axis : int, tuple of int or None, default -1
         Axis or axes reduced (the class axes); the others are batch axes.
         None reduces over all axes.

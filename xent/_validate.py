@@ -28,14 +28,19 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
 def float_array(x, name):
-    """``x`` as an ndarray of float16/32/64 (no copy); TypeError otherwise."""
+    """``x`` as an ndarray of float16/32/64 (no copy for those); integers and
+    bools promoted to float64, as NumPy's ufuncs and SciPy do (a copy);
+    TypeError for anything else (complex, object, strings, datetimes, long
+    double)."""
     arr = np.asarray(x)
     if arr.dtype.kind == "f" and not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: a native copy
+    elif arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
-            f"{name}: expected a floating-point array (float16, float32 or float64), "
-            f"got dtype {arr.dtype}"
+            f"{name}: expected a floating-point array (float16, float32 or float64; integers "
+            f"and bools are promoted to float64), got dtype {arr.dtype}"
         )
     return arr
 
