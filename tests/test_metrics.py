@@ -269,7 +269,7 @@ def test_scikit_learn_error_messages_parity(args, kw, message):
     ([0, 1], P, {"sample_weight": [[1, 2]]}, ValueError, r"^sample_weight: expected a 1-D array"),
     ([0, 1], P, {"sample_weight": [0, 0]}, ValueError,
      r"^sample_weight: Sample weights must contain at least one non-zero number"),
-    ([0, 1], P, {"sample_weight": [1, -1]}, ValueError,
+    ([0, 1], P, {"sample_weight": [1, -1]}, ZeroDivisionError,
      r"^sample_weight: Weights sum to zero, can't be normalized"),
     ([0, 1], P, {"sample_weight": [True, False]}, TypeError, r"^sample_weight: expected real numbers"),
     ([], np.zeros((0, 2)), {}, ValueError, r"^y_proba: expected at least one sample"),
@@ -284,7 +284,9 @@ def test_scikit_learn_error_messages_parity(args, kw, message):
     ([0, 1], P, {"labels": [0, "a"]}, ValueError,
      r"^labels: Mix of label input types \(string and number\)"),
     ([0, 1], P, {"labels": [0, 1, 1]}, ValueError, r"^labels: expected distinct labels"),
-    ([0, 1], P, {"labels": [[0, 1]]}, ValueError, r"^labels: expected a 1-D array"),
+    ([0, 1], P, {"labels": [[0, 1], [2, 3]]}, ValueError,
+     r"^labels: expected a 1-D array .*Multioutput target data is not supported"),
+    ([0, 1], P, {"y_pred": P}, ValueError, r"^Cannot use both `y_pred` and `y_proba`"),
     ([[0, 1], [1, 0]], P, {"labels": [0, 1]}, ValueError,
      r"^labels: not supported with a label-indicator y_true"),
     ([[0, 2], [1, 0]], P, {}, ValueError, r"^y_true: a 2-D y_true is a label-indicator matrix"),
@@ -308,6 +310,28 @@ def test_every_bad_input_scikit_learn_rejects_too():
             sk.log_loss(y, p, **kw)
         with pytest.raises(ValueError):
             log_loss(y, p, **kw)
+
+
+def test_the_y_pred_alias_and_one_row_of_labels_as_scikit_learn():
+    """scikit-learn 1.9 renamed y_pred to y_proba: the old keyword still works
+    with a FutureWarning; labels of shape (1, C) are its labels."""
+    with pytest.warns(FutureWarning, match="`y_pred` was renamed to `y_proba` in version 1.9"):
+        got = log_loss([0, 1], y_pred=P)
+    assert got == log_loss([0, 1], P)
+    with pytest.raises(ValueError, match="^y_proba: expected the predicted probabilities"):
+        log_loss([0, 1])
+    assert log_loss([0, 1], P, labels=[[0, 1]]) == log_loss([0, 1], P, labels=[0, 1])
+    sk = pytest.importorskip("sklearn.metrics")
+    with pytest.warns(FutureWarning):
+        assert got == pytest.approx(sk.log_loss([0, 1], y_pred=P), rel=1e-15)
+    assert log_loss([0, 1], P, labels=[[0, 1]]) == pytest.approx(
+        sk.log_loss([0, 1], P, labels=[[0, 1]]), rel=1e-15)
+    for exc, kw in ((ValueError, {"y_proba": P, "y_pred": P}),
+                    (ZeroDivisionError, {"y_proba": P, "sample_weight": [1, -1]})):
+        with pytest.raises(exc):
+            sk.log_loss([0, 1], **kw)
+        with pytest.raises(exc):
+            log_loss([0, 1], **kw)
 
 
 def test_docstring_examples():

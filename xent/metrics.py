@@ -20,8 +20,12 @@ def _classes(y, labels):
     warnings and errors; returns (classes, y's column indices)."""
     if labels is not None:
         lab = label_array(labels, "labels")
+        if lab.ndim == 2 and lab.shape[0] == 1:
+            lab = lab[0]  # (one row of labels: scikit-learn takes it as its labels)
         if lab.ndim != 1:
-            raise ValueError(f"labels: expected a 1-D array of labels, got shape {lab.shape}")
+            raise ValueError(f"labels: expected a 1-D array of labels, got shape {lab.shape} "
+                             f"(Multioutput target data is not supported with label "
+                             f"binarization)")
         classes = np.unique(lab)
         if classes.size != lab.size:
             raise ValueError(f"labels: expected distinct labels, got {labels}")
@@ -60,7 +64,8 @@ def _classes(y, labels):
     return classes, np.searchsorted(classes, y).astype(np.int64)
 
 
-def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):
+def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels=None,
+             y_pred="deprecated"):
     """Log loss (logistic loss, cross-entropy) of predicted probabilities.
 
     A drop-in for :func:`sklearn.metrics.log_loss` (scikit-learn 1.9: the same
@@ -89,7 +94,11 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     labels : array_like, optional
         The class labels, when ``y_true`` does not hold them all (needed when
         it holds a single class). They are assumed sorted, as the columns of
-        ``y_proba`` are: unsorted labels give a UserWarning.
+        ``y_proba`` are: unsorted labels give a UserWarning. One row of labels
+        (shape ``(1, n_classes)``) is taken as they are, as by scikit-learn.
+    y_pred : array_like, deprecated
+        scikit-learn 1.9's old name of ``y_proba``: accepted with its
+        FutureWarning; giving both is a ValueError.
 
     Returns
     -------
@@ -101,7 +110,10 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
         As scikit-learn: ``y_proba`` with NaN, infinity, or values outside
         ``[0, 1]``; lengths that differ; a single class; ``y_true`` holding
         labels not in ``labels``; a class count that differs from ``y_proba``'s
-        columns; all sample weights 0, or (``normalize``) summing to 0.
+        columns; all sample weights 0; both ``y_proba`` and ``y_pred``.
+    ZeroDivisionError
+        As scikit-learn: with ``normalize``, sample weights (not all 0) that
+        sum to 0.
 
     Warns
     -----
@@ -136,6 +148,15 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     >>> round(log_loss([1, 1], [[0.2, 0.8], [0.4, 0.6]], labels=[0, 1]), 5)
     0.36698
     """
+    if not (isinstance(y_pred, str) and y_pred == "deprecated"):
+        if y_proba is not None:
+            raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
+                             "use `y_proba` instead.")
+        warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed "
+                      "in 1.11. Use `y_proba` instead.", FutureWarning, stacklevel=2)
+        y_proba = y_pred
+    if y_proba is None:
+        raise ValueError("y_proba: expected the predicted probabilities, got None")
     normalize = boolean(normalize, "normalize")
     proba = probability_array(y_proba, "y_proba")
     n = proba.shape[0]
@@ -219,6 +240,6 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     if not normalize:
         return float(np.dot(losses, sw))
     total_weight = float(np.sum(sw))
-    if total_weight == 0:
-        raise ValueError("sample_weight: Weights sum to zero, can't be normalized")
+    if total_weight == 0:  # (scikit-learn's error type)
+        raise ZeroDivisionError("sample_weight: Weights sum to zero, can't be normalized")
     return float(np.dot(losses, sw) / total_weight)
