@@ -98,7 +98,7 @@ BAD = [
     (np.zeros((2, 3)), np.array([0, -101])),
     (np.zeros((2, 3)), np.array([0, 2**40])),
     (np.zeros((2, 3)), np.array([0, 1, 2])),        # one label too many
-    (np.zeros((2, 3)), np.array([[0], [1]], np.int64)),  # 2-D labels
+    (np.zeros((2, 3)), np.array([[0, 1]], np.int64)),  # 2-D labels (not (B, 1): those are Keras')
     (np.zeros((2, 3)), np.array([0.0, 1.0])),       # float labels: probabilities, wrong shape
     (np.zeros((2, 0)), np.zeros(2, np.int64)),      # no classes
     (np.zeros((2, 3), np.complex128), np.array([0, 1])),

@@ -138,3 +138,29 @@ def test_unaligned_integer_labels_are_handed_to_the_kernels_aligned():
     np.testing.assert_array_equal(labels, y)
     np.testing.assert_array_equal(xent.softmax_cross_entropy(x, y, reduction="none"),
                                   np.full(5, np.log(3.0)))
+
+
+def test_keras_sparse_labels_with_a_trailing_axis_of_one():
+    """Keras' sparse categorical losses take y_true of shape (B, 1): the
+    labels of the batch shape plus a trailing 1 are the batch's labels (for
+    every function taking class indices); any other extra axis is an error."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, 6)
+    for f in (xent.softmax_cross_entropy, xent.softmax_focal_loss):
+        a, ga = f(x, y, return_grad=True, reduction="none")
+        b, gb = f(x, y[:, None], return_grad=True, reduction="none")
+        assert np.array_equal(a, b) and np.array_equal(ga, gb)
+    lp = xent.log_softmax(x)
+    assert xent.nll_loss(lp, y[:, None]) == xent.nll_loss(lp, y)
+    q = xent.softmax(x)
+    assert np.array_equal(xent.cross_entropy(y[:, None], q), xent.cross_entropy(y, q))
+    # PyTorch's (N, C, d) layout: labels (N, d) or (N, d, 1)
+    x3 = rng.normal(size=(3, 4, 5))
+    y3 = rng.integers(0, 4, (3, 5))
+    assert xent.softmax_cross_entropy(x3, y3[..., None], axis=1) == \
+        xent.softmax_cross_entropy(x3, y3, axis=1)
+    with pytest.raises(ValueError, match=r"target: integer class indices must have"):
+        xent.softmax_cross_entropy(x, y[:, None, None])
+    with pytest.raises(ValueError, match=r"target: integer class indices must have"):
+        xent.softmax_cross_entropy(x, np.stack([y, y], 1))

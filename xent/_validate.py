@@ -365,11 +365,15 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
     """Validate integer class indices against ``rows``; returns int64 (n_rows,)
     labels, and whether all of them are classes (none is ``ignore_index``).
 
+    Labels of the batch shape plus a trailing axis of 1 (Keras' ``(B, 1)``
+    sparse labels) are taken as the batch shape.
     Every label must lie in [0, C) or equal ``ignore_index`` (an O(N) check);
     ``ignore_index=None``: no label is ignored. ``name`` is the argument's
     name and ``of`` whose shape the labels follow, for the messages.
     """
     t = target
+    if t.shape == tuple(rows.batch_shape) + (1,):
+        t = t[..., 0]  # a trailing singleton axis, as Keras' sparse losses accept: (B, 1) as (B,)
     if t.shape != rows.batch_shape:
         hint = (f" ({name} of {of} shape are probabilities and need a float dtype)"
                 if t.shape == rows.shape and ignore_index is None else "")
