@@ -671,13 +671,24 @@ def _b_information(c, name):
     elif name != "entropy":
         p = c.floats(shape if not c.rare(10) else c.shape(), c.pick(("simplex", "prob", "real")),
                      valid_role="prob")
-    _opt(c, kw, "reduction", lambda: c.scalar(REDUCTIONS, REDUCTIONS_BAD))
+    more = ("batchmean", "elementwise") if name == "kl_divergence" else ()
+    _opt(c, kw, "reduction", lambda: c.scalar(REDUCTIONS + more, REDUCTIONS_BAD))
     reduction = kw.get("reduction", "none")
     return_grad = False
     if name != "entropy":
         _opt(c, kw, "eps", lambda: c.scalar((None, 1e-7, 1e-3, 0.5, 0.999), (0.0, 1.0, -1e-7) + REAL_BAD), 2)
         _opt(c, kw, "return_grad", lambda: c.scalar((True, False, np.False_), BOOLS_BAD))
         return_grad = kw.get("return_grad", False)
+        if name == "kl_divergence":
+            _opt(c, kw, "log_input", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 2)
+            _opt(c, kw, "log_target", lambda: c.scalar((False, True), BOOLS_BAD), 2)
+
+        def grad_loss():
+            if c.rare(3):
+                return c.scalar((1.0, 0.5, 2, -1.0), (np.nan, np.inf, 1j, "1"))
+            per = shape if reduction == "elementwise" else batch if reduction == "none" else ()
+            return c.floats(c.pick((per, (), per[-1:], (3,))))
+        _opt(c, kw, "grad_loss", grad_loss, 2)
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
     args = [q] if name == "entropy" else [p, q]
 
@@ -688,7 +699,8 @@ def _b_information(c, name):
             dt = _dtype_of(q)
         else:
             dt = _result_dtype(p, q)
-        res = [(batch if reduction == "none" else (), dt, None)]
+        res = [(batch if reduction == "none" else shape if reduction == "elementwise" else (),
+                dt, None)]
         if return_grad:
             res.append((shape, _dtype_of(q), None))
         return res

@@ -117,8 +117,8 @@ cdef extern from "xent_rows.h":
         double (*bfocal_f64)(const double* x, const double* t, Py_ssize_t n, const double* pw, Py_ssize_t pws, const double* w, Py_ssize_t ws, const double* g, Py_ssize_t gst, double gscale, double smooth, double gamma, double alpha, int has_alpha, double* loss, double* grad, double* hess, double hfac, int hpol, double hmin) noexcept nogil
         void (*sfocal_probs_f32)(const float* x, const float* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, float* grad, double* ws) noexcept nogil
         void (*sfocal_probs_f64)(const double* x, const double* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, double* grad, double* ws) noexcept nogil
-        void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, float* grad, double* out) noexcept nogil
-        void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, double f, double* grad, double* out) noexcept nogil
+        void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, const double* f, Py_ssize_t fs, float* grad, double* out, float* terms) noexcept nogil
+        void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, const double* f, Py_ssize_t fs, double* grad, double* out, double* terms) noexcept nogil
         void (*class_block_f32)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil
         void (*class_row_f32)(const xent_class_call* a, Py_ssize_t i, xent_stream* st) noexcept nogil
         void (*class_start_f32)(const xent_class_call* a, Py_ssize_t i) noexcept nogil

@@ -39,6 +39,9 @@ from _rows cimport floating, xent_ops
 MODE_CROSS_ENTROPY = 0
 MODE_KL = 1
 MODE_ENTROPY = 2
+# flags of the mode: q given as log q, p given as log p (PyTorch's kl_div)
+MODE_LOG_Q = 4
+MODE_LOG_P = 8
 
 cdef enum:
     TASK_VALUES = 16384
@@ -50,12 +53,16 @@ cdef enum:
 
 
 def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bint clip,
-               double lo, double hi, double f, double[::1] out, floating[:, ::1] grad,
-               int n_threads):
-    """out[i] = the mode's value of row i of (p, q); grad (if not None) = f * d out[i] / d q[i].
+               double lo, double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
+               int n_threads, floating[:, ::1] terms=None):
+    """out[i] = the mode's value of row i of (p, q); grad (if not None) = f[i] * d out[i] / d q[i]
+    (f: one factor per row, or one value broadcast with stride 0); terms (if not None)
+    the per-element terms.
 
-    mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p).
-    With clip, q is clipped to [lo, hi] (zero gradient where clipped).
+    mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p),
+    with the flags MODE_LOG_Q (q holds log q: the gradient is then d / d log q) and
+    MODE_LOG_P (p holds log p). With clip, q is clipped to [lo, hi] (zero gradient
+    where clipped).
     """
     cdef Py_ssize_t n = p.shape[0], c = p.shape[1], k, i0, nr
     # tasks of whole rows, about TASK_VALUES values each (a row's value does
@@ -66,6 +73,9 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
     cdef const floating* qp = &q[0, 0] if n > 0 and c > 0 else NULL
     cdef floating* g = &grad[0, 0] if grad is not None and n > 0 and c > 0 else NULL
     cdef double* op = &out[0] if n > 0 else NULL
+    cdef floating* tp = &terms[0, 0] if terms is not None and n > 0 and c > 0 else NULL
+    cdef Py_ssize_t fs = f.strides[0] // sizeof(double)
+    cdef const double* fp = &f[0]
     with nogil:
         for k in prange(tasks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -74,17 +84,21 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
             if floating is float:
                 xent_ops.info_f32(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
-                                  hi, f, g + i0 * c if g != NULL else NULL, op + i0)
+                                  hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
+                                  tp + i0 * c if tp != NULL else NULL)
             else:
                 xent_ops.info_f64(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
-                                  hi, f, g + i0 * c if g != NULL else NULL, op + i0)
+                                  hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
+                                  tp + i0 * c if tp != NULL else NULL)
 
 
 def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip, double lo,
-                double hi, double f, double[::1] out, floating[:, ::1] grad, int n_threads):
+                double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
+                int n_threads):
     """out[i] = -log q[i, labels[i]] (q clipped to [lo, hi] with clip); grad (if not
-    None) = f * d out[i] / d q[i]: -f / q[i, y] at the label, 0 elsewhere (and 0 if clipped).
+    None) = f[i] * d out[i] / d q[i]: -f[i] / q[i, y] at the label, 0 elsewhere (and 0 if
+    clipped); f one factor per row (stride 0: one for all).
 
     Only q[i, labels[i]] is read for the value.
     """
@@ -110,4 +124,4 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
             if want_grad:
                 memset(&grad[i, 0], 0, c * sizeof(floating))
                 if not clipped:
-                    grad[i, y] = <floating>(-f * (1 / qy))  # the bits of one-hot p
+                    grad[i, y] = <floating>(-f[i] * (1 / qy))  # the bits of one-hot p

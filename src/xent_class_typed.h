@@ -161,6 +161,11 @@ static void XENT_G(xent_c_softcap_)(const XENT_T *x, XENT_T *y, ptrdiff_t n, dou
 {
     XENT_EXP_BOUNDS;
     const XENT_T c = (XENT_T)cap;
+    if (c == (XENT_T)INFINITY) { /* a cap beyond the type's range: the limit, y = x */
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof(XENT_T));
+        return;
+    }
 #pragma omp simd
     for (ptrdiff_t j = 0; j < n; j++)
         y[j] = c * XENT_TANH(x[j] / c);
@@ -861,7 +866,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     XENT_G(xent_c_t_in_)(x, nb, C, xw);
     if (probs)
         XENT_G(xent_c_t_in_)((const XENT_T *)a->target + i0 * C, nb, C, tw);
-    if (capped) {
+    if (capped && (XENT_T)a->cap != (XENT_T)INFINITY) { /* (beyond the type's range: y = x) */
         const XENT_T c = (XENT_T)a->cap;
 #pragma omp simd
         for (ptrdiff_t l = 0; l < C * B; l++)

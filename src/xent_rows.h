@@ -53,7 +53,8 @@
                                double *ws))                                                             \
     /* the information-theory rows (information.pxi) */                                                 \
     X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
-                       double lo, double hi, double f, R *grad, double *out))                           \
+                       double lo, double hi, const double *f, ptrdiff_t fs, R *grad, double *out,      \
+                       R *terms))                                                                \
     /* the softmax family's paths (xent_class.h) */                                                     \
     X(void, class_block_##T, (const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb))                    \
     X(void, class_row_##T, (const xent_class_call *a, ptrdiff_t i, xent_stream *st))                    \
@@ -70,6 +71,11 @@ typedef struct {
     XENT_OPS(XENT_OP_FIELD)
 } xent_row_ops;
 #undef XENT_OP_FIELD
+
+/* the information rows' mode (info_##T): 0 H(p, q), 1 KL, 2 H(p), and
+ * flags: q given as log q, p given as log p */
+#define XENT_INFO_LOG_Q 4
+#define XENT_INFO_LOG_P 8
 
 /* Below these sums of exps log(s) is taken as log1p of the row's other
  * terms (xent_log_s_ in xent_rows_typed.h): where log(s) computed from s

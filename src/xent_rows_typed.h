@@ -662,9 +662,11 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
  * xent_info_terms_: the terms tv and gradients of len (<= XENT_EB) values. */
 static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
                                             int mode, double clo, double chi, double f,
-                                            double *tv, XENT_T *go)
+                                            const double *fv, double *tv, XENT_T *go, XENT_T *to)
 {
     double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
+    const int logq = mode & XENT_INFO_LOG_Q, logp = mode & XENT_INFO_LOG_P;
+    mode &= 3;
 #pragma omp simd
     for (int l = 0; l < len; l++) {
         double qd = (double)qb[l];
@@ -672,6 +674,51 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
         qd = qd > chi ? chi : qd;
         pv[l] = (double)pb[l];
         qv[l] = qd;
+    }
+    if (logq || logp) {
+        /* log-probabilities given (PyTorch's kl_div): lq = q (log_input), lp = p
+         * and p = exp(lp) (log_target); KL terms p (lp - lq), cross-entropy
+         * terms -p lq; a zero p gives 0 (NaN for a NaN log q) */
+        const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+        if (logp) {
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                lp[l] = pv[l];
+                pv[l] = pv[l] == -INFINITY ? 0.0 : XENT_F(xent_exp_)(pv[l], elo, ehi);
+            }
+        } else {
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                lp[l] = mode == 1 ? XENT_F(xent_log_)(pv[l]) : 0.0;
+        }
+        if (logq) {
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                lq[l] = qv[l];
+        } else {
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                lq[l] = XENT_F(xent_log_)(qv[l]);
+        }
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double v = mode == 1 ? pv[l] * (lp[l] - lq[l]) : -pv[l] * lq[l];
+            double qn = lq[l] != lq[l] ? lq[l] : 0.0;
+            tv[l] = pv[l] == 0 ? qn : v;
+        }
+        if (to)
+            for (int l = 0; l < len; l++)
+                to[l] = (XENT_T)tv[l];
+        if (go) {
+            /* d / d log q = -p; d / d q = -p / q */
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                double fl = fv ? fv[l] : f;
+                double g = logq ? -fl * pv[l] : -fl * (pv[l] / qv[l]);
+                go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
+            }
+        }
+        return;
     }
     if (mode == 1) {
 #pragma omp simd
@@ -722,11 +769,14 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
         double qn = qv[l] != qv[l] ? qv[l] : 0.0;
         tv[l] = pv[l] == 0 ? qn : tv[l];
     }
+    if (to)
+        for (int l = 0; l < len; l++)
+            to[l] = (XENT_T)tv[l];
     if (go) {
 #pragma omp simd
         for (int l = 0; l < len; l++) {
             double qd = (double)qb[l];
-            double g = -f * (pv[l] / qv[l]); /* (f * p may underflow) */
+            double g = -(fv ? fv[l] : f) * (pv[l] / qv[l]); /* (f * p may underflow) */
             g = qd < clo ? 0.0 : g;
             g = qd > chi ? 0.0 : g;
             go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
@@ -755,20 +805,25 @@ static inline __attribute__((always_inline)) void XENT_G(xent_info_lanes_)(
 /* out[i] = the mode's value of row i of the nrows x C arrays p and q (row
  * stride C); grad, unless NULL, the same shape. */
 static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows, ptrdiff_t C,
-                               int mode, int clip, double lo, double hi, double f,
-                               XENT_T *grad, double *out)
+                               int mode, int clip, double lo, double hi, const double *f,
+                               ptrdiff_t fs, XENT_T *grad, double *out, XENT_T *terms)
 {
-    double tv[XENT_EB];
+    double tv[XENT_EB], fv[XENT_EB];
     const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
-    if (mode == 2)
+    if ((mode & 3) == 2)
         q = p;
     if (C < XENT_INFO_SHORT) {
         ptrdiff_t per = C > 0 ? XENT_EB / C : 0;
         for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
             ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per;
+            if (C > 0 && grad && fs)
+                for (ptrdiff_t r = 0; r < nr; r++)
+                    for (ptrdiff_t j = 0; j < C; j++)
+                        fv[r * C + j] = f[(i0 + r) * fs];
             if (C > 0)
                 XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
-                                         f, tv, grad ? grad + i0 * C : NULL);
+                                         f[0], fs ? fv : NULL, tv, grad ? grad + i0 * C : NULL,
+                                         terms ? terms + i0 * C : NULL);
             for (ptrdiff_t r = 0; r < nr; r++) {
                 const double *tr = tv + r * C;
                 double sr = 0.0, s = 0.0, c = 0.0;
@@ -793,8 +848,8 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
         double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
         for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
             int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
-            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f, tv,
-                                     grad ? grad + i * C + j0 : NULL);
+            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs], NULL, tv,
+                                     grad ? grad + i * C + j0 : NULL, terms ? terms + i * C + j0 : NULL);
             int l = 0;
             for (; l + XENT_LANES <= len; l += XENT_LANES)
                 XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);

@@ -479,8 +479,13 @@ def test_eps_of_a_wrong_type(eps):
 @pytest.mark.parametrize("reduction", ["avg", "MEAN", None, 1])
 def test_unknown_reduction(reduction):
     for f in (xent.cross_entropy, xent.kl_divergence, lambda p, q, **kw: xent.entropy(p, **kw)):
-        with pytest.raises(ValueError, match=r"^reduction: expected one of 'none', 'sum', 'mean', got"):
+        more = ", 'batchmean', 'elementwise'" if f is xent.kl_divergence else ""
+        with pytest.raises(ValueError, match=rf"^reduction: expected one of 'none', 'sum', "
+                                             rf"'mean'{more}, got"):
             f(P2, Q2, reduction=reduction)
+    for f in (xent.cross_entropy, lambda p, q, **kw: xent.entropy(p, **kw)):
+        with pytest.raises(ValueError, match="^reduction: .* got 'batchmean'"):
+            f(P2, Q2, reduction="batchmean")
 
 
 def test_other_arguments():
@@ -549,3 +554,73 @@ def test_gradient_of_the_mean_with_subnormal_p(f):
     _, g = f(p, q, reduction="mean", return_grad=True)
     assert g[0, 0] == -inf
     np.testing.assert_allclose(g[1, 0], -0.5 * (1e-320 / 1e-300), rtol=1e-15)
+
+
+# --- PyTorch kl_div's conventions, grad_loss ---------------------------------
+
+def _dirichlet(rng, shape):
+    return rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]) if len(shape) > 1 else \
+        rng.dirichlet(np.ones(shape[-1]))
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (7,), (3, 4, 6)])
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+def test_kl_div_as_pytorch(shape, log_target, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(len(shape))
+    lq = np.log(_dirichlet(rng, shape))
+    p = _dirichlet(rng, shape)
+    target = np.log(p) if log_target else p
+    ours = {"none": "elementwise", "mean": "elementwise"}.get(reduction, reduction)
+    a = torch.tensor(lq, requires_grad=True)
+    ref = F.kl_div(a, torch.tensor(target), reduction=reduction, log_target=log_target)
+    gl = rng.normal(size=shape) if reduction == "none" else 1.7
+    ref.backward(torch.tensor(gl, dtype=torch.float64))
+    if reduction == "mean":  # PyTorch's mean over elements: the element-wise terms' mean
+        gl = np.full(shape, 1.7 / lq.size)
+    value, grad = xent.kl_divergence(target, lq, log_input=True, log_target=log_target,
+                                     reduction=ours, return_grad=True, grad_loss=gl)
+    if reduction == "mean":
+        value = np.mean(value)
+    np.testing.assert_allclose(value, ref.detach().numpy(), rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(grad, a.grad.numpy(), rtol=1e-13, atol=1e-17)
+
+
+def test_kl_div_log_inputs_limits_and_errors():
+    p = np.array([[0.5, 0.5, 0.0]])
+    lq = np.log(np.array([[0.25, 0.5, 0.25]]))
+    want = xent.kl_divergence(p, np.exp(lq))
+    assert xent.kl_divergence(p, lq, log_input=True) == pytest.approx(want, rel=1e-15)
+    with np.errstate(divide="ignore"):
+        lp = np.log(p)
+    # a zero target (log p = -inf) is a zero term (PyTorch: NaN for log_target)
+    assert xent.kl_divergence(lp, lq, log_input=True, log_target=True) == pytest.approx(want, rel=1e-15)
+    _, g = xent.kl_divergence(p, lq, log_input=True, return_grad=True)
+    np.testing.assert_array_equal(g, -p)
+    with pytest.raises(ValueError, match="^eps: not with log_input=True"):
+        xent.kl_divergence(p, lq, log_input=True, eps=1e-7)
+    with pytest.raises(TypeError, match="^log_target: expected a bool"):
+        xent.kl_divergence(p, lq, log_target=1)
+    with pytest.raises(ValueError, match=r"^grad_loss: expected a shape broadcastable to \(1, 3\)"):
+        xent.kl_divergence(p, lq, reduction="elementwise", return_grad=True, grad_loss=np.ones(2))
+    # batchmean divides by the first axis (PyTorch's, also for 1-D input: the class count)
+    assert xent.kl_divergence(p[0], lq[0], log_input=True, reduction="batchmean") == \
+        pytest.approx(want[0] / 3, rel=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_grad_loss_of_cross_entropy_and_kl(reduction):
+    rng = np.random.default_rng(11)
+    p = _dirichlet(rng, (5, 4))
+    q = _dirichlet(rng, (5, 4))
+    y = rng.integers(0, 4, 5)
+    gl = rng.normal(size=5) if reduction == "none" else -2.5
+    for f, a in ((xent.cross_entropy, p), (xent.cross_entropy, y), (xent.kl_divergence, p)):
+        _, g1 = f(a, q, reduction=reduction, return_grad=True)
+        _, g = f(a, q, reduction=reduction, return_grad=True, grad_loss=gl)
+        scale = np.asarray(gl)[:, None] if reduction == "none" else gl
+        np.testing.assert_allclose(g, g1 * scale, rtol=1e-15)
+    with pytest.raises(ValueError, match="^grad_loss: expected a scalar"):
+        xent.cross_entropy(p, q, reduction="sum", return_grad=True, grad_loss=np.ones(5))

@@ -169,3 +169,19 @@ def test_bad_softcap_is_refused_before_anything_is_written(bad, error):
     with pytest.raises(error, match="softcap"):
         xent.softmax_cross_entropy(x, y, softcap=bad, return_grad=True, grad_out=g)
     assert (g == 7.0).all() and np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("c", [4, 300])
+def test_a_cap_beyond_the_dtypes_range_is_no_cap(dtype, c):
+    """softcap=1e300 with float32 (or float16) logits: the cap does not fit the
+    type; its limit (y = x) is the value, not inf * tanh(0) = NaN (found by the
+    fuzz target)."""
+    rng = np.random.default_rng(c)
+    x = rng.normal(size=(40, c)).astype(dtype)
+    y = rng.integers(0, c, 40)
+    for n in (1, 40):
+        want = xent.softmax_cross_entropy(x[:n], y[:n], return_grad=True)
+        got = xent.softmax_cross_entropy(x[:n], y[:n], softcap=1e300, return_grad=True)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-7 if dtype == np.float32 else 1e-3)

@@ -22,7 +22,7 @@ from ._validate import (
     fill_doc,
     float_array,
     integer,
-    reduction_mode,
+    real_array,
     same_shape,
 )
 
@@ -55,6 +55,10 @@ _GRAD_DOC = """\
         ``-p / q`` (0 where ``p == 0`` and where ``q`` was clipped), divided by
         the number of vectors for ``"mean"``. For ``"none"``, row ``i`` of the
         gradient is that of value ``i``. Same shape and dtype as ``q``.
+    grad_loss : float or array_like, optional
+        The upstream gradient (default 1) the gradient is multiplied by: a
+        scalar for a reduced value, an array broadcastable to the returned
+        shape otherwise (the batch shape for ``"none"``).
 """
 
 _THREADS_DOC = """\
@@ -85,19 +89,62 @@ def _rows_of(x, axis):
     return Rows(x, class_axes(integer(axis, "axis"), x.ndim))
 
 
-def _reduce(per_row, rows, reduction, dtype):
+_REDUCTIONS = ("none", "sum", "mean")
+# kl_divergence's more: PyTorch kl_div's "batchmean" and element-wise "none"
+_KL_REDUCTIONS = _REDUCTIONS + ("batchmean", "elementwise")
+
+
+def _reduction(reduction, allowed=_REDUCTIONS):
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(f"reduction: expected one of {', '.join(map(repr, allowed))}, "
+                         f"got {reduction!r}")
+    return reduction
+
+
+def _denominator(rows, reduction, x):
+    """What a reduced value's sum is divided by: the vectors (``"mean"``),
+    the size of the first axis (``"batchmean"``, PyTorch's), else 1."""
+    if reduction == "mean":
+        return rows.n_rows or 1
+    if reduction == "batchmean":
+        return (x.shape[0] if x.ndim else 1) or 1
+    return 1
+
+
+def _reduce(per_row, rows, reduction, dtype, x=None):
     """The returned value from the float64 per-row values."""
     if reduction == "none":
         value = per_row.reshape(rows.batch_shape).astype(dtype)
         return value[()] if value.ndim == 0 else value
     total = float(np.sum(per_row))
-    if reduction == "mean":
-        total = total / rows.n_rows if rows.n_rows else 0.0
-    return dtype.type(total)
+    if reduction == "mean" and not rows.n_rows:
+        return dtype.type(0.0)
+    return dtype.type(total / _denominator(rows, reduction, x))
 
 
-def _grad_factor(rows, reduction):
-    return 1.0 / rows.n_rows if reduction == "mean" and rows.n_rows else 1.0
+def _grad_scale(rows, reduction, grad_loss, x, return_grad):
+    """The gradient's factor per row (a stride-0 array for one value), and an
+    element-wise upstream gradient still to apply (``"elementwise"``), or None."""
+    den = _denominator(rows, reduction, x)
+    if grad_loss is None or not return_grad:
+        return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([1.0 / den]),
+                          strides=(0,)), None
+    gl = real_array(grad_loss, "grad_loss")
+    if reduction not in ("none", "elementwise"):
+        if gl.ndim != 0:
+            raise ValueError(f"grad_loss: expected a scalar for reduction={reduction!r}, "
+                             f"got shape {gl.shape}")
+        return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([float(gl) / den]),
+                          strides=(0,)), None
+    shape = rows.batch_shape if reduction == "none" else x.shape
+    try:
+        g = np.broadcast_to(gl, shape)
+    except ValueError:
+        raise ValueError(f"grad_loss: expected a shape broadcastable to {tuple(shape)}, "
+                         f"got {gl.shape}") from None
+    if reduction == "none":
+        return np.ascontiguousarray(g, dtype=np.float64).reshape(-1), None
+    return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([1.0]), strides=(0,)), g
 
 
 def _clip_bounds(eps, upper):
@@ -107,37 +154,46 @@ def _clip_bounds(eps, upper):
 
 
 def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
-           raw=False):
+           raw=False, grad_loss=None):
     """Run the probability-row kernel on p and q (same shape, float) and package
     (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
     cdt = compute_dtype(dtype)
     nt = _threads.threads_for(n_threads, rows.n_rows, p.size)
+    gs, gl_elements = _grad_scale(rows, reduction, grad_loss, q, return_grad)
     # rows may be those of p or of q (same shape and axes): wrap each explicitly
     pd = Rows(p, rows.axes).data(cdt)
     qd = pd if q is p else Rows(q, rows.axes).data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, _grad_factor(rows, reduction),
-                                  per_row, grad, nt)
+    terms = np.empty(rows.shape2d, dtype=cdt) if reduction == "elementwise" else None
+    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms)
     if raw:
         return per_row
-    value = _reduce(per_row, rows, reduction, dtype)
+    if terms is not None:
+        value = rows.to_full(terms).astype(dtype, copy=False)
+        value = value[()] if value.ndim == 0 else value
+    else:
+        value = _reduce(per_row, rows, reduction, dtype, q)
     if not return_grad:
         return value
-    return value, deliver(rows.to_full(grad), None, grad_dtype)
+    grad = rows.to_full(grad)
+    if gl_elements is not None:  # (an element-wise upstream gradient: one more pass)
+        np.multiply(grad, gl_elements, out=grad, casting="unsafe")
+    return value, deliver(grad, None, grad_dtype)
 
 
-def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False):
+def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False,
+            grad_loss=None):
     """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,))."""
     cdt = compute_dtype(q.dtype)
     n_touched = q.size if return_grad else rows.n_rows
     nt = _threads.threads_for(n_threads, rows.n_rows, n_touched)
+    gs, _ = _grad_scale(rows, reduction, grad_loss, q, return_grad)
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, _grad_factor(rows, reduction),
-                                   per_row, grad, nt)
+    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt)
     if raw:
         return per_row
     value = _reduce(per_row, rows, reduction, q.dtype)
@@ -146,7 +202,8 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
     return value, deliver(rows.to_full(grad), None, q.dtype)
 
 
-def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False):
+def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False,
+                   grad_loss=None):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
     per-row values returned unreduced."""
@@ -154,12 +211,13 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     rows = _rows_of(q, axis)
     p_arr = np.asarray(p)
     eps = clip_eps(eps)
-    reduction = reduction_mode(reduction)
+    reduction = _reduction(reduction)
     return_grad = boolean(return_grad, "return_grad")
     clip, lo, hi = _clip_bounds(eps, upper)
     if p_arr.dtype.kind in "iu":
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
-        return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw)
+        return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
+                       grad_loss)
     if p_arr.dtype.kind != "f":
         raise TypeError(
             f"p: expected float probabilities (float16, float32 or float64) or integer "
@@ -168,12 +226,12 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
     return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype, raw)
+                  n_threads, q.dtype, raw, grad_loss)
 
 
 @fill_doc(**_DOCS)
 def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=False,
-                  n_threads=None):
+                  grad_loss=None, n_threads=None):
     """Cross-entropy ``H(p, q) = -sum p * log(q)`` between probability vectors.
 
     ``p`` is the reference (true) distribution and ``q`` the model's, in the
@@ -189,7 +247,7 @@ def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=Fals
         dtype) of ``q``'s shape without the class axis, each in ``[0, C)``
         (checked, O(N)). The dtype decides, as in PyTorch.
     q : array_like of float16, float32 or float64
-        Probabilities; integer and bool arrays are a TypeError.
+        Probabilities (integer and bool arrays are promoted to float64).
 %(axis)s%(eps)s%(reduction)s%(grad)s%(threads)s
     Returns
     -------
@@ -230,12 +288,13 @@ def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=Fals
     [[  0.          -1.05263158   0.        ]
      [  0.           0.         -10.        ]]
     """
-    return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads)
+    return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads,
+                          grad_loss=grad_loss)
 
 
 @fill_doc(**_DOCS)
-def kl_divergence(p, q, axis=-1, *, eps=None, reduction="none", return_grad=False,
-                  n_threads=None):
+def kl_divergence(p, q, axis=-1, *, log_input=False, log_target=False, eps=None,
+                  reduction="none", return_grad=False, grad_loss=None, n_threads=None):
     """Kullback-Leibler divergence ``KL(p || q) = sum p * log(p / q)``.
 
     It equals ``H(p, q) - H(p)`` but is computed term by term as
@@ -244,21 +303,41 @@ def kl_divergence(p, q, axis=-1, *, eps=None, reduction="none", return_grad=Fals
     or underflows. Its sum over a vector is that of
     ``scipy.special.rel_entr(p, q)``.
 
+    PyTorch's ``F.kl_div(input, target, reduction, log_target)`` is
+    ``kl_divergence(target, input, log_input=True, log_target=log_target,
+    reduction=...)`` (note the order: ``p`` is the target), with its
+    ``"none"`` as ``"elementwise"``, its ``"batchmean"`` as ``"batchmean"``
+    and its ``"mean"`` (over elements) as ``"elementwise"`` then a mean.
+
     Parameters
     ----------
     p : array_like of float16, float32 or float64
-        The reference distribution(s).
+        The reference distribution(s) (log-probabilities with ``log_target``).
     q : array_like of float16, float32 or float64
-        The approximating distribution(s), of ``p``'s shape.
-%(axis)s%(eps)s        ``p`` itself is never clipped.
-%(reduction)s%(grad)s%(threads)s
+        The approximating distribution(s), of ``p``'s shape
+        (log-probabilities with ``log_input``).
+%(axis)s    log_input : bool, default False
+        ``q`` holds ``log q`` (PyTorch's ``input``); the terms are then
+        ``p * (log p - q)`` and the gradient is with respect to ``log q``:
+        ``-p``. Not with ``eps``.
+    log_target : bool, default False
+        ``p`` holds ``log p`` (PyTorch's ``log_target=True``): the terms are
+        ``exp(p) * (p - log q)``.
+%(eps)s        ``p`` itself is never clipped.
+    reduction : {"none", "sum", "mean", "batchmean", "elementwise"}, default "none"
+        As for :func:`cross_entropy`, and: ``"batchmean"`` the sum divided by
+        the size of the first axis (PyTorch's; for a 1-D input that is the
+        class count, as in PyTorch), ``"elementwise"`` the terms themselves,
+        of ``q``'s shape (PyTorch's ``"none"``).
+%(grad)s%(threads)s
     Returns
     -------
     value : numpy scalar or ndarray
         In the result dtype of ``p`` and ``q``.
     grad : ndarray, only with ``return_grad``
-        d(value)/d(q), of ``q``'s shape and dtype (the same as for
-        :func:`cross_entropy`: ``H(p)`` does not depend on ``q``).
+        d(value)/d(q) (d/d log q with ``log_input``), of ``q``'s shape and
+        dtype (the same as for :func:`cross_entropy`: ``H(p)`` does not
+        depend on ``q``).
 
     Notes
     -----
@@ -278,17 +357,29 @@ def kl_divergence(p, q, axis=-1, *, eps=None, reduction="none", return_grad=Fals
     0.0
     >>> print(float(xent.kl_divergence(p, np.array([1.0, 0.0, 0.0]))))
     inf
+
+    PyTorch's ``F.kl_div(log_q, p, reduction="batchmean")``:
+
+    >>> log_q = np.log(np.array([[0.25, 0.5, 0.25], [0.1, 0.1, 0.8]]))
+    >>> pt = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    >>> print(round(float(xent.kl_divergence(pt, log_q, log_input=True, reduction="batchmean")), 6))
+    0.289892
     """
     p = float_array(p, "p")
     q = float_array(q, "q")
     same_shape(q, "q", p, "p")
     rows = _rows_of(q, axis)
+    log_input = boolean(log_input, "log_input")
+    log_target = boolean(log_target, "log_target")
     eps = clip_eps(eps)
-    reduction = reduction_mode(reduction)
+    if eps is not None and log_input:
+        raise ValueError(f"eps: not with log_input=True (q holds log q), got eps={eps!r}")
+    reduction = _reduction(reduction, _KL_REDUCTIONS)
     return_grad = boolean(return_grad, "return_grad")
     clip, lo, hi = _clip_bounds(eps, 1.0)
-    return _probs(_k.MODE_KL, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads,
-                  q.dtype)
+    mode = _k.MODE_KL | (_k.MODE_LOG_Q if log_input else 0) | (_k.MODE_LOG_P if log_target else 0)
+    return _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, q.dtype,
+                  grad_loss=grad_loss)
 
 
 @fill_doc(**_DOCS)
@@ -298,7 +389,7 @@ def entropy(p, axis=-1, *, reduction="none", n_threads=None):
     Parameters
     ----------
     p : array_like of float16, float32 or float64
-        Probabilities; integer and bool arrays are a TypeError.
+        Probabilities (integer and bool arrays are promoted to float64).
 %(axis)s%(reduction)s%(threads)s
     Returns
     -------
@@ -321,6 +412,6 @@ def entropy(p, axis=-1, *, reduction="none", n_threads=None):
     """
     p = float_array(p, "p")
     rows = _rows_of(p, axis)
-    reduction = reduction_mode(reduction)
+    reduction = _reduction(reduction)
     return _probs(_k.MODE_ENTROPY, p, p, rows, False, 0.0, 1.0, reduction, False, n_threads,
                   p.dtype)

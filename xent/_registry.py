@@ -186,11 +186,23 @@ def ref_cross_entropy(p, q, *, eps=None, reduction="none"):
     return _reduce(per, reduction, len(per))
 
 
-def ref_kl_divergence(p, q, *, eps=None, reduction="none"):
+def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_target=False):
     p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if eps is not None:
         q = np.clip(q, eps, 1.0)
-    per = np.sum(_xlogy(p, p) - _xlogy(p, q), axis=-1)
+    if log_input or log_target:  # (PyTorch's kl_div: log-probabilities given)
+        pp = np.exp(p) if log_target else p
+        with np.errstate(divide="ignore"):
+            lp = p if log_target else np.log(p)
+            lq = q if log_input else np.log(q)
+        terms = np.where(pp == 0, 0.0, pp * (lp - lq))
+    else:
+        terms = _xlogy(p, p) - _xlogy(p, q)
+    if reduction == "elementwise":
+        return terms
+    per = np.sum(terms, axis=-1)
+    if reduction == "batchmean":
+        return np.sum(per) / (terms.shape[0] if terms.ndim else 1)
     return _reduce(per, reduction, len(per))
 
 
@@ -347,7 +359,8 @@ ENTRIES = (
     Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, grad=True, grad_wrt=1, reads=2,
           options={"eps": 1e-3, "reduction": "mean"}, family="info"),
     Entry("kl_divergence", ("probs", "probs"), ref_kl_divergence, grad=True, grad_wrt=1, reads=2,
-          options={"eps": 1e-3, "reduction": "sum"}, family="info"),
+          options={"eps": 1e-3, "reduction": "sum", "log_input": True, "log_target": True},
+          family="info"),
     Entry("metrics.log_loss", ("labels", "probs"), ref_log_loss, reads=1,
           options={"normalize": False, "sample_weight": "per_row"}, family="metric",
           per_call=lambda args: {"labels": np.arange(np.shape(args[1])[1])}),
