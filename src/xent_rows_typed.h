@@ -327,7 +327,8 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
             XENT_T lj, gj;                                                        \
             __VA_ARGS__                                                           \
             lv[l] = wj == 0 ? 0 : wj * lj; /* weight 0: 0, even for inf */        \
-            gr[l] = wj == 0 ? 0 : gv[l] * wj * gj;                                \
+            /* a zero weight or upstream gradient: 0, even for an infinite gj */  \
+            gr[l] = (wj == 0 || gv[l] == 0) ? 0 : gv[l] * wj * gj;                \
             total += (double)lv[l];                                               \
         }                                                                         \
         if (loss)                                                                 \

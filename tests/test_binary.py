@@ -411,3 +411,18 @@ def test_gradient_at_a_nan_probability_is_nan():
                                            reduction="none", return_grad=True)
     assert np.isnan(loss[0]) and np.isnan(grad[0])
     assert np.isfinite(grad[1]) and grad[2] == 0  # 0 is clipped to eps: gradient 0
+
+
+def test_a_zero_upstream_gradient_is_a_zero_gradient_even_where_it_is_infinite():
+    """binary_cross_entropy without clipping (eps=0) at p = 0 with t = 1: the
+    loss is inf and the gradient -inf; an upstream gradient of 0 gives 0 there,
+    not 0 * inf = NaN, as a zero weight does (found by the fuzz target)."""
+    p = np.array([[0.0, 0.5], [1.0, 0.25]])
+    t = np.array([[1.0, 1.0], [0.0, 1.0]])
+    loss, g = xent.binary_cross_entropy(p, t, eps=0.0, return_grad=True, grad_loss=0.0)
+    assert loss == np.inf and np.array_equal(g, np.zeros_like(p))
+    _, g1 = xent.binary_cross_entropy(p, t, eps=0.0, return_grad=True)
+    assert g1[0, 0] == -np.inf and g1[1, 0] == np.inf
+    _, gn = xent.binary_cross_entropy(p, t, eps=0.0, reduction="none", return_grad=True,
+                                      grad_loss=np.array([[0.0, 1.0], [2.0, 0.0]]))
+    assert gn[0, 0] == 0 and gn[1, 0] == np.inf and gn[1, 1] == 0
