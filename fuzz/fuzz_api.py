@@ -693,9 +693,13 @@ def _b_information(c, name):
     args = [q] if name == "entropy" else [p, q]
 
     def expect():
+        try:  # (integer p are class labels, whatever the builder meant: the dtype decides)
+            int_p = name == "cross_entropy" and np.asarray(p).dtype.kind in "iu"
+        except (TypeError, ValueError):
+            int_p = False
         if name == "entropy":
             dt = _dtype_of(q)
-        elif labels:
+        elif labels or int_p:
             dt = _dtype_of(q)
         else:
             dt = _result_dtype(p, q)

@@ -432,10 +432,16 @@ def test_q_of_a_non_float_dtype_is_a_type_error(f):
 
 
 def test_p_dtypes():
-    for dtype in (bool, complex, object):
+    for dtype in (complex, object):
         with pytest.raises(TypeError, match=r"^p: expected float probabilities .* or integer "
                                             r"class labels, got dtype"):
             xent.cross_entropy(P2.astype(dtype), Q2)
+    # bool p: 0/1 probabilities (promoted), integer p: class labels
+    onehot = np.eye(3, dtype=bool)[[0, 2, 1, 1]]
+    np.testing.assert_array_equal(xent.cross_entropy(onehot, Q2),
+                                  xent.cross_entropy(onehot.astype(float), Q2))
+    np.testing.assert_array_equal(xent.cross_entropy(onehot, Q2),
+                                  xent.cross_entropy(np.array([0, 2, 1, 1]), Q2))
     for f in (xent.kl_divergence, lambda p, q: xent.entropy(p)):
         for dtype in (complex, object):
             with pytest.raises(TypeError, match=r"^p: expected a floating-point array"):

@@ -218,10 +218,10 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
                        grad_loss)
-    if p_arr.dtype.kind != "f":
+    if p_arr.dtype.kind not in "fb":
         raise TypeError(
-            f"p: expected float probabilities (float16, float32 or float64) or integer "
-            f"class labels, got dtype {p_arr.dtype}"
+            f"p: expected float probabilities (float16, float32 or float64; bools are "
+            f"promoted to float64) or integer class labels, got dtype {p_arr.dtype}"
         )
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
