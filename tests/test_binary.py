@@ -426,3 +426,23 @@ def test_a_zero_upstream_gradient_is_a_zero_gradient_even_where_it_is_infinite()
     _, gn = xent.binary_cross_entropy(p, t, eps=0.0, reduction="none", return_grad=True,
                                       grad_loss=np.array([[0.0, 1.0], [2.0, 0.0]]))
     assert gn[0, 0] == 0 and gn[1, 0] == np.inf and gn[1, 1] == 0
+
+
+@pytest.mark.parametrize("f", [xent.binary_cross_entropy_with_logits, xent.binary_focal_loss_with_logits])
+def test_reduced_loss_does_not_depend_on_the_weights_layout(f):
+    """A weight broadcast from one value per column, or a full weight of any
+    strides, gives the bits of its contiguous copy (found by the fuzz target:
+    the reduced loss's partial sums followed the weights' layout)."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(64, 16)) * 3
+    t = (rng.random((64, 16)) > 0.5).astype(float)
+    col = rng.random(16) + 0.5
+    full = np.asfortranarray(rng.random((64, 16)) + 0.5)
+    for w in (np.broadcast_to(col, x.shape), full, full[::-1][::-1]):
+        a = f(x, t, weight=w, return_grad=True)
+        b = f(x, t, weight=np.ascontiguousarray(w), return_grad=True)
+        assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    gl = np.broadcast_to(rng.random(16), x.shape)
+    a = f(x, t, reduction="none", grad_loss=gl, return_grad=True)
+    b = f(x, t, reduction="none", grad_loss=np.ascontiguousarray(gl), return_grad=True)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

@@ -129,7 +129,16 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
                    [("target", t), ("weight", weight), ("pos_weight", pos_weight),
                     ("grad_loss", grad_loss), *other_inputs, *caller_memory(name, x_given, x)])
     kshape = shape2d
-    if not per_row and shape2d[0] > 1 and pw.size and not pw.strides[0] and _flat(w) and _flat(g):
+    if not per_row and shape2d[0] > 1 and pw.size and not pw.strides[0]:
+        # one row of every element (the reduced loss's partial sums then do
+        # not depend on how the weights are laid out: weights and upstream
+        # gradients that are neither contiguous nor one value are made
+        # contiguous, one pass, so that any layout of them gives the bits of
+        # contiguous ones)
+        if not _flat(w):
+            w = np.ascontiguousarray(w)
+        if not _flat(g):
+            g = np.ascontiguousarray(g)
         kshape = (1, x.size)
     nt = _threads.threads_for(n_threads, _k.n_tasks(*kshape), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
