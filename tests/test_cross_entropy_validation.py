@@ -164,3 +164,25 @@ def test_keras_sparse_labels_with_a_trailing_axis_of_one():
         xent.softmax_cross_entropy(x, y[:, None, None])
     with pytest.raises(ValueError, match=r"target: integer class indices must have"):
         xent.softmax_cross_entropy(x, np.stack([y, y], 1))
+
+
+@pytest.mark.parametrize("dtype,c", [(np.int8, 129), (np.int8, 300), (np.int16, 32769),
+                                     (np.int16, 40000), (np.int32, 300)])
+def test_negative_narrow_labels_are_caught_past_their_unsigned_range(dtype, c):
+    """A negative int8 label viewed as uint8 is at least 128: a class when
+    there are more classes than that. Such labels must still be a ValueError
+    (they were taken as classes and written out of bounds: found by the fuzz
+    target, as a write into another array and a crash)."""
+    x = np.zeros((2, c), np.float32)
+    y = np.array([1, -122], dtype)
+    from xent import objectives
+    calls = [lambda: xent.softmax_cross_entropy(x, y, return_grad=True),
+             lambda: xent.nll_loss(x, y, return_grad=True),
+             lambda: xent.softmax_focal_loss(x, y, return_grad=True),
+             lambda: xent.cross_entropy(y, np.full(x.shape, 1 / c), return_grad=True),
+             lambda: objectives.softmax_grad_hess(x, y)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"expected class indices in \[0, " + str(c)):
+            call()
+    # the ignored value stays ignored
+    assert xent.softmax_cross_entropy(x, np.array([1, -100], dtype)) == pytest.approx(np.log(c))

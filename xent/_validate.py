@@ -386,8 +386,17 @@ def class_labels(target, rows, ignore_index, name="target", of="the logits'"):
     # one reduction proves the common case (every label a class: as unsigned
     # integers of the same size, negative labels are huge); the mask that
     # finds a bad label is built only when some label is not one
-    unsigned = flat.view(flat.dtype.str.replace("i", "u")) if flat.dtype.kind == "i" else flat
-    all_classes = flat.size == 0 or unsigned.max() < c
+    # (viewed as unsigned, a negative label is at least 2^(bits - 1): past the
+    # classes only when there are no more classes than that; an int8 label
+    # of -122 is 134 as uint8, a class of 40000; then min and max)
+    signed = flat.dtype.kind == "i"
+    if flat.size == 0:
+        all_classes = True
+    elif not signed or c <= 2 ** (8 * flat.dtype.itemsize - 1):
+        unsigned = flat.view(flat.dtype.str.replace("i", "u")) if signed else flat
+        all_classes = bool(unsigned.max() < c)
+    else:
+        all_classes = bool(flat.min() >= 0 and flat.max() < c)
     if not all_classes:
         bad = (flat < 0) | (flat >= c)
         if ignore_index is not None:
