@@ -76,6 +76,7 @@ cdef extern from "xent_class.h":
         void* hess
         double hfac, hmin
         int hpol
+        int64_t* argmax
         xent_chunk* chunks
         xent_row_terms* rows
     ctypedef struct xent_stream:

@@ -182,6 +182,8 @@ cdef void rows_call(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, size
         sub.out = <char*>a.out + i0 * row
     if a.hess != NULL:
         sub.hess = <char*>a.hess + i0 * row
+    if a.argmax != NULL:
+        sub.argmax = a.argmax + i0
     if a.lse != NULL:
         sub.lse = <char*>a.lse + i0 * <Py_ssize_t>itemsize
     if a.target != NULL:

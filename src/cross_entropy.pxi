@@ -75,16 +75,19 @@ def softmax_xent_labels(
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
     long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
     double cap=0.0, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    int64_t[::1] argmax=None,
 ):
     """Per-row loss into loss (None: the reduced loss is returned, as
     grouped_sum of them) and the gradient if grad is not None, for integer
     labels; with hess (and grad; no z-loss or softcap), the diagonal of the
-    hessian, its factor hfac, policy hpol (XENT_HESS_*) and floor hmin."""
+    hessian, its factor hfac, policy hpol (XENT_HESS_*) and floor hmin; with
+    argmax, each row's argmax (-1 for a row that counts for nothing)."""
     cdef xent_class_call a = class_call(XENT_CLS_CE, x)
     cdef double* u
     cdef double total
     a.out = rows_out(grad)
     hess_options(&a, hess, hfac, hmin, hpol)
+    a.argmax = &argmax[0] if argmax is not None and a.n > 0 else NULL
     a.labels = <const int64_t*>&labels[0] if a.n > 0 else NULL
     a.ignore = ignore_index
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
@@ -100,12 +103,14 @@ def softmax_xent_probs(
     const floating[:, ::1] x, const floating[:, ::1] target, const double[::1] class_weight,
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
     double[::1] loss, floating[:, ::1] grad, int n_threads, double cap=0.0,
+    int64_t[::1] argmax=None,
 ):
     """softmax_xent_labels for probability targets."""
     cdef xent_class_call a = class_call(XENT_CLS_CE, x)
     cdef double* u
     cdef double total
     a.out = rows_out(grad)
+    a.argmax = &argmax[0] if argmax is not None and a.n > 0 else NULL
     a.target = &target[0, 0] if a.n > 0 else NULL
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     u = ce_options(&a, class_weight, sample_weight, grad_scale, eps, z, cap)

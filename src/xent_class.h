@@ -65,6 +65,8 @@ enum {
  * f = exp(m - M) against the row's max M. */
 typedef struct {
     double m, s, t, w, f;
+    ptrdiff_t am; /* with xent_class_call.argmax: the chunk's first NaN (anan), else its first max */
+    int anan;
 } xent_chunk;
 
 /* One row's merged terms (rows and chunks paths). */
@@ -115,6 +117,10 @@ typedef struct {
     void *hess;
     double hfac, hmin;
     int hpol;
+    /* XENT_CLS_CE: each row's argmax (the first NaN, else the first maximum
+     * of the logits, after the softcap), -1 for a row that counts for
+     * nothing; or NULL */
+    int64_t *argmax;
     /* the chunks path's statistics (n * per chunks, n rows), and the rows
      * path's for rows of more than XENT_STACK_CHUNKS chunks; else NULL */
     xent_chunk *chunks;

@@ -265,10 +265,40 @@ static int XENT_G(xent_c_start_)(const xent_class_call *a, ptrdiff_t i, xent_row
     return 0;
 }
 
+/* The first NaN of x[0 .. n-1] (*nan set), else the first entry equal to m
+ * (its max), -1 if none: blocks of 64 tested vectorised, the block of the
+ * hit then scanned. */
+static ptrdiff_t XENT_G(xent_c_argmax_)(const XENT_T *x, ptrdiff_t n, XENT_T m, int *nan)
+{
+    ptrdiff_t first = -1;
+    *nan = 0;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 64) {
+        const ptrdiff_t len = n - j0 < 64 ? n - j0 : 64;
+        const int want_max = first < 0;
+        int hit = 0;
+#pragma omp simd reduction(| : hit)
+        for (ptrdiff_t j = 0; j < len; j++)
+            hit |= (x[j0 + j] != x[j0 + j]) | (want_max & (x[j0 + j] == m));
+        if (!hit)
+            continue;
+        for (ptrdiff_t j = 0; j < len; j++) {
+            if (x[j0 + j] != x[j0 + j]) {
+                *nan = 1;
+                return j0 + j;
+            }
+            if (first < 0 && x[j0 + j] == m)
+                first = j0 + j;
+        }
+    }
+    return first;
+}
+
 /* A skipped row: loss 0 and a zero gradient row. */
 static void XENT_G(xent_c_skip_)(const xent_class_call *a, ptrdiff_t i)
 {
     a->loss[i] = 0.0;
+    if (a->argmax)
+        a->argmax[i] = -1;
     if (a->out)
         memset((XENT_T *)a->out + i * a->C, 0, (size_t)a->C * sizeof(XENT_T));
     if (a->hess) { /* the policy's value of 0 */
@@ -386,6 +416,8 @@ static void XENT_G(xent_c_stats_)(const xent_class_call *a, ptrdiff_t i, ptrdiff
     }
     XENT_T m = XENT_G(xent_max_)(xr + j0, width);
     ck->m = (double)m;
+    if (a->argmax)
+        ck->am = XENT_G(xent_c_argmax_)(xr + j0, width, m, &ck->anan);
     ck->w = 0.0;
     ck->t = a->op == XENT_CLS_CE ? XENT_G(xent_c_tsum_)(a, xr, tr, j0, width, (double)m, &ck->w) : 0.0;
     XENT_T *e = E ? E + j0 : NULL;
@@ -444,6 +476,14 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
     double M = -INFINITY, S = 0.0, T = 0.0, W = 0.0;
     for (ptrdiff_t q = 0; q < per; q++)
         M = ck[q].m > M ? ck[q].m : M;
+    if (a->argmax) { /* the first chunk's NaN, else the first chunk of the row's max */
+        int64_t am = -1;
+        for (ptrdiff_t q = 0; q < per && am < 0; q++)
+            am = ck[q].anan ? (int64_t)(q * XENT_ROW_CHUNK + ck[q].am) : -1;
+        for (ptrdiff_t q = 0; q < per && am < 0; q++)
+            am = ck[q].m == M && ck[q].am >= 0 ? (int64_t)(q * XENT_ROW_CHUNK + ck[q].am) : -1;
+        a->argmax[i] = am;
+    }
     for (ptrdiff_t q = 0; q < per; q++) {
         double contrib;
         if (ck[q].w == 0)
@@ -882,6 +922,22 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         for (int b = 0; b < B; b++)
             mt[b] = v[b] > mt[b] ? v[b] : mt[b];
     }
+    if (a->argmax) {
+        /* the first NaN, else the first maximum of each row (a descending scan) */
+        int32_t amx[B], anan[B];
+        for (int b = 0; b < B; b++)
+            amx[b] = anan[b] = -1;
+        for (ptrdiff_t c = C - 1; c >= 0; c--) {
+            const XENT_T *v = xw + c * B;
+#pragma omp simd
+            for (int b = 0; b < B; b++) {
+                amx[b] = v[b] == mt[b] ? (int32_t)c : amx[b];
+                anan[b] = v[b] != v[b] ? (int32_t)c : anan[b];
+            }
+        }
+        for (ptrdiff_t b = 0; b < nb; b++)
+            a->argmax[i0 + b] = anan[b] >= 0 ? anan[b] : amx[b];
+    }
     /* the rows' terms that do not depend on the exps */
     for (int b = 0; b < B; b++) {
         m[b] = (double)mt[b];
@@ -1099,6 +1155,9 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     }
     for (ptrdiff_t b = 0; b < nb; b++)
         a->loss[i0 + b] = skip[b] ? 0.0 : tt[b];
+    if (a->argmax)
+        for (ptrdiff_t b = 0; b < nb; b++)
+            a->argmax[i0 + b] = skip[b] ? -1 : a->argmax[i0 + b];
     if (!out)
         return;
     if (!probs && !capped && a->hess) {
@@ -1213,6 +1272,7 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
      * block held in registers (xent_block16_labels_f32_, the same terms;
      * 0: a row the registers do not take, the general body below) */
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 && !a->hess &&
+        !a->argmax &&
         XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
                                          a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,
                                          a->gss, a->w, a->z, a->loss + i0,

@@ -521,3 +521,47 @@ def test_reduced_loss_is_the_grouped_sum_of_the_rows(rng, c, case):
     kept = np.count_nonzero(y != -100) if case in ("labels", "smoothing", "focal") else n
     if case != "weights":  # (times the reciprocal of the denominator)
         assert fn(x, target, **kw) == pytest.approx(want / kept, rel=3e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 10, 16, 63, 300, 70000])
+def test_return_argmax_is_numpys_argmax(dtype, c):
+    """return_argmax: each row's argmax from the pass (numpy.argmax's: first
+    maximum, first NaN), -1 for the rows that count for nothing; on every
+    path (blocks, the float32 register block's shapes, rows, chunks of long
+    rows), for any thread count, and nothing else changes."""
+    rng = np.random.default_rng(c)
+    n = 3 if c > 10000 else 120
+    x = rng.normal(size=(n, c)).astype(dtype)
+    x[1, c // 2] = np.nan
+    x[2, :] = -np.inf
+    x[0, [0, c - 1]] = 50  # a tie: the first
+    y = rng.integers(0, c, n)
+    if n > 5:
+        y[5] = -100
+    sw = np.ones(n)
+    sw[-1] = 0
+    want = np.argmax(x, axis=1)
+    want[-1] = -1
+    if n > 5:
+        want[5] = -1
+    for nt in (1, 2, 3):
+        loss, grad, am = xent.softmax_cross_entropy(x, y, sample_weight=sw, return_grad=True,
+                                                     return_argmax=True, n_threads=nt)
+        assert am.dtype == np.int64 and np.array_equal(am, want)
+        ref = xent.softmax_cross_entropy(x, y, sample_weight=sw, return_grad=True, n_threads=nt)
+        assert np.array_equal(loss, ref[0], equal_nan=True)
+        assert np.array_equal(grad, ref[1], equal_nan=True)
+    # probability targets and the batch shape
+    t = rng.dirichlet(np.ones(c), size=n).astype(dtype)
+    _, am = xent.softmax_cross_entropy(x, t, return_argmax=True)
+    assert np.array_equal(am, np.argmax(x, axis=1))
+    x3 = rng.normal(size=(2, c, 3)).astype(dtype)
+    _, am3 = xent.softmax_cross_entropy(x3, rng.integers(0, c, (2, 3)), axis=1, reduction="none",
+                                        return_argmax=True)
+    assert am3.shape == (2, 3) and np.array_equal(am3, np.argmax(x3, axis=1))
+
+
+def test_return_argmax_bad_input():
+    with pytest.raises(TypeError, match="^return_argmax: expected a bool, got 1"):
+        xent.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), return_argmax=1)

@@ -212,7 +212,7 @@ _NUMBERS = (int, float)
 def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight=None,
                           ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None,
                           reduction="mean", return_grad=False, grad_loss=None, grad_out=None,
-                          n_threads=None):
+                          return_argmax=False, n_threads=None):
     """Softmax cross-entropy of logits against class indices or probabilities.
 
     Per sample, ``loss = sum_c a_c * (logsumexp(x) - x_c) + z_loss * logsumexp(x)**2``
@@ -237,6 +237,13 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
         the gradient chained through the cap
         (``d/dx = 1 - tanh(x / softcap)**2``). In the same pass: one ``tanh``
         per element.
+    return_argmax : bool, default False
+        Also return each sample's predicted class, the argmax of its logits
+        (int64, the batch shape), found from the maximum the pass takes
+        anyway: accuracy for free, ``(argmax == target).mean()``. As
+        ``numpy.argmax``: the first maximum, or the first NaN of a row
+        holding one. A sample that counts for nothing (an ignored label, a
+        sample weight of 0) gets -1.
 
     Returns
     -------
@@ -245,6 +252,8 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
         shape for ``"none"``. Sums are accumulated in float64.
     grad : ndarray, only with ``return_grad``
         d(loss)/d(logits) for the chosen reduction, times ``grad_loss``.
+    argmax : ndarray of int64, only with ``return_argmax``
+        Last, after ``grad`` when both are asked for.
 
     Notes
     -----
@@ -278,7 +287,7 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
             and type(label_smoothing) in _NUMBERS and label_smoothing == 0
             and type(z_loss) in _NUMBERS and z_loss == 0
             and type(reduction) is str and reduction == "mean"
-            and grad_loss is None and _threads.valid_count(n_threads)):
+            and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
         done = _k.fast_ce(logits, target, return_grad is True, grad_out)  # (compiled; None: not the common call)
         if done is not None and type(return_grad) is bool:
             return done
@@ -288,7 +297,14 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
                  label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
     if p["w_shift"]:
         z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
-    return _run(p, "softmax_xent", (z,), {"cap": cap or 0.0}, reduces=True)
+    if not isinstance(return_argmax, (bool, np.bool_)):
+        raise TypeError(f"return_argmax: expected a bool, got {return_argmax!r}")
+    if not return_argmax:
+        return _run(p, "softmax_xent", (z,), {"cap": cap or 0.0}, reduces=True)
+    argmax = np.empty(p["rows"].n_rows, dtype=np.int64)
+    result = _run(p, "softmax_xent", (z,), {"cap": cap or 0.0, "argmax": argmax}, reduces=True)
+    argmax = argmax.reshape(p["rows"].batch_shape)
+    return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
 @fill_doc(options=_OPTIONS_DOC)
