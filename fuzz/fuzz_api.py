@@ -598,12 +598,17 @@ def _b_class_loss(c, name):
         kw["grad_out"] = c.out(shape, _dtype_of(x), [x, t] + [kw.get(k) for k in (
             "weight", "sample_weight", "grad_loss", "alpha")])
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+    if name == "softmax_cross_entropy":
+        _opt(c, kw, "return_argmax", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 3)
+    return_argmax = kw.get("return_argmax", False)
 
     def expect():
         dt = _dtype_of(x)
         res = [(batch if reduction == "none" else (), dt, None)]
         if return_grad:
             res.append((shape, dt, kw.get("grad_out")))
+        if return_argmax:
+            res.append((batch, np.dtype(np.int64), None))
         return res
     return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",), (0,))
 
@@ -643,12 +648,17 @@ def _b_binary(c, name):
         kw["grad_out"] = c.out(shape, _dtype_of(x), [x, t] + [kw.get(k) for k in (
             "weight", "pos_weight", "sample_weight", "grad_loss")])
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+    if name == "softmax_cross_entropy":
+        _opt(c, kw, "return_argmax", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 3)
+    return_argmax = kw.get("return_argmax", False)
 
     def expect():
         dt = _dtype_of(x)
         res = [(batch if reduction == "none" else (), dt, None)]
         if return_grad:
             res.append((shape, dt, kw.get("grad_out")))
+        if return_argmax:
+            res.append((batch, np.dtype(np.int64), None))
         return res
     return Call(name, getattr(xent, name), [x, t], kw, expect, ("grad_out",), (0,))
 
