@@ -574,11 +574,11 @@ def _b_class_loss(c, name):
     else:
         t = c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
     reduction = _loss_common(c, kw, x, batch)
+    _opt(c, kw, "sample_weight", lambda: c.floats(
+        batch if not c.rare(6) else c.shape(), "weight", odd=6), 2)
     if name != "softmax_focal_loss":
         _opt(c, kw, "weight", lambda: c.floats(
             (n_classes,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
-        _opt(c, kw, "sample_weight", lambda: c.floats(
-            batch if not c.rare(6) else c.shape(), "weight", odd=6), 2)
         _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0, 1, 0.5, np.float32(0.2)),
                                                         (-0.1, 1.5) + REAL_BAD), 2)
     if name == "softmax_cross_entropy":

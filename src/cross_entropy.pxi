@@ -125,6 +125,7 @@ def softmax_focal_labels(
     const floating[:, ::1] x, const long long[::1] labels, const double[::1] alpha, double gamma,
     long long ignore_index, const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad,
     int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    const double[::1] sample_weight=None,
 ):
     """Per-row softmax focal loss of integer labels (alpha: one factor per
     class), and its gradient if grad is not None, on the softmax family's
@@ -141,6 +142,7 @@ def softmax_focal_labels(
     a.gss = grad_scale.strides[0] // sizeof(double)
     a.gamma = gamma
     a.alpha = &alpha[0]
+    a.sw = data_or_null(sample_weight)  # (the loss and gradient times sw; 0: nothing)
     total = call_class(&a, sizeof(floating), n_threads, loss is None)
     return total if loss is None else None
 

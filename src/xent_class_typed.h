@@ -523,8 +523,8 @@ static void XENT_G(xent_c_merge_)(const xent_class_call *a, ptrdiff_t i, xent_ch
         double p = exp(lp);
         double log1m = p < 0.5 ? log1p(-p) : log(XENT_G(xent_c_others_)(V, a->C, M, y, vexps, S, r->xy)) - r->log_s;
         double ad;
-        a->loss[i] = XENT_F(xent_focal_terms_)(lp, log1m, a->gamma, a->alpha[y], &ad);
-        /* g = k e_j - f ay [j == y] with k = -f a D / S, ay = -a D */
+        a->loss[i] = (a->sw ? a->sw[i] : 1.0) * XENT_F(xent_focal_terms_)(lp, log1m, a->gamma, a->alpha[y], &ad);
+        /* g = k e_j - f ay [j == y] with k = -f a D / S, ay = -a D (f: gs sw) */
         r->k = -r->f * ad / S;
         r->ay = -ad;
         if (a->hess) {
@@ -1131,7 +1131,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
             double p = XENT_F(xent_exp_)(lp, elo, ehi);
             double log1m = p < 0.5 ? XENT_F(xent_log1p_)(-p) : XENT_F(xent_log_)(oth[b]) - ls[b];
             double ad;
-            tt[b] = XENT_F(xent_focal_terms_)(lp, log1m, gamma, al[b], &ad);
+            tt[b] = swv[b] * XENT_F(xent_focal_terms_)(lp, log1m, gamma, al[b], &ad);
             k[b] = -f[b] * ad / s[b];
             ay[b] = -ad;
             lpv[b] = lp;

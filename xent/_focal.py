@@ -80,8 +80,8 @@ def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weig
 
 
 def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore_index=-100,
-                       reduction="mean", return_grad=False, grad_loss=None, grad_out=None,
-                       n_threads=None):
+                       sample_weight=None, reduction="mean", return_grad=False, grad_loss=None,
+                       grad_out=None, n_threads=None):
     """Softmax focal loss (Lin et al. 2017), per sample.
 
     ``loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c`` with
@@ -103,9 +103,13 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
         Per-class factors.
     axis, ignore_index, return_grad, grad_loss, grad_out, n_threads
         As for :func:`softmax_cross_entropy`.
+    sample_weight : array_like, optional
+        Per-sample weights (the batch shape), as Keras' ``sample_weight``: the
+        loss and its gradient of each sample times its weight; a weight of 0
+        makes a sample count for nothing.
     reduction : {"mean", "sum", "none"}, default "mean"
-        ``"mean"`` divides by the number of samples not ignored (not by the
-        alpha factors).
+        ``"mean"`` divides by the number of samples not ignored (the sum of
+        their sample weights; not by the alpha factors).
 
     Returns
     -------
@@ -130,8 +134,8 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
     0.2497
     """
     g = _gamma(gamma)
-    p = _cross_entropy._prepare("logits", logits, target, axis, None, None, ignore_index, 0.0,
-                                reduction, return_grad, grad_loss, grad_out, n_threads,
+    p = _cross_entropy._prepare("logits", logits, target, axis, None, sample_weight, ignore_index,
+                                0.0, reduction, return_grad, grad_loss, grad_out, n_threads,
                                 other_inputs=[("alpha", alpha)])
     c = p["rows"].n_classes
     al = np.ones(c) if alpha is None else real_array(alpha, "alpha")
@@ -147,12 +151,20 @@ def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore
         grad = rows.direct_full(p["grad_out"], cdt)
         if grad is None:
             grad = np.empty(rows.shape2d, dtype=cdt)
+    sw = p["sw"]
     if labels is not None:  # the softmax family's paths (src/class_rows.pxi)
         total = kernel("softmax_focal_labels", cdt)(
-            rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"])
+            rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"],
+            sample_weight=sw)
     else:
+        # (the probability rows' kernel takes one gradient scale per row: the
+        # sample weights enter it, and the per-row losses, O(N), below)
+        gs = p["grad_scale"] if sw is None else p["grad_scale"] * sw
         total = kernel("softmax_focal_rows", cdt)(
-            rows.data(cdt), Rows(p["t"], rows.axes).data(cdt), al, g, p["grad_scale"], loss, grad,
-            p["nt"])
+            rows.data(cdt), Rows(p["t"], rows.axes).data(cdt), al, g, gs, loss, grad, p["nt"])
+        if sw is not None:
+            loss = np.where(sw == 0, 0.0, loss * sw)
+            if grad is not None:
+                grad[sw == 0] = 0  # (counts for nothing, whatever its logits)
     return _cross_entropy._package(p, loss, grad, total)
 

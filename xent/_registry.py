@@ -103,7 +103,7 @@ def ref_nll_loss(lp, target, *, weight=None, sample_weight=None, ignore_index=-1
 
 
 def ref_softmax_focal_loss(x, target, *, gamma=2.0, alpha=None, ignore_index=-100,
-                           reduction="mean"):
+                           sample_weight=None, reduction="mean"):
     x = np.asarray(x, dtype=np.float64)
     c = x.shape[-1]
     target = np.asarray(target)
@@ -119,7 +119,8 @@ def ref_softmax_focal_loss(x, target, *, gamma=2.0, alpha=None, ignore_index=-10
     a = np.ones(c) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (c,))
     with np.errstate(invalid="ignore"):
         per = np.sum(np.where(t != 0, -a * t * (-np.expm1(lp)) ** gamma * lp, 0.0), axis=-1)
-    return _reduce(per, reduction, np.sum(valid))
+    sw = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
+    return _reduce(per * sw, reduction, np.sum(np.where(valid, sw, 0.0)))
 
 
 def _smoothed(t, s):
@@ -337,10 +338,12 @@ ENTRIES = (
           options={k: v for k, v in _CE_OPTIONS.items() if k not in ("z_loss", "softcap")},
           family="class"),
     Entry("softmax_focal_loss", ("logits", "labels"), ref_softmax_focal_loss, grad=True,
-          out="grad_out", options={"gamma": 0.5, "alpha": "per_class", "reduction": "none"},
+          out="grad_out", options={"gamma": 0.5, "alpha": "per_class", "reduction": "none",
+                                   "sample_weight": "per_row"},
           family="class"),
     Entry("softmax_focal_loss", ("logits", "probs"), ref_softmax_focal_loss, variant="probs",
-          grad=True, out="grad_out", reads=2, options={"gamma": 3.0, "reduction": "none"},
+          grad=True, out="grad_out", reads=2, options={"gamma": 3.0, "reduction": "none",
+                                                       "sample_weight": "per_row"},
           family="class"),
     Entry("binary_cross_entropy_with_logits", ("logits", "targets"),
           ref_binary_cross_entropy_with_logits, grad=True, out="grad_out", reads=2,

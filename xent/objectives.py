@@ -265,13 +265,9 @@ def softmax_focal_grad_hess(logits, labels, *, gamma=2.0, alpha=None, sample_wei
     al = np.ascontiguousarray(np.broadcast_to(al.reshape(-1), (c,)), dtype=np.float64)
     want_loss = _bool(return_loss, "return_loss")
     loss = np.empty(n) if want_loss else None
-    # the sample weights are the rows' gradient scale (the focal kernel's
-    # loss is unweighted: weighted below)
-    gs = sw if sw is not None else np.ndarray((n,), np.float64, np.ones(1), strides=(0,))
+    gs = np.ndarray((n,), np.float64, np.ones(1), strides=(0,))
     kernel("softmax_focal_labels", cdt)(x, y, al, g, -1, gs, loss, grad.reshape(x.shape), nt,
-                                       hess.reshape(x.shape), hfac, hpol, hmin)
-    if want_loss and sw is not None:
-        loss = np.where(sw == 0, 0.0, loss * sw)
+                                       hess.reshape(x.shape), hfac, hpol, hmin, sample_weight=sw)
     return _result(loss, grad, hess, want_loss)
 
 
