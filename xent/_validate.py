@@ -160,11 +160,18 @@ class Rows:
         return out.reshape(-1)
 
 
+def _steps(a):
+    """The strides that address elements (an axis of length 1 has no step)."""
+    return tuple(st for st, n in zip(a.strides, a.shape) if n > 1)
+
+
 def _same_view(a, b):
+    """The same elements at the same addresses (strides of axes of length 1,
+    which address nothing, do not count)."""
     return (
         a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
         and a.shape == b.shape
-        and a.strides == b.strides
+        and _steps(a) == _steps(b)
         and a.dtype == b.dtype
     )
 
