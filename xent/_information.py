@@ -274,7 +274,9 @@ def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=Fals
     --------
     Keras' documented example of ``CategoricalCrossentropy`` (which clips
     with ``eps=1e-7``), and the same with labels
-    (``SparseCategoricalCrossentropy``):
+    (``SparseCategoricalCrossentropy``). Keras also divides ``y_pred`` by its
+    row sum before clipping; for rows that do not sum to 1, do that first
+    (``q / q.sum(-1, keepdims=True)``: see docs/coming-from.md):
 
     >>> import numpy as np, xent
     >>> q = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
