@@ -572,6 +572,7 @@ def _dirichlet(rng, shape):
 @pytest.mark.parametrize("shape", [(4, 5), (7,), (3, 4, 6)])
 @pytest.mark.parametrize("log_target", [False, True])
 @pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
 def test_kl_div_as_pytorch(shape, log_target, reduction):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
