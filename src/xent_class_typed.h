@@ -1272,12 +1272,22 @@ static void XENT_G(xent_class_block_)(const xent_class_call *a, ptrdiff_t i0, pt
      * block held in registers (xent_block16_labels_f32_, the same terms;
      * 0: a row the registers do not take, the general body below) */
     if (sizeof(XENT_T) == 4 && nb == XENT_BLOCK && a->C <= 16 && a->labels && !a->u && a->cap == 0 && !a->hess &&
-        !a->argmax &&
         XENT_F(xent_block16_labels_f32_)((const float *)a->x + i0 * a->C, a->C, a->labels + i0,
                                          a->ignore, a->sw ? a->sw + i0 : NULL, a->gs + i0 * a->gss,
                                          a->gss, a->w, a->z, a->loss + i0,
-                                         a->out ? (float *)a->out + i0 * a->C : NULL))
+                                         a->out ? (float *)a->out + i0 * a->C : NULL)) {
+        /* (the registers' rows keep their loss bits; the argmax is a scan of
+         * the logits, still in the cache) */
+        if (a->argmax)
+            for (ptrdiff_t b = 0; b < nb; b++) {
+                ptrdiff_t i = i0 + b;
+                const XENT_T *xr = (const XENT_T *)a->x + i * a->C;
+                int nan;
+                int skip = (a->sw && a->sw[i] == 0) || a->labels[i] == a->ignore;
+                a->argmax[i] = skip ? -1 : XENT_G(xent_c_argmax_)(xr, a->C, XENT_G(xent_max_)(xr, a->C), &nan);
+            }
         return;
+    }
 #endif
     if (a->target) {
         if (a->cap != 0)

@@ -362,11 +362,12 @@ static inline XENT_MATH double XENT_F(xent_focal_hq_)(double lp, double log1m, d
     double p = XENT_F(xent_exp_)(lp, lo, hi);
     double omp = XENT_F(xent_exp_)(log1m, lo, hi);
     double w1 = gamma == 1.0 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * log1m, lo, hi);
+    /* (kept finite: (1 - p)^(gamma-1) of a p near 1 with gamma < 1 overflows,
+     * where the hessian's products with (1 - p)^2 vanish) */
+    w1 = w1 < 1e300 ? w1 : 1e300;
     double ratio = omp > 0 ? lp / omp : -1.0;
-    double t1 = w1 * (lp + 2.0);
-    double t2 = (gamma - 1.0) * p * w1 * ratio;
-    t2 = gamma == 1.0 ? 0.0 : t2;
-    double dd = gamma * (t1 - t2);
+    double br = (lp + 2.0) - (gamma == 1.0 ? 0.0 : (gamma - 1.0) * p * ratio);
+    double dd = gamma * w1 * br;
     double hq = a * p * dd;
     hq = gamma == 0 || a == 0 || p == 0 ? 0.0 : hq;
     return lp == lp ? hq : lp;

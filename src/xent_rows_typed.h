@@ -584,7 +584,10 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
             for (int l = 0; l < len; l++) {
                 double lq = XENT_F(xent_log_)(qv[l]);
                 qg[l] = XENT_F(xent_exp_)(gamma * lq, elo, ehi);
-                qg1[l] = XENT_F(xent_exp_)(gm1 * lq, elo, ehi);
+                /* (finite: q^(gamma-1) of a q near 0 with gamma < 1 would
+                 * overflow, where its products with q's powers vanish) */
+                double w1 = XENT_F(xent_exp_)(gm1 * lq, elo, ehi);
+                qg1[l] = w1 < 1e300 ? w1 : 1e300;
             }
         }
 #pragma omp simd reduction(+ : total)
@@ -714,8 +717,9 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
             /* d / d log q = -p; d / d q = -p / q */
 #pragma omp simd
             for (int l = 0; l < len; l++) {
-                double fl = fv ? fv[l] : f;
+                double fl = fv ? fv[l] : f, qd = (double)qb[l];
                 double g = logq ? -fl * pv[l] : -fl * (pv[l] / qv[l]);
+                g = !logq && (qd < clo || qd > chi) ? 0.0 : g; /* (0 where q was clipped) */
                 go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
             }
         }

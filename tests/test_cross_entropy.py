@@ -565,3 +565,22 @@ def test_return_argmax_is_numpys_argmax(dtype, c):
 def test_return_argmax_bad_input():
     with pytest.raises(TypeError, match="^return_argmax: expected a bool, got 1"):
         xent.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), return_argmax=1)
+
+
+@pytest.mark.parametrize("c", [2, 10, 16])
+def test_return_argmax_keeps_the_float32_register_blocks_bits(c):
+    rng = np.random.default_rng(c)
+    x = rng.normal(size=(64, c)).astype(np.float32)
+    y = rng.integers(0, c, 64)
+    y[3] = -100
+    a, ga = xent.softmax_cross_entropy(x, y, reduction="none", return_grad=True)
+    b, gb, am = xent.softmax_cross_entropy(x, y, reduction="none", return_grad=True,
+                                           return_argmax=True)
+    assert np.array_equal(a, b) and np.array_equal(ga, gb)
+    want = x.argmax(1)
+    want[3] = -1
+    assert np.array_equal(am, want)
+    # with a softcap: the argmax of the capped logits (saturation ties: the first)
+    _, am = xent.softmax_cross_entropy(np.array([[100.0, 200.0]]), np.array([1]), softcap=1.0,
+                                       return_argmax=True)
+    assert am[0] == 0

@@ -631,3 +631,11 @@ def test_grad_loss_of_cross_entropy_and_kl(reduction):
         np.testing.assert_allclose(g, g1 * scale, rtol=1e-15)
     with pytest.raises(ValueError, match="^grad_loss: expected a scalar"):
         xent.cross_entropy(p, q, reduction="sum", return_grad=True, grad_loss=np.ones(5))
+
+
+def test_kl_log_target_with_eps_zero_gradient_where_clipped():
+    p = np.array([0.5, 0.5])
+    q = np.array([0.01, 0.99])
+    _, g = xent.kl_divergence(p, q, eps=0.1, return_grad=True)
+    _, gl = xent.kl_divergence(np.log(p), q, log_target=True, eps=0.1, return_grad=True)
+    assert g[0] == 0 and np.array_equal(g, gl)

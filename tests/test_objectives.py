@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import xent._kernels  # noqa: F401  (the compiled extension must import)
+import xent
 from xent import objectives as O
 
 HAVE_XGB = importlib.util.find_spec("xgboost") is not None
@@ -509,3 +510,28 @@ def test_labels_of_any_integer_dtype():
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     with pytest.raises(TypeError, match="labels"):
         O.softmax_grad_hess(x, y.astype(bool))
+
+
+def test_review_findings():
+    """Outputs must not overlap the caller's own (promoted) logits; focal
+    hessians at margins where (1 - p)^(gamma - 1) overflows are finite (their
+    limits), not NaN."""
+    L = np.array([[1, 2, 3], [4, 5, 6]], np.int64)
+    L0 = L.copy()
+    with pytest.raises(ValueError, match="grad_out: must not overlap the memory of logits"):
+        O.softmax_grad_hess(L, [0, 1], grad_out=L.view(np.float64))
+    with pytest.raises(ValueError, match="hess_out: must not overlap the memory of logits"):
+        O.logistic_grad_hess(L, np.zeros((2, 3)), hess_out=L.view(np.float64))
+    assert np.array_equal(L, L0)
+    for x, y in (([[720.0, 0.0]], [0]), ([[0.0, 720.0]], [0]), ([[-720.0, 0.0, 700.0]], [2])):
+        for gamma in (0.01, 0.5, 2.0):
+            g, h = O.softmax_focal_grad_hess(np.array(x), np.array(y), gamma=gamma)
+            assert np.all(np.isfinite(g)) and np.all(np.isfinite(h)), (x, y, gamma)
+    for x in (-720.0, 720.0, -40.0):
+        for t in (0.0, 1.0, 0.5):
+            for gamma in (0.01, 0.5, 2.0):
+                g, h = O.binary_focal_grad_hess(np.array([x]), np.array([t]), gamma=gamma)
+                assert np.isfinite(g[0]) and np.isfinite(h[0]), (x, t, gamma)
+    _, g0 = xent.binary_focal_loss_with_logits(np.array([-720.0]), np.array([0.0]), gamma=0.01,
+                                               return_grad=True, grad_loss=0.0)
+    assert g0[0] == 0

@@ -242,8 +242,9 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
         (int64, the batch shape), found from the maximum the pass takes
         anyway: accuracy for free, ``(argmax == target).mean()``. As
         ``numpy.argmax``: the first maximum, or the first NaN of a row
-        holding one. A sample that counts for nothing (an ignored label, a
-        sample weight of 0) gets -1.
+        holding one. With ``softcap`` it is the argmax of the capped logits
+        (a saturating cap can tie entries: then the first). A sample that
+        counts for nothing (an ignored label, a sample weight of 0) gets -1.
 
     Returns
     -------

@@ -26,6 +26,7 @@ from . import _threads
 from ._dispatch import kernel
 from ._validate import (
     Rows,
+    caller_memory,
     check_out,
     class_labels,
     compute_dtype,
@@ -115,7 +116,7 @@ def _sample_weight(sample_weight, n):
 
 
 def _softmax_prepare(logits, labels, sample_weight, grad_out, hess_out, n_threads):
-    x = float_array(logits, "logits")
+    x_given, x = logits, float_array(logits, "logits")
     if x.ndim != 2:
         raise ValueError(f"logits: expected margins of shape (n_samples, n_classes), got shape "
                          f"{x.shape}")
@@ -132,7 +133,8 @@ def _softmax_prepare(logits, labels, sample_weight, grad_out, hess_out, n_thread
     sw = _sample_weight(sample_weight, n)
     cdt = compute_dtype(x.dtype)
     grad, hess = _outputs(grad_out, hess_out, x, cdt,
-                          [("logits", x), ("labels", t), ("sample_weight", sample_weight)])
+                          [("logits", x), ("labels", t), ("sample_weight", sample_weight),
+                           *caller_memory("logits", x_given, x)])
     nt = _threads.threads_for(n_threads, n, x.size)
     return rows.data(cdt), y, sw, grad, hess, cdt, nt
 
@@ -272,7 +274,7 @@ def softmax_focal_grad_hess(logits, labels, *, gamma=2.0, alpha=None, sample_wei
 
 
 def _binary_prepare(logits, targets, sample_weight, grad_out, hess_out, n_threads):
-    x = float_array(logits, "logits")
+    x_given, x = logits, float_array(logits, "logits")
     if x.ndim not in (1, 2):
         raise ValueError(f"logits: expected margins of shape (n_samples,) or (n_samples, "
                          f"n_outputs), got shape {x.shape}")
@@ -285,7 +287,8 @@ def _binary_prepare(logits, targets, sample_weight, grad_out, hess_out, n_thread
     sw = _sample_weight(sample_weight, n)
     cdt = compute_dtype(x.dtype)
     grad, hess = _outputs(grad_out, hess_out, x, cdt,
-                          [("logits", x), ("targets", t), ("sample_weight", sample_weight)])
+                          [("logits", x), ("targets", t), ("sample_weight", sample_weight),
+                           *caller_memory("logits", x_given, x)])
     shape2d = x.shape if x.ndim == 2 else (1, n)
     x2 = np.require(x, cdt, ["C", "A"]).reshape(shape2d)
     t2 = np.require(t, cdt, ["C", "A"]).reshape(shape2d)
