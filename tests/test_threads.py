@@ -295,14 +295,19 @@ def test_every_function_is_bit_identical_for_1_2_3_and_8_threads(problems, case,
     monkeypatch.setattr(_threads, "cpu_count", lambda: 8)
     used = []
     threads_for = _threads.threads_for
+    tasks = []
     monkeypatch.setattr(_threads, "threads_for",
-                        lambda *a: used.append(threads_for(*a)) or used[-1])
+                        lambda *a: tasks.append(a[1]) or used.append(threads_for(*a)) or used[-1])
     want = None
     for n in THREAD_COUNTS:
         used.clear()
+        tasks.clear()
         with np.errstate(all="ignore"):
             res = call(d, n)
-        assert max(used) == n, f"asked for {n} threads, the kernels ran on {used}"
+        # (a call of fewer tasks than threads runs one thread a task: the
+        # binary losses taken as one row of every element, 78000 values in 5)
+        assert max(used) == min(n, max(tasks)), \
+            f"asked for {n} threads ({max(tasks)} tasks), the kernels ran on {used}"
         parts = res if isinstance(res, tuple) else (res,)
         got = [np.asarray(r).tobytes() for r in parts]
         if want is None:
