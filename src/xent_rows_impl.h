@@ -94,20 +94,18 @@ static inline XENT_MATH double XENT_F(xent_exp_)(double x, double lo, double hi)
     double fk = XENT_FMA(xc, 1.4426950408889634074, magic) - magic;
     /* ln2 = hi + lo with hi's low bits zero, so fk * hi is exact */
     double r = XENT_FMA(fk, -1.90821492927058770002e-10, XENT_FMA(fk, -6.93147180369123816490e-01, xc));
-    /* exp(r) on |r| <= 0.3466 by its Taylor polynomial of degree 13 */
-    double p = 1.0 / 6227020800.0;
-    p = XENT_FMA(p, r, 1.0 / 479001600.0);
-    p = XENT_FMA(p, r, 1.0 / 39916800.0);
-    p = XENT_FMA(p, r, 1.0 / 3628800.0);
-    p = XENT_FMA(p, r, 1.0 / 362880.0);
-    p = XENT_FMA(p, r, 1.0 / 40320.0);
-    p = XENT_FMA(p, r, 1.0 / 5040.0);
-    p = XENT_FMA(p, r, 1.0 / 720.0);
-    p = XENT_FMA(p, r, 1.0 / 120.0);
-    p = XENT_FMA(p, r, 1.0 / 24.0);
-    p = XENT_FMA(p, r, 1.0 / 6.0);
-    p = XENT_FMA(p, r, 0.5);
-    p = XENT_FMA(p, r * r, r) + 1.0;
+    /* exp(r) on |r| <= 0.3466 by its Taylor polynomial of degree 13,
+     * 1 + r + r^2 q(r), q of degree 11 by Estrin's scheme (pairs, then
+     * powers r^2, r^4, r^8: a third of Horner's latency, so that a row's
+     * exps overlap) */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double a0 = XENT_FMA(r, 1.0 / 6.0, 0.5), a1 = XENT_FMA(r, 1.0 / 120.0, 1.0 / 24.0);
+    double a2 = XENT_FMA(r, 1.0 / 5040.0, 1.0 / 720.0), a3 = XENT_FMA(r, 1.0 / 362880.0, 1.0 / 40320.0);
+    double a4 = XENT_FMA(r, 1.0 / 39916800.0, 1.0 / 3628800.0);
+    double a5 = XENT_FMA(r, 1.0 / 6227020800.0, 1.0 / 479001600.0);
+    double b0 = XENT_FMA(r2, a1, a0), b1 = XENT_FMA(r2, a3, a2), b2 = XENT_FMA(r2, a5, a4);
+    double p = XENT_FMA(r8, b2, XENT_FMA(r4, b1, b0));
+    p = XENT_FMA(p, r2, r) + 1.0;
     double fk1 = (fk * 0.5 + magic) - magic;
     double fk2 = fk - fk1;
     /* integer k from the bits of k + magic: only 64-bit add and shift */
