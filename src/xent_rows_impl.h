@@ -1078,7 +1078,8 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
     /* g = e * k - f * w_y at the target, in float32 with k = kh + kl and
      * f * w_y = th + tl split into float32 pairs: (e kh - th) + (e kl - tl),
      * each term one fused operation, as close to the float64 value rounded
-     * once as makes no difference but in rare ties; rows not kept: k = f = 0 */
+     * once as makes no difference but in rare ties; rows not kept: 0 (by the
+     * mask, not by k = f = 0: a NaN logit's exp times 0 is NaN) */
     __m512 kh, kl, th, tl;
     {
         __m256 kh0 = _mm512_cvtpd_ps(k0), kh1 = _mm512_cvtpd_ps(k1);
@@ -1097,7 +1098,7 @@ static inline __attribute__((always_inline)) int XENT_F(xent_block16_body_)(
         __mmask16 hit = _mm512_cmpeq_epi32_mask(yi, _mm512_set1_epi32((int)c));
         __m512 hi_ = _mm512_fmsub_ps(v[c], kh, _mm512_maskz_mov_ps(hit, th));
         __m512 lo_ = _mm512_fmsub_ps(v[c], kl, _mm512_maskz_mov_ps(hit, tl));
-        v[c] = _mm512_add_ps(hi_, lo_);
+        v[c] = _mm512_maskz_add_ps(keep, hi_, lo_);
     }
     if (C <= XENT_NARROW_C) {
         XENT_F(xent_tn16_out_)(v, (int)C, grad); /* back to rows */

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import xent
+from xent import _dispatch
 from xent import _kernels as _compiled  # noqa: F401  (must import)
 
 
@@ -17,6 +18,13 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: takes more than ~10 s or several GB of memory; runs by default "
         "(deselect locally with -m 'not slow')")
+
+
+@pytest.fixture(params=_dispatch.supported_isas())
+def isa(request):
+    """Each instruction-set path this CPU runs, in turn (its name)."""
+    with _dispatch.use_isa(request.param):
+        yield request.param
 
 
 def ref_logsumexp(x, axis=-1, keepdims=False):

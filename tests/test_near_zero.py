@@ -25,11 +25,6 @@ RTOL = {np.float64: 4e-15, np.float32: 4e-7}
 CLASSES = [2, 3, 10, 16, 17, 64, 65, 300, 65539]
 
 
-@pytest.fixture(params=_dispatch.supported_isas())
-def isa(request):
-    with _dispatch.use_isa(request.param):
-        yield request.param
-
 
 def confident(n, c, dtype, seed, top=0.0):
     """n rows whose max (at a random place, sometimes at 0 or c - 1) is top

@@ -17,11 +17,6 @@ PLAIN = 1 << 62
 SENTINEL = np.float32(1234.5)
 
 
-@pytest.fixture(params=PATHS)
-def isa(request):
-    with _dispatch.use_isa(request.param):
-        yield request.param
-
 
 @pytest.fixture(autouse=True)
 def rows_from_65_classes():
