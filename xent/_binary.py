@@ -7,7 +7,10 @@ reduction's gradient scale, and call ``bce_rows`` of ``src/binary.pxi`` on
 task; they are added here in a fixed order.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Literal, Optional, Tuple, overload
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from ._validate import (
     scaled_up,
     upstream_grad,
 )
+from ._typing import ArrayLike, FloatArray, FloatScalar, LossResult, Reduced, Reduction, Threads
 
 _OPTIONS_DOC = """\
     target : array_like
@@ -194,10 +198,61 @@ def _finish(p, partial, loss, grad):
     return value, deliver(grad.reshape(p["x"].shape), p["grad_out"], dtype)
 
 
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = ...,
+                                     weight: Optional[ArrayLike] = ...,
+                                     label_smoothing: float = ..., reduction: Reduced = ...,
+                                     return_grad: Literal[False] = ...,
+                                     grad_loss: Optional[ArrayLike] = ...,
+                                     grad_out: Optional[FloatArray] = ...,
+                                     n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = ...,
+                                     weight: Optional[ArrayLike] = ...,
+                                     label_smoothing: float = ..., reduction: Literal["none"],
+                                     return_grad: Literal[False] = ...,
+                                     grad_loss: Optional[ArrayLike] = ...,
+                                     grad_out: Optional[FloatArray] = ...,
+                                     n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = ...,
+                                     weight: Optional[ArrayLike] = ...,
+                                     label_smoothing: float = ..., reduction: Reduced = ...,
+                                     return_grad: Literal[True],
+                                     grad_loss: Optional[ArrayLike] = ...,
+                                     grad_out: Optional[FloatArray] = ...,
+                                     n_threads: Threads = ...,
+                                     ) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = ...,
+                                     weight: Optional[ArrayLike] = ...,
+                                     label_smoothing: float = ..., reduction: Literal["none"],
+                                     return_grad: Literal[True],
+                                     grad_loss: Optional[ArrayLike] = ...,
+                                     grad_out: Optional[FloatArray] = ...,
+                                     n_threads: Threads = ...,
+                                     ) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = ...,
+                                     weight: Optional[ArrayLike] = ...,
+                                     label_smoothing: float = ..., reduction: Reduction = ...,
+                                     return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                                     grad_out: Optional[FloatArray] = ...,
+                                     n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
-def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, weight=None,
-                                     label_smoothing=0.0, reduction="mean", return_grad=False,
-                                     grad_loss=None, grad_out=None, n_threads=None):
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                     pos_weight: Optional[ArrayLike] = None,
+                                     weight: Optional[ArrayLike] = None,
+                                     label_smoothing: float = 0.0, reduction: Reduction = "mean",
+                                     return_grad: bool = False,
+                                     grad_loss: Optional[ArrayLike] = None,
+                                     grad_out: Optional[FloatArray] = None,
+                                     n_threads: Threads = None) -> LossResult:
     """Binary cross-entropy of logits, element-wise, stable for any logit.
 
     Per element, with ``L = 1 + (pos_weight - 1) * t``:
@@ -246,10 +301,49 @@ def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, weight=
     return _finish(p, *_run(p, True))
 
 
+@overload
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
+                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+                         label_smoothing: float = ..., reduction: Reduced = ...,
+                         return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                         grad_out: Optional[FloatArray] = ...,
+                         n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
+                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+                         label_smoothing: float = ..., reduction: Literal["none"],
+                         return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                         grad_out: Optional[FloatArray] = ...,
+                         n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
+                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+                         label_smoothing: float = ..., reduction: Reduced = ...,
+                         return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                         grad_out: Optional[FloatArray] = ...,
+                         n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
+                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+                         label_smoothing: float = ..., reduction: Literal["none"],
+                         return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                         grad_out: Optional[FloatArray] = ...,
+                         n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
+                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+                         label_smoothing: float = ..., reduction: Reduction = ...,
+                         return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                         grad_out: Optional[FloatArray] = ...,
+                         n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
-def binary_cross_entropy(probs, target, *, eps=None, pos_weight=None, weight=None,
-                         label_smoothing=0.0, reduction="mean", return_grad=False,
-                         grad_loss=None, grad_out=None, n_threads=None):
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = None,
+                         pos_weight: Optional[ArrayLike] = None,
+                         weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
+                         reduction: Reduction = "mean", return_grad: bool = False,
+                         grad_loss: Optional[ArrayLike] = None,
+                         grad_out: Optional[FloatArray] = None,
+                         n_threads: Threads = None) -> LossResult:
     """Binary cross-entropy of probabilities, element-wise.
 
     Per element, with ``p`` clipped to ``[eps, 1 - eps]``:
@@ -290,11 +384,68 @@ def binary_cross_entropy(probs, target, *, eps=None, pos_weight=None, weight=Non
     return _finish(p, *_run(p, False, clip))
 
 
+@overload
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = ...,
+                             pos_weight: Optional[ArrayLike] = ...,
+                             weight: Optional[ArrayLike] = ...,
+                             sample_weight: Optional[ArrayLike] = ...,
+                             label_smoothing: float = ..., reduction: Reduced = ...,
+                             return_grad: Literal[False] = ...,
+                             grad_loss: Optional[ArrayLike] = ...,
+                             grad_out: Optional[FloatArray] = ...,
+                             n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = ...,
+                             pos_weight: Optional[ArrayLike] = ...,
+                             weight: Optional[ArrayLike] = ...,
+                             sample_weight: Optional[ArrayLike] = ...,
+                             label_smoothing: float = ..., reduction: Literal["none"],
+                             return_grad: Literal[False] = ...,
+                             grad_loss: Optional[ArrayLike] = ...,
+                             grad_out: Optional[FloatArray] = ...,
+                             n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = ...,
+                             pos_weight: Optional[ArrayLike] = ...,
+                             weight: Optional[ArrayLike] = ...,
+                             sample_weight: Optional[ArrayLike] = ...,
+                             label_smoothing: float = ..., reduction: Reduced = ...,
+                             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                             grad_out: Optional[FloatArray] = ...,
+                             n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = ...,
+                             pos_weight: Optional[ArrayLike] = ...,
+                             weight: Optional[ArrayLike] = ...,
+                             sample_weight: Optional[ArrayLike] = ...,
+                             label_smoothing: float = ..., reduction: Literal["none"],
+                             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                             grad_out: Optional[FloatArray] = ...,
+                             n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = ...,
+                             pos_weight: Optional[ArrayLike] = ...,
+                             weight: Optional[ArrayLike] = ...,
+                             sample_weight: Optional[ArrayLike] = ...,
+                             label_smoothing: float = ..., reduction: Reduction = ...,
+                             return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                             grad_out: Optional[FloatArray] = ...,
+                             n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
-def multilabel_cross_entropy(logits, target, *, class_reduction="sum", pos_weight=None,
-                             weight=None, sample_weight=None, label_smoothing=0.0,
-                             reduction="mean", return_grad=False, grad_loss=None,
-                             grad_out=None, n_threads=None):
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                             class_reduction: Literal["sum", "mean"] = "sum",
+                             pos_weight: Optional[ArrayLike] = None,
+                             weight: Optional[ArrayLike] = None,
+                             sample_weight: Optional[ArrayLike] = None,
+                             label_smoothing: float = 0.0, reduction: Reduction = "mean",
+                             return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+                             grad_out: Optional[FloatArray] = None,
+                             n_threads: Threads = None) -> LossResult:
     """Multi-label loss: one binary problem per class, from logits.
 
     Per sample (the last axis holds the ``C`` classes), the binary

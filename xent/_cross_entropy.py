@@ -6,7 +6,10 @@ denominator and gradient scale here (O(N)), and call the kernels of
 same row pass, the gradient.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Literal, Optional, Tuple, overload
 
 import numpy as np
 
@@ -34,6 +37,10 @@ from ._validate import (
     scaled_up,
     target_kind,
     upstream_grad,
+)
+from ._typing import (
+    ArrayLike, FloatArray, FloatScalar, IntArray, LossArgmaxResult, LossResult, Reduced,
+    Reduction, Threads,
 )
 
 _OPTIONS_DOC = """\
@@ -208,11 +215,101 @@ def _package(p, loss, grad, total=None):
 _NUMBERS = (int, float)
 
 
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Reduced = ...,
+                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ...,
+                          return_argmax: Literal[False] = ...,
+                          n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Literal["none"],
+                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ...,
+                          return_argmax: Literal[False] = ...,
+                          n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Reduced = ...,
+                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ...,
+                          return_argmax: Literal[False] = ...,
+                          n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Literal["none"],
+                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ...,
+                          return_argmax: Literal[False] = ...,
+                          n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Reduced = ...,
+                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
+                          n_threads: Threads = ...) -> Tuple[FloatScalar, IntArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Literal["none"],
+                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
+                          n_threads: Threads = ...) -> Tuple[FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Reduced = ...,
+                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
+                          n_threads: Threads = ...,
+                          ) -> Tuple[FloatScalar, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Literal["none"],
+                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
+                          n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
+                          weight: Optional[ArrayLike] = ...,
+                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
+                          label_smoothing: float = ..., z_loss: float = ...,
+                          softcap: Optional[float] = ..., reduction: Reduction = ...,
+                          return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                          grad_out: Optional[FloatArray] = ..., return_argmax: bool = ...,
+                          n_threads: Threads = ...) -> LossArgmaxResult: ...
 @fill_doc(options=_OPTIONS_DOC)
-def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight=None,
-                          ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None,
-                          reduction="mean", return_grad=False, grad_loss=None, grad_out=None,
-                          return_argmax=False, n_threads=None):
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -1,
+                          weight: Optional[ArrayLike] = None,
+                          sample_weight: Optional[ArrayLike] = None, ignore_index: int = -100,
+                          label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: Reduction = "mean",
+                          return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+                          grad_out: Optional[FloatArray] = None, return_argmax: bool = False,
+                          n_threads: Threads = None) -> LossArgmaxResult:
     """Softmax cross-entropy of logits against class indices or probabilities.
 
     Per sample, ``loss = sum_c a_c * (logsumexp(x) - x_c) + z_loss * logsumexp(x)**2``
@@ -308,10 +405,44 @@ def softmax_cross_entropy(logits, target, *, axis=-1, weight=None, sample_weight
     return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
+@overload
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
+             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
+             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduced = ...,
+             return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
+             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
+             ignore_index: int = ..., label_smoothing: float = ..., reduction: Literal["none"],
+             return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
+             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
+             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduced = ...,
+             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+             grad_out: Optional[FloatArray] = ...,
+             n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
+             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
+             ignore_index: int = ..., label_smoothing: float = ..., reduction: Literal["none"],
+             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+             grad_out: Optional[FloatArray] = ...,
+             n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
+             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
+             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduction = ...,
+             return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
-def nll_loss(log_probs, target, *, axis=-1, weight=None, sample_weight=None, ignore_index=-100,
-             label_smoothing=0.0, reduction="mean", return_grad=False, grad_loss=None,
-             grad_out=None, n_threads=None):
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = -1,
+             weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
+             ignore_index: int = -100, label_smoothing: float = 0.0, reduction: Reduction = "mean",
+             return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+             grad_out: Optional[FloatArray] = None, n_threads: Threads = None) -> LossResult:
     """Negative log-likelihood of log-probabilities against class indices or probabilities.
 
     Per sample, ``loss = -sum_c a_c * log_probs_c`` with the same target

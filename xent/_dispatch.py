@@ -14,13 +14,14 @@ threads are calling xent).
 
 import contextlib
 import os
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 
 from . import _kernels as _k
 
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_cache = {}
+_cache: Dict[Tuple[str, np.dtype[Any]], Callable[..., Any]] = {}
 
 
 def kernel(name, dtype):

@@ -5,21 +5,67 @@ They share the validation and reductions of the binary losses and of softmax
 cross-entropy (``_binary._prepare``, ``_cross_entropy._prepare``).
 """
 
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple, overload
+
 import numpy as np
 
 from . import _binary, _cross_entropy
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import Rows, real_array, real_scalar
+from ._typing import ArrayLike, FloatArray, FloatScalar, LossResult, Reduced, Reduction, Threads
 
 
 def _gamma(gamma):
     return real_scalar(gamma, "gamma", 0.0)
 
 
-def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weight=None,
-                                  label_smoothing=0.0, reduction="mean", return_grad=False,
-                                  grad_loss=None, grad_out=None, n_threads=None):
+@overload
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
+                                  label_smoothing: float = ..., reduction: Reduced = ...,
+                                  return_grad: Literal[False] = ...,
+                                  grad_loss: Optional[ArrayLike] = ...,
+                                  grad_out: Optional[FloatArray] = ...,
+                                  n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
+                                  label_smoothing: float = ..., reduction: Literal["none"],
+                                  return_grad: Literal[False] = ...,
+                                  grad_loss: Optional[ArrayLike] = ...,
+                                  grad_out: Optional[FloatArray] = ...,
+                                  n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
+                                  label_smoothing: float = ..., reduction: Reduced = ...,
+                                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                                  grad_out: Optional[FloatArray] = ...,
+                                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
+                                  label_smoothing: float = ..., reduction: Literal["none"],
+                                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                                  grad_out: Optional[FloatArray] = ...,
+                                  n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
+                                  label_smoothing: float = ..., reduction: Reduction = ...,
+                                  return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                                  grad_out: Optional[FloatArray] = ...,
+                                  n_threads: Threads = ...) -> LossResult: ...
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
+                                  alpha: Optional[float] = None,
+                                  weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
+                                  reduction: Reduction = "mean", return_grad: bool = False,
+                                  grad_loss: Optional[ArrayLike] = None,
+                                  grad_out: Optional[FloatArray] = None,
+                                  n_threads: Threads = None) -> LossResult:
     """Binary focal loss from logits, element-wise (Lin et al. 2017).
 
     With ``p = sigmoid(x)`` and ``p_t = p t + (1 - p)(1 - t)``:
@@ -79,9 +125,47 @@ def binary_focal_loss_with_logits(logits, target, *, gamma=2.0, alpha=None, weig
     return _binary._finish(p, partial, loss, grad)
 
 
-def softmax_focal_loss(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore_index=-100,
-                       sample_weight=None, reduction="mean", return_grad=False, grad_loss=None,
-                       grad_out=None, n_threads=None):
+@overload
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
+                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduced = ...,
+                       return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                       grad_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
+                       sample_weight: Optional[ArrayLike] = ..., reduction: Literal["none"],
+                       return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                       grad_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> FloatArray: ...
+@overload
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
+                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduced = ...,
+                       return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                       grad_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
+                       sample_weight: Optional[ArrayLike] = ..., reduction: Literal["none"],
+                       return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                       grad_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
+                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
+                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduction = ...,
+                       return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                       grad_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> LossResult: ...
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
+                       alpha: Optional[ArrayLike] = None, axis: int = -1, ignore_index: int = -100,
+                       sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+                       return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+                       grad_out: Optional[FloatArray] = None,
+                       n_threads: Threads = None) -> LossResult:
     """Softmax focal loss (Lin et al. 2017), per sample.
 
     ``loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c`` with

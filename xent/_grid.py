@@ -167,7 +167,7 @@ def worst(results):
 
 
 def plot(path, results, threads):
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     funcs = []
     for r in results:

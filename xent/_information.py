@@ -6,6 +6,10 @@ the kernels of ``src/information.pxi``, which compute one value per row (in
 float64) and, in the same pass, the gradient; the reductions are done here.
 """
 
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple, overload
+
 import numpy as np
 
 from . import _threads
@@ -24,6 +28,10 @@ from ._validate import (
     integer,
     real_array,
     same_shape,
+)
+from ._typing import (
+    ArrayLike, FloatArray, FloatResult, FloatScalar, KLReduction, LossResult, Reduced, Reduction,
+    Threads,
 )
 
 _AXIS_DOC = """\
@@ -229,9 +237,35 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
                   n_threads, q.dtype, raw, grad_loss)
 
 
+@overload
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
+                  reduction: Reduced, return_grad: Literal[False] = ...,
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
+                  reduction: Reduced, return_grad: Literal[True],
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
+                  reduction: Reduction = ..., return_grad: Literal[False] = ...,
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> FloatResult: ...
+@overload
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
+                  reduction: Reduction = ..., return_grad: Literal[True],
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
+@overload
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
+                  reduction: Reduction = ..., return_grad: bool = ...,
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(**_DOCS)
-def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=False,
-                  grad_loss=None, n_threads=None):
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
+                  reduction: Reduction = "none", return_grad: bool = False,
+                  grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
     """Cross-entropy ``H(p, q) = -sum p * log(q)`` between probability vectors.
 
     ``p`` is the reference (true) distribution and ``q`` the model's, in the
@@ -294,9 +328,38 @@ def cross_entropy(p, q, *, axis=-1, eps=None, reduction="none", return_grad=Fals
                           grad_loss=grad_loss)
 
 
+@overload
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
+                  log_target: bool = ..., eps: Optional[float] = ...,
+                  reduction: Literal["mean", "sum", "batchmean"],
+                  return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
+                  log_target: bool = ..., eps: Optional[float] = ...,
+                  reduction: Literal["mean", "sum", "batchmean"], return_grad: Literal[True],
+                  grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+@overload
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
+                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
+                  return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> FloatResult: ...
+@overload
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
+                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
+                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
+@overload
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
+                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
+                  return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
+                  n_threads: Threads = ...) -> LossResult: ...
 @fill_doc(**_DOCS)
-def kl_divergence(p, q, axis=-1, *, log_input=False, log_target=False, eps=None,
-                  reduction="none", return_grad=False, grad_loss=None, n_threads=None):
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool = False,
+                  log_target: bool = False, eps: Optional[float] = None,
+                  reduction: KLReduction = "none", return_grad: bool = False,
+                  grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
     """Kullback-Leibler divergence ``KL(p || q) = sum p * log(p / q)``.
 
     It equals ``H(p, q) - H(p)`` but is computed term by term as
@@ -384,8 +447,15 @@ def kl_divergence(p, q, axis=-1, *, log_input=False, log_target=False, eps=None,
                   grad_loss=grad_loss)
 
 
+@overload
+def entropy(p: ArrayLike, axis: int = ..., *, reduction: Reduced,
+            n_threads: Threads = ...) -> FloatScalar: ...
+@overload
+def entropy(p: ArrayLike, axis: int = ..., *, reduction: Reduction = ...,
+            n_threads: Threads = ...) -> FloatResult: ...
 @fill_doc(**_DOCS)
-def entropy(p, axis=-1, *, reduction="none", n_threads=None):
+def entropy(p: ArrayLike, axis: int = -1, *, reduction: Reduction = "none",
+            n_threads: Threads = None) -> FloatResult:
     """Shannon entropy ``H(p) = -sum p * log(p)`` of probability vectors, in nats.
 
     Parameters

@@ -5,6 +5,10 @@ dtype (``_dispatch``) and the thread count (``_threads``), and call the
 compiled kernels of ``src/softmax.pxi`` on ``(n_rows, C)`` arrays.
 """
 
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple, Union, overload
+
 import numpy as np
 
 from . import _threads
@@ -14,6 +18,7 @@ from ._validate import (
     Rows, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array,
     same_shape,
 )
+from ._typing import ArrayLike, Axes, FloatArray, FloatResult, Threads
 
 _NAN_INF_NOTES = """
     Rows are shifted by their maximum ``m`` and the sum of ``exp(x - m)`` is
@@ -48,8 +53,22 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
     return deliver(rows.to_full(res), out, dtype)
 
 
+@overload
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ...,
+              return_grad: Literal[False] = ..., out: Optional[FloatArray] = ...,
+              n_threads: Threads = ...) -> FloatResult: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ..., return_grad: Literal[True],
+              out: Optional[FloatArray] = ...,
+              n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ..., return_grad: bool,
+              out: Optional[FloatArray] = ...,
+              n_threads: Threads = ...) -> Union[FloatResult, Tuple[FloatResult, FloatArray]]: ...
 @fill_doc(nan_inf=_NAN_INF_NOTES)
-def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_threads=None):
+def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_grad: bool = False,
+              out: Optional[FloatArray] = None,
+              n_threads: Threads = None) -> Union[FloatResult, Tuple[FloatResult, FloatArray]]:
     """Log of the sum of exponentials along an axis, ``log(sum(exp(x)))``.
 
     Parameters
@@ -125,7 +144,8 @@ def logsumexp(x, axis=-1, *, keepdims=False, return_grad=False, out=None, n_thre
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
-def softmax(x, axis=-1, *, out=None, n_threads=None):
+def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
+            n_threads: Threads = None) -> FloatArray:
     """Softmax along an axis, ``exp(x - logsumexp(x, axis, keepdims=True))``.
 
     Parameters
@@ -160,7 +180,8 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
-def log_softmax(x, axis=-1, *, out=None, n_threads=None):
+def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
+                n_threads: Threads = None) -> FloatArray:
     """Log of the softmax along an axis, ``x - logsumexp(x, axis, keepdims=True)``.
 
     Computed as ``(x - m) - log(sum(exp(x - m)))`` with ``m`` the row maximum,
@@ -195,7 +216,8 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
                     [x], split_long_rows=True)
 
 
-def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
+def softmax_backward(probs: ArrayLike, grad_probs: ArrayLike, axis: Axes = -1, *,
+                     out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:
     """Vector-Jacobian product of softmax: the gradient with respect to its input.
 
     With ``p = softmax(x, axis)`` and an upstream gradient ``g = dL/dp``, returns
@@ -227,7 +249,9 @@ def softmax_backward(probs, grad_probs, axis=-1, *, out=None, n_threads=None):
                     axis, out, n_threads, [probs, grad_probs])
 
 
-def log_softmax_backward(log_probs, grad_log_probs, axis=-1, *, out=None, n_threads=None):
+def log_softmax_backward(log_probs: ArrayLike, grad_log_probs: ArrayLike, axis: Axes = -1, *,
+                         out: Optional[FloatArray] = None,
+                         n_threads: Threads = None) -> FloatArray:
     """Vector-Jacobian product of log_softmax: the gradient with respect to its input.
 
     With ``lp = log_softmax(x, axis)`` and ``g = dL/dlp``, returns

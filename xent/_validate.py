@@ -16,18 +16,21 @@ strides, float16) is copied once.
 import math
 import numbers
 import operator
+from typing import Any, Callable
 
 import numpy as np
+
+from ._typing import F, NDArray
 
 try:  # NumPy >= 1.25
     from numpy.exceptions import AxisError, TooHardError
 except ImportError:  # pragma: no cover - older NumPy
-    from numpy import AxisError, TooHardError
+    from numpy import AxisError, TooHardError  # type: ignore[attr-defined, no-redef, unused-ignore]
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_array(x, name):
+def float_array(x: Any, name: str) -> NDArray[Any]:
     """``x`` as an ndarray of float16/32/64 (no copy for those); integers and
     bools promoted to float64, as NumPy's ufuncs and SciPy do (a copy);
     TypeError for anything else (complex, object, strings, datetimes, long
@@ -241,7 +244,7 @@ def check_grad_out(grad_out, return_grad, name, x, others):
     return check_out(grad_out, "grad_out", x.shape, x.dtype, others)
 
 
-def fill_doc(**parts):
+def fill_doc(**parts: str) -> Callable[[F], F]:
     """Decorator: substitute ``%(name)s`` markers of a docstring (shared sections)."""
 
     def decorate(func):

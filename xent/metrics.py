@@ -4,13 +4,17 @@
 1.9) that does not import scikit-learn.
 """
 
+from __future__ import annotations
+
 import math
 import warnings
+from typing import Optional
 
 import numpy as np
 
 from ._information import _cross_entropy
 from ._validate import boolean, label_array, probability_array, sample_weights
+from ._typing import ArrayLike
 
 __all__ = ["log_loss"]
 
@@ -64,8 +68,9 @@ def _classes(y, labels):
     return classes, np.searchsorted(classes, y).astype(np.int64)
 
 
-def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels=None,
-             y_pred="deprecated"):
+def log_loss(y_true: ArrayLike, y_proba: Optional[ArrayLike] = None, *, normalize: bool = True,
+             sample_weight: Optional[ArrayLike] = None, labels: Optional[ArrayLike] = None,
+             y_pred: ArrayLike = "deprecated") -> float:
     """Log loss (logistic loss, cross-entropy) of predicted probabilities.
 
     A drop-in for :func:`sklearn.metrics.log_loss` (scikit-learn 1.9: the same

@@ -19,6 +19,10 @@ The derivatives are of the per-sample loss times its sample weight (the sum
 over samples, as the boosting libraries want), not of a mean.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overload
+
 import numpy as np
 
 from . import _kernels as _k
@@ -33,6 +37,10 @@ from ._validate import (
     float_array,
     real_array,
     real_scalar,
+)
+from ._typing import (
+    ArrayLike, FloatArray, FocalHessian, GradHess, LossGradHess, NDArray, ObjectiveKind,
+    SoftmaxHessian, SoftmaxLossGradHess, Threads,
 )
 
 __all__ = [
@@ -143,9 +151,33 @@ def _result(loss, grad, hess, return_loss):
     return (loss, grad, hess) if return_loss else (grad, hess)
 
 
-def softmax_grad_hess(logits, labels, *, sample_weight=None, hessian="diagonal", min_hessian=0.0,
-                      label_smoothing=0.0, return_loss=False, grad_out=None, hess_out=None,
-                      n_threads=None):
+@overload
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
+                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                      min_hessian: float = ..., label_smoothing: float = ...,
+                      return_loss: Literal[False] = ..., grad_out: Optional[FloatArray] = ...,
+                      hess_out: Optional[FloatArray] = ...,
+                      n_threads: Threads = ...) -> GradHess: ...
+@overload
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
+                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                      min_hessian: float = ..., label_smoothing: float = ...,
+                      return_loss: Literal[True], grad_out: Optional[FloatArray] = ...,
+                      hess_out: Optional[FloatArray] = ...,
+                      n_threads: Threads = ...) -> SoftmaxLossGradHess: ...
+@overload
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
+                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                      min_hessian: float = ..., label_smoothing: float = ...,
+                      return_loss: bool = ..., grad_out: Optional[FloatArray] = ...,
+                      hess_out: Optional[FloatArray] = ...,
+                      n_threads: Threads = ...) -> Union[GradHess, SoftmaxLossGradHess]: ...
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
+                      sample_weight: Optional[ArrayLike] = None,
+                      hessian: SoftmaxHessian = "diagonal", min_hessian: float = 0.0,
+                      label_smoothing: float = 0.0, return_loss: bool = False,
+                      grad_out: Optional[FloatArray] = None, hess_out: Optional[FloatArray] = None,
+                      n_threads: Threads = None) -> Union[GradHess, SoftmaxLossGradHess]:
     """Gradient and hessian diagonal of the softmax cross-entropy, for boosting.
 
     Per sample ``i`` and class ``j``, with ``p = softmax(logits[i])``, the
@@ -215,9 +247,37 @@ def softmax_grad_hess(logits, labels, *, sample_weight=None, hessian="diagonal",
     return _result(loss, grad, hess, want_loss)
 
 
-def softmax_focal_grad_hess(logits, labels, *, gamma=2.0, alpha=None, sample_weight=None,
-                            hessian="exact", min_hessian=0.0, return_loss=False, grad_out=None,
-                            hess_out=None, n_threads=None):
+@overload
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
+                            alpha: Optional[ArrayLike] = ...,
+                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
+                            min_hessian: float = ..., return_loss: Literal[False] = ...,
+                            grad_out: Optional[FloatArray] = ...,
+                            hess_out: Optional[FloatArray] = ...,
+                            n_threads: Threads = ...) -> GradHess: ...
+@overload
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
+                            alpha: Optional[ArrayLike] = ...,
+                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
+                            min_hessian: float = ..., return_loss: Literal[True],
+                            grad_out: Optional[FloatArray] = ...,
+                            hess_out: Optional[FloatArray] = ...,
+                            n_threads: Threads = ...) -> SoftmaxLossGradHess: ...
+@overload
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
+                            alpha: Optional[ArrayLike] = ...,
+                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
+                            min_hessian: float = ..., return_loss: bool = ...,
+                            grad_out: Optional[FloatArray] = ...,
+                            hess_out: Optional[FloatArray] = ...,
+                            n_threads: Threads = ...) -> Union[GradHess, SoftmaxLossGradHess]: ...
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = 2.0,
+                            alpha: Optional[ArrayLike] = None,
+                            sample_weight: Optional[ArrayLike] = None,
+                            hessian: FocalHessian = "exact", min_hessian: float = 0.0,
+                            return_loss: bool = False, grad_out: Optional[FloatArray] = None,
+                            hess_out: Optional[FloatArray] = None,
+                            n_threads: Threads = None) -> Union[GradHess, SoftmaxLossGradHess]:
     """Gradient and hessian diagonal of the softmax focal loss, for boosting.
 
     Per sample, with ``p = softmax(logits)`` and its label's ``p_y``:
@@ -318,8 +378,30 @@ def _binary_run(name, extra, x2, t2, w, grad, hess, cdt, nt, shape2d, policy, wa
     return None if loss is None else loss.reshape(x_shape)
 
 
-def logistic_grad_hess(logits, targets, *, sample_weight=None, hessian="diagonal", min_hessian=0.0,
-                       return_loss=False, grad_out=None, hess_out=None, n_threads=None):
+@overload
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
+                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                       min_hessian: float = ..., return_loss: Literal[False] = ...,
+                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> GradHess: ...
+@overload
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
+                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                       min_hessian: float = ..., return_loss: Literal[True],
+                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> LossGradHess: ...
+@overload
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
+                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
+                       min_hessian: float = ..., return_loss: bool = ...,
+                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
+                       n_threads: Threads = ...) -> Union[GradHess, LossGradHess]: ...
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
+                       sample_weight: Optional[ArrayLike] = None,
+                       hessian: SoftmaxHessian = "diagonal", min_hessian: float = 0.0,
+                       return_loss: bool = False, grad_out: Optional[FloatArray] = None,
+                       hess_out: Optional[FloatArray] = None,
+                       n_threads: Threads = None) -> Union[GradHess, LossGradHess]:
     """Gradient and hessian of the logistic loss (binary or multi-label), for boosting.
 
     Element-wise, with ``p = sigmoid(x)`` and targets ``t`` in ``[0, 1]``:
@@ -364,9 +446,34 @@ def logistic_grad_hess(logits, targets, *, sample_weight=None, hessian="diagonal
     return _result(loss, grad, hess, want_loss)
 
 
-def binary_focal_grad_hess(logits, targets, *, gamma=2.0, alpha=None, sample_weight=None,
-                           hessian="exact", min_hessian=0.0, return_loss=False, grad_out=None,
-                           hess_out=None, n_threads=None):
+@overload
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
+                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
+                           hessian: FocalHessian = ..., min_hessian: float = ...,
+                           return_loss: Literal[False] = ..., grad_out: Optional[FloatArray] = ...,
+                           hess_out: Optional[FloatArray] = ...,
+                           n_threads: Threads = ...) -> GradHess: ...
+@overload
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
+                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
+                           hessian: FocalHessian = ..., min_hessian: float = ...,
+                           return_loss: Literal[True], grad_out: Optional[FloatArray] = ...,
+                           hess_out: Optional[FloatArray] = ...,
+                           n_threads: Threads = ...) -> LossGradHess: ...
+@overload
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
+                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
+                           hessian: FocalHessian = ..., min_hessian: float = ...,
+                           return_loss: bool = ..., grad_out: Optional[FloatArray] = ...,
+                           hess_out: Optional[FloatArray] = ...,
+                           n_threads: Threads = ...) -> Union[GradHess, LossGradHess]: ...
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = 2.0,
+                           alpha: Optional[float] = None,
+                           sample_weight: Optional[ArrayLike] = None,
+                           hessian: FocalHessian = "exact", min_hessian: float = 0.0,
+                           return_loss: bool = False, grad_out: Optional[FloatArray] = None,
+                           hess_out: Optional[FloatArray] = None,
+                           n_threads: Threads = None) -> Union[GradHess, LossGradHess]:
     """Gradient and exact second derivative of the binary focal loss, for boosting.
 
     Element-wise, as :func:`xent.binary_focal_loss_with_logits`: with
@@ -416,7 +523,7 @@ def binary_focal_grad_hess(logits, targets, *, gamma=2.0, alpha=None, sample_wei
 
 # ---------------------------------------------------------------- adapters
 
-_KINDS = {
+_KINDS: Dict[str, Tuple[Callable[..., Any], bool, str, str]] = {
     # kind: (function, takes class labels, the metric's loss, its names (XGBoost, LightGBM))
     "softmax": (softmax_grad_hess, True, "mlogloss", "multi_logloss"),
     "softmax_focal": (softmax_focal_grad_hess, True, "softmax_focal", "softmax_focal"),
@@ -455,9 +562,9 @@ class _Objective:
     them): called as that library's native API and its scikit-learn API call
     it, with ``.metric`` the matching evaluation metric."""
 
-    library = None
+    library: Optional[str] = None
 
-    def __init__(self, kind, options):
+    def __init__(self, kind: str, options: Dict[str, Any]) -> None:
         if not isinstance(kind, str) or kind not in _KINDS:
             raise ValueError(f"kind: expected one of {sorted(_KINDS)}, got {kind!r}")
         if "return_loss" in options or "grad_out" in options or "hess_out" in options:
@@ -472,7 +579,7 @@ class _Objective:
         probe = (np.zeros((1, 2)), np.zeros(1, np.int64)) if _KINDS[kind][1] else \
             (np.zeros(1), np.zeros(1))
         fn(*probe, **self.options)
-        self._buffers = {}
+        self._buffers: Dict[Any, NDArray[Any]] = {}
 
     def _buffer(self, name, shape, dtype, order="C"):
         """A buffer kept from call to call (a training run calls with the
@@ -529,11 +636,11 @@ class _Objective:
         total = float(np.sum(loss, dtype=np.float64))
         return total / (float(np.sum(w)) if w is not None else float(len(loss)))
 
-    def metric_value(self, a, b, weight=None):
+    def metric_value(self, a: Any, b: Any, weight: Optional[ArrayLike] = None) -> float:
         """The weighted mean loss of the margins (a float)."""
         return self._loss(*self._inputs(a, b, weight))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"xent.objectives.{self.library}({self.kind!r}{opts})"
 
@@ -549,7 +656,8 @@ class XGBoostObjective(_Objective):
 
     library = "xgboost"
 
-    def __call__(self, a, b, sample_weight=None):
+    def __call__(self, a: Any, b: Any, sample_weight: Optional[ArrayLike] = None,
+                 ) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
         margins, labels, w = self._inputs(a, b, sample_weight)
         # XGBoost's float32 margins computed in float64 (as its own objectives
         # sum in double: 20 rounds then agree with multi:softprob to 1e-6)
@@ -559,7 +667,7 @@ class XGBoostObjective(_Objective):
             margins = wide
         return self._grad_hess(margins, labels, w)
 
-    def metric(self, predt, dtrain):
+    def metric(self, predt: Any, dtrain: Any) -> Tuple[str, float]:
         return _KINDS[self.kind][2], self.metric_value(predt, dtrain)
 
 
@@ -574,7 +682,8 @@ class LightGBMObjective(_Objective):
 
     library = "lightgbm"
 
-    def __call__(self, a, b, weight=None):
+    def __call__(self, a: Any, b: Any, weight: Optional[ArrayLike] = None,
+                 ) -> Tuple[NDArray[np.float32], NDArray[np.float32]]:
         margins, labels, w = self._inputs(a, b, weight)
         grad, hess = self._grad_hess(margins, labels, w)
         # LightGBM ravels in Fortran order and casts to float32: one copy here
@@ -586,11 +695,11 @@ class LightGBMObjective(_Objective):
             out.append(f)
         return tuple(out)
 
-    def metric(self, preds, eval_data):
+    def metric(self, preds: Any, eval_data: Any) -> Tuple[str, float, bool]:
         return _KINDS[self.kind][3], self.metric_value(preds, eval_data), False
 
 
-def xgboost(kind="softmax", **options):
+def xgboost(kind: ObjectiveKind = "softmax", **options: Any) -> XGBoostObjective:
     """An XGBoost objective of xent's loss ``kind``.
 
     Parameters
@@ -622,7 +731,7 @@ def xgboost(kind="softmax", **options):
     return XGBoostObjective(kind, options)
 
 
-def lightgbm(kind="softmax", **options):
+def lightgbm(kind: ObjectiveKind = "softmax", **options: Any) -> LightGBMObjective:
     """A LightGBM objective of xent's loss ``kind``.
 
     Parameters
