@@ -113,7 +113,11 @@ class BuildExt(build_ext):
         if extra_compile or extra_link:
             print(f"xent: extra compile args {extra_compile}, link args {extra_link}")
         isa_objects = self._compile_isas(opt + omp_compile + extra_compile)
+        # the flags, for xent.show_config() (a C string literal: no quotes or
+        # backslashes inside)
+        flags = " ".join(opt + omp_compile + extra_compile).replace('"', "").replace("\\", "/")
         for ext in self.extensions:
+            ext.define_macros = list(ext.define_macros) + [("XENT_BUILD_FLAGS", f'"{flags}"')]
             ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args) + extra_compile
             ext.extra_link_args = omp_link + list(ext.extra_link_args) + extra_link
             ext.extra_objects = list(ext.extra_objects) + isa_objects

@@ -1,7 +1,18 @@
 # Instruction-set selection and the streaming thresholds (test hooks), for
 # xent._dispatch.
 
+from _rows cimport XENT_COMPILER, XENT_OPENMP_DATE, XENT_BUILD_FLAGS
 from _rows cimport xent_row_ops, xent_ops, xent_isa_table, xent_op_names, xent_stream_bytes, xent_set_stream_bytes, xent_stream_min_c, xent_set_stream_min_c, xent_block_max_c, XENT_SMALL_C
+
+
+def build_info():
+    """What built the kernels: the compiler's version string, the OpenMP
+    specification date (0: built serial) and setup.py's compile flags."""
+    return {
+        "compiler": XENT_COMPILER.decode(errors="replace"),
+        "openmp_date": XENT_OPENMP_DATE,
+        "flags": XENT_BUILD_FLAGS.decode(errors="replace"),
+    }
 
 
 def isa_paths():

@@ -31,6 +31,9 @@ cdef extern from "xent_omp.h":
     int XENT_HAVE_OPENMP
     int xent_omp_max_threads() noexcept nogil
     int xent_omp_num_threads() noexcept nogil
+    const char* XENT_COMPILER
+    long XENT_OPENMP_DATE
+    const char* XENT_BUILD_FLAGS
 
 cdef extern from "xent_class.h":
     enum:

@@ -39,6 +39,23 @@ def test_table_has_header_and_every_case(quick_run):
     assert "[" not in out.split("| --- |")[-1], "progress leaked into stdout"
 
 
+def test_missing_peers_are_named_with_how_to_install_them(quick_run):
+    """A peer that is not installed is named, with the command that adds it,
+    instead of its rows silently missing; an installed one is not."""
+    from xent._bench import PEER_INSTALL, missing_peers
+
+    proc, data = quick_run
+    for name, (_, command) in PEER_INSTALL.items():
+        installed = data["versions"][name] != "not installed"
+        assert (command in proc.stdout) != installed, name
+    assert missing_peers({"scipy": "1.0", "torch": "not installed", "jax": "not installed"}) == [
+        "Peers not measured (install them for their rows):",
+        f"- torch is not installed, so {PEER_INSTALL['torch'][0]} are missing: {PEER_INSTALL['torch'][1]}",
+        f"- jax is not installed, so {PEER_INSTALL['jax'][0]} are missing: {PEER_INSTALL['jax'][1]}",
+    ]
+    assert missing_peers({k: "1.0" for k in PEER_INSTALL}) == []
+
+
 def test_json_has_positive_medians(quick_run):
     _, data = quick_run
     assert data["machine"]["version"] and data["machine"]["isa"]

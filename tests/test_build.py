@@ -70,6 +70,43 @@ def test_show_config_reports_the_build(capsys):
     assert "openmp" in printed and xent.__version__ in printed
 
 
+def test_show_config_names_what_built_the_kernels():
+    """The compiler, its flags (never fast-math nor a native-CPU target: the
+    -inf/NaN contract and the run-time dispatch), the OpenMP version and the
+    runtime this process loaded (the repaired wheel's vendored copy: .ci/run
+    sets XENT_EXPECT_VENDORED_OPENMP for those runs), the paths compiled in."""
+    import sys
+
+    cfg = xent.show_config(mode="dicts")
+    assert cfg["compiler"] and cfg["compiler"] != "unknown"
+    flags = cfg["compile_flags"].split()
+    assert not {"-ffast-math", "-Ofast", "-march=native", "-mtune=native"} & set(flags), flags
+    assert cfg["isa_compiled"] and set(cfg["isa_supported"]) <= set(cfg["isa_compiled"])
+    assert cfg["isa_compiled"][-1] == "baseline"
+    if not cfg["openmp"]:
+        assert cfg["openmp_version"] is None
+        return
+    assert float(cfg["openmp_version"]) >= 3.0
+    if sys.platform.startswith("linux"):
+        runtime = cfg["openmp_runtime"]
+        assert runtime and os.path.isfile(runtime), runtime
+        if os.environ.get("XENT_EXPECT_VENDORED_OPENMP"):
+            # auditwheel vendors it beside the package (xent.libs/libgomp-<hash>.so...)
+            libs = os.path.join(os.path.dirname(os.path.dirname(xent.__file__)), "xent.libs")
+            assert os.path.dirname(runtime) == libs, (runtime, libs)
+
+
+def test_version_has_one_source():
+    """xent.__version__ is what the installed distribution says it is."""
+    from importlib import metadata
+
+    try:
+        installed = metadata.version("xent")
+    except metadata.PackageNotFoundError:  # (run from a source tree not installed)
+        return
+    assert installed == xent.__version__
+
+
 def test_show_config_rejects_unknown_mode():
     import pytest
 
@@ -84,10 +121,12 @@ def test_all_exports_resolve():
 
 
 def test_docstring_examples():
+    """The >>> examples of every module with public functions run as written
+    (docs/api.md renders them)."""
     import doctest
 
-    from xent import _binary, _cross_entropy, _focal, _softmax
+    from xent import _binary, _cross_entropy, _focal, _information, _softmax, metrics, objectives
 
-    for module in (_softmax, _cross_entropy, _binary, _focal):
+    for module in (_softmax, _cross_entropy, _binary, _focal, _information, metrics, objectives):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -121,12 +121,12 @@ def jax_implementations(jax):
     """{op: (name, fn)}: jax.jit of optax / jax.nn, the arrays put on the
     device once per call (as a NumPy user calling it would), the results
     blocked on; None for ops it lacks."""
-    import jax.numpy as jnp
-    import jax.scipy.special
+    import jax.numpy as jnp  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    import jax.scipy.special  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     nn = jax.nn
     try:
-        import optax
+        import optax  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         optax = None
 
@@ -158,6 +158,27 @@ def jax_implementations(jax):
         "cross_entropy": lambda x, t, o: run(ce_vg, x, t),
         "bce_logits": lambda x, t, o: run(bce_vg, x, t),
     }
+
+
+# the peers the bench measures when installed, and how to add each one
+PEER_INSTALL = {
+    "scipy": ("the SciPy rows (scipy.special.logsumexp, softmax, log_softmax)", "pip install scipy"),
+    "torch": ("the PyTorch rows (torch.nn.functional, forward and backward)",
+              "pip install torch==2.13.0  (any recent version; for the CPU-only build elsewhere: "
+              "pip install torch --index-url https://download.pytorch.org/whl/cpu)"),
+    "jax": ("the JAX rows (jax.jit of optax / jax.nn)", "pip install jax optax"),
+}
+
+
+def missing_peers(versions):
+    """Lines telling how to add the peers that are not installed."""
+    lines = []
+    for name, (rows, command) in PEER_INSTALL.items():
+        if versions.get(name) == "not installed":
+            lines.append(f"- {name} is not installed, so {rows} are missing: {command}")
+    if lines:
+        lines.insert(0, "Peers not measured (install them for their rows):")
+    return lines
 
 
 def implementations(n_threads, scipy_special=None, torch=None, jax=None):
@@ -370,7 +391,7 @@ def table(records):
 
 
 def plot(path, sweep, title):
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     cs = [p["classes"] for p in sweep]
@@ -472,6 +493,9 @@ def run(args, argv):
 
     print(header(argv, n_threads, cfg, versions, args.repeats))
     print(table(records))
+    missing = missing_peers(versions)
+    if missing:
+        print("\n" + "\n".join(missing))
     if args.plot:
         plot(args.plot, sweep, f"{CE}, float32, {n_threads} threads")
         print(f"\nplot saved to {args.plot}")
