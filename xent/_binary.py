@@ -10,14 +10,16 @@ task; they are added here in a fixed order.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Tuple, overload
+from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    bfloat16_check,
     caller_memory,
     check_grad_out,
     compute_dtype,
@@ -31,7 +33,13 @@ from ._validate import (
     scaled_up,
     upstream_grad,
 )
-from ._typing import ArrayLike, FloatArray, FloatScalar, LossResult, Reduced, Reduction, Threads
+from ._typing import (
+    ArrayLike, BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, FloatArray,
+    FloatResult, LossResult, MultilabelCrossEntropyOptions, Reduction, Threads,
+)
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 _OPTIONS_DOC = """\
     target : array_like
@@ -109,6 +117,7 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     t = np.asarray(target)  # bool and integer targets are 0/1 values, as arrays or not
     if t.dtype.kind not in "biuf":
+        bfloat16_check(t, "target")
         raise TypeError(f"target: expected real numbers in [0, 1], got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"target: expected the shape of {name} {x.shape}, got {t.shape}")
@@ -200,51 +209,21 @@ def _finish(p, partial, loss, grad):
 
 @overload
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
-                                     pos_weight: Optional[ArrayLike] = ...,
-                                     weight: Optional[ArrayLike] = ...,
-                                     label_smoothing: float = ..., reduction: Reduced = ...,
                                      return_grad: Literal[False] = ...,
-                                     grad_loss: Optional[ArrayLike] = ...,
-                                     grad_out: Optional[FloatArray] = ...,
-                                     n_threads: Threads = ...) -> FloatScalar: ...
+                                     **options: Unpack[BinaryCrossEntropyWithLogitsOptions],
+                                     ) -> FloatResult: ...
 @overload
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
-                                     pos_weight: Optional[ArrayLike] = ...,
-                                     weight: Optional[ArrayLike] = ...,
-                                     label_smoothing: float = ..., reduction: Literal["none"],
-                                     return_grad: Literal[False] = ...,
-                                     grad_loss: Optional[ArrayLike] = ...,
-                                     grad_out: Optional[FloatArray] = ...,
-                                     n_threads: Threads = ...) -> FloatArray: ...
-@overload
-def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
-                                     pos_weight: Optional[ArrayLike] = ...,
-                                     weight: Optional[ArrayLike] = ...,
-                                     label_smoothing: float = ..., reduction: Reduced = ...,
                                      return_grad: Literal[True],
-                                     grad_loss: Optional[ArrayLike] = ...,
-                                     grad_out: Optional[FloatArray] = ...,
-                                     n_threads: Threads = ...,
-                                     ) -> Tuple[FloatScalar, FloatArray]: ...
+                                     **options: Unpack[BinaryCrossEntropyWithLogitsOptions],
+                                     ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
-                                     pos_weight: Optional[ArrayLike] = ...,
-                                     weight: Optional[ArrayLike] = ...,
-                                     label_smoothing: float = ..., reduction: Literal["none"],
-                                     return_grad: Literal[True],
-                                     grad_loss: Optional[ArrayLike] = ...,
-                                     grad_out: Optional[FloatArray] = ...,
-                                     n_threads: Threads = ...,
-                                     ) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
-                                     pos_weight: Optional[ArrayLike] = ...,
-                                     weight: Optional[ArrayLike] = ...,
-                                     label_smoothing: float = ..., reduction: Reduction = ...,
-                                     return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                                     grad_out: Optional[FloatArray] = ...,
-                                     n_threads: Threads = ...) -> LossResult: ...
+                                     return_grad: bool = ...,
+                                     **options: Unpack[BinaryCrossEntropyWithLogitsOptions],
+                                     ) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
+@bfloat16_io
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
                                      pos_weight: Optional[ArrayLike] = None,
                                      weight: Optional[ArrayLike] = None,
@@ -302,41 +281,17 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
 
 
 @overload
-def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
-                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
-                         label_smoothing: float = ..., reduction: Reduced = ...,
-                         return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                         grad_out: Optional[FloatArray] = ...,
-                         n_threads: Threads = ...) -> FloatScalar: ...
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, return_grad: Literal[False] = ...,
+                         **options: Unpack[BinaryCrossEntropyOptions]) -> FloatResult: ...
 @overload
-def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
-                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
-                         label_smoothing: float = ..., reduction: Literal["none"],
-                         return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                         grad_out: Optional[FloatArray] = ...,
-                         n_threads: Threads = ...) -> FloatArray: ...
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
+                         **options: Unpack[BinaryCrossEntropyOptions],
+                         ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
-                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
-                         label_smoothing: float = ..., reduction: Reduced = ...,
-                         return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                         grad_out: Optional[FloatArray] = ...,
-                         n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
-@overload
-def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
-                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
-                         label_smoothing: float = ..., reduction: Literal["none"],
-                         return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                         grad_out: Optional[FloatArray] = ...,
-                         n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = ...,
-                         pos_weight: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
-                         label_smoothing: float = ..., reduction: Reduction = ...,
-                         return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                         grad_out: Optional[FloatArray] = ...,
-                         n_threads: Threads = ...) -> LossResult: ...
+def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+                         **options: Unpack[BinaryCrossEntropyOptions]) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
+@bfloat16_io
 def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = None,
                          pos_weight: Optional[ArrayLike] = None,
                          weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
@@ -386,57 +341,17 @@ def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[f
 
 @overload
 def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
-                             class_reduction: Literal["sum", "mean"] = ...,
-                             pos_weight: Optional[ArrayLike] = ...,
-                             weight: Optional[ArrayLike] = ...,
-                             sample_weight: Optional[ArrayLike] = ...,
-                             label_smoothing: float = ..., reduction: Reduced = ...,
                              return_grad: Literal[False] = ...,
-                             grad_loss: Optional[ArrayLike] = ...,
-                             grad_out: Optional[FloatArray] = ...,
-                             n_threads: Threads = ...) -> FloatScalar: ...
+                             **options: Unpack[MultilabelCrossEntropyOptions]) -> FloatResult: ...
 @overload
-def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
-                             class_reduction: Literal["sum", "mean"] = ...,
-                             pos_weight: Optional[ArrayLike] = ...,
-                             weight: Optional[ArrayLike] = ...,
-                             sample_weight: Optional[ArrayLike] = ...,
-                             label_smoothing: float = ..., reduction: Literal["none"],
-                             return_grad: Literal[False] = ...,
-                             grad_loss: Optional[ArrayLike] = ...,
-                             grad_out: Optional[FloatArray] = ...,
-                             n_threads: Threads = ...) -> FloatArray: ...
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
+                             **options: Unpack[MultilabelCrossEntropyOptions],
+                             ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
-                             class_reduction: Literal["sum", "mean"] = ...,
-                             pos_weight: Optional[ArrayLike] = ...,
-                             weight: Optional[ArrayLike] = ...,
-                             sample_weight: Optional[ArrayLike] = ...,
-                             label_smoothing: float = ..., reduction: Reduced = ...,
-                             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                             grad_out: Optional[FloatArray] = ...,
-                             n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
-@overload
-def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
-                             class_reduction: Literal["sum", "mean"] = ...,
-                             pos_weight: Optional[ArrayLike] = ...,
-                             weight: Optional[ArrayLike] = ...,
-                             sample_weight: Optional[ArrayLike] = ...,
-                             label_smoothing: float = ..., reduction: Literal["none"],
-                             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                             grad_out: Optional[FloatArray] = ...,
-                             n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
-                             class_reduction: Literal["sum", "mean"] = ...,
-                             pos_weight: Optional[ArrayLike] = ...,
-                             weight: Optional[ArrayLike] = ...,
-                             sample_weight: Optional[ArrayLike] = ...,
-                             label_smoothing: float = ..., reduction: Reduction = ...,
-                             return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                             grad_out: Optional[FloatArray] = ...,
-                             n_threads: Threads = ...) -> LossResult: ...
+def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+                             **options: Unpack[MultilabelCrossEntropyOptions]) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
+@bfloat16_io
 def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
                              class_reduction: Literal["sum", "mean"] = "sum",
                              pos_weight: Optional[ArrayLike] = None,

@@ -9,10 +9,11 @@ same row pass, the gradient.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Tuple, overload
+from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
@@ -39,9 +40,12 @@ from ._validate import (
     upstream_grad,
 )
 from ._typing import (
-    ArrayLike, FloatArray, FloatScalar, IntArray, LossArgmaxResult, LossResult, Reduced,
-    Reduction, Threads,
+    ArrayLike, ClassLossOptions, FloatArray, FloatResult, IntArray, LossArgmaxResult, LossResult,
+    Reduction, SoftmaxCrossEntropyOptions, Threads,
 )
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 _OPTIONS_DOC = """\
     target : array_like of int or float
@@ -216,92 +220,30 @@ _NUMBERS = (int, float)
 
 
 @overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Reduced = ...,
-                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ...,
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                          return_grad: Literal[False] = ..., return_argmax: Literal[False] = ...,
+                          **options: Unpack[SoftmaxCrossEntropyOptions]) -> FloatResult: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
                           return_argmax: Literal[False] = ...,
-                          n_threads: Threads = ...) -> FloatScalar: ...
+                          **options: Unpack[SoftmaxCrossEntropyOptions],
+                          ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Literal["none"],
-                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ...,
-                          return_argmax: Literal[False] = ...,
-                          n_threads: Threads = ...) -> FloatArray: ...
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
+                          return_grad: Literal[False] = ..., return_argmax: Literal[True],
+                          **options: Unpack[SoftmaxCrossEntropyOptions],
+                          ) -> Tuple[FloatResult, IntArray]: ...
 @overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Reduced = ...,
-                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ...,
-                          return_argmax: Literal[False] = ...,
-                          n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
+                          return_argmax: Literal[True],
+                          **options: Unpack[SoftmaxCrossEntropyOptions],
+                          ) -> Tuple[FloatResult, FloatArray, IntArray]: ...
 @overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Literal["none"],
-                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ...,
-                          return_argmax: Literal[False] = ...,
-                          n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Reduced = ...,
-                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
-                          n_threads: Threads = ...) -> Tuple[FloatScalar, IntArray]: ...
-@overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Literal["none"],
-                          return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
-                          n_threads: Threads = ...) -> Tuple[FloatArray, IntArray]: ...
-@overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Reduced = ...,
-                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
-                          n_threads: Threads = ...,
-                          ) -> Tuple[FloatScalar, FloatArray, IntArray]: ...
-@overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Literal["none"],
-                          return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ..., return_argmax: Literal[True],
-                          n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray, IntArray]: ...
-@overload
-def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = ...,
-                          weight: Optional[ArrayLike] = ...,
-                          sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ...,
-                          label_smoothing: float = ..., z_loss: float = ...,
-                          softcap: Optional[float] = ..., reduction: Reduction = ...,
-                          return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                          grad_out: Optional[FloatArray] = ..., return_argmax: bool = ...,
-                          n_threads: Threads = ...) -> LossArgmaxResult: ...
+def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+                          return_argmax: bool = ..., **options: Unpack[SoftmaxCrossEntropyOptions],
+                          ) -> LossArgmaxResult: ...
 @fill_doc(options=_OPTIONS_DOC)
+@bfloat16_io
 def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -1,
                           weight: Optional[ArrayLike] = None,
                           sample_weight: Optional[ArrayLike] = None, ignore_index: int = -100,
@@ -406,38 +348,16 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
 
 
 @overload
-def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
-             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
-             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduced = ...,
-             return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> FloatScalar: ...
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, return_grad: Literal[False] = ...,
+             **options: Unpack[ClassLossOptions]) -> FloatResult: ...
 @overload
-def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
-             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
-             ignore_index: int = ..., label_smoothing: float = ..., reduction: Literal["none"],
-             return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> FloatArray: ...
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
+             **options: Unpack[ClassLossOptions]) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
-             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
-             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduced = ...,
-             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-             grad_out: Optional[FloatArray] = ...,
-             n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
-@overload
-def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
-             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
-             ignore_index: int = ..., label_smoothing: float = ..., reduction: Literal["none"],
-             return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-             grad_out: Optional[FloatArray] = ...,
-             n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = ...,
-             weight: Optional[ArrayLike] = ..., sample_weight: Optional[ArrayLike] = ...,
-             ignore_index: int = ..., label_smoothing: float = ..., reduction: Reduction = ...,
-             return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-             grad_out: Optional[FloatArray] = ..., n_threads: Threads = ...) -> LossResult: ...
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+             **options: Unpack[ClassLossOptions]) -> LossResult: ...
 @fill_doc(options=_OPTIONS_DOC)
+@bfloat16_io
 def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = -1,
              weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
              ignore_index: int = -100, label_smoothing: float = 0.0, reduction: Reduction = "mean",

@@ -7,15 +7,22 @@ cross-entropy (``_binary._prepare``, ``_cross_entropy._prepare``).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, overload
+from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _binary, _cross_entropy
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import Rows, real_array, real_scalar
-from ._typing import ArrayLike, FloatArray, FloatScalar, LossResult, Reduced, Reduction, Threads
+from ._typing import (
+    ArrayLike, BinaryFocalLossOptions, FloatArray, FloatResult, LossResult, Reduction,
+    SoftmaxFocalLossOptions, Threads,
+)
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 
 def _gamma(gamma):
@@ -23,42 +30,18 @@ def _gamma(gamma):
 
 
 @overload
-def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
-                                  label_smoothing: float = ..., reduction: Reduced = ...,
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *,
                                   return_grad: Literal[False] = ...,
-                                  grad_loss: Optional[ArrayLike] = ...,
-                                  grad_out: Optional[FloatArray] = ...,
-                                  n_threads: Threads = ...) -> FloatScalar: ...
+                                  **options: Unpack[BinaryFocalLossOptions]) -> FloatResult: ...
 @overload
-def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
-                                  label_smoothing: float = ..., reduction: Literal["none"],
-                                  return_grad: Literal[False] = ...,
-                                  grad_loss: Optional[ArrayLike] = ...,
-                                  grad_out: Optional[FloatArray] = ...,
-                                  n_threads: Threads = ...) -> FloatArray: ...
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *,
+                                  return_grad: Literal[True],
+                                  **options: Unpack[BinaryFocalLossOptions],
+                                  ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
-                                  label_smoothing: float = ..., reduction: Reduced = ...,
-                                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                                  grad_out: Optional[FloatArray] = ...,
-                                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
-@overload
-def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
-                                  label_smoothing: float = ..., reduction: Literal["none"],
-                                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                                  grad_out: Optional[FloatArray] = ...,
-                                  n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                                  alpha: Optional[float] = ..., weight: Optional[ArrayLike] = ...,
-                                  label_smoothing: float = ..., reduction: Reduction = ...,
-                                  return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                                  grad_out: Optional[FloatArray] = ...,
-                                  n_threads: Threads = ...) -> LossResult: ...
+def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+                                  **options: Unpack[BinaryFocalLossOptions]) -> LossResult: ...
+@bfloat16_io
 def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
                                   alpha: Optional[float] = None,
                                   weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
@@ -126,40 +109,16 @@ def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma
 
 
 @overload
-def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
-                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduced = ...,
-                       return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                       grad_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> FloatScalar: ...
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, return_grad: Literal[False] = ...,
+                       **options: Unpack[SoftmaxFocalLossOptions]) -> FloatResult: ...
 @overload
-def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
-                       sample_weight: Optional[ArrayLike] = ..., reduction: Literal["none"],
-                       return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                       grad_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> FloatArray: ...
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, return_grad: Literal[True],
+                       **options: Unpack[SoftmaxFocalLossOptions],
+                       ) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
-                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduced = ...,
-                       return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                       grad_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
-@overload
-def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
-                       sample_weight: Optional[ArrayLike] = ..., reduction: Literal["none"],
-                       return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                       grad_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> Tuple[FloatArray, FloatArray]: ...
-@overload
-def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = ...,
-                       alpha: Optional[ArrayLike] = ..., axis: int = ..., ignore_index: int = ...,
-                       sample_weight: Optional[ArrayLike] = ..., reduction: Reduction = ...,
-                       return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                       grad_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> LossResult: ...
+def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
+                       **options: Unpack[SoftmaxFocalLossOptions]) -> LossResult: ...
+@bfloat16_io
 def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
                        alpha: Optional[ArrayLike] = None, axis: int = -1, ignore_index: int = -100,
                        sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",

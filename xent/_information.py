@@ -8,14 +8,16 @@ float64) and, in the same pass, the gradient; the reductions are done here.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, overload
+from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    bfloat16_check,
     Rows,
     boolean,
     class_axes,
@@ -30,9 +32,12 @@ from ._validate import (
     same_shape,
 )
 from ._typing import (
-    ArrayLike, FloatArray, FloatResult, FloatScalar, KLReduction, LossResult, Reduced, Reduction,
-    Threads,
+    ArrayLike, CrossEntropyOptions, FloatArray, FloatResult, KLDivergenceOptions, KLReduction,
+    LossResult, Reduction, Threads,
 )
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 _AXIS_DOC = """\
     axis : int, default -1
@@ -227,6 +232,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
                        grad_loss)
     if p_arr.dtype.kind not in "fb":
+        bfloat16_check(p_arr, "p")
         raise TypeError(
             f"p: expected float probabilities (float16, float32 or float64; bools are "
             f"promoted to float64) or integer class labels, got dtype {p_arr.dtype}"
@@ -238,31 +244,16 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
 
 
 @overload
-def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
-                  reduction: Reduced, return_grad: Literal[False] = ...,
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> FloatScalar: ...
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: Literal[False] = ...,
+                  **options: Unpack[CrossEntropyOptions]) -> FloatResult: ...
 @overload
-def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
-                  reduction: Reduced, return_grad: Literal[True],
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: Literal[True],
+                  **options: Unpack[CrossEntropyOptions]) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
-                  reduction: Reduction = ..., return_grad: Literal[False] = ...,
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> FloatResult: ...
-@overload
-def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
-                  reduction: Reduction = ..., return_grad: Literal[True],
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
-@overload
-def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = ..., eps: Optional[float] = ...,
-                  reduction: Reduction = ..., return_grad: bool = ...,
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> LossResult: ...
+def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
+                  **options: Unpack[CrossEntropyOptions]) -> LossResult: ...
 @fill_doc(**_DOCS)
+@bfloat16_io
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
                   reduction: Reduction = "none", return_grad: bool = False,
                   grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
@@ -329,33 +320,17 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
 
 
 @overload
-def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
-                  log_target: bool = ..., eps: Optional[float] = ...,
-                  reduction: Literal["mean", "sum", "batchmean"],
-                  return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> FloatScalar: ...
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *,
+                  return_grad: Literal[False] = ..., **options: Unpack[KLDivergenceOptions],
+                  ) -> FloatResult: ...
 @overload
-def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
-                  log_target: bool = ..., eps: Optional[float] = ...,
-                  reduction: Literal["mean", "sum", "batchmean"], return_grad: Literal[True],
-                  grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> Tuple[FloatScalar, FloatArray]: ...
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: Literal[True],
+                  **options: Unpack[KLDivergenceOptions]) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
-                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
-                  return_grad: Literal[False] = ..., grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> FloatResult: ...
-@overload
-def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
-                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
-                  return_grad: Literal[True], grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
-@overload
-def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, log_input: bool = ...,
-                  log_target: bool = ..., eps: Optional[float] = ..., reduction: KLReduction = ...,
-                  return_grad: bool = ..., grad_loss: Optional[ArrayLike] = ...,
-                  n_threads: Threads = ...) -> LossResult: ...
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: bool = ...,
+                  **options: Unpack[KLDivergenceOptions]) -> LossResult: ...
 @fill_doc(**_DOCS)
+@bfloat16_io
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool = False,
                   log_target: bool = False, eps: Optional[float] = None,
                   reduction: KLReduction = "none", return_grad: bool = False,
@@ -447,13 +422,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool
                   grad_loss=grad_loss)
 
 
-@overload
-def entropy(p: ArrayLike, axis: int = ..., *, reduction: Reduced,
-            n_threads: Threads = ...) -> FloatScalar: ...
-@overload
-def entropy(p: ArrayLike, axis: int = ..., *, reduction: Reduction = ...,
-            n_threads: Threads = ...) -> FloatResult: ...
 @fill_doc(**_DOCS)
+@bfloat16_io
 def entropy(p: ArrayLike, axis: int = -1, *, reduction: Reduction = "none",
             n_threads: Threads = None) -> FloatResult:
     """Shannon entropy ``H(p) = -sum p * log(p)`` of probability vectors, in nats.

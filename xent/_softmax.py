@@ -7,10 +7,11 @@ compiled kernels of ``src/softmax.pxi`` on ``(n_rows, C)`` arrays.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
@@ -18,7 +19,12 @@ from ._validate import (
     Rows, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array,
     same_shape,
 )
-from ._typing import ArrayLike, Axes, FloatArray, FloatResult, Threads
+from ._typing import (
+    ArrayLike, Axes, FloatArray, FloatResult, LogsumexpOptions, LossResult, Threads,
+)
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 _NAN_INF_NOTES = """
     Rows are shifted by their maximum ``m`` and the sum of ``exp(x - m)`` is
@@ -54,18 +60,16 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
 
 
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ...,
-              return_grad: Literal[False] = ..., out: Optional[FloatArray] = ...,
-              n_threads: Threads = ...) -> FloatResult: ...
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: Literal[False] = ...,
+              **options: Unpack[LogsumexpOptions]) -> FloatResult: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ..., return_grad: Literal[True],
-              out: Optional[FloatArray] = ...,
-              n_threads: Threads = ...) -> Tuple[FloatResult, FloatArray]: ...
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: Literal[True],
+              **options: Unpack[LogsumexpOptions]) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, keepdims: bool = ..., return_grad: bool,
-              out: Optional[FloatArray] = ...,
-              n_threads: Threads = ...) -> Union[FloatResult, Tuple[FloatResult, FloatArray]]: ...
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: bool = ...,
+              **options: Unpack[LogsumexpOptions]) -> LossResult: ...
 @fill_doc(nan_inf=_NAN_INF_NOTES)
+@bfloat16_io
 def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_grad: bool = False,
               out: Optional[FloatArray] = None,
               n_threads: Threads = None) -> Union[FloatResult, Tuple[FloatResult, FloatArray]]:
@@ -144,6 +148,7 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
+@bfloat16_io
 def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
             n_threads: Threads = None) -> FloatArray:
     """Softmax along an axis, ``exp(x - logsumexp(x, axis, keepdims=True))``.
@@ -180,6 +185,7 @@ def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
+@bfloat16_io
 def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
                 n_threads: Threads = None) -> FloatArray:
     """Log of the softmax along an axis, ``x - logsumexp(x, axis, keepdims=True)``.
@@ -216,6 +222,7 @@ def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = No
                     [x], split_long_rows=True)
 
 
+@bfloat16_io
 def softmax_backward(probs: ArrayLike, grad_probs: ArrayLike, axis: Axes = -1, *,
                      out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:
     """Vector-Jacobian product of softmax: the gradient with respect to its input.
@@ -249,6 +256,7 @@ def softmax_backward(probs: ArrayLike, grad_probs: ArrayLike, axis: Axes = -1, *
                     axis, out, n_threads, [probs, grad_probs])
 
 
+@bfloat16_io
 def log_softmax_backward(log_probs: ArrayLike, grad_log_probs: ArrayLike, axis: Axes = -1, *,
                          out: Optional[FloatArray] = None,
                          n_threads: Threads = None) -> FloatArray:

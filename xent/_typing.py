@@ -3,9 +3,17 @@
 The aliases are evaluated at import time, so they use ``typing.Union`` and
 ``typing.Optional`` (Python 3.9); the annotations that use them are not
 (``from __future__ import annotations`` in every annotated module).
+
+The ``*Options`` TypedDicts list each function's keyword options other than
+the flags that change its result's type: the overloads spell out those flags
+(``return_grad``, ``return_argmax``, ``return_loss``) and the positional
+parameters, and take the rest as ``**options: Unpack[<Function>Options]``
+(``Unpack`` imported for the type checker only); the implementation's own
+signature stays the one the function runs with. Adding an option to a
+function: its implementation's signature, and its key here.
 """
 
-from typing import Any, Callable, Literal, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Literal, Optional, Tuple, TypedDict, TypeVar, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -13,6 +21,12 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "ArrayLike",
     "Axes",
+    "BinaryCrossEntropyOptions",
+    "BinaryCrossEntropyWithLogitsOptions",
+    "BinaryFocalGradHessOptions",
+    "BinaryFocalLossOptions",
+    "ClassLossOptions",
+    "CrossEntropyOptions",
     "F",
     "FloatArray",
     "FloatResult",
@@ -20,14 +34,22 @@ __all__ = [
     "FocalHessian",
     "GradHess",
     "IntArray",
+    "KLDivergenceOptions",
     "KLReduction",
+    "LogisticGradHessOptions",
+    "LogsumexpOptions",
     "LossArgmaxResult",
     "LossGradHess",
+    "LossOptions",
     "LossResult",
+    "MultilabelCrossEntropyOptions",
     "NDArray",
     "ObjectiveKind",
-    "Reduced",
     "Reduction",
+    "SoftmaxCrossEntropyOptions",
+    "SoftmaxFocalGradHessOptions",
+    "SoftmaxFocalLossOptions",
+    "SoftmaxGradHessOptions",
     "SoftmaxHessian",
     "SoftmaxLossGradHess",
     "Threads",
@@ -41,7 +63,8 @@ FloatArray = NDArray[np.floating[Any]]
 FloatScalar = np.floating[Any]
 #: A value that is a scalar or an array depending on the input's shape
 #: (``logsumexp``; the information functions' per-vector values: a NumPy
-#: scalar for a single vector, an array for a batch).
+#: scalar for a single vector, an array for a batch) or on ``reduction``
+#: (the losses: the overloads do not tell the reductions apart).
 FloatResult = Union[FloatScalar, FloatArray]
 #: A loss, or a loss and its gradient (``return_grad``).
 LossResult = Union[FloatResult, Tuple[FloatResult, FloatArray]]
@@ -52,10 +75,9 @@ IntArray = NDArray[np.int64]
 LossArgmaxResult = Union[LossResult, Tuple[FloatResult, IntArray],
                          Tuple[FloatResult, FloatArray, IntArray]]
 
-#: The reductions of the losses.
+#: The reductions of the losses ("mean" and "sum": a NumPy scalar, "none":
+#: an array; the loss is typed ``FloatResult`` whatever the reduction).
 Reduction = Literal["mean", "sum", "none"]
-#: The reductions that return a scalar.
-Reduced = Literal["mean", "sum"]
 #: kl_divergence's reductions: PyTorch's ``"batchmean"`` and the terms
 #: themselves (``"elementwise"``) too.
 KLReduction = Literal["none", "sum", "mean", "batchmean", "elementwise"]
@@ -82,3 +104,140 @@ Threads = Optional[int]
 
 #: A function type, kept by signature-preserving decorators.
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- the keyword options of the overloaded functions (total=False: each one
+# may be left out; the defaults are the implementations')
+
+class LossOptions(TypedDict, total=False):
+    """The losses' shared keyword options."""
+
+    reduction: Reduction
+    grad_loss: Optional[ArrayLike]
+    grad_out: Optional[FloatArray]
+    n_threads: Threads
+
+
+class ClassLossOptions(LossOptions, total=False):
+    """The class losses' (``nll_loss``'s) keyword options."""
+
+    axis: int
+    weight: Optional[ArrayLike]
+    sample_weight: Optional[ArrayLike]
+    ignore_index: int
+    label_smoothing: float
+
+
+class SoftmaxCrossEntropyOptions(ClassLossOptions, total=False):
+    """``softmax_cross_entropy``'s keyword options but ``return_grad`` and
+    ``return_argmax``."""
+
+    z_loss: float
+    softcap: Optional[float]
+
+
+class SoftmaxFocalLossOptions(LossOptions, total=False):
+    """``softmax_focal_loss``'s keyword options but ``return_grad``."""
+
+    gamma: float
+    alpha: Optional[ArrayLike]
+    axis: int
+    ignore_index: int
+    sample_weight: Optional[ArrayLike]
+
+
+class _ElementwiseLossOptions(LossOptions, total=False):
+    weight: Optional[ArrayLike]
+    label_smoothing: float
+
+
+class BinaryFocalLossOptions(_ElementwiseLossOptions, total=False):
+    """``binary_focal_loss_with_logits``'s keyword options but ``return_grad``."""
+
+    gamma: float
+    alpha: Optional[float]
+
+
+class BinaryCrossEntropyWithLogitsOptions(_ElementwiseLossOptions, total=False):
+    """``binary_cross_entropy_with_logits``'s keyword options but ``return_grad``."""
+
+    pos_weight: Optional[ArrayLike]
+
+
+class BinaryCrossEntropyOptions(BinaryCrossEntropyWithLogitsOptions, total=False):
+    """``binary_cross_entropy``'s keyword options but ``return_grad``."""
+
+    eps: Optional[float]
+
+
+class MultilabelCrossEntropyOptions(BinaryCrossEntropyWithLogitsOptions, total=False):
+    """``multilabel_cross_entropy``'s keyword options but ``return_grad``."""
+
+    class_reduction: Literal["sum", "mean"]
+    sample_weight: Optional[ArrayLike]
+
+
+class _InformationOptions(TypedDict, total=False):
+    eps: Optional[float]
+    grad_loss: Optional[ArrayLike]
+    n_threads: Threads
+
+
+class CrossEntropyOptions(_InformationOptions, total=False):
+    """``cross_entropy``'s keyword options but ``return_grad``."""
+
+    axis: int
+    reduction: Reduction
+
+
+class KLDivergenceOptions(_InformationOptions, total=False):
+    """``kl_divergence``'s keyword-only options but ``return_grad``."""
+
+    log_input: bool
+    log_target: bool
+    reduction: KLReduction
+
+
+class LogsumexpOptions(TypedDict, total=False):
+    """``logsumexp``'s keyword-only options but ``return_grad``."""
+
+    keepdims: bool
+    out: Optional[FloatArray]
+    n_threads: Threads
+
+
+class _GradHessOptions(TypedDict, total=False):
+    sample_weight: Optional[ArrayLike]
+    min_hessian: float
+    grad_out: Optional[FloatArray]
+    hess_out: Optional[FloatArray]
+    n_threads: Threads
+
+
+class LogisticGradHessOptions(_GradHessOptions, total=False):
+    """``objectives.logistic_grad_hess``'s keyword options but ``return_loss``."""
+
+    hessian: SoftmaxHessian
+
+
+class SoftmaxGradHessOptions(LogisticGradHessOptions, total=False):
+    """``objectives.softmax_grad_hess``'s keyword options but ``return_loss``."""
+
+    label_smoothing: float
+
+
+class _FocalGradHessOptions(_GradHessOptions, total=False):
+    gamma: float
+    hessian: FocalHessian
+
+
+class SoftmaxFocalGradHessOptions(_FocalGradHessOptions, total=False):
+    """``objectives.softmax_focal_grad_hess``'s keyword options but ``return_loss``."""
+
+    alpha: Optional[ArrayLike]
+
+
+class BinaryFocalGradHessOptions(_FocalGradHessOptions, total=False):
+    """``objectives.binary_focal_grad_hess``'s keyword options but ``return_loss``."""
+
+    alpha: Optional[float]

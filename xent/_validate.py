@@ -30,6 +30,28 @@ except ImportError:  # pragma: no cover - older NumPy
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
+def is_bfloat16(dtype: Any) -> bool:
+    """Whether ``dtype`` is ``ml_dtypes.bfloat16`` (kind 'V', 2 bytes)."""
+    return dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16" and \
+        getattr(dtype.type, "__module__", "") == "ml_dtypes"
+
+
+def bfloat16_check(arr: Any, name: str) -> None:
+    """BFloat16Input if ``arr`` (an ndarray a validator refuses by its dtype)
+    is bfloat16: the public function widens it and calls again."""
+    if arr.dtype.kind == "V" and is_bfloat16(arr.dtype):
+        raise BFloat16Input(
+            f"{name}: a bfloat16 array is accepted as an ndarray (ml_dtypes.bfloat16), got "
+            f"bfloat16 values xent cannot widen (inside a list or another container)")
+
+
+class BFloat16Input(TypeError):
+    """Raised by the validation layer (``float_array``) on a bfloat16 input,
+    before anything is written; ``xent._bfloat16.bfloat16_io`` answers it. Reaching the
+    caller (a bfloat16 value it cannot widen, e.g. inside a list), it is the
+    TypeError the message says."""
+
+
 def float_array(x: Any, name: str) -> NDArray[Any]:
     """``x`` as an ndarray of float16/32/64 (no copy for those); integers and
     bools promoted to float64, as NumPy's ufuncs and SciPy do (a copy);
@@ -41,6 +63,7 @@ def float_array(x: Any, name: str) -> NDArray[Any]:
     elif arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     if arr.dtype not in FLOAT_DTYPES:
+        bfloat16_check(arr, name)
         raise TypeError(
             f"{name}: expected a floating-point array (float16, float32 or float64; integers "
             f"and bools are promoted to float64), got dtype {arr.dtype}"
@@ -317,6 +340,7 @@ def real_array(a, name):
     complex or object)."""
     arr = np.asarray(a)
     if arr.dtype.kind not in "iuf":
+        bfloat16_check(arr, name)
         raise TypeError(f"{name}: expected real numbers (an integer or float dtype), got dtype {arr.dtype}")
     return np.require(arr, dtype=np.float64, requirements=["A"])
 
@@ -456,6 +480,7 @@ def target_kind(target, rows):
                 f"logits' shape {rows.shape}, got {t.shape}{hint}"
             )
         return "probs", t
+    bfloat16_check(t, "target")
     raise TypeError(
         f"target: expected integer class indices or float class probabilities, "
         f"got dtype {t.dtype}"
@@ -543,6 +568,7 @@ def probability_array(values, name):
         if proba.dtype not in (np.float16, np.float32, np.float64):
             proba = proba.astype(np.float64)
     else:
+        bfloat16_check(proba, name)
         raise TypeError(f"{name}: expected real probabilities (a float, integer or bool "
                         f"dtype), got dtype {proba.dtype}")
     if proba.ndim not in (1, 2):

@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from ._information import _cross_entropy
 from ._validate import boolean, label_array, probability_array, sample_weights
 from ._typing import ArrayLike
@@ -68,6 +69,7 @@ def _classes(y, labels):
     return classes, np.searchsorted(classes, y).astype(np.int64)
 
 
+@bfloat16_io
 def log_loss(y_true: ArrayLike, y_proba: Optional[ArrayLike] = None, *, normalize: bool = True,
              sample_weight: Optional[ArrayLike] = None, labels: Optional[ArrayLike] = None,
              y_pred: ArrayLike = "deprecated") -> float:

@@ -21,14 +21,16 @@ over samples, as the boosting libraries want), not of a mean.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
+from ._bfloat16 import bfloat16_io
 from . import _kernels as _k
 from . import _threads
 from ._dispatch import kernel
 from ._validate import (
+    bfloat16_check,
     Rows,
     caller_memory,
     check_out,
@@ -39,9 +41,13 @@ from ._validate import (
     real_scalar,
 )
 from ._typing import (
-    ArrayLike, FloatArray, FocalHessian, GradHess, LossGradHess, NDArray, ObjectiveKind,
-    SoftmaxHessian, SoftmaxLossGradHess, Threads,
+    ArrayLike, BinaryFocalGradHessOptions, FloatArray, FocalHessian, GradHess,
+    LogisticGradHessOptions, LossGradHess, NDArray, ObjectiveKind, SoftmaxFocalGradHessOptions,
+    SoftmaxGradHessOptions, SoftmaxHessian, SoftmaxLossGradHess, Threads,
 )
+
+if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
+    from typing_extensions import Unpack
 
 __all__ = [
     "binary_focal_grad_hess",
@@ -152,26 +158,16 @@ def _result(loss, grad, hess, return_loss):
 
 
 @overload
-def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
-                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                      min_hessian: float = ..., label_smoothing: float = ...,
-                      return_loss: Literal[False] = ..., grad_out: Optional[FloatArray] = ...,
-                      hess_out: Optional[FloatArray] = ...,
-                      n_threads: Threads = ...) -> GradHess: ...
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *, return_loss: Literal[False] = ...,
+                      **options: Unpack[SoftmaxGradHessOptions]) -> GradHess: ...
 @overload
-def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
-                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                      min_hessian: float = ..., label_smoothing: float = ...,
-                      return_loss: Literal[True], grad_out: Optional[FloatArray] = ...,
-                      hess_out: Optional[FloatArray] = ...,
-                      n_threads: Threads = ...) -> SoftmaxLossGradHess: ...
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *, return_loss: Literal[True],
+                      **options: Unpack[SoftmaxGradHessOptions]) -> SoftmaxLossGradHess: ...
 @overload
-def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
-                      sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                      min_hessian: float = ..., label_smoothing: float = ...,
-                      return_loss: bool = ..., grad_out: Optional[FloatArray] = ...,
-                      hess_out: Optional[FloatArray] = ...,
-                      n_threads: Threads = ...) -> Union[GradHess, SoftmaxLossGradHess]: ...
+def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *, return_loss: bool = ...,
+                      **options: Unpack[SoftmaxGradHessOptions],
+                      ) -> Union[GradHess, SoftmaxLossGradHess]: ...
+@bfloat16_io
 def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
                       sample_weight: Optional[ArrayLike] = None,
                       hessian: SoftmaxHessian = "diagonal", min_hessian: float = 0.0,
@@ -248,29 +244,18 @@ def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
 
 
 @overload
-def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
-                            alpha: Optional[ArrayLike] = ...,
-                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
-                            min_hessian: float = ..., return_loss: Literal[False] = ...,
-                            grad_out: Optional[FloatArray] = ...,
-                            hess_out: Optional[FloatArray] = ...,
-                            n_threads: Threads = ...) -> GradHess: ...
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
+                            return_loss: Literal[False] = ...,
+                            **options: Unpack[SoftmaxFocalGradHessOptions]) -> GradHess: ...
 @overload
-def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
-                            alpha: Optional[ArrayLike] = ...,
-                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
-                            min_hessian: float = ..., return_loss: Literal[True],
-                            grad_out: Optional[FloatArray] = ...,
-                            hess_out: Optional[FloatArray] = ...,
-                            n_threads: Threads = ...) -> SoftmaxLossGradHess: ...
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, return_loss: Literal[True],
+                            **options: Unpack[SoftmaxFocalGradHessOptions],
+                            ) -> SoftmaxLossGradHess: ...
 @overload
-def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = ...,
-                            alpha: Optional[ArrayLike] = ...,
-                            sample_weight: Optional[ArrayLike] = ..., hessian: FocalHessian = ...,
-                            min_hessian: float = ..., return_loss: bool = ...,
-                            grad_out: Optional[FloatArray] = ...,
-                            hess_out: Optional[FloatArray] = ...,
-                            n_threads: Threads = ...) -> Union[GradHess, SoftmaxLossGradHess]: ...
+def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, return_loss: bool = ...,
+                            **options: Unpack[SoftmaxFocalGradHessOptions],
+                            ) -> Union[GradHess, SoftmaxLossGradHess]: ...
+@bfloat16_io
 def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: float = 2.0,
                             alpha: Optional[ArrayLike] = None,
                             sample_weight: Optional[ArrayLike] = None,
@@ -340,6 +325,7 @@ def _binary_prepare(logits, targets, sample_weight, grad_out, hess_out, n_thread
                          f"n_outputs), got shape {x.shape}")
     t = np.asarray(targets)
     if t.dtype.kind not in "biuf":
+        bfloat16_check(t, "targets")
         raise TypeError(f"targets: expected real numbers in [0, 1], got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"targets: expected the shape of logits {x.shape}, got {t.shape}")
@@ -379,23 +365,16 @@ def _binary_run(name, extra, x2, t2, w, grad, hess, cdt, nt, shape2d, policy, wa
 
 
 @overload
-def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
-                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                       min_hessian: float = ..., return_loss: Literal[False] = ...,
-                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> GradHess: ...
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *, return_loss: Literal[False] = ...,
+                       **options: Unpack[LogisticGradHessOptions]) -> GradHess: ...
 @overload
-def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
-                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                       min_hessian: float = ..., return_loss: Literal[True],
-                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> LossGradHess: ...
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *, return_loss: Literal[True],
+                       **options: Unpack[LogisticGradHessOptions]) -> LossGradHess: ...
 @overload
-def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
-                       sample_weight: Optional[ArrayLike] = ..., hessian: SoftmaxHessian = ...,
-                       min_hessian: float = ..., return_loss: bool = ...,
-                       grad_out: Optional[FloatArray] = ..., hess_out: Optional[FloatArray] = ...,
-                       n_threads: Threads = ...) -> Union[GradHess, LossGradHess]: ...
+def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *, return_loss: bool = ...,
+                       **options: Unpack[LogisticGradHessOptions],
+                       ) -> Union[GradHess, LossGradHess]: ...
+@bfloat16_io
 def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
                        sample_weight: Optional[ArrayLike] = None,
                        hessian: SoftmaxHessian = "diagonal", min_hessian: float = 0.0,
@@ -447,26 +426,17 @@ def logistic_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
 
 
 @overload
-def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
-                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
-                           hessian: FocalHessian = ..., min_hessian: float = ...,
-                           return_loss: Literal[False] = ..., grad_out: Optional[FloatArray] = ...,
-                           hess_out: Optional[FloatArray] = ...,
-                           n_threads: Threads = ...) -> GradHess: ...
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *,
+                           return_loss: Literal[False] = ...,
+                           **options: Unpack[BinaryFocalGradHessOptions]) -> GradHess: ...
 @overload
-def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
-                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
-                           hessian: FocalHessian = ..., min_hessian: float = ...,
-                           return_loss: Literal[True], grad_out: Optional[FloatArray] = ...,
-                           hess_out: Optional[FloatArray] = ...,
-                           n_threads: Threads = ...) -> LossGradHess: ...
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, return_loss: Literal[True],
+                           **options: Unpack[BinaryFocalGradHessOptions]) -> LossGradHess: ...
 @overload
-def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = ...,
-                           alpha: Optional[float] = ..., sample_weight: Optional[ArrayLike] = ...,
-                           hessian: FocalHessian = ..., min_hessian: float = ...,
-                           return_loss: bool = ..., grad_out: Optional[FloatArray] = ...,
-                           hess_out: Optional[FloatArray] = ...,
-                           n_threads: Threads = ...) -> Union[GradHess, LossGradHess]: ...
+def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, return_loss: bool = ...,
+                           **options: Unpack[BinaryFocalGradHessOptions],
+                           ) -> Union[GradHess, LossGradHess]: ...
+@bfloat16_io
 def binary_focal_grad_hess(logits: ArrayLike, targets: ArrayLike, *, gamma: float = 2.0,
                            alpha: Optional[float] = None,
                            sample_weight: Optional[ArrayLike] = None,

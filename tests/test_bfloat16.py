@@ -1,0 +1,163 @@
+"""bfloat16 (ml_dtypes) input and output for every registered public function:
+the results are the float32 computation on the same (bfloat16-exact) values,
+rounded once to bfloat16 (nearest, ties to even); outputs into bfloat16
+``out=``/``grad_out=``; inputs untouched; the conversions bit for bit against
+ml_dtypes' own casts. ml_dtypes is an optional peer (installed by .ci/run);
+xent itself never imports it."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xent
+from xent import _bfloat16, _registry
+from xent import _kernels as _compiled  # noqa: F401  (must import: never skip)
+
+ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes (the bfloat16 dtype) is not installed")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+ENTRIES = _registry.ENTRIES
+
+
+def _bits(a):
+    return np.asarray(a).view(np.uint16)
+
+
+def test_bfloat16_is_recognised_without_importing_ml_dtypes():
+    assert _bfloat16.is_bfloat16(BF16)
+    assert not _bfloat16.is_bfloat16(np.dtype(np.float16))
+    assert not _bfloat16.is_bfloat16(np.dtype([("a", np.uint8), ("b", np.uint8)]))
+    proc = subprocess.run([sys.executable, "-c", "import sys, xent; xent.softmax([1.0, 2.0]); "
+                           "print('ml_dtypes' in sys.modules)"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
+
+
+def test_widening_is_exact_for_every_bfloat16():
+    every = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(BF16)
+    got = _bfloat16.widen(every)
+    want = every.astype(np.float32)  # ml_dtypes' cast
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got.view(np.uint32)[~nan], want.view(np.uint32)[~nan])
+    assert np.array_equal(got.view(np.uint32) >> 16, every.view(np.uint16).astype(np.uint32))
+
+
+def test_narrowing_rounds_to_nearest_even_as_ml_dtypes():
+    rng = np.random.default_rng(0)
+    bits = np.concatenate([
+        rng.integers(0, 2**32, 2_000_000, dtype=np.uint64).astype(np.uint32),
+        # ties (low half 0x8000) around even and odd kept halves, both signs
+        (np.arange(2**16, dtype=np.uint32) << 16) | 0x8000,
+        (np.arange(2**16, dtype=np.uint32) << 16) | 0x7FFF,
+        (np.arange(2**16, dtype=np.uint32) << 16) | 0x8001,
+        np.array([0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001,
+                  0xFFFFFFFF, 0x00000001, 0x80000001, 0x007FFFFF, 0x00008000, 0], np.uint32),
+    ])
+    x = bits.view(np.float32)
+    got = _bfloat16.narrow(x, BF16)
+    with np.errstate(invalid="ignore"):  # (ml_dtypes' cast of NaN)
+        want = x.astype(BF16)
+    nan = np.isnan(x)
+    assert np.array_equal(np.isnan(got.astype(np.float32)), nan)
+    np.testing.assert_array_equal(_bits(got)[~nan], _bits(want)[~nan])
+    # into a non-contiguous bfloat16 output
+    out = np.zeros((2, 1000), BF16)[:, ::2]
+    _bfloat16.narrow(x[:1000].reshape(2, 500), BF16, out)
+    np.testing.assert_array_equal(_bits(out)[~nan[:1000].reshape(2, 500)],
+                                  _bits(want[:1000].reshape(2, 500))[~nan[:1000].reshape(2, 500)])
+
+
+def _as_bf16(args):
+    return [a.astype(BF16) if isinstance(a, np.ndarray) and a.dtype == np.float32 else a for a in args]
+
+
+def _as_f32(args):
+    return [a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == BF16 else a for a in args]
+
+
+def _rounded(result):
+    """The float32 computation's results, each rounded once to bfloat16 by
+    ml_dtypes (the reference), as a tuple."""
+    result = result if isinstance(result, tuple) else (result,)
+    out = []
+    for r in result:
+        if isinstance(r, (np.ndarray, np.floating)) and np.asarray(r).dtype == np.float32:
+            r = np.asarray(r).astype(BF16)
+        out.append(r)
+    return tuple(out)
+
+
+def _same(got, want, what):
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(want), what
+    for g, w in zip(got, want):
+        if isinstance(w, np.ndarray) and w.dtype == BF16:
+            assert np.asarray(g).dtype == BF16, (what, np.asarray(g).dtype)
+            gf, wf = np.asarray(g).astype(np.float32), w.astype(np.float32)
+            assert np.array_equal(np.isnan(gf), np.isnan(wf)), what
+            np.testing.assert_array_equal(gf[~np.isnan(wf)], wf[~np.isnan(wf)], err_msg=what)
+        else:
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w), err_msg=what)
+
+
+CASES = [(e, o) for e in ENTRIES for o in [None] + sorted(e.options)]
+
+
+# (log_loss: probabilities rounded to bfloat16 no longer sum to 1, which it says)
+@pytest.mark.filterwarnings("ignore:The y_proba values do not sum to one")
+@pytest.mark.parametrize("shape", [(37, 10), (5, 3000)])
+@pytest.mark.parametrize("e,option", CASES, ids=[f"{e.label}-{o}" for e, o in CASES])
+def test_every_function_takes_and_returns_bfloat16(e, option, shape):
+    rng = np.random.default_rng(5)
+    n, c = shape
+    args = _as_bf16(e.make(rng, n, c, np.float32))
+    kw = {} if option is None else {option: _registry.option_value(e.options[option], rng, n, c)}
+    kw = {k: (v.astype(BF16) if isinstance(v, np.ndarray) and v.dtype.kind == "f" and
+              e.family != "metric" else v) for k, v in kw.items()}
+    before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    kw32 = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == BF16 else v)
+            for k, v in kw.items()}
+    want = _rounded(e.call(_as_f32(args), **kw32))
+    _same(e.call(args, **kw), want, e.label)
+    if e.grad:
+        want_g = _rounded(e.call(_as_f32(args), return_grad=True, **kw32))
+        got_g = e.call(args, return_grad=True, **kw)
+        _same(got_g, want_g, f"{e.label} return_grad")
+        # the gradient into a bfloat16 grad_out: the same bits, the caller's array returned
+        grad_name = "grad_out" if e.out == "grad_out" else None
+        if grad_name:
+            g_out = np.full(args[e.grad_wrt].shape, np.nan, BF16)
+            got_o = e.call(args, return_grad=True, grad_out=g_out, **kw)
+            assert got_o[1] is g_out
+            _same(got_o, want_g, f"{e.label} grad_out")
+    elif e.out == "out":
+        o = np.full(args[0].shape, np.nan, BF16)
+        got_o = e.call(args, out=o, **kw)
+        assert got_o is o
+        _same(got_o, want, f"{e.label} out")
+    for a, b in zip(args, before):  # inputs untouched
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(_bits(a) if a.dtype == BF16 else a, _bits(b) if b.dtype == BF16 else b)
+
+
+def test_gradient_in_place_into_bfloat16_logits():
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((64, 100)) * 3).astype(BF16)
+    y = rng.integers(0, 100, 64)
+    want = _rounded(xent.softmax_cross_entropy(x.astype(np.float32), y, return_grad=True))
+    loss, g = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=x)
+    assert g is x
+    _same((loss, g), want, "in place")
+
+
+def test_bad_bfloat16_output_is_refused_before_anything_is_written():
+    x = np.zeros((4, 10), BF16)
+    y = np.zeros(4, np.int64)
+    g = np.full((4, 11), 7.0, BF16)  # wrong shape
+    with pytest.raises(ValueError, match="grad_out"):
+        xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g)
+    assert np.all(g.astype(np.float32) == 7.0)
+    with pytest.raises(TypeError, match="grad_out"):  # a bfloat16 output for float32 input
+        xent.softmax_cross_entropy(x.astype(np.float32), y, return_grad=True,
+                                   grad_out=np.zeros((4, 10), BF16))

@@ -1,0 +1,122 @@
+"""bfloat16 input and output for every public function.
+
+bfloat16 arrays come from ``ml_dtypes`` (what JAX hands NumPy, and what the
+bytes of a PyTorch bf16 tensor are viewed as); xent recognises the dtype by
+its name and module, without importing ``ml_dtypes``. A public function
+wrapped by :func:`bfloat16_io` takes bfloat16 arrays wherever it takes
+floating-point arrays:
+
+* each bfloat16 argument is widened to float32 (exactly: a bfloat16 is the
+  high half of a float32's bits; a compiled, parallel shift into a new array,
+  so the caller's array is never touched);
+* the function runs as on float32 input (sums of exps in float64);
+* its float32 results are rounded to bfloat16, to nearest with ties to even
+  (a compiled integer rounding; NaN stays NaN, overflow gives +-inf). A
+  bfloat16 ``out=``/``grad_out=``/``hess_out=`` receives its result only
+  after the call returned, so nothing is written when it raises, and
+  ``grad_out=logits`` works in place as for float32.
+
+A call without a bfloat16 array costs nothing more: the function runs, and
+only its validation, meeting a bfloat16 input, hands the call back here
+(``BFloat16Input``). The results' dtype follows the first input's, as for
+float16, float32 and float64.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+
+from . import _kernels as _k
+from . import _threads
+from ._typing import F
+from ._validate import BFloat16Input, is_bfloat16
+
+#: the keyword arguments that are outputs of the functions that take them
+OUT_NAMES = ("out", "grad_out", "hess_out")
+
+_CHUNK = 65536  # values a task of the conversion kernels (src/bfloat16.pxi)
+
+
+def _is_bf16_array(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "V" and is_bfloat16(a.dtype)
+
+
+def _threads_for(n: int) -> int:
+    return _threads.threads_for(None, max(1, -(-n // _CHUNK)), n)
+
+
+def widen(a: np.ndarray) -> np.ndarray:
+    """A new float32 array of ``a``'s (bfloat16) values, ``a``'s shape, exact."""
+    bits = np.ascontiguousarray(a).view(np.uint16).reshape(-1)
+    out = np.empty(a.shape, np.float32)
+    _k.bf16_widen(bits, out.reshape(-1).view(np.uint32), _threads_for(bits.size))
+    return out
+
+
+def narrow(a: np.ndarray, dtype: np.dtype[Any], out: np.ndarray | None = None) -> np.ndarray:
+    """``a`` (float32) rounded to bfloat16 ``dtype``, to nearest with ties to
+    even: a new array, or written into ``out`` (a bfloat16 array of its shape)."""
+    src = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    direct = out is not None and out.flags.c_contiguous
+    dst = out if direct else np.empty(a.shape, dtype)
+    assert dst is not None
+    _k.bf16_narrow(src.view(np.uint32), dst.reshape(-1).view(np.uint16), _threads_for(src.size))
+    if out is not None and not direct:
+        out[...] = dst  # (same dtype: a copy of the bits into the caller's layout)
+        return out
+    return dst
+
+
+def _narrow_result(value: Any, dtype: np.dtype[Any], outs: Dict[int, np.ndarray]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_narrow_result(v, dtype, outs) for v in value)
+    if isinstance(value, np.ndarray):
+        if id(value) in outs:  # the float32 stand-in of a bfloat16 output
+            return narrow(value, dtype, outs[id(value)])
+        return narrow(value, dtype) if value.dtype == np.float32 else value
+    if isinstance(value, np.float32):
+        return narrow(np.asarray(value).reshape(1), dtype)[0]
+    return value
+
+
+def _call(fn: Callable[..., Any], first: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    primary: Any = args[0] if args else kwargs.get(first)
+    dtype = primary.dtype if _is_bf16_array(primary) else None
+    args = tuple(widen(a) if _is_bf16_array(a) else a for a in args)
+    outs: Dict[int, np.ndarray] = {}
+    stand_ins: List[np.ndarray] = []  # (kept alive: outs is keyed by id)
+    for k, v in list(kwargs.items()):
+        if not _is_bf16_array(v):
+            continue
+        if k not in OUT_NAMES:
+            kwargs[k] = widen(v)
+        elif dtype is not None:  # (for a float input, a bfloat16 output is refused)
+            s = np.empty(v.shape, np.float32)
+            stand_ins.append(s)
+            outs[id(s)] = v
+            kwargs[k] = s
+    result = fn(*args, **kwargs)
+    # the result's dtype follows the first input's, as for the other dtypes
+    return result if dtype is None else _narrow_result(result, dtype, outs)
+
+
+def bfloat16_io(fn: F) -> F:
+    """Wrap public function ``fn`` to take and return bfloat16 (module
+    docstring). The call goes straight to ``fn``; only when its validation
+    meets a bfloat16 input (``BFloat16Input``, raised before anything is
+    written) are the arrays widened and the call made again."""
+    first = next(iter(inspect.signature(fn).parameters))
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BFloat16Input:
+            pass
+        return _call(fn, first, args, kwargs)
+
+    return wrapper  # type: ignore[return-value]
