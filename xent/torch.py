@@ -1,0 +1,748 @@
+"""PyTorch drop-ins: ``torch.nn.functional``'s losses computed by xent's kernels.
+
+``import xent.torch as xt`` (PyTorch >= 2.4; ``pip install "xent[torch]"``).
+Each function takes PyTorch's arguments, in PyTorch's order, with the class
+axis at dim 1, and behaves as the ``torch.nn.functional`` function it
+replaces, down to the mean over no samples being NaN (the NumPy API returns
+0 there). :func:`cross_entropy` also takes xent's ``z_loss`` and ``softcap``.
+
+How a call runs:
+
+* On CPU tensors of float16, bfloat16, float32 or float64 with the arguments
+  the fused kernels take, the forward pass calls the NumPy API on views of
+  the tensors' memory (no copy; bfloat16 is widened to float32 once and the
+  results rounded back) and, when the input needs a gradient, writes that
+  gradient in the same pass. The backward pass scales it by the upstream
+  gradient: no second pass over the logits.
+* Anything else goes to the ``torch.nn.functional`` function itself: tensors
+  on another device (never a silent copy to the CPU), a target or weight
+  that requires a gradient, arguments PyTorch rejects (so the error is
+  PyTorch's own, type and message), and the few options the kernels lack
+  (listed with each function).
+* In eager mode a ``torch.autograd.Function`` carries the call (the cheapest
+  route through autograd); under ``torch.compile`` the same forward and
+  backward are ``torch.library.custom_op`` operators with fake (meta)
+  implementations and registered autograd, so a compiled training step
+  traces through them with no graph break.
+
+The gradients are first-order only: differentiating the backward again (a
+double backward, ``create_graph=True`` then a second ``grad``) raises.
+:func:`patch` routes ``torch.nn.functional`` (and so ``nn.CrossEntropyLoss``
+and the other loss modules) to these functions without editing a script.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - exercised without torch only
+    raise ImportError(
+        "xent.torch needs PyTorch (2.4 or newer): pip install \"xent[torch]\"") from exc
+
+import numpy as np
+
+import xent
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "kl_div",
+    "log_softmax",
+    "logsumexp",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "patch",
+    "softmax",
+]
+
+_F = torch.nn.functional
+#: the functions patch() replaces, as torch defined them (the fallbacks call
+#: these, never the possibly patched attributes of torch.nn.functional)
+_ORIGINAL: Dict[str, Callable[..., Any]] = {name: getattr(_F, name) for name in (
+    "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
+    "multilabel_soft_margin_loss", "kl_div", "log_softmax", "softmax")}
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_CPU = torch.device("cpu")
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# --- tensors <-> arrays -------------------------------------------------------
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor's memory (bfloat16: a float32 copy)."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.numpy()
+
+
+def _opt_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
+    return None if t is None else _array(t)
+
+
+def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
+    out = torch.from_numpy(np.asarray(a))
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+def _grad_buffer(x: torch.Tensor) -> Tuple[torch.Tensor, np.ndarray]:
+    """A tensor for the gradient, and the array the kernel writes it into."""
+    dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
+    g = torch.empty(x.shape, dtype=dtype)
+    return g, g.numpy()
+
+
+def _cast_grad(g: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return g if g.dtype == dtype else g.to(dtype)
+
+
+def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        return torch.nn._reduction.legacy_get_string(size_average, reduce)
+    return reduction
+
+
+def _on_cpu(*ts: Optional[torch.Tensor]) -> bool:
+    return all(t is None or (isinstance(t, torch.Tensor) and t.device == _CPU
+                             and not t.requires_grad) for t in ts)
+
+
+def _float_input(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.device == _CPU and x.dtype in _FLOATS \
+        and x.dim() >= 1 and x.numel() > 0
+
+
+def _same_dtype_vector(w: Optional[torch.Tensor], dtype: torch.dtype, size: int) -> bool:
+    return w is None or (_on_cpu(w) and w.dtype == dtype and w.dim() == 1
+                         and w.shape[0] == size)
+
+
+def _needs_grad(x: torch.Tensor) -> bool:
+    return x.requires_grad and torch.is_grad_enabled()
+
+
+def _all_ignored_nan(loss: torch.Tensor, grad: Optional[torch.Tensor], target: torch.Tensor,
+                     weight: Optional[torch.Tensor], ignore_index: int, dense: bool) -> None:
+    """PyTorch's mean over no (weighted) samples: 0/0, so NaN, and NaN in the
+    gradient where the samples that count (with weight 0) have one: their
+    whole row for cross-entropy (``dense``), their target's entry for NLL.
+    The NumPy API returns 0 there."""
+    if float(loss) != 0.0:  # a non-zero mean has a non-zero denominator
+        return
+    valid = target != ignore_index
+    if weight is None:
+        den = float(valid.sum())
+    else:
+        den = float(weight.double()[target[valid].long()].sum())
+    if den != 0.0:
+        return
+    loss.fill_(float("nan"))
+    if grad is None:
+        return
+    cls = 1 if grad.dim() > 1 else 0
+    if dense:
+        mask = valid.unsqueeze(cls).expand_as(grad)
+    else:
+        mask = torch.zeros_like(grad, dtype=torch.bool).scatter_(
+            cls, torch.where(valid, target, 0).long().unsqueeze(cls), valid.unsqueeze(cls))
+    grad.masked_fill_(mask, float("nan"))
+
+
+# --- the forward passes (the NumPy API on views), one per operator ------------
+# Each returns (result, gradient); the gradient is an empty tensor when the
+# call does not need it. The backward of the "scaled" ones is gradient times
+# the upstream gradient, broadcast along the reduced dims.
+
+def _class_losses(fn: Callable[..., Any], x: torch.Tensor, target: torch.Tensor,
+                  weight: Optional[torch.Tensor], ignore_index: int, reduction: str,
+                  need_grad: bool, **kw: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+    axis = 1 if x.dim() > 1 else 0
+    labels = not target.is_floating_point()
+    xa, ta = _array(x), _array(target)
+    if x.dim() == 1 and labels:  # one sample: (C,) logits, a 0-d label
+        xa, ta, axis = xa[None], ta[None], 1
+    if labels:
+        kw["ignore_index"] = ignore_index
+    g = ga = None
+    if need_grad:
+        g, ga = _grad_buffer(x)
+        if x.dim() == 1 and labels:
+            ga = ga[None]
+    res = fn(xa, ta, axis=axis, weight=_opt_array(weight), reduction=reduction,
+             return_grad=need_grad, grad_out=ga, **kw)
+    loss = res[0] if need_grad else res
+    if x.dim() == 1 and labels and reduction == "none":
+        loss = loss[0]
+    out = _tensor(loss, x.dtype)
+    if labels and reduction == "mean":
+        _all_ignored_nan(out, g, target, weight, ignore_index, fn is not xent.nll_loss)
+    return out, (_cast_grad(g, x.dtype) if g is not None else x.new_empty(0))
+
+
+def _ce_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                ignore_index: int, reduction: str, label_smoothing: float, z_loss: float,
+                softcap: Optional[float], need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _class_losses(xent.softmax_cross_entropy, x, target, weight, ignore_index, reduction,
+                         need_grad, label_smoothing=label_smoothing, z_loss=z_loss,
+                         softcap=softcap)
+
+
+def _nll_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                 ignore_index: int, reduction: str,
+                 need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _class_losses(xent.nll_loss, x, target, weight, ignore_index, reduction, need_grad)
+
+
+def _elementwise(fn: Callable[..., Any], x: torch.Tensor, need_grad: bool, *args: Any,
+                 **kw: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+    g = ga = None
+    if need_grad:
+        g, ga = _grad_buffer(x)
+    res = fn(_array(x), *args, return_grad=need_grad, grad_out=ga, **kw)
+    out = _tensor(res[0] if need_grad else res, x.dtype)
+    return out, (_cast_grad(g, x.dtype) if g is not None else x.new_empty(0))
+
+
+def _bce_logits_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                        pos_weight: Optional[torch.Tensor], reduction: str,
+                        need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _elementwise(xent.binary_cross_entropy_with_logits, x, need_grad, _array(target),
+                        weight=_opt_array(weight), pos_weight=_opt_array(pos_weight),
+                        reduction=reduction)
+
+
+def _bce_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                 reduction: str, need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _elementwise(xent.binary_cross_entropy, x, need_grad, _array(target),
+                        weight=_opt_array(weight), reduction=reduction)
+
+
+def _multilabel_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                        reduction: str, need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    return _elementwise(xent.multilabel_cross_entropy, x, need_grad, _array(target),
+                        class_reduction="mean", weight=_opt_array(weight), reduction=reduction)
+
+
+_KL_REDUCTION = {"none": "elementwise", "sum": "sum", "batchmean": "batchmean", "mean": "sum"}
+
+
+def _kl_forward(x: torch.Tensor, target: torch.Tensor, reduction: str, log_target: bool,
+                need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    # KL(target || exp(input)): the NumPy API's p is the target, its q the input
+    res = xent.kl_divergence(_array(target), _array(x), log_input=True, log_target=log_target,
+                             reduction=_KL_REDUCTION[reduction], return_grad=need_grad)
+    out = _tensor(res[0] if need_grad else res, x.dtype)
+    g = _tensor(res[1], x.dtype) if need_grad else x.new_empty(0)
+    if reduction == "mean":  # PyTorch's "mean" is over elements
+        out.div_(x.numel())
+        if need_grad:
+            g.div_(x.numel())
+    return out, g
+
+
+def _logsumexp_forward(x: torch.Tensor, dim: List[int], keepdim: bool,
+                       need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    axis = tuple(dim) if len(dim) != 1 else dim[0]
+    if not need_grad:
+        return _tensor(xent.logsumexp(_array(x), axis=axis, keepdims=keepdim), x.dtype), \
+            x.new_empty(0)
+    lse, p = xent.logsumexp(_array(x), axis=axis, keepdims=keepdim, return_grad=True)
+    return _tensor(lse, x.dtype), _tensor(p, x.dtype)
+
+
+def _softmax_forward(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    fn = xent.log_softmax if log else xent.softmax
+    if x.dtype == torch.bfloat16:
+        return _tensor(fn(_array(x), axis=dim), x.dtype)
+    out = torch.empty(x.shape, dtype=x.dtype)
+    fn(_array(x), axis=dim, out=out.numpy())
+    return out
+
+
+def _softmax_backward(y: torch.Tensor, grad: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    fn = xent.log_softmax_backward if log else xent.softmax_backward
+    return _tensor(fn(_array(y), _array(grad.to(y.dtype)), axis=dim), y.dtype)
+
+
+# --- backward: the saved gradient times the upstream one -----------------------
+
+def _scaled(g: torch.Tensor, go: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """``g * go`` with ``go`` viewed as ``shape`` (broadcast along reduced dims)."""
+    return g * go.reshape(shape)
+
+
+def _go_shape(x: torch.Tensor, out_shape: Sequence[int], kind: str, dim: Any) -> List[int]:
+    """How the upstream gradient (of ``out_shape``) broadcasts against the input."""
+    if kind == "elementwise" or len(out_shape) == x.dim():
+        return list(out_shape)
+    if len(out_shape) == 0:
+        return [1] * x.dim()
+    shape = list(out_shape)
+    for d in sorted(d % x.dim() for d in dim):
+        shape.insert(d, 1)
+    return shape
+
+
+class _Eager(torch.autograd.Function):
+    """Eager route: one forward (gradient included when needed), a scaled backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, forward: Callable[..., Any], kind: str, dim: Any,
+                *args: Any) -> torch.Tensor:
+        out, g = forward(x, *args, True)
+        ctx.g, ctx.shape, ctx.forward, ctx.args = g, _go_shape(x, out.shape, kind, dim), \
+            forward, args
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        # The gradient is handed over, not kept: with no other reference left,
+        # autograd stores it as the input's .grad without a copy. A second
+        # backward through a retained graph computes it again.
+        g, ctx.g = ctx.g, None
+        if g is None:
+            (x,) = ctx.saved_tensors
+            g = ctx.forward(x, *ctx.args, True)[1]
+        if go.numel() != 1 or float(go) != 1.0:
+            g = _scaled(g, go, ctx.shape)
+        return (g,) + (None,) * (3 + len(ctx.args))
+
+
+class _EagerSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+        y = _softmax_forward(x, dim, log)
+        ctx.save_for_backward(y)
+        ctx.dim, ctx.log = dim, log
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        (y,) = ctx.saved_tensors
+        return _softmax_backward(y, go, ctx.dim, ctx.log), None, None
+
+
+def _run(forward: Callable[..., Any], op: Any, kind: str, dim: Any, x: torch.Tensor,
+         *args: Any) -> torch.Tensor:
+    """Run one operator: the custom op under torch.compile, else the eager route."""
+    need = _needs_grad(x)
+    if torch.compiler.is_compiling():
+        return op(x, *args, need)[0]
+    if not need:
+        return forward(x, *args, False)[0]
+    return _Eager.apply(x, forward, kind, dim, *args)
+
+
+# --- the custom operators (the torch.compile route) ----------------------------
+
+def _register(name: str, forward: Callable[..., Any], kind: str,
+              fake: Callable[..., Tuple[torch.Tensor, torch.Tensor]],
+              dim_of: Callable[..., Any]) -> Any:
+    op = torch.library.custom_op(f"xent::{name}", forward, mutates_args=())
+    op.register_fake(fake)
+
+    def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
+        x = inputs[0]
+        out, g = output
+        ctx.mark_non_differentiable(g)
+        ctx.save_for_backward(g)
+        ctx.shape = _go_shape(x, out.shape, kind, dim_of(*inputs))
+        ctx.n_inputs = len(inputs)
+
+    def backward(ctx: Any, go: torch.Tensor, _gg: Any) -> Tuple[Optional[torch.Tensor], ...]:
+        (g,) = ctx.saved_tensors
+        return (_scaled(g, go, ctx.shape),) + (None,) * (ctx.n_inputs - 1)
+
+    op.register_autograd(backward, setup_context=setup_context)
+    return op
+
+
+def _fake_grad(x: torch.Tensor, need_grad: bool) -> torch.Tensor:
+    return torch.empty_like(x, memory_format=torch.contiguous_format) if need_grad \
+        else x.new_empty(0)
+
+
+def _fake_rows(x: torch.Tensor, target: torch.Tensor, reduction: str,
+               need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    if reduction != "none":
+        shape: List[int] = []
+    elif target.is_floating_point():
+        shape = [n for i, n in enumerate(x.shape) if i != (1 if x.dim() > 1 else 0)]
+    else:
+        shape = list(target.shape)
+    return x.new_empty(shape), _fake_grad(x, need_grad)
+
+
+def _fake_elementwise(x: torch.Tensor, reduction: str, need_grad: bool,
+                      rows: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    if reduction in ("none",):
+        shape = list(x.shape[:-1]) if rows else list(x.shape)
+    else:
+        shape = []
+    return x.new_empty(shape), _fake_grad(x, need_grad)
+
+
+_ce_op = _register(
+    "cross_entropy", _ce_forward, "rows",
+    lambda x, t, w, ii, r, ls, z, sc, ng: _fake_rows(x, t, r, ng),
+    lambda x, *a: [1 if x.dim() > 1 else 0])
+_nll_op = _register(
+    "nll_loss", _nll_forward, "rows",
+    lambda x, t, w, ii, r, ng: _fake_rows(x, t, r, ng),
+    lambda x, *a: [1 if x.dim() > 1 else 0])
+_bce_logits_op = _register(
+    "binary_cross_entropy_with_logits", _bce_logits_forward, "elementwise",
+    lambda x, t, w, pw, r, ng: _fake_elementwise(x, r, ng), lambda *a: None)
+_bce_op = _register(
+    "binary_cross_entropy", _bce_forward, "elementwise",
+    lambda x, t, w, r, ng: _fake_elementwise(x, r, ng), lambda *a: None)
+_multilabel_op = _register(
+    "multilabel_soft_margin_loss", _multilabel_forward, "rows",
+    lambda x, t, w, r, ng: _fake_elementwise(x, r, ng, rows=True),
+    lambda x, *a: [x.dim() - 1])
+_kl_op = _register(
+    "kl_div", _kl_forward, "elementwise",
+    lambda x, t, r, lt, ng: _fake_elementwise(x, "none" if r == "none" else "sum", ng),
+    lambda *a: None)
+
+
+def _fake_lse(x: torch.Tensor, dim: List[int], keepdim: bool,
+              need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    red = {d % x.dim() for d in dim}
+    shape = [1 if i in red else n for i, n in enumerate(x.shape) if keepdim or i not in red]
+    return x.new_empty(shape), _fake_grad(x, need_grad)
+
+
+_lse_op = _register("logsumexp", _logsumexp_forward, "rows", _fake_lse,
+                    lambda x, dim, keepdim, ng: dim)
+
+
+@torch.library.custom_op("xent::softmax", mutates_args=())
+def _softmax_op(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    return _softmax_forward(x, dim, log)
+
+
+@torch.library.custom_op("xent::softmax_backward", mutates_args=())
+def _softmax_backward_op(y: torch.Tensor, grad: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    return _softmax_backward(y, grad, dim, log)
+
+
+@_softmax_op.register_fake
+def _(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+@_softmax_backward_op.register_fake
+def _(y: torch.Tensor, grad: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
+    return torch.empty_like(y, memory_format=torch.contiguous_format)
+
+
+def _softmax_setup(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+    ctx.save_for_backward(output)
+    ctx.dim, ctx.log = inputs[1], inputs[2]
+
+
+def _softmax_op_backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+    (y,) = ctx.saved_tensors
+    return _softmax_backward_op(y, go, ctx.dim, ctx.log), None, None
+
+
+_softmax_op.register_autograd(_softmax_op_backward, setup_context=_softmax_setup)
+
+
+# --- the public functions ------------------------------------------------------
+
+def _dispatch(name: str, fast: bool, run: Callable[[], torch.Tensor], *args: Any,
+              **kwargs: Any) -> torch.Tensor:
+    """The fused route when ``fast``, else PyTorch's own function.
+
+    A value the cheap checks cannot see (a class index out of range, a
+    probability outside [0, 1]) makes the NumPy API raise before it writes
+    anything; PyTorch's function is then called with the same arguments, so
+    the error raised is PyTorch's (or, where PyTorch accepts the value, its
+    result is returned).
+    """
+    if not fast:
+        return _ORIGINAL[name](*args, **kwargs)
+    if torch.compiler.is_compiling():
+        return run()
+    try:
+        return run()
+    except (ValueError, TypeError):
+        return _ORIGINAL[name](*args, **kwargs)
+
+
+def _plain(*ts: Any) -> bool:
+    return not torch.overrides.has_torch_function(tuple(t for t in ts if t is not None))
+
+
+def _class_target_ok(x: torch.Tensor, target: Any, probabilities: bool) -> bool:
+    if not (isinstance(target, torch.Tensor) and _on_cpu(target)):
+        return False
+    if target.is_floating_point():
+        return probabilities and target.dtype == x.dtype and target.shape == x.shape
+    if target.dtype not in (torch.int64, torch.uint8):
+        return False
+    if x.dim() == 1:
+        return target.dim() == 0
+    return target.shape == x.shape[:1] + x.shape[2:]
+
+
+def _same_shape_target_ok(x: torch.Tensor, target: Any) -> bool:
+    return isinstance(target, torch.Tensor) and _on_cpu(target) and target.dtype == x.dtype \
+        and target.shape == x.shape
+
+
+def _broadcast_ok(w: Optional[torch.Tensor], x: torch.Tensor) -> bool:
+    if w is None:
+        return True
+    if not (isinstance(w, torch.Tensor) and _on_cpu(w) and w.dtype == x.dtype):
+        return False
+    try:
+        return torch.broadcast_shapes(w.shape, x.shape) == x.shape
+    except RuntimeError:
+        return False
+
+
+def _torch_ce_extras(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                     ignore_index: int, reduction: str, label_smoothing: float, z_loss: float,
+                     softcap: Optional[float]) -> torch.Tensor:
+    """``z_loss`` and ``softcap`` in PyTorch operations, for tensors the kernels
+    do not take (another device, a target that requires a gradient)."""
+    x = input if softcap is None else softcap * torch.tanh(input / softcap)
+    loss = _ORIGINAL["cross_entropy"](x, target, weight, ignore_index=ignore_index,
+                                      reduction=reduction, label_smoothing=label_smoothing)
+    if not z_loss:
+        return loss
+    cls = 1 if x.dim() > 1 else 0
+    z = z_loss * torch.logsumexp(x, cls) ** 2
+    if target.is_floating_point():
+        den = z.new_tensor(float(z.numel()))
+    else:
+        valid = target != ignore_index
+        z = z * valid
+        den = valid.sum().to(z.dtype) if weight is None else \
+            (weight[target.clamp(min=0)] * valid).sum()
+    if reduction == "none":
+        return loss + z
+    return loss + (z.sum() if reduction == "sum" else z.sum() / den)
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
+                  size_average: Optional[bool] = None, ignore_index: int = -100,
+                  reduce: Optional[bool] = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0, *, z_loss: float = 0.0,
+                  softcap: Optional[float] = None) -> torch.Tensor:
+    """:func:`torch.nn.functional.cross_entropy`, fused (loss and gradient in one pass).
+
+    Class indices (int64 or uint8) or class probabilities as the target, the
+    class axis at dim 1 (``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``). As in
+    PyTorch, ``"mean"`` divides by the summed class weights of the samples
+    that are not ignored, and is NaN when that is 0. ``z_loss`` adds
+    ``z_loss * logsumexp(row)**2`` per counted sample and ``softcap`` caps the
+    logits to ``softcap * tanh(x / softcap)`` first (see
+    :func:`xent.softmax_cross_entropy`); both also work on the fallback route.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    torch_args = (input, target, weight, None, ignore_index, None, reduction, label_smoothing)
+    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
+        and _class_target_ok(input, target, True) and 0.0 <= label_smoothing <= 1.0 \
+        and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.dim() > 1 else 0]) \
+        and z_loss >= 0 and (softcap is None or softcap > 0)
+    if not fast and (z_loss or softcap is not None):
+        return _torch_ce_extras(input, target, weight, ignore_index, reduction, label_smoothing,
+                                z_loss, softcap)
+    cls = [1 if input.dim() > 1 else 0]
+    return _dispatch("cross_entropy", fast, lambda: _run(
+        _ce_forward, _ce_op, "rows", cls, input, target, weight, int(ignore_index), reduction,
+        float(label_smoothing), float(z_loss), None if softcap is None else float(softcap)),
+        *torch_args)
+
+
+def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
+             size_average: Optional[bool] = None, ignore_index: int = -100,
+             reduce: Optional[bool] = None, reduction: str = "mean") -> torch.Tensor:
+    """:func:`torch.nn.functional.nll_loss` on log-probabilities (class indices)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
+        and _class_target_ok(input, target, False) \
+        and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.dim() > 1 else 0])
+    cls = [1 if input.dim() > 1 else 0]
+    return _dispatch("nll_loss", fast, lambda: _run(
+        _nll_forward, _nll_op, "rows", cls, input, target, weight, int(ignore_index), reduction),
+        input, target, weight, None, ignore_index, None, reduction)
+
+
+def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
+                                     weight: Optional[torch.Tensor] = None,
+                                     size_average: Optional[bool] = None,
+                                     reduce: Optional[bool] = None, reduction: str = "mean",
+                                     pos_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """:func:`torch.nn.functional.binary_cross_entropy_with_logits`, fused.
+
+    ``pos_weight`` as a scalar or one value per class (the last dim) takes the
+    fused route; other shapes PyTorch broadcasts go to PyTorch.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    fast = _plain(input, target, weight, pos_weight) and _float_input(input) \
+        and reduction in _REDUCTIONS and _same_shape_target_ok(input, target) \
+        and _broadcast_ok(weight, input) and (pos_weight is None or (
+            _on_cpu(pos_weight) and pos_weight.dtype == input.dtype and pos_weight.dim() <= 1
+            and pos_weight.numel() in (1, input.shape[-1])))
+    return _dispatch("binary_cross_entropy_with_logits", fast, lambda: _run(
+        _bce_logits_forward, _bce_logits_op, "elementwise", None, input, target, weight,
+        pos_weight, reduction), input, target, weight, None, None, reduction, pos_weight)
+
+
+def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
+                         weight: Optional[torch.Tensor] = None,
+                         size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                         reduction: str = "mean") -> torch.Tensor:
+    """:func:`torch.nn.functional.binary_cross_entropy` on probabilities.
+
+    One difference at the ends of [0, 1]: PyTorch clamps each log at -100 and
+    divides the gradient by ``max(p * (1 - p), 1e-12)``; xent clips ``p`` to
+    ``[eps, 1 - eps]`` with ``eps`` the machine epsilon of the computation's
+    dtype (``xent.binary_cross_entropy``'s default). Probabilities inside that
+    range give PyTorch's loss and gradient; a wrong certain prediction gives
+    -log(eps) (15.9 in float32, 36.0 in float64) where PyTorch gives 100.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
+        and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input)
+    return _dispatch("binary_cross_entropy", fast, lambda: _run(
+        _bce_forward, _bce_op, "elementwise", None, input, target, weight, reduction),
+        input, target, weight, None, None, reduction)
+
+
+def multilabel_soft_margin_loss(input: torch.Tensor, target: torch.Tensor,
+                                weight: Optional[torch.Tensor] = None,
+                                size_average: Optional[bool] = None,
+                                reduce: Optional[bool] = None,
+                                reduction: str = "mean") -> torch.Tensor:
+    """:func:`torch.nn.functional.multilabel_soft_margin_loss`: the mean over
+    classes of the binary losses from logits, one value per sample, fused."""
+    reduction = _reduction(size_average, reduce, reduction)
+    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
+        and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input)
+    return _dispatch("multilabel_soft_margin_loss", fast, lambda: _run(
+        _multilabel_forward, _multilabel_op, "rows", [input.dim() - 1], input, target, weight,
+        reduction), input, target, weight, None, None, reduction)
+
+
+_KL_MEAN_WARNING = (
+    "reduction: 'mean' divides the total loss by both the batch size and the support size."
+    "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+    "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
+
+
+def kl_div(input: torch.Tensor, target: torch.Tensor, size_average: Optional[bool] = None,
+           reduce: Optional[bool] = None, reduction: str = "mean",
+           log_target: bool = False) -> torch.Tensor:
+    """:func:`torch.nn.functional.kl_div`: ``input`` log-probabilities,
+    ``target`` probabilities (log-probabilities with ``log_target``); PyTorch's
+    reductions, its warning for ``"mean"`` included."""
+    legacy = size_average is not None or reduce is not None
+    reduction = _reduction(size_average, reduce, reduction)
+    fast = _plain(input, target) and _float_input(input) \
+        and reduction in _REDUCTIONS + ("batchmean",) and _same_shape_target_ok(input, target)
+    if fast and reduction == "mean" and not legacy:
+        import warnings
+        warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
+    return _dispatch("kl_div", fast, lambda: _run(
+        _kl_forward, _kl_op, "elementwise", None, input, target, reduction, bool(log_target)),
+        input, target, size_average, reduce, reduction, log_target)
+
+
+def _dim_ok(x: torch.Tensor, dim: Any) -> bool:
+    return isinstance(dim, int) and not isinstance(dim, bool) and -x.dim() <= dim < x.dim()
+
+
+def _softmax_public(name: str, log: bool, input: torch.Tensor, dim: Optional[int],
+                    _stacklevel: int, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    fast = _plain(input) and isinstance(input, torch.Tensor) and dim is not None \
+        and (dtype is None or dtype in _FLOATS)
+    if fast and dtype is not None:
+        input = input.to(dtype)
+    fast = fast and _float_input(input) and _dim_ok(input, dim)
+    if not fast:
+        return _ORIGINAL[name](input, dim, _stacklevel, dtype)
+    d = dim % input.dim()
+    if torch.compiler.is_compiling():
+        return _softmax_op(input, d, log)
+    if _needs_grad(input):
+        return _EagerSoftmax.apply(input, d, log)
+    return _softmax_forward(input, d, log)
+
+
+def log_softmax(input: torch.Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
+                dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """:func:`torch.nn.functional.log_softmax` (``dim=None``, PyTorch's legacy
+    implicit choice, goes to PyTorch)."""
+    return _softmax_public("log_softmax", True, input, dim, _stacklevel, dtype)
+
+
+def softmax(input: torch.Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
+            dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """:func:`torch.nn.functional.softmax` (``dim=None`` goes to PyTorch)."""
+    return _softmax_public("softmax", False, input, dim, _stacklevel, dtype)
+
+
+def logsumexp(input: torch.Tensor, dim: Union[int, Sequence[int]],
+              keepdim: bool = False) -> torch.Tensor:
+    """:func:`torch.logsumexp` over one dim or several; the gradient (the
+    softmax) is written by the forward pass when the input needs one."""
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    fast = _plain(input) and _float_input(input) and len(dims) > 0 \
+        and all(_dim_ok(input, d) for d in dims) \
+        and len({d % input.dim() for d in dims}) == len(dims)
+    if not fast:
+        return torch.logsumexp(input, dim, keepdim)
+    dims = [d % input.dim() for d in dims]
+    return _run(_logsumexp_forward, _lse_op, "rows", dims, input, dims, bool(keepdim))
+
+
+# --- patch() --------------------------------------------------------------------
+
+_PATCHES: Dict[str, Callable[..., Any]] = {
+    "cross_entropy": cross_entropy, "nll_loss": nll_loss,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "binary_cross_entropy": binary_cross_entropy,
+    "multilabel_soft_margin_loss": multilabel_soft_margin_loss, "kl_div": kl_div,
+    "log_softmax": log_softmax, "softmax": softmax}
+
+
+class patch:
+    """Route ``torch.nn.functional``'s losses to xent, for scripts left unedited.
+
+    ``xt.patch()`` replaces ``cross_entropy``, ``nll_loss``,
+    ``binary_cross_entropy_with_logits``, ``binary_cross_entropy``,
+    ``multilabel_soft_margin_loss``, ``kl_div``, ``log_softmax`` and
+    ``softmax`` in ``torch.nn.functional`` (so ``nn.CrossEntropyLoss`` and the
+    other modules that call them) until ``.undo()``; ``with xt.patch(): ...``
+    undoes it on leaving the block. CPU tensors take xent's route, everything
+    else PyTorch's, as with the functions of this module. A name imported
+    before the call (``from torch.nn.functional import cross_entropy``) keeps
+    PyTorch's function.
+    """
+
+    def __init__(self) -> None:
+        self._saved = {name: getattr(_F, name) for name in _PATCHES}
+        for name, fn in _PATCHES.items():
+            setattr(_F, name, fn)
+
+    def undo(self) -> None:
+        """Put back the functions that were there before this patch."""
+        for name, fn in self._saved.items():
+            setattr(_F, name, fn)
+
+    def __enter__(self) -> "patch":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.undo()
