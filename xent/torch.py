@@ -31,6 +31,10 @@ double backward, ``create_graph=True`` then a second ``grad``) raises.
 and the other loss modules) to these functions without editing a script.
 """
 
+import math
+import sys
+import threading
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 try:
@@ -45,6 +49,7 @@ import xent
 
 __all__ = [
     "binary_cross_entropy",
+    "empty_cache",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "kl_div",
@@ -62,20 +67,77 @@ _F = torch.nn.functional
 _ORIGINAL: Dict[str, Callable[..., Any]] = {name: getattr(_F, name) for name in (
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
     "multilabel_soft_margin_loss", "kl_div", "log_softmax", "softmax")}
+_ORIGINAL["logsumexp"] = torch.logsumexp
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_CPU = torch.device("cpu")
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 # --- tensors <-> arrays -------------------------------------------------------
 
+class _Buffers:
+    """Memory for the large arrays a call writes (gradients, bfloat16 widened
+    to float32), reused once nothing else holds it.
+
+    A fresh array of hundreds of MiB costs more in page faults than the
+    kernel takes to fill it (4096x32000 float32: ~90 ms of faults, 44 ms of
+    computing), and a training step frees its gradient after the backward
+    pass. An array lent out is held by the tensor made from it
+    (``torch.from_numpy``); when that tensor and its views are gone, only this
+    list refers to it and it is handed out again. At most ``KEEP`` arrays of
+    at least ``MIN_BYTES`` each are kept; :func:`empty_cache` drops them.
+    """
+
+    MIN_BYTES = 1 << 20
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._kept: List[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if math.prod(shape) * dtype.itemsize < self.MIN_BYTES:
+            return np.empty(shape, dtype)
+        with self._lock:
+            for i in range(len(self._kept)):
+                a = self._kept[i]
+                # referenced by this list, ``a`` and getrefcount's argument only
+                if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+                    self._kept.append(self._kept.pop(i))  # most recently used last
+                    return a
+            a = np.empty(shape, dtype)
+            self._kept.append(a)
+            if len(self._kept) > self.KEEP:
+                self._kept.pop(0)
+            return a
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+_BUFFERS = _Buffers()
+
+
+def empty_cache() -> None:
+    """Release the memory xent.torch keeps for reuse (see the PyTorch page of
+    the docs): up to four arrays, each the size of a gradient it computed."""
+    _BUFFERS.clear()
+
+
+_NP_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32,
+              torch.float32: np.float32, torch.float64: np.float64}
+
+
 def _array(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view of a CPU tensor's memory (bfloat16: a float32 copy)."""
+    """A NumPy view of a CPU tensor's memory (bfloat16: widened to float32)."""
     t = t.detach()
-    if t.dtype == torch.bfloat16:
-        t = t.float()
-    return t.numpy()
+    if t.dtype != torch.bfloat16:
+        return t.numpy()
+    out = _BUFFERS.empty(tuple(t.shape), np.float32)
+    torch.from_numpy(out).copy_(t)
+    return out
 
 
 def _opt_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
@@ -83,19 +145,25 @@ def _opt_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
 
 
 def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
-    out = torch.from_numpy(np.asarray(a))
-    return out if out.dtype == dtype else out.to(dtype)
+    """A tensor of the NumPy API's result (its memory), rounded to ``dtype``
+    when that is bfloat16."""
+    out = torch.from_numpy(a if type(a) is np.ndarray else np.asarray(a))
+    if out.dtype == dtype:
+        return out
+    if out.numel() * 2 < _Buffers.MIN_BYTES:
+        return out.to(dtype)
+    # bfloat16 into reused memory (a uint16 array seen as bfloat16): rounded to nearest even
+    bits = _BUFFERS.empty(tuple(out.shape), np.uint16)
+    return torch.from_numpy(bits).view(dtype).copy_(out)
 
 
-def _grad_buffer(x: torch.Tensor) -> Tuple[torch.Tensor, np.ndarray]:
-    """A tensor for the gradient, and the array the kernel writes it into."""
-    dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
-    g = torch.empty(x.shape, dtype=dtype)
-    return g, g.numpy()
+def _grad_array(x: torch.Tensor) -> np.ndarray:
+    """The array the kernel writes the gradient of ``x`` into."""
+    dtype = _NP_DTYPES[x.dtype]
+    if x.numel() * 8 < _Buffers.MIN_BYTES:
+        return np.empty(x.shape, dtype)
+    return _BUFFERS.empty(tuple(x.shape), dtype)
 
-
-def _cast_grad(g: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return g if g.dtype == dtype else g.to(dtype)
 
 
 def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
@@ -104,23 +172,14 @@ def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
     return reduction
 
 
-def _on_cpu(*ts: Optional[torch.Tensor]) -> bool:
-    return all(t is None or (isinstance(t, torch.Tensor) and t.device == _CPU
-                             and not t.requires_grad) for t in ts)
-
-
 def _float_input(x: Any) -> bool:
-    return isinstance(x, torch.Tensor) and x.device == _CPU and x.dtype in _FLOATS \
-        and x.dim() >= 1 and x.numel() > 0
+    """The input the kernels take: a plain CPU tensor of a float dtype, not empty."""
+    return type(x) is torch.Tensor and x.is_cpu and x.dtype in _FLOATS and x.ndim >= 1 \
+        and x.numel() > 0
 
 
 def _same_dtype_vector(w: Optional[torch.Tensor], dtype: torch.dtype, size: int) -> bool:
-    return w is None or (_on_cpu(w) and w.dtype == dtype and w.dim() == 1
-                         and w.shape[0] == size)
-
-
-def _needs_grad(x: torch.Tensor) -> bool:
-    return x.requires_grad and torch.is_grad_enabled()
+    return w is None or (w.dtype == dtype and w.ndim == 1 and w.shape[0] == size)
 
 
 def _all_ignored_nan(loss: torch.Tensor, grad: Optional[torch.Tensor], target: torch.Tensor,
@@ -128,9 +187,8 @@ def _all_ignored_nan(loss: torch.Tensor, grad: Optional[torch.Tensor], target: t
     """PyTorch's mean over no (weighted) samples: 0/0, so NaN, and NaN in the
     gradient where the samples that count (with weight 0) have one: their
     whole row for cross-entropy (``dense``), their target's entry for NLL.
-    The NumPy API returns 0 there."""
-    if float(loss) != 0.0:  # a non-zero mean has a non-zero denominator
-        return
+    The NumPy API returns 0 there. (Called when the mean is 0: a non-zero
+    mean has a non-zero denominator.)"""
     valid = target != ignore_index
     if weight is None:
         den = float(valid.sum())
@@ -158,27 +216,30 @@ def _all_ignored_nan(loss: torch.Tensor, grad: Optional[torch.Tensor], target: t
 def _class_losses(fn: Callable[..., Any], x: torch.Tensor, target: torch.Tensor,
                   weight: Optional[torch.Tensor], ignore_index: int, reduction: str,
                   need_grad: bool, **kw: Any) -> Tuple[torch.Tensor, torch.Tensor]:
-    axis = 1 if x.dim() > 1 else 0
     labels = not target.is_floating_point()
-    xa, ta = _array(x), _array(target)
-    if x.dim() == 1 and labels:  # one sample: (C,) logits, a 0-d label
-        xa, ta, axis = xa[None], ta[None], 1
+    xa, ta = _array(x), (target.numpy() if labels else _array(target))
+    one = x.ndim == 1 and labels  # one sample: (C,) logits, a 0-d label
+    if one:
+        xa, ta = xa[None], ta[None]
     if labels:
         kw["ignore_index"] = ignore_index
-    g = ga = None
     if need_grad:
-        g, ga = _grad_buffer(x)
-        if x.dim() == 1 and labels:
-            ga = ga[None]
-    res = fn(xa, ta, axis=axis, weight=_opt_array(weight), reduction=reduction,
-             return_grad=need_grad, grad_out=ga, **kw)
+        ga = _grad_array(x)
+        kw["grad_out"] = ga[None] if one else ga
+    if weight is not None:
+        kw["weight"] = _array(weight)
+    # (N, C) as rows, the class axis last: the NumPy API's quickest call
+    res = fn(xa, ta, axis=1 if x.ndim > 2 else -1, reduction=reduction, return_grad=need_grad,
+             **kw)
     loss = res[0] if need_grad else res
-    if x.dim() == 1 and labels and reduction == "none":
+    if one and reduction == "none":
         loss = loss[0]
+    g = _tensor(ga, x.dtype) if need_grad else x.new_empty(0)
     out = _tensor(loss, x.dtype)
-    if labels and reduction == "mean":
-        _all_ignored_nan(out, g, target, weight, ignore_index, fn is not xent.nll_loss)
-    return out, (_cast_grad(g, x.dtype) if g is not None else x.new_empty(0))
+    if labels and reduction == "mean" and loss == 0:
+        _all_ignored_nan(out, g if need_grad else None, target, weight, ignore_index,
+                         fn is not xent.nll_loss)
+    return out, g
 
 
 def _ce_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
@@ -197,12 +258,11 @@ def _nll_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.T
 
 def _elementwise(fn: Callable[..., Any], x: torch.Tensor, need_grad: bool, *args: Any,
                  **kw: Any) -> Tuple[torch.Tensor, torch.Tensor]:
-    g = ga = None
     if need_grad:
-        g, ga = _grad_buffer(x)
-    res = fn(_array(x), *args, return_grad=need_grad, grad_out=ga, **kw)
+        kw["grad_out"] = ga = _grad_array(x)
+    res = fn(_array(x), *args, return_grad=need_grad, **kw)
     out = _tensor(res[0] if need_grad else res, x.dtype)
-    return out, (_cast_grad(g, x.dtype) if g is not None else x.new_empty(0))
+    return out, (_tensor(ga, x.dtype) if need_grad else x.new_empty(0))
 
 
 def _bce_logits_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
@@ -254,11 +314,9 @@ def _logsumexp_forward(x: torch.Tensor, dim: List[int], keepdim: bool,
 
 def _softmax_forward(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
     fn = xent.log_softmax if log else xent.softmax
-    if x.dtype == torch.bfloat16:
-        return _tensor(fn(_array(x), axis=dim), x.dtype)
-    out = torch.empty(x.shape, dtype=x.dtype)
-    fn(_array(x), axis=dim, out=out.numpy())
-    return out
+    out = _grad_array(x)
+    fn(_array(x), axis=dim, out=out)
+    return _tensor(out, x.dtype)
 
 
 def _softmax_backward(y: torch.Tensor, grad: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
@@ -286,30 +344,37 @@ def _go_shape(x: torch.Tensor, out_shape: Sequence[int], kind: str, dim: Any) ->
 
 
 class _Eager(torch.autograd.Function):
-    """Eager route: one forward (gradient included when needed), a scaled backward."""
+    """Eager route: one forward (gradient included when needed), a scaled backward.
+
+    ``call`` is ``(forward, kind, dim, args)``: one argument for autograd to
+    look through rather than each option.
+    """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, forward: Callable[..., Any], kind: str, dim: Any,
-                *args: Any) -> torch.Tensor:
-        out, g = forward(x, *args, True)
-        ctx.g, ctx.shape, ctx.forward, ctx.args = g, _go_shape(x, out.shape, kind, dim), \
-            forward, args
-        ctx.save_for_backward(x)
+    def forward(ctx: Any, x: torch.Tensor, call: Tuple[Any, ...]) -> torch.Tensor:
+        out, ctx.g = call[0](x, *call[3], True)
+        ctx.x, ctx.call, ctx.out_shape = x, call, out.shape
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+    def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], None]:
+        if torch.is_grad_enabled():  # create_graph=True: a double backward to come
+            raise RuntimeError(_NO_DOUBLE_BACKWARD)
         # The gradient is handed over, not kept: with no other reference left,
         # autograd stores it as the input's .grad without a copy. A second
         # backward through a retained graph computes it again.
         g, ctx.g = ctx.g, None
+        forward, kind, dim, args = ctx.call
         if g is None:
-            (x,) = ctx.saved_tensors
-            g = ctx.forward(x, *ctx.args, True)[1]
+            g = forward(ctx.x, *args, True)[1]
         if go.numel() != 1 or float(go) != 1.0:
-            g = _scaled(g, go, ctx.shape)
-        return (g,) + (None,) * (3 + len(ctx.args))
+            g = _scaled(g, go, _go_shape(ctx.x, ctx.out_shape, kind, dim))
+        return g, None
+
+
+_NO_DOUBLE_BACKWARD = (
+    "xent.torch computes first derivatives only: its backward cannot be differentiated again "
+    "(create_graph=True); use torch.nn.functional for higher-order gradients")
 
 
 class _EagerSoftmax(torch.autograd.Function):
@@ -325,17 +390,6 @@ class _EagerSoftmax(torch.autograd.Function):
     def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
         (y,) = ctx.saved_tensors
         return _softmax_backward(y, go, ctx.dim, ctx.log), None, None
-
-
-def _run(forward: Callable[..., Any], op: Any, kind: str, dim: Any, x: torch.Tensor,
-         *args: Any) -> torch.Tensor:
-    """Run one operator: the custom op under torch.compile, else the eager route."""
-    need = _needs_grad(x)
-    if torch.compiler.is_compiling():
-        return op(x, *args, need)[0]
-    if not need:
-        return forward(x, *args, False)[0]
-    return _Eager.apply(x, forward, kind, dim, *args)
 
 
 # --- the custom operators (the torch.compile route) ----------------------------
@@ -457,9 +511,11 @@ _softmax_op.register_autograd(_softmax_op_backward, setup_context=_softmax_setup
 
 # --- the public functions ------------------------------------------------------
 
-def _dispatch(name: str, fast: bool, run: Callable[[], torch.Tensor], *args: Any,
-              **kwargs: Any) -> torch.Tensor:
-    """The fused route when ``fast``, else PyTorch's own function.
+def _fused(name: str, forward: Callable[..., Any], op: Any, kind: str, dim: Any,
+           x: torch.Tensor, args: Tuple[Any, ...], torch_args: Tuple[Any, ...]) -> torch.Tensor:
+    """Run one operator on the fused route: the custom op under
+    torch.compile, else the eager autograd.Function (or the forward alone
+    when no gradient is needed).
 
     A value the cheap checks cannot see (a class index out of range, a
     probability outside [0, 1]) makes the NumPy API raise before it writes
@@ -467,41 +523,46 @@ def _dispatch(name: str, fast: bool, run: Callable[[], torch.Tensor], *args: Any
     the error raised is PyTorch's (or, where PyTorch accepts the value, its
     result is returned).
     """
-    if not fast:
-        return _ORIGINAL[name](*args, **kwargs)
+    need = x.requires_grad and torch.is_grad_enabled()
     if torch.compiler.is_compiling():
-        return run()
+        return op(x, *args, need)[0]
     try:
-        return run()
+        if need:
+            return _Eager.apply(x, (forward, kind, dim, args))
+        return forward(x, *args, False)[0]
     except (ValueError, TypeError):
-        return _ORIGINAL[name](*args, **kwargs)
+        return _ORIGINAL[name](*torch_args)
 
 
 def _plain(*ts: Any) -> bool:
-    return not torch.overrides.has_torch_function(tuple(t for t in ts if t is not None))
+    """Plain CPU tensors (or None): no subclass with __torch_function__, no
+    other device, no gradient wanted for them (all but the input)."""
+    for t in ts:
+        if t is not None and not (type(t) is torch.Tensor and t.is_cpu and not t.requires_grad):
+            return False
+    return True
 
 
 def _class_target_ok(x: torch.Tensor, target: Any, probabilities: bool) -> bool:
-    if not (isinstance(target, torch.Tensor) and _on_cpu(target)):
-        return False
     if target.is_floating_point():
         return probabilities and target.dtype == x.dtype and target.shape == x.shape
     if target.dtype not in (torch.int64, torch.uint8):
         return False
-    if x.dim() == 1:
-        return target.dim() == 0
+    if x.ndim == 1:
+        return target.ndim == 0
+    if x.ndim == 2:
+        return target.ndim == 1 and target.shape[0] == x.shape[0]
     return target.shape == x.shape[:1] + x.shape[2:]
 
 
 def _same_shape_target_ok(x: torch.Tensor, target: Any) -> bool:
-    return isinstance(target, torch.Tensor) and _on_cpu(target) and target.dtype == x.dtype \
-        and target.shape == x.shape
+    return target.dtype == x.dtype and target.shape == x.shape
 
 
 def _broadcast_ok(w: Optional[torch.Tensor], x: torch.Tensor) -> bool:
     if w is None:
         return True
-    if not (isinstance(w, torch.Tensor) and _on_cpu(w) and w.dtype == x.dtype):
+    if w.dtype != x.dtype:
         return False
     try:
         return torch.broadcast_shapes(w.shape, x.shape) == x.shape
@@ -548,34 +609,36 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[to
     logits to ``softcap * tanh(x / softcap)`` first (see
     :func:`xent.softmax_cross_entropy`); both also work on the fallback route.
     """
-    reduction = _reduction(size_average, reduce, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
     torch_args = (input, target, weight, None, ignore_index, None, reduction, label_smoothing)
-    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
-        and _class_target_ok(input, target, True) and 0.0 <= label_smoothing <= 1.0 \
-        and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.dim() > 1 else 0]) \
-        and z_loss >= 0 and (softcap is None or softcap > 0)
-    if not fast and (z_loss or softcap is not None):
+    if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
+            and _class_target_ok(input, target, True) and 0.0 <= label_smoothing <= 1.0 \
+            and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.ndim > 1 else 0]) \
+            and z_loss >= 0 and (softcap is None or softcap > 0):
+        args = (target, weight, int(ignore_index), reduction, float(label_smoothing),
+                float(z_loss), None if softcap is None else float(softcap))
+        return _fused("cross_entropy", _ce_forward, _ce_op, "rows",
+                      [1 if input.ndim > 1 else 0], input, args, torch_args)
+    if z_loss or softcap is not None:
         return _torch_ce_extras(input, target, weight, ignore_index, reduction, label_smoothing,
                                 z_loss, softcap)
-    cls = [1 if input.dim() > 1 else 0]
-    return _dispatch("cross_entropy", fast, lambda: _run(
-        _ce_forward, _ce_op, "rows", cls, input, target, weight, int(ignore_index), reduction,
-        float(label_smoothing), float(z_loss), None if softcap is None else float(softcap)),
-        *torch_args)
+    return _ORIGINAL["cross_entropy"](*torch_args)
 
 
 def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
              size_average: Optional[bool] = None, ignore_index: int = -100,
              reduce: Optional[bool] = None, reduction: str = "mean") -> torch.Tensor:
     """:func:`torch.nn.functional.nll_loss` on log-probabilities (class indices)."""
-    reduction = _reduction(size_average, reduce, reduction)
-    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
-        and _class_target_ok(input, target, False) \
-        and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.dim() > 1 else 0])
-    cls = [1 if input.dim() > 1 else 0]
-    return _dispatch("nll_loss", fast, lambda: _run(
-        _nll_forward, _nll_op, "rows", cls, input, target, weight, int(ignore_index), reduction),
-        input, target, weight, None, ignore_index, None, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    torch_args = (input, target, weight, None, ignore_index, None, reduction)
+    if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
+            and _class_target_ok(input, target, False) \
+            and _same_dtype_vector(weight, input.dtype, input.shape[1 if input.ndim > 1 else 0]):
+        return _fused("nll_loss", _nll_forward, _nll_op, "rows", [1 if input.ndim > 1 else 0],
+                      input, (target, weight, int(ignore_index), reduction), torch_args)
+    return _ORIGINAL["nll_loss"](*torch_args)
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
@@ -588,15 +651,17 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
     ``pos_weight`` as a scalar or one value per class (the last dim) takes the
     fused route; other shapes PyTorch broadcasts go to PyTorch.
     """
-    reduction = _reduction(size_average, reduce, reduction)
-    fast = _plain(input, target, weight, pos_weight) and _float_input(input) \
-        and reduction in _REDUCTIONS and _same_shape_target_ok(input, target) \
-        and _broadcast_ok(weight, input) and (pos_weight is None or (
-            _on_cpu(pos_weight) and pos_weight.dtype == input.dtype and pos_weight.dim() <= 1
-            and pos_weight.numel() in (1, input.shape[-1])))
-    return _dispatch("binary_cross_entropy_with_logits", fast, lambda: _run(
-        _bce_logits_forward, _bce_logits_op, "elementwise", None, input, target, weight,
-        pos_weight, reduction), input, target, weight, None, None, reduction, pos_weight)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    torch_args = (input, target, weight, None, None, reduction, pos_weight)
+    if _float_input(input) and _plain(target, weight, pos_weight) and reduction in _REDUCTIONS \
+            and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input) \
+            and (pos_weight is None or (pos_weight.dtype == input.dtype and pos_weight.ndim <= 1
+                                        and pos_weight.numel() in (1, input.shape[-1]))):
+        return _fused("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_op,
+                      "elementwise", None, input, (target, weight, pos_weight, reduction),
+                      torch_args)
+    return _ORIGINAL["binary_cross_entropy_with_logits"](*torch_args)
 
 
 def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
@@ -612,12 +677,14 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
     range give PyTorch's loss and gradient; a wrong certain prediction gives
     -log(eps) (15.9 in float32, 36.0 in float64) where PyTorch gives 100.
     """
-    reduction = _reduction(size_average, reduce, reduction)
-    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
-        and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input)
-    return _dispatch("binary_cross_entropy", fast, lambda: _run(
-        _bce_forward, _bce_op, "elementwise", None, input, target, weight, reduction),
-        input, target, weight, None, None, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    torch_args = (input, target, weight, None, None, reduction)
+    if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
+            and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input):
+        return _fused("binary_cross_entropy", _bce_forward, _bce_op, "elementwise", None, input,
+                      (target, weight, reduction), torch_args)
+    return _ORIGINAL["binary_cross_entropy"](*torch_args)
 
 
 def multilabel_soft_margin_loss(input: torch.Tensor, target: torch.Tensor,
@@ -627,12 +694,14 @@ def multilabel_soft_margin_loss(input: torch.Tensor, target: torch.Tensor,
                                 reduction: str = "mean") -> torch.Tensor:
     """:func:`torch.nn.functional.multilabel_soft_margin_loss`: the mean over
     classes of the binary losses from logits, one value per sample, fused."""
-    reduction = _reduction(size_average, reduce, reduction)
-    fast = _plain(input, target, weight) and _float_input(input) and reduction in _REDUCTIONS \
-        and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input)
-    return _dispatch("multilabel_soft_margin_loss", fast, lambda: _run(
-        _multilabel_forward, _multilabel_op, "rows", [input.dim() - 1], input, target, weight,
-        reduction), input, target, weight, None, None, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    torch_args = (input, target, weight, None, None, reduction)
+    if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
+            and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input):
+        return _fused("multilabel_soft_margin_loss", _multilabel_forward, _multilabel_op, "rows",
+                      [input.ndim - 1], input, (target, weight, reduction), torch_args)
+    return _ORIGINAL["multilabel_soft_margin_loss"](*torch_args)
 
 
 _KL_MEAN_WARNING = (
@@ -647,16 +716,17 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, size_average: Optional[boo
     """:func:`torch.nn.functional.kl_div`: ``input`` log-probabilities,
     ``target`` probabilities (log-probabilities with ``log_target``); PyTorch's
     reductions, its warning for ``"mean"`` included."""
+    torch_args = (input, target, size_average, reduce, reduction, log_target)
     legacy = size_average is not None or reduce is not None
-    reduction = _reduction(size_average, reduce, reduction)
-    fast = _plain(input, target) and _float_input(input) \
-        and reduction in _REDUCTIONS + ("batchmean",) and _same_shape_target_ok(input, target)
-    if fast and reduction == "mean" and not legacy:
-        import warnings
-        warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
-    return _dispatch("kl_div", fast, lambda: _run(
-        _kl_forward, _kl_op, "elementwise", None, input, target, reduction, bool(log_target)),
-        input, target, size_average, reduce, reduction, log_target)
+    if legacy:
+        reduction = _reduction(size_average, reduce, reduction)
+    if _float_input(input) and _plain(target) and reduction in _REDUCTIONS + ("batchmean",) \
+            and _same_shape_target_ok(input, target):
+        if reduction == "mean" and not legacy:
+            warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
+        return _fused("kl_div", _kl_forward, _kl_op, "elementwise", None, input,
+                      (target, reduction, bool(log_target)), torch_args)
+    return _ORIGINAL["kl_div"](*torch_args)
 
 
 def _dim_ok(x: torch.Tensor, dim: Any) -> bool:
@@ -665,7 +735,7 @@ def _dim_ok(x: torch.Tensor, dim: Any) -> bool:
 
 def _softmax_public(name: str, log: bool, input: torch.Tensor, dim: Optional[int],
                     _stacklevel: int, dtype: Optional[torch.dtype]) -> torch.Tensor:
-    fast = _plain(input) and isinstance(input, torch.Tensor) and dim is not None \
+    fast = type(input) is torch.Tensor and dim is not None \
         and (dtype is None or dtype in _FLOATS)
     if fast and dtype is not None:
         input = input.to(dtype)
@@ -675,7 +745,7 @@ def _softmax_public(name: str, log: bool, input: torch.Tensor, dim: Optional[int
     d = dim % input.dim()
     if torch.compiler.is_compiling():
         return _softmax_op(input, d, log)
-    if _needs_grad(input):
+    if input.requires_grad and torch.is_grad_enabled():
         return _EagerSoftmax.apply(input, d, log)
     return _softmax_forward(input, d, log)
 
@@ -698,13 +768,14 @@ def logsumexp(input: torch.Tensor, dim: Union[int, Sequence[int]],
     """:func:`torch.logsumexp` over one dim or several; the gradient (the
     softmax) is written by the forward pass when the input needs one."""
     dims = [dim] if isinstance(dim, int) else list(dim)
-    fast = _plain(input) and _float_input(input) and len(dims) > 0 \
+    fast = _float_input(input) and len(dims) > 0 \
         and all(_dim_ok(input, d) for d in dims) \
         and len({d % input.dim() for d in dims}) == len(dims)
     if not fast:
         return torch.logsumexp(input, dim, keepdim)
-    dims = [d % input.dim() for d in dims]
-    return _run(_logsumexp_forward, _lse_op, "rows", dims, input, dims, bool(keepdim))
+    dims = [d % input.ndim for d in dims]
+    return _fused("logsumexp", _logsumexp_forward, _lse_op, "rows", dims, input,
+                  (dims, bool(keepdim)), (input, dim, keepdim))
 
 
 # --- patch() --------------------------------------------------------------------
