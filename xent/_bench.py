@@ -248,6 +248,88 @@ def implementations(n_threads, scipy_special=None, torch=None, jax=None):
     return impls
 
 
+#: xent.torch against torch.nn.functional, forward + backward through autograd
+#: (name, op, rows, cols, dtype): the drop-ins of issue 16's speed table
+TORCH_CASES = (
+    ("cross_entropy", "ce", 4096, 32000, "float32"),
+    ("cross_entropy", "ce", 1024, 128256, "float32"),
+    ("cross_entropy", "ce", 4096, 32000, "bfloat16"),
+    ("cross_entropy", "ce", 64, 10, "float32"),
+    ("cross_entropy label_smoothing=0.1", "ce_ls", 256, 100, "float32"),
+    ("binary_cross_entropy_with_logits", "bce", 4096, 4096, "float32"),
+)
+
+
+def torch_case(torch, op, rows, cols, dtype):
+    """(bytes as a NumPy array for the np.copyto reference, target, impls):
+    each impl runs forward + backward of a fresh leaf sharing the logits."""
+    import xent.torch as xtorch
+
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((rows, cols), dtype=np.float32)).to(
+        getattr(torch, dtype))
+    if op == "bce":
+        t = torch.from_numpy((rng.random((rows, cols)) > 0.5).astype(np.float32)).to(x.dtype)
+        pair = (xtorch.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits)
+        kw = {}
+    else:
+        t = torch.from_numpy(rng.integers(0, cols, rows))
+        pair = (xtorch.cross_entropy, F.cross_entropy)
+        kw = {"label_smoothing": 0.1} if op == "ce_ls" else {}
+
+    def step(fn):
+        def run(a, b, o):
+            leaf = x.detach().requires_grad_()
+            loss = fn(leaf, t, **kw)
+            loss.backward()
+            return loss, leaf.grad
+        return run
+
+    bits = x.view(torch.int16) if dtype == "bfloat16" else x
+    return bits.numpy(), None, [("xent.torch", step(pair[0])), ("torch", step(pair[1]))]
+
+
+def torch_labels(div, only):
+    """The PyTorch cases --only selects: [(label, op, rows, cols, dtype)]."""
+    out = []
+    for name, op, rows, cols, dtype in TORCH_CASES:
+        rows = rows // div if rows >= div else rows
+        label = f"xent.torch {name} fwd+bwd {rows}x{cols} {dtype} tensors"
+        if not only or any(text in label for text in only):
+            out.append((label, name, op, rows, cols, dtype))
+    return out
+
+
+def run_torch_cases(torch, selected, repeats, progress):
+    records = []
+    for label, name, op, rows, cols, dtype in selected:
+        x, t, impls = torch_case(torch, op, rows, cols, dtype)
+        medians = measure(label, x, t, impls, repeats, progress)
+        records.append({"name": f"{name} fwd+bwd", "shape": [rows, cols], "dtype": dtype,
+                        "medians_s": medians,
+                        "ratio_to_copyto": {k: v / medians["np.copyto"]
+                                            for k, v in medians.items()},
+                        "torch_over_xent": medians["torch"] / medians["xent.torch"]})
+    return records
+
+
+def torch_table(records, n_threads):
+    lines = [f"### PyTorch drop-ins: `xent.torch` vs `torch.nn.functional`, "
+             f"forward + backward through autograd, {n_threads} threads",
+             "",
+             "| function | shape | dtype | xent.torch ms | torch ms | torch / xent.torch | "
+             "xent.torch vs copyto |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in records:
+        m = r["medians_s"]
+        lines.append(f"| {r['name']} | {'x'.join(map(str, r['shape']))} | {r['dtype']} | "
+                     f"{m['xent.torch'] * 1e3:.3f} | {m['torch'] * 1e3:.3f} | "
+                     f"{r['torch_over_xent']:.2f}x | "
+                     f"{r['ratio_to_copyto']['xent.torch']:.2f}x |")
+    return "\n".join(lines)
+
+
 # --- timing -------------------------------------------------------------------
 
 def median_time(fn, repeats):
@@ -462,13 +544,15 @@ def run(args, argv):
     cases = [(c, *shape(c, div)) for c in CASES
              if not args.only or any(text in f"{c.name} {c.rows}x{c.cols} {c.dtype}"
                                      for text in args.only)]
-    if not cases:
+    torch_selected = torch_labels(div, args.only) if torch is not None else []
+    if not cases and not torch_selected:
         print(f"python -m xent bench: no case matches --only {args.only}", file=sys.stderr)
         return 2
     ce_impls = [i for i in impls["cross_entropy"]
                 if i[0] not in ("xent (allocating)", "xent (1 thread)")]
     plot_cs = PLOT_CLASSES[::2] if args.quick else PLOT_CLASSES
     total = sum(1 + len(impls[c.op]) for c, _, _ in cases)
+    total += 3 * len(torch_selected)
     total += len(plot_cs) * (1 + len(ce_impls)) if args.plot else 0
     progress = Progress(total)
 
@@ -479,6 +563,8 @@ def run(args, argv):
         medians = measure(label, x, target, impls[case.op], args.repeats, progress)
         records.append(summarize(case, x.shape, medians, x.nbytes))
         del x
+
+    torch_records = run_torch_cases(torch, torch_selected, args.repeats, progress)
 
     sweep = []
     if args.plot:
@@ -492,7 +578,10 @@ def run(args, argv):
     progress.done()
 
     print(header(argv, n_threads, cfg, versions, args.repeats))
-    print(table(records))
+    if records:
+        print(table(records))
+    if torch_records:
+        print("\n" + torch_table(torch_records, n_threads))
     missing = missing_peers(versions)
     if missing:
         print("\n" + "\n".join(missing))
@@ -503,5 +592,6 @@ def run(args, argv):
         with open(args.json, "w") as f:
             json.dump({"command": ["python", "-m", "xent", *argv], "machine": cfg,
                        "versions": versions, "threads": n_threads, "repeats": args.repeats,
-                       "quick": args.quick, "cases": records, "plot": sweep}, f, indent=1)
+                       "quick": args.quick, "cases": records, "torch_cases": torch_records,
+                       "plot": sweep}, f, indent=1)
     return 0

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _kernels as _k
 from . import _threads
+from ._buffers import BUFFERS
 from ._typing import F
 from ._validate import BFloat16Input, is_bfloat16
 
@@ -50,9 +51,10 @@ def _threads_for(n: int) -> int:
 
 
 def widen(a: np.ndarray) -> np.ndarray:
-    """A new float32 array of ``a``'s (bfloat16) values, ``a``'s shape, exact."""
+    """A float32 array of ``a``'s (bfloat16) values, ``a``'s shape, exact: in
+    memory reused across calls (``xent._buffers``), for the call's duration."""
     bits = np.ascontiguousarray(a).view(np.uint16).reshape(-1)
-    out = np.empty(a.shape, np.float32)
+    out = BUFFERS.empty(a.shape, np.float32)  # (a temporary of the call: memory reused)
     _k.bf16_widen(bits, out.reshape(-1).view(np.uint32), _threads_for(bits.size))
     return out
 
@@ -83,6 +85,10 @@ def _narrow_result(value: Any, dtype: np.dtype[Any], outs: Dict[int, np.ndarray]
     return value
 
 
+#: public function name -> whether it takes grad_out (filled by bfloat16_io)
+grad_out_of: Dict[str, bool] = {}
+
+
 def _call(fn: Callable[..., Any], first: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     primary: Any = args[0] if args else kwargs.get(first)
     dtype = primary.dtype if _is_bf16_array(primary) else None
@@ -95,10 +101,14 @@ def _call(fn: Callable[..., Any], first: str, args: Tuple[Any, ...], kwargs: Dic
         if k not in OUT_NAMES:
             kwargs[k] = widen(v)
         elif dtype is not None:  # (for a float input, a bfloat16 output is refused)
-            s = np.empty(v.shape, np.float32)
+            s = BUFFERS.empty(v.shape, np.float32)
             stand_ins.append(s)
             outs[id(s)] = v
             kwargs[k] = s
+    if dtype is not None and kwargs.get("return_grad") is True and "grad_out" not in kwargs \
+            and grad_out_of.get(fn.__name__, False):
+        # the float32 gradient is a temporary too: in reused memory, not fresh pages
+        kwargs["grad_out"] = BUFFERS.empty(primary.shape, np.float32)
     result = fn(*args, **kwargs)
     # the result's dtype follows the first input's, as for the other dtypes
     return result if dtype is None else _narrow_result(result, dtype, outs)
@@ -109,7 +119,9 @@ def bfloat16_io(fn: F) -> F:
     docstring). The call goes straight to ``fn``; only when its validation
     meets a bfloat16 input (``BFloat16Input``, raised before anything is
     written) are the arrays widened and the call made again."""
-    first = next(iter(inspect.signature(fn).parameters))
+    params = inspect.signature(fn).parameters
+    first = next(iter(params))
+    grad_out_of[fn.__name__] = "grad_out" in params
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -31,21 +31,19 @@ double backward, ``create_graph=True`` then a second ``grad``) raises.
 and the other loss modules) to these functions without editing a script.
 """
 
-import math
-import sys
-import threading
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 try:
-    import torch
-except ImportError as exc:  # pragma: no cover - exercised without torch only
+    import torch  # type: ignore[import-not-found, unused-ignore]
+except ImportError as _missing:  # tested in a subprocess without torch
     raise ImportError(
-        "xent.torch needs PyTorch (2.4 or newer): pip install \"xent[torch]\"") from exc
+        "xent.torch needs PyTorch (2.4 or newer): pip install \"xent[torch]\"") from _missing
 
 import numpy as np
 
 import xent
+from xent._buffers import BUFFERS as _BUFFERS
 
 __all__ = [
     "binary_cross_entropy",
@@ -75,49 +73,6 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 # --- tensors <-> arrays -------------------------------------------------------
 
-class _Buffers:
-    """Memory for the large arrays a call writes (gradients, bfloat16 widened
-    to float32), reused once nothing else holds it.
-
-    A fresh array of hundreds of MiB costs more in page faults than the
-    kernel takes to fill it (4096x32000 float32: ~90 ms of faults, 44 ms of
-    computing), and a training step frees its gradient after the backward
-    pass. An array lent out is held by the tensor made from it
-    (``torch.from_numpy``); when that tensor and its views are gone, only this
-    list refers to it and it is handed out again. At most ``KEEP`` arrays of
-    at least ``MIN_BYTES`` each are kept; :func:`empty_cache` drops them.
-    """
-
-    MIN_BYTES = 1 << 20
-    KEEP = 4
-
-    def __init__(self) -> None:
-        self._kept: List[np.ndarray] = []
-        self._lock = threading.Lock()
-
-    def empty(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        if math.prod(shape) * dtype.itemsize < self.MIN_BYTES:
-            return np.empty(shape, dtype)
-        with self._lock:
-            for i in range(len(self._kept)):
-                a = self._kept[i]
-                # referenced by this list, ``a`` and getrefcount's argument only
-                if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
-                    self._kept.append(self._kept.pop(i))  # most recently used last
-                    return a
-            a = np.empty(shape, dtype)
-            self._kept.append(a)
-            if len(self._kept) > self.KEEP:
-                self._kept.pop(0)
-            return a
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-
-
-_BUFFERS = _Buffers()
 
 
 def empty_cache() -> None:
@@ -150,7 +105,7 @@ def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
     out = torch.from_numpy(a if type(a) is np.ndarray else np.asarray(a))
     if out.dtype == dtype:
         return out
-    if out.numel() * 2 < _Buffers.MIN_BYTES:
+    if out.numel() * 2 < _BUFFERS.MIN_BYTES:
         return out.to(dtype)
     # bfloat16 into reused memory (a uint16 array seen as bfloat16): rounded to nearest even
     bits = _BUFFERS.empty(tuple(out.shape), np.uint16)
@@ -160,7 +115,7 @@ def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
 def _grad_array(x: torch.Tensor) -> np.ndarray:
     """The array the kernel writes the gradient of ``x`` into."""
     dtype = _NP_DTYPES[x.dtype]
-    if x.numel() * 8 < _Buffers.MIN_BYTES:
+    if x.numel() * 8 < _BUFFERS.MIN_BYTES:
         return np.empty(x.shape, dtype)
     return _BUFFERS.empty(tuple(x.shape), dtype)
 
@@ -285,14 +240,15 @@ def _multilabel_forward(x: torch.Tensor, target: torch.Tensor, weight: Optional[
                         class_reduction="mean", weight=_opt_array(weight), reduction=reduction)
 
 
-_KL_REDUCTION = {"none": "elementwise", "sum": "sum", "batchmean": "batchmean", "mean": "sum"}
+_KL_REDUCTION: Dict[str, Any] = {"none": "elementwise", "sum": "sum", "batchmean": "batchmean", "mean": "sum"}
 
 
 def _kl_forward(x: torch.Tensor, target: torch.Tensor, reduction: str, log_target: bool,
                 need_grad: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     # KL(target || exp(input)): the NumPy API's p is the target, its q the input
-    res = xent.kl_divergence(_array(target), _array(x), log_input=True, log_target=log_target,
-                             reduction=_KL_REDUCTION[reduction], return_grad=need_grad)
+    res: Any = xent.kl_divergence(_array(target), _array(x), log_input=True,
+                                  log_target=log_target, reduction=_KL_REDUCTION[reduction],
+                                  return_grad=need_grad)
     out = _tensor(res[0] if need_grad else res, x.dtype)
     g = _tensor(res[1], x.dtype) if need_grad else x.new_empty(0)
     if reduction == "mean":  # PyTorch's "mean" is over elements
@@ -372,6 +328,8 @@ class _Eager(torch.autograd.Function):
         return g, None
 
 
+_EAGER_APPLY = super(torch.autograd.Function, _Eager).apply
+
 _NO_DOUBLE_BACKWARD = (
     "xent.torch computes first derivatives only: its backward cannot be differentiated again "
     "(create_graph=True); use torch.nn.functional for higher-order gradients")
@@ -386,8 +344,9 @@ class _EagerSoftmax(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, go: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        if torch.is_grad_enabled():
+            raise RuntimeError(_NO_DOUBLE_BACKWARD)
         (y,) = ctx.saved_tensors
         return _softmax_backward(y, go, ctx.dim, ctx.log), None, None
 
@@ -528,7 +487,11 @@ def _fused(name: str, forward: Callable[..., Any], op: Any, kind: str, dim: Any,
         return op(x, *args, need)[0]
     try:
         if need:
-            return _Eager.apply(x, (forward, kind, dim, args))
+            if torch._C._are_functorch_transforms_active():
+                return _Eager.apply(x, (forward, kind, dim, args))
+            # (autograd.Function.apply's Python layer only unwraps functorch's
+            # wrappers, of which there are none here: ~2 us a call saved)
+            return _EAGER_APPLY(x, (forward, kind, dim, args))
         return forward(x, *args, False)[0]
     except (ValueError, TypeError):
         return _ORIGINAL[name](*torch_args)
@@ -739,10 +702,9 @@ def _softmax_public(name: str, log: bool, input: torch.Tensor, dim: Optional[int
         and (dtype is None or dtype in _FLOATS)
     if fast and dtype is not None:
         input = input.to(dtype)
-    fast = fast and _float_input(input) and _dim_ok(input, dim)
-    if not fast:
+    if dim is None or not (fast and _float_input(input) and _dim_ok(input, dim)):
         return _ORIGINAL[name](input, dim, _stacklevel, dtype)
-    d = dim % input.dim()
+    d = dim % input.ndim
     if torch.compiler.is_compiling():
         return _softmax_op(input, d, log)
     if input.requires_grad and torch.is_grad_enabled():
@@ -772,7 +734,7 @@ def logsumexp(input: torch.Tensor, dim: Union[int, Sequence[int]],
         and all(_dim_ok(input, d) for d in dims) \
         and len({d % input.dim() for d in dims}) == len(dims)
     if not fast:
-        return torch.logsumexp(input, dim, keepdim)
+        return _ORIGINAL["logsumexp"](input, dim, keepdim)
     dims = [d % input.ndim for d in dims]
     return _fused("logsumexp", _logsumexp_forward, _lse_op, "rows", dims, input,
                   (dims, bool(keepdim)), (input, dim, keepdim))
