@@ -73,8 +73,6 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 # --- tensors <-> arrays -------------------------------------------------------
 
-
-
 def empty_cache() -> None:
     """Release the memory xent.torch keeps for reuse (see the PyTorch page of
     the docs): up to four arrays, each the size of a gradient it computed."""
@@ -115,10 +113,9 @@ def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
 def _grad_array(x: torch.Tensor) -> np.ndarray:
     """The array the kernel writes the gradient of ``x`` into."""
     dtype = _NP_DTYPES[x.dtype]
-    if x.numel() * 8 < _BUFFERS.MIN_BYTES:
+    if x.numel() * x.element_size() < _BUFFERS.MIN_BYTES:
         return np.empty(x.shape, dtype)
     return _BUFFERS.empty(tuple(x.shape), dtype)
-
 
 
 def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
