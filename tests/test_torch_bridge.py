@@ -462,3 +462,124 @@ def test_retain_graph_second_backward():
     first = x.grad.clone()
     loss.backward()
     torch.testing.assert_close(x.grad, 2 * first)
+
+
+def test_custom_ops_pass_opcheck():
+    """torch.library.opcheck: schema, fake (meta) implementations whose
+    shapes and strides match the real outputs, autograd registration."""
+    x = torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 5, (3, 2))
+    p = torch.softmax(torch.randn(3, 5, 2, dtype=torch.float64), 1)
+    w = torch.rand(5, dtype=torch.float64)
+    y = torch.rand(3, 5, 2, dtype=torch.float64)
+    cases = [
+        (xt._ce_op, (x, t, w, -100, "none", 0.1, 1e-3, 4.0, True)),
+        (xt._ce_op, (x, p, None, -100, "mean", 0.0, 0.0, None, True)),
+        (xt._nll_op, (x, t, w, -100, "sum", True)),
+        (xt._bce_logits_op, (x, y, None, None, "none", True)),
+        (xt._bce_op, (torch.sigmoid(x.detach()).requires_grad_(), y, None, "mean", True)),
+        (xt._multilabel_op, (x, y, None, "none", True)),
+        (xt._kl_op, (torch.log(p).requires_grad_(), p, "batchmean", False, True)),
+        (xt._lse_op, (x, [0], False, True)),
+        (xt._lse_op, (x, [1, 2], True, True)),
+        (xt._softmax_op, (x, 1, True)),
+        (xt._softmax_backward_op, (torch.softmax(x.detach(), 1), y, 1, False)),
+    ]
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
+def test_inductor_softmax_family_over_a_middle_dim():
+    x0 = torch.randn(2, 5, 3, dtype=torch.float64)
+    for fn in (lambda x: (xt.log_softmax(x, 1) * x0).sum(),
+               lambda x: (xt.softmax(x, 1) * x0).sum(),
+               lambda x: (xt.logsumexp(x, 0) * x0[0]).sum()):
+        compiled = torch.compile(fn, fullgraph=True)
+        a = x0.clone().requires_grad_()
+        compiled(a).backward()
+        b = x0.clone().requires_grad_()
+        fn(b).backward()
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_torch_func_forward_ad_and_jit_trace_use_torch():
+    import torch.autograd.forward_ad as fwAD
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+    t = torch.tensor([0, 1, 2, 1])
+    torch.testing.assert_close(torch.func.grad(lambda z: xt.cross_entropy(z, t))(x),
+                               torch.func.grad(lambda z: F.cross_entropy(z, t))(x))
+    torch.testing.assert_close(torch.vmap(lambda z: xt.log_softmax(z, -1))(x),
+                               F.log_softmax(x, -1))
+    v = torch.randn_like(x)
+    with fwAD.dual_level():
+        got = fwAD.unpack_dual(xt.cross_entropy(fwAD.make_dual(x, v), t)).tangent
+        want = fwAD.unpack_dual(F.cross_entropy(fwAD.make_dual(x, v), t)).tangent
+    torch.testing.assert_close(got, want)
+
+    class M(torch.nn.Module):
+        def forward(self, z):
+            return xt.softmax(z, -1)
+
+    traced = torch.jit.trace(M(), torch.zeros(1, 3))
+    z = torch.tensor([[0.0, 0.0, 5.0]])
+    torch.testing.assert_close(traced(z), F.softmax(z, -1))
+
+
+def test_autocast_runs_the_losses_in_float32():
+    lin = torch.nn.Linear(16, 50)
+    x, t = torch.randn(8, 16), torch.randint(0, 50, (8,))
+    y = torch.rand(8, 50)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = lin(x)
+        assert logits.dtype == torch.bfloat16
+        for ours, theirs, args in ((xt.cross_entropy, F.cross_entropy, (t,)),
+                                   (xt.binary_cross_entropy_with_logits,
+                                    F.binary_cross_entropy_with_logits, (y,))):
+            a, b = ours(logits, *args), theirs(logits, *args)
+            assert a.dtype == b.dtype == torch.float32
+            torch.testing.assert_close(a, b)
+
+
+def test_legacy_arguments_and_kl_mean_compile_without_break():
+    x = torch.log_softmax(torch.randn(6, 5, dtype=torch.float64), 1).requires_grad_()
+    p = torch.softmax(torch.randn(6, 5, dtype=torch.float64), 1)
+    t = torch.tensor([0, 1, 2, 3, 4, 1])
+    for fn in (lambda x: xt.kl_div(x, p), lambda x: xt.cross_entropy(x, t, size_average=False)):
+        assert torch._dynamo.explain(fn)(x).graph_break_count == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # PyTorch divides its legacy reduction by N again for "batchmean"
+        for kw in (dict(size_average=True), dict(reduce=False)):
+            torch.testing.assert_close(xt.kl_div(x, p, reduction="batchmean", **kw),
+                                       F.kl_div(x, p, reduction="batchmean", **kw))
+
+
+def test_second_backward_after_an_in_place_change_raises():
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 1, 2, 3, 4, 1])
+    loss = xt.cross_entropy(x, t)
+    loss.backward(retain_graph=True)
+    with torch.no_grad():
+        x.mul_(3)
+    with pytest.raises(RuntimeError, match="inplace"):
+        loss.backward()
+
+
+def test_patch_handles_nest_in_any_order():
+    original = F.cross_entropy
+    a, b = xt.patch(), xt.patch()
+    a.undo()
+    assert F.cross_entropy is xt.cross_entropy  # b is still active
+    a.undo()  # a second undo does nothing
+    assert F.cross_entropy is xt.cross_entropy
+    b.undo()
+    assert F.cross_entropy is original
+
+
+def test_compiled_bad_value_raises_torch_error():
+    x = torch.randn(6, 5, dtype=torch.float64)
+    t = torch.tensor([0, 1, 7, 3, 4, 1])
+    compiled = torch.compile(lambda x: xt.cross_entropy(x, t), backend="aot_eager")
+    with pytest.raises(IndexError, match="out of bounds"):
+        compiled(x)

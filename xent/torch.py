@@ -31,6 +31,7 @@ double backward, ``create_graph=True`` then a second ``grad``) raises.
 and the other loss modules) to these functions without editing a script.
 """
 
+import functools
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -41,6 +42,8 @@ except ImportError as _missing:  # tested in a subprocess without torch
         "xent.torch needs PyTorch (2.4 or newer): pip install \"xent[torch]\"") from _missing
 
 import numpy as np
+
+import torch.autograd.forward_ad as _fwAD
 
 import xent
 from xent._buffers import BUFFERS as _BUFFERS
@@ -119,9 +122,27 @@ def _grad_array(x: torch.Tensor) -> np.ndarray:
 
 
 def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
-    if size_average is not None or reduce is not None:
-        return torch.nn._reduction.legacy_get_string(size_average, reduce)
-    return reduction
+    """PyTorch's reduction of its legacy ``size_average``/``reduce`` arguments
+    (with its deprecation warning, outside torch.compile, which would break
+    the graph on it): plain Python, so that Dynamo traces it."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    new = ("mean" if size_average else "sum") if reduce else "none"
+    if not torch.compiler.is_compiling():
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{new}' instead.", stacklevel=3)
+    return new
+
+
+#: the losses CPU autocast runs in float32 (a float16/bfloat16 input is cast
+#: first, so the loss and its gradient's computation are float32's, as PyTorch's)
+def _autocast(*ts: Optional[torch.Tensor]) -> Tuple[Optional[torch.Tensor], ...]:
+    if not torch.is_autocast_enabled("cpu"):
+        return ts
+    return tuple(t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16)
+                 else t for t in ts)
 
 
 def _float_input(x: Any) -> bool:
@@ -262,7 +283,9 @@ def _logsumexp_forward(x: torch.Tensor, dim: List[int], keepdim: bool,
         return _tensor(xent.logsumexp(_array(x), axis=axis, keepdims=keepdim), x.dtype), \
             x.new_empty(0)
     lse, p = xent.logsumexp(_array(x), axis=axis, keepdims=keepdim, return_grad=True)
-    return _tensor(lse, x.dtype), _tensor(p, x.dtype)
+    # (the softmax comes laid out with the reduced dims last: C-contiguous, as
+    # the fake implementation says; no copy when they are the last dims)
+    return _tensor(lse, x.dtype), _tensor(np.ascontiguousarray(p), x.dtype)
 
 
 def _softmax_forward(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
@@ -274,7 +297,9 @@ def _softmax_forward(x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
 
 def _softmax_backward(y: torch.Tensor, grad: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
     fn = xent.log_softmax_backward if log else xent.softmax_backward
-    return _tensor(fn(_array(y), _array(grad.to(y.dtype)), axis=dim), y.dtype)
+    out = _grad_array(y)  # (C-contiguous, as the fake implementation says)
+    fn(_array(y), _array(grad.to(y.dtype)), axis=dim, out=out)
+    return _tensor(out, y.dtype)
 
 
 # --- backward: the saved gradient times the upstream one -----------------------
@@ -306,7 +331,10 @@ class _Eager(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, call: Tuple[Any, ...]) -> torch.Tensor:
         out, ctx.g = call[0](x, *call[3], True)
-        ctx.x, ctx.call, ctx.out_shape = x, call, out.shape
+        ctx.call, ctx.out_shape = call, out.shape
+        # (for a second backward's recomputation; autograd checks on access
+        # that none of them was modified in place since)
+        ctx.save_for_backward(x, *[a for a in call[3] if isinstance(a, torch.Tensor)])
         return out
 
     @staticmethod
@@ -319,9 +347,12 @@ class _Eager(torch.autograd.Function):
         g, ctx.g = ctx.g, None
         forward, kind, dim, args = ctx.call
         if g is None:
-            g = forward(ctx.x, *args, True)[1]
+            x, *saved = ctx.saved_tensors
+            it = iter(saved)
+            g = forward(x, *[next(it) if isinstance(a, torch.Tensor) else a for a in args],
+                        True)[1]
         if go.numel() != 1 or float(go) != 1.0:
-            g = _scaled(g, go, _go_shape(ctx.x, ctx.out_shape, kind, dim))
+            g = _scaled(g, go, _go_shape(g, ctx.out_shape, kind, dim))
         return g, None
 
 
@@ -352,8 +383,20 @@ class _EagerSoftmax(torch.autograd.Function):
 
 def _register(name: str, forward: Callable[..., Any], kind: str,
               fake: Callable[..., Tuple[torch.Tensor, torch.Tensor]],
-              dim_of: Callable[..., Any]) -> Any:
-    op = torch.library.custom_op(f"xent::{name}", forward, mutates_args=())
+              dim_of: Callable[..., Any], to_torch: Callable[..., Tuple[Any, ...]]) -> Any:
+    """The custom op ``xent::<name>`` of ``forward``; ``to_torch`` maps its
+    arguments to the PyTorch function's, whose error is raised when the NumPy
+    API refuses a value (as on the eager route)."""
+
+    @functools.wraps(forward)
+    def impl(*args: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return forward(*args)  # type: ignore[no-any-return]
+        except (ValueError, TypeError):
+            _ORIGINAL[name](*to_torch(*args))
+            raise
+
+    op = torch.library.custom_op(f"xent::{name}", impl, mutates_args=())
     op.register_fake(fake)
 
     def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
@@ -400,25 +443,31 @@ def _fake_elementwise(x: torch.Tensor, reduction: str, need_grad: bool,
 _ce_op = _register(
     "cross_entropy", _ce_forward, "rows",
     lambda x, t, w, ii, r, ls, z, sc, ng: _fake_rows(x, t, r, ng),
-    lambda x, *a: [1 if x.dim() > 1 else 0])
+    lambda x, *a: [1 if x.dim() > 1 else 0],
+    lambda x, t, w, ii, r, ls, z, sc, ng: (x, t, w, None, ii, None, r, ls))
 _nll_op = _register(
     "nll_loss", _nll_forward, "rows",
     lambda x, t, w, ii, r, ng: _fake_rows(x, t, r, ng),
-    lambda x, *a: [1 if x.dim() > 1 else 0])
+    lambda x, *a: [1 if x.dim() > 1 else 0],
+    lambda x, t, w, ii, r, ng: (x, t, w, None, ii, None, r))
 _bce_logits_op = _register(
     "binary_cross_entropy_with_logits", _bce_logits_forward, "elementwise",
-    lambda x, t, w, pw, r, ng: _fake_elementwise(x, r, ng), lambda *a: None)
+    lambda x, t, w, pw, r, ng: _fake_elementwise(x, r, ng), lambda *a: None,
+    lambda x, t, w, pw, r, ng: (x, t, w, None, None, r, pw))
 _bce_op = _register(
     "binary_cross_entropy", _bce_forward, "elementwise",
-    lambda x, t, w, r, ng: _fake_elementwise(x, r, ng), lambda *a: None)
+    lambda x, t, w, r, ng: _fake_elementwise(x, r, ng), lambda *a: None,
+    lambda x, t, w, r, ng: (x, t, w, None, None, r))
 _multilabel_op = _register(
     "multilabel_soft_margin_loss", _multilabel_forward, "rows",
     lambda x, t, w, r, ng: _fake_elementwise(x, r, ng, rows=True),
-    lambda x, *a: [x.dim() - 1])
+    lambda x, *a: [x.dim() - 1],
+    lambda x, t, w, r, ng: (x, t, w, None, None, r))
 _kl_op = _register(
     "kl_div", _kl_forward, "elementwise",
     lambda x, t, r, lt, ng: _fake_elementwise(x, "none" if r == "none" else "sum", ng),
-    lambda *a: None)
+    lambda *a: None,
+    lambda x, t, r, lt, ng: (x, t, None, None, r, lt))
 
 
 def _fake_lse(x: torch.Tensor, dim: List[int], keepdim: bool,
@@ -429,7 +478,8 @@ def _fake_lse(x: torch.Tensor, dim: List[int], keepdim: bool,
 
 
 _lse_op = _register("logsumexp", _logsumexp_forward, "rows", _fake_lse,
-                    lambda x, dim, keepdim, ng: dim)
+                    lambda x, dim, keepdim, ng: dim,
+                    lambda x, dim, keepdim, ng: (x, dim, keepdim))
 
 
 @torch.library.custom_op("xent::softmax", mutates_args=())
@@ -482,16 +532,25 @@ def _fused(name: str, forward: Callable[..., Any], op: Any, kind: str, dim: Any,
     need = x.requires_grad and torch.is_grad_enabled()
     if torch.compiler.is_compiling():
         return op(x, *args, need)[0]
+    if _elsewhere(x):
+        return _ORIGINAL[name](*torch_args)
     try:
         if need:
-            if torch._C._are_functorch_transforms_active():
-                return _Eager.apply(x, (forward, kind, dim, args))
             # (autograd.Function.apply's Python layer only unwraps functorch's
-            # wrappers, of which there are none here: ~2 us a call saved)
+            # wrappers, of which there are none here (_elsewhere): ~2 us saved)
             return _EAGER_APPLY(x, (forward, kind, dim, args))
         return forward(x, *args, False)[0]
     except (ValueError, TypeError):
         return _ORIGINAL[name](*torch_args)
+
+
+def _elsewhere(x: torch.Tensor) -> bool:
+    """Whether PyTorch's machinery around the call needs PyTorch's own op:
+    torch.func transforms (grad, vmap, jacrev: their wrapped tensors have no
+    NumPy view), forward-mode AD (a dual tensor's tangent), torch.jit.trace
+    (which would record the result as a constant)."""
+    return torch._C._are_functorch_transforms_active() or torch.jit.is_tracing() or (
+        _fwAD._current_level >= 0 and _fwAD.unpack_dual(x).tangent is not None)
 
 
 def _plain(*ts: Any) -> bool:
@@ -571,6 +630,7 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[to
     """
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
+    input, target, weight = _autocast(input, target, weight)
     torch_args = (input, target, weight, None, ignore_index, None, reduction, label_smoothing)
     if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
             and _class_target_ok(input, target, True) and 0.0 <= label_smoothing <= 1.0 \
@@ -592,6 +652,7 @@ def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.T
     """:func:`torch.nn.functional.nll_loss` on log-probabilities (class indices)."""
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
+    input, weight = _autocast(input, weight)
     torch_args = (input, target, weight, None, ignore_index, None, reduction)
     if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
             and _class_target_ok(input, target, False) \
@@ -613,6 +674,7 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
     """
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
+    input, target, weight, pos_weight = _autocast(input, target, weight, pos_weight)
     torch_args = (input, target, weight, None, None, reduction, pos_weight)
     if _float_input(input) and _plain(target, weight, pos_weight) and reduction in _REDUCTIONS \
             and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input) \
@@ -639,6 +701,7 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
     """
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
+    input, target, weight = _autocast(input, target, weight)
     torch_args = (input, target, weight, None, None, reduction)
     if _float_input(input) and _plain(target, weight) and reduction in _REDUCTIONS \
             and _same_shape_target_ok(input, target) and _broadcast_ok(weight, input):
@@ -676,13 +739,16 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, size_average: Optional[boo
     """:func:`torch.nn.functional.kl_div`: ``input`` log-probabilities,
     ``target`` probabilities (log-probabilities with ``log_target``); PyTorch's
     reductions, its warning for ``"mean"`` included."""
-    torch_args = (input, target, size_average, reduce, reduction, log_target)
     legacy = size_average is not None or reduce is not None
+    if legacy and reduction == "batchmean":  # PyTorch divides its legacy reduction by N too
+        return _ORIGINAL["kl_div"](input, target, size_average, reduce, reduction, log_target)
     if legacy:
         reduction = _reduction(size_average, reduce, reduction)
+    input, target = _autocast(input, target)
+    torch_args = (input, target, None, None, reduction, log_target)
     if _float_input(input) and _plain(target) and reduction in _REDUCTIONS + ("batchmean",) \
             and _same_shape_target_ok(input, target):
-        if reduction == "mean" and not legacy:
+        if reduction == "mean" and not legacy and not torch.compiler.is_compiling():
             warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
         return _fused("kl_div", _kl_forward, _kl_op, "elementwise", None, input,
                       (target, reduction, bool(log_target)), torch_args)
@@ -700,10 +766,12 @@ def _softmax_public(name: str, log: bool, input: torch.Tensor, dim: Optional[int
     if fast and dtype is not None:
         input = input.to(dtype)
     if dim is None or not (fast and _float_input(input) and _dim_ok(input, dim)):
-        return _ORIGINAL[name](input, dim, _stacklevel, dtype)
+        return _ORIGINAL[name](input, dim, _stacklevel + 2, dtype)  # (the caller's line)
     d = dim % input.ndim
     if torch.compiler.is_compiling():
         return _softmax_op(input, d, log)
+    if _elsewhere(input):
+        return _ORIGINAL[name](input, dim, _stacklevel + 1, dtype)
     if input.requires_grad and torch.is_grad_enabled():
         return _EagerSoftmax.apply(input, d, log)
     return _softmax_forward(input, d, log)
@@ -726,8 +794,11 @@ def logsumexp(input: torch.Tensor, dim: Union[int, Sequence[int]],
               keepdim: bool = False) -> torch.Tensor:
     """:func:`torch.logsumexp` over one dim or several; the gradient (the
     softmax) is written by the forward pass when the input needs one."""
-    dims = [dim] if isinstance(dim, int) else list(dim)
-    fast = _float_input(input) and len(dims) > 0 \
+    if type(dim) is not int and not (type(dim) in (tuple, list)
+                                     and all(type(d) is int for d in dim)):
+        return _ORIGINAL["logsumexp"](input, dim, keepdim)  # (tensors, NumPy integers, ...)
+    dims = [dim] if type(dim) is int else list(dim)
+    fast = type(keepdim) is bool and _float_input(input) and len(dims) > 0 \
         and all(_dim_ok(input, d) for d in dims) \
         and len({d % input.dim() for d in dims}) == len(dims)
     if not fast:
@@ -761,15 +832,27 @@ class patch:
     PyTorch's function.
     """
 
+    _active = 0  # patches not yet undone
+    _saved: Dict[str, Callable[..., Any]] = {}  # what the first of them replaced
+
     def __init__(self) -> None:
-        self._saved = {name: getattr(_F, name) for name in _PATCHES}
-        for name, fn in _PATCHES.items():
-            setattr(_F, name, fn)
+        self._live = True
+        if patch._active == 0:
+            patch._saved = {name: getattr(_F, name) for name in _PATCHES}
+            for name, fn in _PATCHES.items():
+                setattr(_F, name, fn)
+        patch._active += 1
 
     def undo(self) -> None:
-        """Put back the functions that were there before this patch."""
-        for name, fn in self._saved.items():
-            setattr(_F, name, fn)
+        """End this patch; when no other is active, put back the functions
+        that were there before the first. A second call does nothing."""
+        if not self._live:
+            return
+        self._live = False
+        patch._active -= 1
+        if patch._active == 0:
+            for name, fn in patch._saved.items():
+                setattr(_F, name, fn)
 
     def __enter__(self) -> "patch":
         return self
