@@ -65,3 +65,11 @@ def test_api_page_documents_every_public_function():
     public |= {f"xent.metrics.{n}" for n in xent.metrics.__all__}
     public |= {f"xent.objectives.{n}" for n in xent.objectives.__all__}
     assert public - documented == set()
+
+
+def test_torch_page_blocks_each_import_torch():
+    """Every block of the PyTorch page imports torch itself, so that without
+    PyTorch each is skipped rather than failing on a name an earlier,
+    skipped block would have defined."""
+    codes = [code for _, code in blocks(_doc("torch.md"))]
+    assert codes and all("torch" in needs(c) for c in codes)
