@@ -43,10 +43,10 @@ except ImportError as _missing:  # tested in a subprocess without torch
 
 import numpy as np
 
-import torch.autograd.forward_ad as _fwAD
-
 import xent
 from xent._buffers import BUFFERS as _BUFFERS
+
+_fwAD = torch.autograd.forward_ad
 
 __all__ = [
     "binary_cross_entropy",
@@ -138,7 +138,7 @@ def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
 
 #: the losses CPU autocast runs in float32 (a float16/bfloat16 input is cast
 #: first, so the loss and its gradient's computation are float32's, as PyTorch's)
-def _autocast(*ts: Optional[torch.Tensor]) -> Tuple[Optional[torch.Tensor], ...]:
+def _autocast(*ts: Any) -> Tuple[Any, ...]:
     if not torch.is_autocast_enabled("cpu"):
         return ts
     return tuple(t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16)
@@ -794,10 +794,13 @@ def logsumexp(input: torch.Tensor, dim: Union[int, Sequence[int]],
               keepdim: bool = False) -> torch.Tensor:
     """:func:`torch.logsumexp` over one dim or several; the gradient (the
     softmax) is written by the forward pass when the input needs one."""
-    if type(dim) is not int and not (type(dim) in (tuple, list)
-                                     and all(type(d) is int for d in dim)):
-        return _ORIGINAL["logsumexp"](input, dim, keepdim)  # (tensors, NumPy integers, ...)
-    dims = [dim] if type(dim) is int else list(dim)
+    given: Any = dim
+    if type(given) is int:
+        dims = [given]
+    elif type(given) in (tuple, list) and all(type(d) is int for d in given):
+        dims = list(given)
+    else:  # (tensors, NumPy integers, ...: as PyTorch takes them)
+        return _ORIGINAL["logsumexp"](input, dim, keepdim)
     fast = type(keepdim) is bool and _float_input(input) and len(dims) > 0 \
         and all(_dim_ok(input, d) for d in dims) \
         and len({d % input.dim() for d in dims}) == len(dims)
