@@ -4,12 +4,22 @@ The compiled extension is imported unconditionally: if it is missing, every
 test module fails at import (never skips).
 """
 
-import numpy as np
-import pytest
+import os
 
-import xent
-from xent import _dispatch
-from xent import _kernels as _compiled  # noqa: F401  (must import)
+# Under pytest-xdist the workers share the machine's cores: an OpenMP thread
+# that busy-waits for its next parallel region (libgomp's default) then takes
+# a core another worker's threads need. XGBoost's training loops (thousands of
+# short parallel regions) ran 10-25x slower that way (27 s instead of 1-3 s).
+# Idle OpenMP threads sleep instead; set before any OpenMP runtime loads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import xent  # noqa: E402
+from xent import _dispatch  # noqa: E402
+from xent import _kernels as _compiled  # noqa: F401,E402  (must import)
 
 
 def pytest_configure(config):
@@ -20,7 +30,17 @@ def pytest_configure(config):
         "(deselect locally with -m 'not slow')")
 
 
-@pytest.fixture(params=_dispatch.supported_isas())
+# XENT_TEST_ISAS=avx2,baseline restricts the ``isa`` fixture to those paths
+# (.ci/sanitize: the best path's run covers every path through this fixture,
+# the later runs of one path each only theirs). Unset: every path.
+_TEST_ISAS = [i for i in _dispatch.supported_isas()
+              if not os.environ.get("XENT_TEST_ISAS") or i in os.environ["XENT_TEST_ISAS"].split(",")]
+if not _TEST_ISAS:
+    raise RuntimeError(f"XENT_TEST_ISAS={os.environ['XENT_TEST_ISAS']!r} names none of this CPU's "
+                       f"paths {_dispatch.supported_isas()}")
+
+
+@pytest.fixture(params=_TEST_ISAS)
 def isa(request):
     """Each instruction-set path this CPU runs, in turn (its name)."""
     with _dispatch.use_isa(request.param):

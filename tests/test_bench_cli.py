@@ -11,6 +11,11 @@ from xent._bench import CASES, QUICK_ROWS, shape
 
 HAS_MPL = importlib.util.find_spec("matplotlib") is not None
 
+# One worker runs this file (pytest-xdist's --dist loadgroup, set in
+# pyproject.toml and .ci/run), so the quick bench of the module fixture runs
+# once, not once in each worker.
+pytestmark = pytest.mark.xdist_group("bench_cli")
+
 
 def bench(*args):
     return subprocess.run([sys.executable, "-m", "xent", "bench", "--quick", "--repeats", "1", *args],
@@ -19,14 +24,16 @@ def bench(*args):
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    """One quick bench run, saving its JSON (and its plot, with matplotlib)."""
     path = tmp_path_factory.mktemp("bench") / "bench.json"
-    proc = bench("--json", str(path))
+    png = path.with_suffix(".png")
+    proc = bench("--json", str(path), *(["--plot", str(png)] if HAS_MPL else []))
     assert proc.returncode == 0, proc.stderr
-    return proc, json.loads(path.read_text())
+    return proc, json.loads(path.read_text()), png
 
 
 def test_table_has_header_and_every_case(quick_run):
-    proc, _ = quick_run
+    proc, _, _ = quick_run
     out = proc.stdout
     assert "| case | shape | dtype | implementation | median ms | GB/s | vs copyto | xent speedup |" in out
     assert "python -m xent bench --quick --repeats 1" in out
@@ -44,7 +51,7 @@ def test_missing_peers_are_named_with_how_to_install_them(quick_run):
     instead of its rows silently missing; an installed one is not."""
     from xent._bench import PEER_INSTALL, missing_peers
 
-    proc, data = quick_run
+    proc, data, _ = quick_run
     for name, (_, command) in PEER_INSTALL.items():
         installed = data["versions"][name] != "not installed"
         assert (command in proc.stdout) != installed, name
@@ -57,7 +64,7 @@ def test_missing_peers_are_named_with_how_to_install_them(quick_run):
 
 
 def test_json_has_positive_medians(quick_run):
-    _, data = quick_run
+    _, data, _ = quick_run
     assert data["machine"]["version"] and data["machine"]["isa"]
     assert len(data["cases"]) == len(CASES)
     for record, case in zip(data["cases"], CASES):
@@ -69,10 +76,9 @@ def test_json_has_positive_medians(quick_run):
 
 
 @pytest.mark.skipif(not HAS_MPL, reason="matplotlib not installed")
-def test_plot_writes_png(tmp_path):
-    png = tmp_path / "ce.png"
-    proc = bench("--plot", str(png))
-    assert proc.returncode == 0, proc.stderr
+def test_plot_writes_png(quick_run):
+    proc, _, png = quick_run
+    assert f"plot saved to {png}" in proc.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
