@@ -1004,6 +1004,39 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
     double oth[B]; /* the focal loss: the sum of the exps other than the label's */
     for (int b = 0; b < B; b++)
         oth[b] = 0.0;
+#if defined(XENT_AVX512) && XENT_BLOCK == 16
+    if (sizeof(XENT_T) == 8) {
+        /* float64: the table-driven xent_exp8_, the sums compensated as XENT_ACC */
+        const __m512d lo = _mm512_set1_pd(xent_exp_bounds[0]), hi = _mm512_set1_pd(xent_exp_bounds[1]);
+        const __m512d m0 = _mm512_loadu_pd((const double *)mt), m1 = _mm512_loadu_pd((const double *)mt + 8);
+        __m512d s0 = _mm512_setzero_pd(), s1 = s0, c0 = s0, c1 = s0;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const double *v = (const double *)xw + c * B;
+            double *e = (double *)ew + c * B;
+            __m512d e0 = XENT_F(xent_exp8_)(_mm512_sub_pd(_mm512_loadu_pd(v), m0), lo, hi);
+            __m512d e1 = XENT_F(xent_exp8_)(_mm512_sub_pd(_mm512_loadu_pd(v + 8), m1), lo, hi);
+            _mm512_storeu_pd(e, e0);
+            _mm512_storeu_pd(e + 8, e1);
+            __m512d y0 = _mm512_sub_pd(e0, c0), y1 = _mm512_sub_pd(e1, c1);
+            __m512d u0 = _mm512_add_pd(s0, y0), u1 = _mm512_add_pd(s1, y1);
+            c0 = _mm512_sub_pd(_mm512_sub_pd(u0, s0), y0);
+            c1 = _mm512_sub_pd(_mm512_sub_pd(u1, s1), y1);
+            s0 = u0;
+            s1 = u1;
+        }
+        _mm512_storeu_pd(s, s0);
+        _mm512_storeu_pd(s + 8, s1);
+        _mm512_storeu_pd(comp, c0);
+        _mm512_storeu_pd(comp + 8, c1);
+        if (op == XENT_CLS_FOCAL)
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const XENT_T *e = ew + c * B;
+#pragma omp simd
+                for (int b = 0; b < B; b++)
+                    oth[b] += yi[b] == (int32_t)c ? 0.0 : (double)e[b];
+            }
+    } else
+#endif
     for (ptrdiff_t c = 0; c < C; c++) {
         const XENT_T *v = xw + c * B;
         XENT_T *e = ew + c * B;

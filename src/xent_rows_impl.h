@@ -630,6 +630,54 @@ static inline XENT_INLINE __m512 XENT_F(xent_expf16_)(__m512 x, __m512 lo)
     return _mm512_maskz_scalef_ps(keep, p, fk);
 }
 
+/* exp(x) of 8 float64 lanes (the float64 block path's exps, x <= 0, -inf or
+ * NaN; any x works): table-driven, 21 vector operations where xent_exp_'s
+ * degree-13 polynomial, vectorised by the compiler, takes about 34. With
+ * k = round(16 x / ln2) = 16 e + j (j = k mod 16, the low bits of k + magic:
+ * vpermt2pd reads only an index's 4 low bits), r = x - k ln2/16 (|r| <=
+ * ln2/32, a two-part ln2/16), exp(x) = 2^e 2^(j/16) exp(r), 2^(j/16) as
+ * T_j + t_j (the double nearest it and its tail, from two 16-entry tables
+ * held in registers), exp(r) - 1 by its Taylor polynomial of degree 7
+ * (truncation below 1.3e-18 relative), summed as T_j + (T_j p + t_j): one
+ * rounding of a value in [0.97, 1.96] after terms below 2^-60 relative, so
+ * within about 0.51 ulp; then vscalefpd, 2^floor(k/16) with one rounding
+ * (subnormal results included, overflow +inf). x is clamped to [lo, hi]
+ * first ([-746, 710]: 0 and +inf beyond; NaN passes the clamp). Not bit for
+ * bit xent_exp_ (the paths that must agree bit for bit, rows, chunks and
+ * streamed rows, do not take it). */
+static inline XENT_INLINE __m512d XENT_F(xent_exp8_)(__m512d x, __m512d lo, __m512d hi)
+{
+    const __m512d T0 = _mm512_set_pd(1.3542555469368927, 1.2968395546510096, 1.241857812073484,
+                                     1.189207115002721, 1.1387886347566916, 1.0905077326652577,
+                                     1.0442737824274138, 1.0);
+    const __m512d T1 = _mm512_set_pd(1.9152065613971474, 1.8340080864093424, 1.7562521603732995,
+                                     1.681792830507429, 1.6104903319492543, 1.5422108254079407,
+                                     1.4768261459394993, 1.4142135623730951);
+    const __m512d t0 = _mm512_set_pd(7.70094837980299e-17, 2.5382502794888315e-17, 4.658027591836937e-17,
+                                     3.982015231465646e-17, 8.912812676025408e-17, -3.046782079812471e-17,
+                                     8.551889705537965e-17, 0.0);
+    const __m512d t1 = _mm512_set_pd(-1.0619946056195963e-16, 3.283107224245627e-17, 2.960140695448873e-17,
+                                     8.199010020581497e-17, 2.4707192569797888e-17, 7.949834809697621e-17,
+                                     -3.483994556892796e-17, -9.667293313452913e-17);
+    const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */
+    __m512d xc = _mm512_min_pd(hi, _mm512_max_pd(lo, x)); /* (vmaxpd/vminpd: NaN from x passes) */
+    __m512d kb = _mm512_fmadd_pd(xc, _mm512_set1_pd(23.083120654223414), magic); /* 16 / ln2 */
+    __m512d k = _mm512_sub_pd(kb, magic);
+    /* ln2/16 = 0.04332166910171509 (its low 32 bits zero) + 2.9683281493947953e-08 */
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0.04332166910171509), xc);
+    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(2.9683281493947953e-08), r);
+    __m512d r2 = _mm512_mul_pd(r, r), r4 = _mm512_mul_pd(r2, r2);
+    __m512d a = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 6.0), _mm512_set1_pd(0.5));
+    __m512d b = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 120.0), _mm512_set1_pd(1.0 / 24.0));
+    __m512d c = _mm512_fmadd_pd(r, _mm512_set1_pd(1.0 / 5040.0), _mm512_set1_pd(1.0 / 720.0));
+    __m512d q = _mm512_fmadd_pd(r4, c, _mm512_fmadd_pd(r2, b, a));
+    __m512d p = _mm512_fmadd_pd(r2, q, r); /* exp(r) - 1 */
+    __m512i j = _mm512_castpd_si512(kb);
+    __m512d T = _mm512_permutex2var_pd(T0, j, T1), t = _mm512_permutex2var_pd(t0, j, t1);
+    __m512d y = _mm512_add_pd(T, _mm512_fmadd_pd(T, p, t));
+    return _mm512_scalef_pd(y, _mm512_mul_pd(k, _mm512_set1_pd(0.0625))); /* (floor(k / 16) by vscalefpd) */
+}
+
 /* Non-temporal stores of a float32 row whose values are computed 16 at a
  * time at positions 0, 16, 32, ... of the row (so the lanes of any sum taken
  * alongside do not depend on where the output lies). Beyond the cache a plain
