@@ -973,13 +973,17 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
                 }
             }
         } else {
-            for (int b = 0; b < B; b++)
+            XENT_T yc[B]; /* the label as a value of the logits' type (-1: none) */
+            for (int b = 0; b < B; b++) {
                 yv[b] = 0;
+                yc[b] = (XENT_T)yi[b];
+            }
             for (ptrdiff_t c = 0; c < C; c++) {
                 const XENT_T *v = xw + c * B;
+                const XENT_T cc = (XENT_T)c;
 #pragma omp simd
                 for (int b = 0; b < B; b++)
-                    yv[b] = yi[b] == (int32_t)c ? v[b] : yv[b];
+                    yv[b] = yc[b] == cc ? v[b] : yv[b];
             }
 #pragma omp simd
             for (int b = 0; b < B; b++)
@@ -1071,23 +1075,27 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         om[b] = s[b] - 1.0;
     }
     if (any_near) {
-        int seen[B];
+        /* t: the exps other than 1, plus the count of 1s less one (the max's
+         * own exp; rows without a 1 are not finite); in floating point
+         * throughout, so that the loop is one vector operation a step */
+        double ones[B];
         for (int b = 0; b < B; b++)
-            seen[b] = 0;
+            ones[b] = 0.0;
         for (ptrdiff_t c = 0; c < C; c++) {
             const XENT_T *e = ew + c * B;
 #pragma omp simd
             for (int b = 0; b < B; b++) {
-                int top = !seen[b] && e[b] == (XENT_T)1;
-                tt[b] += top ? 0.0 : (double)e[b];
-                seen[b] |= top;
+                double ev = (double)e[b];
+                tt[b] += ev == 1.0 ? 0.0 : ev;
+                ones[b] += ev == 1.0 ? 1.0 : 0.0;
             }
         }
 #pragma omp simd
         for (int b = 0; b < B; b++) {
-            int use = s[b] < near && seen[b] && mt[b] - mt[b] == 0;
-            ls[b] = use ? XENT_F(xent_log1p_)(tt[b]) : ls[b];
-            om[b] = use ? tt[b] : om[b];
+            int use = s[b] < near && ones[b] != 0 && mt[b] - mt[b] == 0;
+            double t = tt[b] + (ones[b] - 1.0);
+            ls[b] = use ? XENT_F(xent_log1p_)(t) : ls[b];
+            om[b] = use ? t : om[b];
         }
     }
     /* rows whose maximum is +inf, -inf or NaN: the contract's limits */
