@@ -947,6 +947,23 @@ static inline __attribute__((always_inline)) void XENT_G(xent_c_block_body_)(
         skip[b] = b >= nb;
     }
     if (op == XENT_CLS_CE || op == XENT_CLS_FOCAL) {
+        if (nb == B && a->labels && !a->sw && !a->w) {
+            /* (the common case, vectorised: a full block of labels without
+             * sample or class weights) */
+            const int64_t *lab = a->labels + i0, ign = a->ignore;
+            const double *gs = a->gs + i0 * a->gss, e1 = 1.0 - a->eps;
+            const ptrdiff_t gss = a->gss;
+#pragma omp simd
+            for (int b = 0; b < B; b++) {
+                int64_t y = lab[b];
+                int sk = y == ign;
+                skip[b] = sk;
+                swv[b] = sk ? 0.0 : 1.0;
+                f[b] = sk ? 0.0 : gs[b * gss];
+                yi[b] = sk ? -1 : (int32_t)y;
+                ay[b] = sk ? 0.0 : e1;
+            }
+        } else
         for (ptrdiff_t b = 0; b < nb; b++) {
             ptrdiff_t i = i0 + b;
             double sw = a->sw ? a->sw[i] : 1.0;
