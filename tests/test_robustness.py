@@ -100,15 +100,24 @@ def test_repeated_calls_do_not_grow_the_process():
             f()
     import gc
 
-    gc.collect()
-    before, blocks = _rss_bytes(), sys.getallocatedblocks()
-    for f, n in calls:
-        for _ in range(n):
-            f()
-    gc.collect()
-    grown, new_blocks = _rss_bytes() - before, sys.getallocatedblocks() - blocks
-    assert grown < 2 * 2**20, f"resident memory grew by {grown / 2**20:.1f} MB"
-    assert new_blocks < LEAK_CALLS // 20, f"{new_blocks} more Python objects after the calls"
+    def window():
+        gc.collect()
+        before, blocks = _rss_bytes(), sys.getallocatedblocks()
+        for f, n in calls:
+            for _ in range(n):
+                f()
+        gc.collect()
+        return _rss_bytes() - before, sys.getallocatedblocks() - blocks
+
+    # Two windows, the smaller growth of each: a leak grows every window by as
+    # much, while the interpreter's own structures (dicts resized, free lists)
+    # grow in steps now and then: measured 70, 143 and 7 blocks over three
+    # windows on Python 3.11, 237 in one window on 3.10.
+    first, second = window(), window()
+    grown, new_blocks = min(first[0], second[0]), min(first[1], second[1])
+    assert grown < 2 * 2**20, f"resident memory grew by {grown / 2**20:.1f} MB (windows: {first}, {second})"
+    assert new_blocks < LEAK_CALLS // 20, \
+        f"{new_blocks} more Python objects after the calls (windows: {first}, {second})"
 
 
 FORK_SCRIPT = textwrap.dedent("""
