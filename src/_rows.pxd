@@ -23,7 +23,7 @@
 
 from libc.math cimport log, INFINITY, NAN
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -138,6 +138,8 @@ cdef extern from "xent_rows.h":
         void (*class_chunk_out_f64)(const xent_class_call* a, Py_ssize_t q) noexcept nogil
         void (*class_stream_close_f64)(xent_stream* st) noexcept nogil
         double (*loss_group_sum)(const double* v, Py_ssize_t n) noexcept nogil
+        void (*bf16_widen)(const uint16_t* s, float* d, Py_ssize_t n) noexcept nogil
+        void (*bf16_narrow)(const float* s, uint16_t* d, Py_ssize_t n) noexcept nogil
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
     enum:
@@ -251,6 +253,15 @@ cdef inline xent_stream* workspace_open(Py_ssize_t c, int op, size_t itemsize) n
 ctypedef fused floating:
     float
     double
+
+
+# The element of a softmax-family call (src/class_rows.pxi): float32,
+# float64, or bfloat16 bits (uint16_t: run as float32 on groups of widened
+# rows, run_bf16).
+ctypedef fused cfloat:
+    float
+    double
+    uint16_t
 
 
 cdef inline floating xexp(floating x) noexcept nogil:

@@ -7,6 +7,7 @@
 # results are bit-identical for any thread count.
 
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -14,7 +15,7 @@ from _rows cimport (
     xent_ops, xent_class_call, xent_chunk, xent_row_terms, xent_stream, XENT_BLOCK, XENT_ROW_CHUNK,
     XENT_STACK_CHUNKS, XENT_CLS_SOFTMAX, BLOCKS_PER_CHUNK, STREAM_TASK, LONG_ROW, ClassPath,
     PATH_BLOCKS, PATH_ROWS, PATH_STREAMED, PATH_CHUNKS, LOSS_GROUP, class_path, stream_op,
-    workspace_open, rows_per_chunk, floating,
+    workspace_open, rows_per_chunk, floating, cfloat,
 )
 
 long_row = LONG_ROW
@@ -239,10 +240,102 @@ cdef int run_blocks_sum(const xent_class_call* a, bint f32, int n_threads, doubl
     return -failed[0]
 
 
+# ------------------------------------------------------------- bfloat16
+# A call on bfloat16 rows (itemsize 2: x, a probability target, the outputs
+# out, hess and lse hold bfloat16 bits) runs as float32 on groups of rows:
+# a task widens a group of rows into its thread's float32 workspace (sized
+# to stay in the core's cache), runs the float32 call on them in place (one
+# thread: the group is the task), and narrows the outputs into the caller's
+# rows. The values are those of the float32 call on the widened rows, bit
+# for bit (a row's value does not depend on its path but for the block
+# path, which the class count alone chooses); no N x C float32 array exists.
+
+cdef enum:
+    BF16_GROUP_BYTES = 262144  # float32 bytes of a group's rows (at least one row)
+
+
+cdef int bf16_group(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, Py_ssize_t cap,
+                    char* ws, double* loss) noexcept nogil:
+    # rows i0 .. i0 + nr - 1 of a in the workspace ws: the call, then the
+    # rows' x, target and hess (cap rows each) and lse (cap values), float32;
+    # -1 if out of memory
+    cdef xent_class_call* sub = <xent_class_call*>ws
+    cdef Py_ssize_t c = a.C, m = nr * c, i
+    cdef float* xs = <float*>(ws + ((sizeof(xent_class_call) + 63) & ~(<size_t>63)))
+    cdef float* ts = xs + cap * c
+    cdef float* hs = ts + cap * c
+    cdef float* ls = hs + cap * c
+    cdef const uint16_t* x = <const uint16_t*>a.x + i0 * c
+    cdef int status = 0
+    rows_call(a, i0, nr, 2, loss, sub)
+    xent_ops.bf16_widen(x, xs, m)
+    sub.x = xs
+    if a.out != NULL:
+        sub.out = xs  # (in place: the outputs overwrite the widened rows)
+    if a.target != NULL:
+        xent_ops.bf16_widen(<const uint16_t*>a.target + i0 * c, ts, m)
+        sub.target = ts
+    if a.hess != NULL:
+        sub.hess = hs
+    if a.lse != NULL:
+        sub.lse = ls
+    if class_path(sub, 4, 1) == PATH_BLOCKS:
+        i = 0
+        while i < nr:
+            cls_block(sub, i, min(<Py_ssize_t>XENT_BLOCK, nr - i), True)
+            i += XENT_BLOCK
+    else:
+        status = run_rows(sub, PATH_ROWS, True, 1)
+    if a.out != NULL:
+        xent_ops.bf16_narrow(xs, <uint16_t*>a.out + i0 * c, m)
+    if a.hess != NULL:
+        xent_ops.bf16_narrow(hs, <uint16_t*>a.hess + i0 * c, m)
+    if a.lse != NULL:
+        xent_ops.bf16_narrow(ls, <uint16_t*>a.lse + i0, nr)
+    return status
+
+
+cdef int run_bf16(xent_class_call* a, int n_threads, double* total) noexcept nogil:
+    # the call on bfloat16 rows, a group of rows a task (above); with total,
+    # the reduced loss as grouped_sum of the per-row losses
+    cdef Py_ssize_t n = a.n, c = a.C, g, ng, cap
+    cdef size_t head = (sizeof(xent_class_call) + 63) & ~(<size_t>63)
+    cdef double* loss = a.loss
+    cdef char* ws
+    cdef void* raw
+    cdef int failed[1]
+    cap = max(<Py_ssize_t>1, <Py_ssize_t>BF16_GROUP_BYTES // (4 * c))
+    cap = min(cap, n)
+    ng = (n + cap - 1) // cap
+    failed[0] = 0
+    if total != NULL:
+        loss = <double*>malloc(n * sizeof(double))
+        if loss == NULL:
+            return -1
+    ws, raw = NULL, NULL
+    with parallel(num_threads=n_threads, use_threads_if=n_threads > 1 and ng > 1):
+        raw = malloc(head + 64 + (3 * cap * c + cap) * sizeof(float))
+        ws = <char*>((<size_t>raw + 63) & ~(<size_t>63)) if raw != NULL else NULL
+        if ws == NULL:
+            failed[0] = 1
+        for g in prange(ng, schedule="dynamic"):
+            if ws != NULL:
+                if bf16_group(a, g * cap, min(cap, n - g * cap), cap, ws,
+                              loss + g * cap if loss != NULL else NULL) != 0:
+                    failed[0] = 1
+        free(raw)
+    if total != NULL:
+        if failed[0] == 0:
+            total[0] = grouped_sum(loss, n)
+        free(loss)
+    return -failed[0]
+
+
 cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads, double* total=NULL) noexcept nogil:
     # the call on its path (class_path); -1 if out of memory. With total
     # (a.loss NULL), the reduced loss goes there instead of per-row losses.
-    cdef ClassPath path = class_path(a, itemsize, n_threads)
+    # itemsize 2: bfloat16 rows (run_bf16).
+    cdef ClassPath path
     cdef Py_ssize_t n = a.n, i
     cdef bint f32 = itemsize == 4
     cdef int status
@@ -250,6 +343,9 @@ cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads, double* t
         total[0] = 0.0
     if n == 0:
         return 0
+    if itemsize == 2:
+        return run_bf16(a, n_threads, total)
+    path = class_path(a, itemsize, n_threads)
     if total != NULL:
         if path == PATH_BLOCKS:
             return run_blocks_sum(a, f32, n_threads, total)
@@ -272,7 +368,7 @@ cdef int run_class(xent_class_call* a, size_t itemsize, int n_threads, double* t
     return run_rows(a, path, f32, n_threads)
 
 
-cdef xent_class_call class_call(int op, const floating[:, ::1] x):
+cdef xent_class_call class_call(int op, const cfloat[:, ::1] x):
     # a call on the rows of x; the rest zeroed
     cdef xent_class_call a
     memset(&a, 0, sizeof(a))
@@ -283,7 +379,7 @@ cdef xent_class_call class_call(int op, const floating[:, ::1] x):
     return a
 
 
-cdef inline void* rows_out(floating[:, ::1] out) noexcept:
+cdef inline void* rows_out(cfloat[:, ::1] out) noexcept:
     # the output rows, NULL for None or no values
     return &out[0, 0] if out is not None and out.shape[0] > 0 and out.shape[1] > 0 else NULL
 

@@ -25,7 +25,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from _rows cimport floating, xent_class_call, XENT_CLS_CE, XENT_CLS_FOCAL
+from _rows cimport floating, cfloat, xent_class_call, XENT_CLS_CE, XENT_CLS_FOCAL
 
 
 cdef inline double weight_of(const double* w, Py_ssize_t c) noexcept nogil:
@@ -63,7 +63,7 @@ cdef double* ce_options(xent_class_call* a, const double[::1] class_weight,
     return u
 
 
-cdef void hess_options(xent_class_call* a, floating[:, ::1] hess, double hfac, double hmin,
+cdef void hess_options(xent_class_call* a, cfloat[:, ::1] hess, double hfac, double hmin,
                        int hpol) noexcept:
     # the hessian's output and policy (xent_class.h), with a gradient only
     a.hess = rows_out(hess) if a.out != NULL else NULL
@@ -71,10 +71,10 @@ cdef void hess_options(xent_class_call* a, floating[:, ::1] hess, double hfac, d
 
 
 def softmax_xent_labels(
-    const floating[:, ::1] x, const long long[::1] labels, const double[::1] class_weight,
+    const cfloat[:, ::1] x, const long long[::1] labels, const double[::1] class_weight,
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
-    long long ignore_index, double[::1] loss, floating[:, ::1] grad, int n_threads,
-    double cap=0.0, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    long long ignore_index, double[::1] loss, cfloat[:, ::1] grad, int n_threads,
+    double cap=0.0, cfloat[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
     int64_t[::1] argmax=None,
 ):
     """Per-row loss into loss (None: the reduced loss is returned, as
@@ -93,16 +93,16 @@ def softmax_xent_labels(
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     u = ce_options(&a, class_weight, sample_weight, grad_scale, eps, z, cap)
     try:
-        total = call_class(&a, sizeof(floating), n_threads, loss is None)
+        total = call_class(&a, sizeof(cfloat), n_threads, loss is None)
     finally:
         free(u)
     return total if loss is None else None
 
 
 def softmax_xent_probs(
-    const floating[:, ::1] x, const floating[:, ::1] target, const double[::1] class_weight,
+    const cfloat[:, ::1] x, const cfloat[:, ::1] target, const double[::1] class_weight,
     const double[::1] sample_weight, const double[:] grad_scale, double eps, double z,
-    double[::1] loss, floating[:, ::1] grad, int n_threads, double cap=0.0,
+    double[::1] loss, cfloat[:, ::1] grad, int n_threads, double cap=0.0,
     int64_t[::1] argmax=None,
 ):
     """softmax_xent_labels for probability targets."""
@@ -115,16 +115,16 @@ def softmax_xent_probs(
     a.loss = &loss[0] if loss is not None and a.n > 0 else NULL
     u = ce_options(&a, class_weight, sample_weight, grad_scale, eps, z, cap)
     try:
-        total = call_class(&a, sizeof(floating), n_threads, loss is None)
+        total = call_class(&a, sizeof(cfloat), n_threads, loss is None)
     finally:
         free(u)
     return total if loss is None else None
 
 
 def softmax_focal_labels(
-    const floating[:, ::1] x, const long long[::1] labels, const double[::1] alpha, double gamma,
-    long long ignore_index, const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad,
-    int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    const cfloat[:, ::1] x, const long long[::1] labels, const double[::1] alpha, double gamma,
+    long long ignore_index, const double[:] grad_scale, double[::1] loss, cfloat[:, ::1] grad,
+    int n_threads, cfloat[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
     const double[::1] sample_weight=None,
 ):
     """Per-row softmax focal loss of integer labels (alpha: one factor per
@@ -143,7 +143,7 @@ def softmax_focal_labels(
     a.gamma = gamma
     a.alpha = &alpha[0]
     a.sw = data_or_null(sample_weight)  # (the loss and gradient times sw; 0: nothing)
-    total = call_class(&a, sizeof(floating), n_threads, loss is None)
+    total = call_class(&a, sizeof(cfloat), n_threads, loss is None)
     return total if loss is None else None
 
 

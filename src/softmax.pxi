@@ -11,7 +11,7 @@
 from cython.parallel cimport prange
 
 from _rows cimport (
-    floating, xexp, row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, rows_per_chunk,
+    floating, cfloat, xexp, row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, rows_per_chunk,
     xent_class_call, XENT_CLS_LSE, XENT_CLS_SOFTMAX, XENT_CLS_LOG_SOFTMAX,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
 )
@@ -40,27 +40,27 @@ def threads_used(int n_threads):
     return used[0]
 
 
-def logsumexp_rows(const floating[:, ::1] x, floating[::1] lse, int n_threads):
+def logsumexp_rows(const cfloat[:, ::1] x, cfloat[::1] lse, int n_threads):
     """lse[i] = log(sum_j exp(x[i, j]))."""
     cdef xent_class_call a = class_call(XENT_CLS_LSE, x)
     a.lse = &lse[0] if a.n > 0 else NULL
-    call_class(&a, sizeof(floating), n_threads)
+    call_class(&a, sizeof(cfloat), n_threads)
 
 
-def softmax_rows(const floating[:, ::1] x, floating[:, ::1] p, int n_threads,
-                 floating[::1] lse=None):
+def softmax_rows(const cfloat[:, ::1] x, cfloat[:, ::1] p, int n_threads,
+                 cfloat[::1] lse=None):
     """p[i] = softmax(x[i]), and lse[i] = logsumexp(x[i]) if lse is given; p may be x."""
     cdef xent_class_call a = class_call(XENT_CLS_SOFTMAX, x)
     a.out = rows_out(p)
     a.lse = &lse[0] if lse is not None and a.n > 0 else NULL
-    call_class(&a, sizeof(floating), n_threads)
+    call_class(&a, sizeof(cfloat), n_threads)
 
 
-def log_softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
+def log_softmax_rows(const cfloat[:, ::1] x, cfloat[:, ::1] out, int n_threads):
     """out[i] = x[i] - logsumexp(x[i]), computed as (x - m) - log(s); out may be x."""
     cdef xent_class_call a = class_call(XENT_CLS_LOG_SOFTMAX, x)
     a.out = rows_out(out)
-    call_class(&a, sizeof(floating), n_threads)
+    call_class(&a, sizeof(cfloat), n_threads)
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

@@ -25,7 +25,10 @@
 #define XENT_OPS(X)                                                                                     \
     XENT_TYPED_OPS(X, f32, float) XENT_TYPED_OPS(X, f64, double)                                        \
     /* the sum of a group of per-row losses (the reduced loss, class_rows.pxi) */                      \
-    X(double, loss_group_sum, (const double *v, ptrdiff_t n))
+    X(double, loss_group_sum, (const double *v, ptrdiff_t n))                                           \
+    /* bfloat16 <-> float32 (bfloat16.pxi; the bfloat16 groups of class_rows.pxi) */                   \
+    X(void, bf16_widen, (const uint16_t *s, float *d, ptrdiff_t n))                                     \
+    X(void, bf16_narrow, (const float *s, uint16_t *d, ptrdiff_t n))
 
 #define XENT_TYPED_OPS(X, T, R)                                                                         \
     X(R, max_##T, (const R *x, ptrdiff_t n))                                                            \

@@ -161,3 +161,72 @@ def test_bad_bfloat16_output_is_refused_before_anything_is_written():
     with pytest.raises(TypeError, match="grad_out"):  # a bfloat16 output for float32 input
         xent.softmax_cross_entropy(x.astype(np.float32), y, return_grad=True,
                                    grad_out=np.zeros((4, 10), BF16))
+
+
+# --- the softmax family reads bfloat16 in its kernels ----------------------------
+# (src/class_rows.pxi, run_bf16: groups of rows widened in a thread's cache-sized
+# workspace, computed as float32 in place, narrowed into the outputs.) Shapes
+# across the paths and the group boundaries: several groups with a partial last
+# one (C=17: 3855 rows a group), the rows path past the block path (C=65),
+# streamed-size rows, long rows of one row a group, rows of more chunks than a
+# task keeps on its stack (C=300000).
+KERNEL_SHAPES = [(3857, 17), (1030, 65), (40, 2048), (9, 70000), (2, 300000)]
+CE_OPTIONS = [{}, dict(reduction="none", ignore_index=0),
+              dict(weight="w", label_smoothing=0.1, z_loss=1e-3, reduction="sum"),
+              dict(sample_weight="sw", softcap=4.0, return_argmax=True)]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("opts", CE_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("shape", KERNEL_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_softmax_family_kernels_read_bfloat16(shape, opts, n_threads):
+    rng = np.random.default_rng(sum(shape))
+    n, c = shape
+    x = (rng.standard_normal((n, c)) * 4).astype(BF16)
+    x[0, : c // 2] = -np.inf  # a masked vocabulary's row
+    y = rng.integers(0, c, n)
+    kw = dict(opts, n_threads=n_threads)
+    if kw.get("weight") == "w":
+        kw["weight"] = rng.random(c) + 0.5
+    if kw.get("sample_weight") == "sw":
+        kw["sample_weight"] = rng.random(n)
+    x32 = x.astype(np.float32)
+    want = _rounded(xent.softmax_cross_entropy(x32, y, return_grad=True, **kw))
+    g = np.full((n, c), np.nan, BF16)
+    got = xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g, **kw)
+    assert got[1] is g
+    _same(got, want, f"softmax_cross_entropy {shape} {opts}")
+    if not opts:
+        for fn in (xent.softmax, xent.log_softmax):
+            _same(fn(x, n_threads=n_threads), _rounded(fn(x32)), fn.__name__)
+        _same(xent.logsumexp(x, return_grad=True, n_threads=n_threads),
+              _rounded(xent.logsumexp(x32, return_grad=True)), "logsumexp")
+        _same(xent.softmax_focal_loss(x, y, gamma=2.0, return_grad=True, n_threads=n_threads),
+              _rounded(xent.softmax_focal_loss(x32, y, gamma=2.0, return_grad=True)), "focal")
+
+
+def test_bfloat16_kernels_allocate_no_float32_copy():
+    """The softmax family on bfloat16 allocates nothing of N x C (no widened
+    copy, no float32 gradient): O(N) and a thread's workspace only."""
+    import tracemalloc
+    from xent._buffers import BUFFERS
+    rng = np.random.default_rng(3)
+    n, c = 512, 4096  # N x C float32: 8 MiB
+    x = rng.standard_normal((n, c)).astype(BF16)
+    y = rng.integers(0, c, n)
+    g = np.empty_like(x)
+    out = np.empty_like(x)
+    calls = [lambda: xent.softmax_cross_entropy(x, y, return_grad=True, grad_out=g),
+             lambda: xent.softmax_focal_loss(x, y, return_grad=True, grad_out=g),
+             lambda: xent.softmax(x, out=out), lambda: xent.log_softmax(x, out=out),
+             lambda: xent.logsumexp(x)]
+    for call in calls:
+        call()
+        BUFFERS.clear()  # (nothing kept from a widened call either)
+        tracemalloc.start()
+        try:
+            call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < n * c, (call, peak)  # (a widened copy: 4 n c bytes)

@@ -20,6 +20,15 @@ A call without a bfloat16 array costs nothing more: the function runs, and
 only its validation, meeting a bfloat16 input, hands the call back here
 (``BFloat16Input``). The results' dtype follows the first input's, as for
 float16, float32 and float64.
+
+The softmax family (``logsumexp``, ``softmax``, ``log_softmax``, and
+``softmax_cross_entropy`` and ``softmax_focal_loss`` with class indices)
+does not come here: its kernels read the bfloat16 bits themselves
+(``src/class_rows.pxi``, ``run_bf16``: a group of rows at a time widened in
+a thread's cache-sized workspace, computed as float32, narrowed into the
+outputs), with the same results bit for bit and no N x C float32 array.
+Its outputs are then bfloat16 or absent; a float32 output, or probability
+targets, take the widening route above.
 """
 
 from __future__ import annotations
@@ -71,6 +80,22 @@ def narrow(a: np.ndarray, dtype: np.dtype[Any], out: np.ndarray | None = None) -
         out[...] = dst  # (same dtype: a copy of the bits into the caller's layout)
         return out
     return dst
+
+
+def result_array(a: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """Float64 results (losses) in the result ``dtype``; bfloat16 through
+    float32, as the float32 call rounds them, then narrowed (the same bits
+    whether a kernel read bfloat16 or the call was widened)."""
+    if dtype.kind == "V" and is_bfloat16(dtype):
+        return narrow(a.astype(np.float32), dtype)
+    return a.astype(dtype)
+
+
+def result_scalar(v: float, dtype: np.dtype[Any]) -> Any:
+    """A float64 result as a scalar of the result ``dtype`` (result_array)."""
+    if dtype.kind == "V" and is_bfloat16(dtype):
+        return narrow(np.array([v], np.float32), dtype)[0]
+    return dtype.type(v)
 
 
 def _narrow_result(value: Any, dtype: np.dtype[Any], outs: Dict[int, np.ndarray]) -> Any:

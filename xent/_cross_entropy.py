@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
-from ._bfloat16 import bfloat16_io
+from ._bfloat16 import bfloat16_io, result_array, result_scalar
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    BFloat16Input,
     Rows,
+    as_values,
+    bf16_outputs,
     caller_memory,
     check_grad_out,
     class_axes,
@@ -105,14 +108,18 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
-             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=()):
+             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=(), bf16=False):
     """Validate everything a loss call takes; return what the kernels need.
-    ``other_inputs``: more (name, value) arguments grad_out must not overlap."""
-    x_given, x = x, float_array(x, name)
+    ``other_inputs``: more (name, value) arguments grad_out must not overlap.
+    ``bf16``: the kernels read bfloat16 logits with integer labels (any
+    other bfloat16 call is widened by the wrapper, BFloat16Input)."""
+    x_given, x = x, float_array(x, name, bf16 and bf16_outputs(grad_out))
     rows = Rows(x, class_axes(integer(axis, "axis"), x.ndim))
     if rows.n_classes == 0:
         raise ValueError(f"{name}: expected at least one class along axis {axis}, got 0")
     kind, t = target_kind(target, rows)
+    if kind != "labels" and x.dtype.kind == "V":  # (probabilities: the wrapper widens both)
+        raise BFloat16Input(f"{name}: bfloat16 logits with probabilities are widened")
     ignore_index = integer(ignore_index, "ignore_index")
     if not -(2**63) <= ignore_index < 2**63:
         raise ValueError(f"ignore_index: expected a 64-bit integer, got {ignore_index}")
@@ -203,17 +210,17 @@ def _package(p, loss, grad, total=None):
     # hold (documented; scaling by 0 would leave NaN for infinite losses)
     nothing = p["reduction"] == "mean" and p["denominator"] == 0
     if p["reduction"] == "none":
-        value = loss.reshape(rows.batch_shape).astype(dtype)
+        value = result_array(loss.reshape(rows.batch_shape), dtype)
     elif nothing:
-        value = dtype.type(0.0)
+        value = result_scalar(0.0, dtype)
     else:
         total = _k.loss_sum(loss) if loss is not None else total
-        value = dtype.type(total * p["scale"] if p["reduction"] == "mean" else total)
+        value = result_scalar(total * p["scale"] if p["reduction"] == "mean" else total, dtype)
     if not p["return_grad"]:
         return value
     if nothing:
         grad[...] = 0
-    return value, deliver(rows.to_full(grad), p["grad_out"], dtype)
+    return value, deliver(rows.to_full(as_values(grad, dtype)), p["grad_out"], dtype)
 
 
 _NUMBERS = (int, float)
@@ -334,7 +341,7 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     z = real_scalar(z_loss, "z_loss", 0.0)
     cap = positive_or_none(softcap, "softcap")
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
-                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads, bf16=True)
     if p["w_shift"]:
         z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
     if not isinstance(return_argmax, (bool, np.bool_)):

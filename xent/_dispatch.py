@@ -20,7 +20,8 @@ import numpy as np
 
 from . import _kernels as _k
 
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+           np.dtype(np.uint16): "uint16_t"}  # (bfloat16 bits: the softmax family's kernels)
 _cache: Dict[Tuple[str, np.dtype[Any]], Callable[..., Any]] = {}
 
 

@@ -179,7 +179,7 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
     g = _gamma(gamma)
     p = _cross_entropy._prepare("logits", logits, target, axis, None, sample_weight, ignore_index,
                                 0.0, reduction, return_grad, grad_loss, grad_out, n_threads,
-                                other_inputs=[("alpha", alpha)])
+                                other_inputs=[("alpha", alpha)], bf16=True)
     c = p["rows"].n_classes
     al = np.ones(c) if alpha is None else real_array(alpha, "alpha")
     if al.ndim > 1 or al.size not in (1, c):

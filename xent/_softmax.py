@@ -16,8 +16,8 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
-    Rows, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc, float_array,
-    same_shape,
+    Rows, as_values, bf16_outputs, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc,
+    float_array, same_shape,
 )
 from ._typing import (
     ArrayLike, Axes, FloatArray, FloatResult, LogsumexpOptions, LossResult, Threads,
@@ -56,7 +56,7 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
         res = np.empty(rows.shape2d, dtype=cdt)
     data = [rows.data(cdt)] + [Rows(a, rows.axes).data(cdt) for a in values[1:]]
     kernel(kernel_name, cdt)(*data, res, nt)
-    return deliver(rows.to_full(res), out, dtype)
+    return deliver(rows.to_full(as_values(res, dtype)), out, dtype)
 
 
 @overload
@@ -119,7 +119,7 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
         done = _k.fast_rows(0, x)  # (compiled; None: not the common call)
         if done is not None:
             return done
-    x_given, x = x, float_array(x, "x")
+    x_given, x = x, float_array(x, "x", bf16_outputs(out))
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"keepdims: expected a bool, got {keepdims!r}")
     if not isinstance(return_grad, (bool, np.bool_)):
@@ -139,11 +139,11 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
         kernel("softmax_rows", cdt)(data, probs, nt, lse)
     else:
         kernel("logsumexp_rows", cdt)(data, lse, nt)
-    result = deliver(rows.to_batch(lse, keepdims), out, dtype)
+    result = deliver(rows.to_batch(as_values(lse, dtype), keepdims), out, dtype)
     if out is None and result.ndim == 0:
         result = result[()]
     if return_grad:
-        return result, deliver(rows.to_full(probs), None, dtype)
+        return result, deliver(rows.to_full(as_values(probs, dtype)), None, dtype)
     return result
 
 
@@ -180,8 +180,8 @@ def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
         done = _k.fast_rows(1, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done
-    return _rowwise("softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads, [x],
-                    split_long_rows=True)
+    return _rowwise("softmax_rows", [("x", float_array(x, "x", bf16_outputs(out)))], axis, out,
+                    n_threads, [x], split_long_rows=True)
 
 
 @fill_doc(nan_inf=_NAN_INF_NOTES)
@@ -218,8 +218,8 @@ def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = No
         done = _k.fast_rows(2, x, out)  # (compiled; None: not the common call)
         if done is not None:
             return done
-    return _rowwise("log_softmax_rows", [("x", float_array(x, "x"))], axis, out, n_threads,
-                    [x], split_long_rows=True)
+    return _rowwise("log_softmax_rows", [("x", float_array(x, "x", bf16_outputs(out)))], axis, out,
+                    n_threads, [x], split_long_rows=True)
 
 
 @bfloat16_io

@@ -52,17 +52,20 @@ class BFloat16Input(TypeError):
     TypeError the message says."""
 
 
-def float_array(x: Any, name: str) -> NDArray[Any]:
+def float_array(x: Any, name: str, bf16: bool = False) -> NDArray[Any]:
     """``x`` as an ndarray of float16/32/64 (no copy for those); integers and
     bools promoted to float64, as NumPy's ufuncs and SciPy do (a copy);
     TypeError for anything else (complex, object, strings, datetimes, long
-    double)."""
+    double). ``bf16``: a bfloat16 array is taken as it is (the caller's
+    kernels read bfloat16, ``BITS``), else it raises ``BFloat16Input``."""
     arr = np.asarray(x)
     if arr.dtype.kind == "f" and not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: a native copy
     elif arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     if arr.dtype not in FLOAT_DTYPES:
+        if bf16 and is_bfloat16(arr.dtype):
+            return arr
         bfloat16_check(arr, name)
         raise TypeError(
             f"{name}: expected a floating-point array (float16, float32 or float64; integers "
@@ -81,8 +84,28 @@ def caller_memory(name, given, arr):
     return []
 
 
+#: the dtype of the kernels that read bfloat16: its bits (src/class_rows.pxi's
+#: run_bf16 widens them to float32 in the cache, a group of rows at a time)
+BITS = np.dtype(np.uint16)
+
+
+def bf16_outputs(*outs):
+    """Whether a call with these outputs (each None or an array) can have its
+    bfloat16 input read by the kernels as it is: each output None or
+    bfloat16 (a float output: the call is widened, ``BFloat16Input``)."""
+    return all(o is None or (isinstance(o, np.ndarray) and is_bfloat16(o.dtype)) for o in outs)
+
+
+def as_values(a, dtype):
+    """A kernel's output ``a`` seen as values of the result ``dtype``
+    (bfloat16 bits, ``BITS``, as bfloat16; anything else as it is)."""
+    return a.view(dtype) if a.dtype == BITS and dtype.kind == "V" else a
+
+
 def compute_dtype(dtype):
-    """The dtype a kernel runs in for an input of ``dtype``."""
+    """The dtype a kernel runs in for an input of ``dtype`` (bfloat16: ``BITS``)."""
+    if dtype.kind == "V" and is_bfloat16(dtype):
+        return BITS
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
@@ -148,6 +171,8 @@ class Rows:
             k = len(self.axes)
             x = np.moveaxis(x, self.axes, range(x.ndim - k, x.ndim))
         # C-contiguous and aligned: the compiled loops may assume both.
+        if dtype == BITS and x.dtype.kind == "V":  # bfloat16 as its bits
+            return np.require(x, requirements=["C", "A"]).reshape(self.shape2d).view(BITS)
         return np.require(x, dtype=dtype, requirements=["C", "A"]).reshape(self.shape2d)
 
     @property
@@ -171,6 +196,8 @@ class Rows:
 
     def direct_full(self, out, dtype):
         """A 2-D view of ``out`` the kernel can write into, or None."""
+        if out is not None and dtype == BITS and out.dtype.kind == "V":
+            out = out.view(BITS)  # (a bfloat16 output as its bits)
         if out is None or out.dtype != dtype or not self.trailing:
             return None
         if not (out.flags.c_contiguous and out.flags.aligned):
@@ -179,6 +206,8 @@ class Rows:
 
     @staticmethod
     def direct_flat(out, dtype):
+        if out is not None and dtype == BITS and out.dtype.kind == "V":
+            out = out.view(BITS)  # (a bfloat16 output as its bits)
         if out is None or out.dtype != dtype:
             return None
         if not (out.flags.c_contiguous and out.flags.aligned):

@@ -10,8 +10,8 @@ How a call runs:
 
 * On CPU tensors of float16, bfloat16, float32 or float64 with the arguments
   the fused kernels take, the forward pass calls the NumPy API on views of
-  the tensors' memory (no copy; bfloat16 is widened to float32 once and the
-  results rounded back) and, when the input needs a gradient, writes that
+  the tensors' memory (no copy; bfloat16 as ``ml_dtypes.bfloat16``, which the
+  cross-entropy's kernels read directly and the others widen) and, when the input needs a gradient, writes that
   gradient in the same pass. The backward pass scales it by the upstream
   gradient: no second pass over the logits.
 * Anything else goes to the ``torch.nn.functional`` function itself: tensors
@@ -82,15 +82,30 @@ def empty_cache() -> None:
     _BUFFERS.clear()
 
 
-_NP_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32,
+def _bfloat16_dtype() -> Optional[np.dtype]:
+    """NumPy's bfloat16 (``ml_dtypes``, installed with the ``torch`` extra),
+    or None: bfloat16 tensors are then widened by PyTorch instead."""
+    try:
+        import ml_dtypes  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+_BF16 = _bfloat16_dtype()
+_NP_DTYPES = {torch.float16: np.float16, torch.bfloat16: _BF16 or np.float32,
               torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view of a CPU tensor's memory (bfloat16: widened to float32)."""
+    """A NumPy view of a CPU tensor's memory (bfloat16: its bits seen as
+    ``ml_dtypes.bfloat16``, which the NumPy API takes; without ml_dtypes,
+    widened to float32)."""
     t = t.detach()
     if t.dtype != torch.bfloat16:
         return t.numpy()
+    if _BF16 is not None:
+        return t.view(torch.int16).numpy().view(_BF16)
     out = _BUFFERS.empty(tuple(t.shape), np.float32)
     torch.from_numpy(out).copy_(t)
     return out
@@ -103,7 +118,10 @@ def _opt_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
 def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
     """A tensor of the NumPy API's result (its memory), rounded to ``dtype``
     when that is bfloat16."""
-    out = torch.from_numpy(a if type(a) is np.ndarray else np.asarray(a))
+    a = a if type(a) is np.ndarray else np.asarray(a)
+    if a.dtype == _BF16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    out = torch.from_numpy(a)
     if out.dtype == dtype:
         return out
     if out.numel() * 2 < _BUFFERS.MIN_BYTES:
@@ -118,6 +136,8 @@ def _grad_array(x: torch.Tensor) -> np.ndarray:
     dtype = _NP_DTYPES[x.dtype]
     if x.numel() * x.element_size() < _BUFFERS.MIN_BYTES:
         return np.empty(x.shape, dtype)
+    if dtype == _BF16:
+        return _BUFFERS.empty(tuple(x.shape), np.uint16).view(_BF16)
     return _BUFFERS.empty(tuple(x.shape), dtype)
 
 
