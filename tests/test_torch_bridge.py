@@ -18,6 +18,41 @@ F = torch.nn.functional
 
 torch.manual_seed(0)
 
+#: xt's rule: eager calls on fewer elements go to PyTorch's own op
+MIN_ELEMENTS = xt.MIN_ELEMENTS
+
+
+@pytest.fixture(autouse=True)
+def _every_call_through_xent(monkeypatch):
+    """The tests' inputs are small, which xt hands to PyTorch's own op: here
+    every call takes xent's route (test_small_inputs_go_to_pytorch checks the
+    rule itself)."""
+    monkeypatch.setattr(xt, "MIN_ELEMENTS", 0)
+
+
+def test_small_inputs_go_to_pytorch(monkeypatch):
+    monkeypatch.setattr(xt, "MIN_ELEMENTS", MIN_ELEMENTS)
+    assert MIN_ELEMENTS > 640
+    c = MIN_ELEMENTS // 64 + 1
+    small = torch.randn(64, 10, requires_grad=True)
+    big = torch.randn(64, c, requires_grad=True)
+    y = torch.randint(0, 10, (64,))
+    torch_node = type(F.cross_entropy(small, y).grad_fn)
+    assert type(xt.cross_entropy(small, y).grad_fn) is torch_node
+    assert type(xt.cross_entropy(small, y, reduction="sum").grad_fn) \
+        is type(F.cross_entropy(small, y, reduction="sum").grad_fn)
+    # xent's own options need xent's route whatever the size, as does a large input
+    assert type(xt.cross_entropy(small, y, z_loss=1e-4).grad_fn) is not torch_node
+    assert type(xt.cross_entropy(small, y, softcap=30.0).grad_fn) is not torch_node
+    assert type(xt.cross_entropy(big, y).grad_fn) is not torch_node
+    t = torch.rand(64, 10)
+    assert type(xt.binary_cross_entropy_with_logits(small, t).grad_fn) \
+        is type(F.binary_cross_entropy_with_logits(small, t).grad_fn)
+    # the same values either way
+    monkeypatch.setattr(xt, "MIN_ELEMENTS", 0)
+    via_xent = xt.cross_entropy(small, y)
+    torch.testing.assert_close(via_xent, F.cross_entropy(small, y))
+
 
 def _both(fn_xent, fn_torch, x, *args, grad=None, **kw):
     """Loss and input gradient from xent's op and from PyTorch's."""
@@ -339,6 +374,32 @@ def test_patch_routes_an_unmodified_training_loop():
     finally:
         handle.undo()
     assert F.softmax is not xt.softmax
+
+
+_BF16_ROUTE = """
+import sys
+if sys.argv[1] == "without":
+    sys.modules["ml_dtypes"] = None  # (import ml_dtypes then fails)
+import torch, xent.torch as xt
+xt.MIN_ELEMENTS = 0
+torch.manual_seed(3)
+x = (torch.randn(40, 300) * 4).to(torch.bfloat16).requires_grad_(True)
+t = torch.randint(0, 300, (40,))
+for kw in ({}, {"reduction": "none", "label_smoothing": 0.1}):
+    loss = xt.cross_entropy(x, t, **kw)
+    loss.backward(torch.ones_like(loss))
+    print(loss.dtype, loss.view(torch.int16).tolist(), x.grad.view(torch.int16).sum().item(),
+          x.grad.view(torch.int16).abs().sum().item())
+    x.grad = None
+"""
+
+
+def test_bfloat16_tensors_without_ml_dtypes_same_bits():
+    """bfloat16 tensors reach the kernels as ml_dtypes views; without
+    ml_dtypes they are widened by PyTorch: the same results, bit for bit."""
+    outs = [subprocess.run([sys.executable, "-c", _BF16_ROUTE, how], capture_output=True,
+                           text=True, check=True).stdout for how in ("with", "without")]
+    assert outs[0] == outs[1] and outs[0].count("torch.bfloat16") == 2, outs
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -537,11 +537,22 @@ _softmax_op.register_autograd(_softmax_op_backward, setup_context=_softmax_setup
 
 # --- the public functions ------------------------------------------------------
 
+#: Eager calls on inputs of fewer elements go to PyTorch's own function: the
+#: route through autograd.Function and NumPy costs some 30-40 us a call more
+#: than PyTorch's C++ op, more than the kernels save on so few values
+#: (measured, docs/torch.md: 64x10 cross-entropy fwd+bwd). 0 sends every call
+#: through xent; torch.compile always takes the custom ops.
+MIN_ELEMENTS = 32768
+
+
 def _fused(name: str, forward: Callable[..., Any], op: Any, kind: str, dim: Any,
-           x: torch.Tensor, args: Tuple[Any, ...], torch_args: Tuple[Any, ...]) -> torch.Tensor:
+           x: torch.Tensor, args: Tuple[Any, ...], torch_args: Tuple[Any, ...],
+           torch_same: bool = True) -> torch.Tensor:
     """Run one operator on the fused route: the custom op under
     torch.compile, else the eager autograd.Function (or the forward alone
-    when no gradient is needed).
+    when no gradient is needed); in eager mode, an input of fewer than
+    MIN_ELEMENTS goes to PyTorch's function (``torch_same``: which computes
+    what was asked, without xent's own options).
 
     A value the cheap checks cannot see (a class index out of range, a
     probability outside [0, 1]) makes the NumPy API raise before it writes
@@ -552,7 +563,7 @@ def _fused(name: str, forward: Callable[..., Any], op: Any, kind: str, dim: Any,
     need = x.requires_grad and torch.is_grad_enabled()
     if torch.compiler.is_compiling():
         return op(x, *args, need)[0]
-    if _elsewhere(x):
+    if _elsewhere(x) or (torch_same and x.numel() < MIN_ELEMENTS):
         return _ORIGINAL[name](*torch_args)
     try:
         if need:
@@ -648,6 +659,11 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[to
     logits to ``softcap * tanh(x / softcap)`` first (see
     :func:`xent.softmax_cross_entropy`); both also work on the fallback route.
     """
+    if not z_loss and softcap is None and type(input) is torch.Tensor \
+            and input.numel() < MIN_ELEMENTS and not torch.compiler.is_compiling():
+        # (the common small call, straight to PyTorch: _fused's rule, checked first)
+        return _ORIGINAL["cross_entropy"](input, target, weight, size_average, ignore_index,
+                                          reduce, reduction, label_smoothing)
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
     input, target, weight = _autocast(input, target, weight)
@@ -659,7 +675,8 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[to
         args = (target, weight, int(ignore_index), reduction, float(label_smoothing),
                 float(z_loss), None if softcap is None else float(softcap))
         return _fused("cross_entropy", _ce_forward, _ce_op, "rows",
-                      [1 if input.ndim > 1 else 0], input, args, torch_args)
+                      [1 if input.ndim > 1 else 0], input, args, torch_args,
+                      torch_same=not z_loss and softcap is None)
     if z_loss or softcap is not None:
         return _torch_ce_extras(input, target, weight, ignore_index, reduction, label_smoothing,
                                 z_loss, softcap)
