@@ -242,86 +242,107 @@ cdef int run_blocks_sum(const xent_class_call* a, bint f32, int n_threads, doubl
 
 # ------------------------------------------------------------- bfloat16
 # A call on bfloat16 rows (itemsize 2: x, a probability target, the outputs
-# out, hess and lse hold bfloat16 bits) runs as float32 on groups of rows:
-# a task widens a group of rows into its thread's float32 workspace (sized
-# to stay in the core's cache), runs the float32 call on them in place (one
-# thread: the group is the task), and narrows the outputs into the caller's
-# rows. The values are those of the float32 call on the widened rows, bit
-# for bit (a row's value does not depend on its path but for the block
-# path, which the class count alone chooses); no N x C float32 array exists.
+# out, hess and lse hold bfloat16 bits) runs as float32 on widened rows, in
+# place (the outputs overwrite the widened rows), then narrowed into the
+# caller's outputs. As a rule a task is a group of rows widened in its
+# thread's workspace, sized to stay in the core's cache, so no N x C float32
+# array exists; a call the float32 path would split into chunks of long rows
+# (too few rows for the threads) is widened whole instead, so that every
+# thread works on it. The values are those of the float32 call on the
+# widened rows, bit for bit (a row's value does not depend on its path but
+# for the block path, which the class count alone chooses).
 
 cdef enum:
     BF16_GROUP_BYTES = 262144  # float32 bytes of a group's rows (at least one row)
+    BF16_PIECE = 65536         # values a task of a parallel conversion
 
 
-cdef int bf16_group(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, Py_ssize_t cap,
-                    char* ws, double* loss) noexcept nogil:
-    # rows i0 .. i0 + nr - 1 of a in the workspace ws: the call, then the
-    # rows' x, target and hess (cap rows each) and lse (cap values), float32;
-    # -1 if out of memory
+cdef void bf16_convert(const void* s, void* d, Py_ssize_t m, bint widen, int n_threads) noexcept nogil:
+    # m values widened (bfloat16 bits to float32) or narrowed (rounded to
+    # nearest even), in pieces of BF16_PIECE on n_threads
+    cdef Py_ssize_t q, lo, nq = (m + BF16_PIECE - 1) // BF16_PIECE
+    for q in prange(nq, schedule="static", num_threads=n_threads, use_threads_if=n_threads > 1):
+        lo = q * BF16_PIECE
+        if widen:
+            xent_ops.bf16_widen(<const uint16_t*>s + lo, <float*>d + lo, min(<Py_ssize_t>BF16_PIECE, m - lo))
+        else:
+            xent_ops.bf16_narrow(<const float*>s + lo, <uint16_t*>d + lo, min(<Py_ssize_t>BF16_PIECE, m - lo))
+
+
+cdef inline Py_ssize_t bf16_arrays(const xent_class_call* a) noexcept nogil:
+    # the float32 arrays of a widened row: x (and the outputs), target, hess
+    return 1 + (a.target != NULL) + (a.hess != NULL)
+
+
+cdef int bf16_rows(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nr, Py_ssize_t cap,
+                   char* ws, double* loss, int n_threads, double* total) noexcept nogil:
+    # rows i0 .. i0 + nr - 1 of a on n_threads, in the workspace ws (64-byte
+    # aligned): the call, then for cap rows their x, target and hess as
+    # a has them, and cap lse values, float32; their losses into loss, or
+    # their reduced loss into total. -1 if out of memory.
     cdef xent_class_call* sub = <xent_class_call*>ws
-    cdef Py_ssize_t c = a.C, m = nr * c, i
-    cdef float* xs = <float*>(ws + ((sizeof(xent_class_call) + 63) & ~(<size_t>63)))
-    cdef float* ts = xs + cap * c
-    cdef float* hs = ts + cap * c
-    cdef float* ls = hs + cap * c
-    cdef const uint16_t* x = <const uint16_t*>a.x + i0 * c
-    cdef int status = 0
+    cdef Py_ssize_t c = a.C, m = nr * c
+    cdef float* f = <float*>(ws + ((sizeof(xent_class_call) + 63) & ~(<size_t>63)))
+    cdef int status
     rows_call(a, i0, nr, 2, loss, sub)
-    xent_ops.bf16_widen(x, xs, m)
-    sub.x = xs
+    bf16_convert(<const uint16_t*>a.x + i0 * c, f, m, True, n_threads)
+    sub.x = f
     if a.out != NULL:
-        sub.out = xs  # (in place: the outputs overwrite the widened rows)
+        sub.out = f
+    f += cap * c
     if a.target != NULL:
-        xent_ops.bf16_widen(<const uint16_t*>a.target + i0 * c, ts, m)
-        sub.target = ts
+        bf16_convert(<const uint16_t*>a.target + i0 * c, f, m, True, n_threads)
+        sub.target = f
+        f += cap * c
     if a.hess != NULL:
-        sub.hess = hs
+        sub.hess = f
+        f += cap * c
     if a.lse != NULL:
-        sub.lse = ls
-    if class_path(sub, 4, 1) == PATH_BLOCKS:
-        i = 0
-        while i < nr:
-            cls_block(sub, i, min(<Py_ssize_t>XENT_BLOCK, nr - i), True)
-            i += XENT_BLOCK
-    else:
-        status = run_rows(sub, PATH_ROWS, True, 1)
+        sub.lse = f
+    status = run_class(sub, 4, n_threads, total)
     if a.out != NULL:
-        xent_ops.bf16_narrow(xs, <uint16_t*>a.out + i0 * c, m)
+        bf16_convert(sub.out, <uint16_t*>a.out + i0 * c, m, False, n_threads)
     if a.hess != NULL:
-        xent_ops.bf16_narrow(hs, <uint16_t*>a.hess + i0 * c, m)
+        bf16_convert(sub.hess, <uint16_t*>a.hess + i0 * c, m, False, n_threads)
     if a.lse != NULL:
-        xent_ops.bf16_narrow(ls, <uint16_t*>a.lse + i0, nr)
+        bf16_convert(sub.lse, <uint16_t*>a.lse + i0, nr, False, 1)
     return status
 
 
 cdef int run_bf16(xent_class_call* a, int n_threads, double* total) noexcept nogil:
-    # the call on bfloat16 rows, a group of rows a task (above); with total,
-    # the reduced loss as grouped_sum of the per-row losses
+    # the call on bfloat16 rows (above); with total, the reduced loss
     cdef Py_ssize_t n = a.n, c = a.C, g, ng, cap
-    cdef size_t head = (sizeof(xent_class_call) + 63) & ~(<size_t>63)
+    cdef size_t head = ((sizeof(xent_class_call) + 63) & ~(<size_t>63)) + 64
     cdef double* loss = a.loss
     cdef char* ws
     cdef void* raw
     cdef int failed[1]
-    cap = max(<Py_ssize_t>1, <Py_ssize_t>BF16_GROUP_BYTES // (4 * c))
-    cap = min(cap, n)
+    cdef int status
+    if class_path(a, 4, n_threads) == PATH_CHUNKS:  # widened whole: every thread on its rows
+        raw = malloc(head + (bf16_arrays(a) * n * c + n) * sizeof(float))
+        if raw == NULL:
+            return -1
+        status = bf16_rows(a, 0, n, n, <char*>((<size_t>raw + 63) & ~(<size_t>63)), a.loss,
+                           n_threads, total)
+        free(raw)
+        return status
+    cap = min(max(<Py_ssize_t>1, <Py_ssize_t>BF16_GROUP_BYTES // (4 * c)), n)
     ng = (n + cap - 1) // cap
     failed[0] = 0
-    if total != NULL:
+    if total != NULL:  # (the groups' losses, then their sum as the float32 call sums them)
         loss = <double*>malloc(n * sizeof(double))
         if loss == NULL:
             return -1
     ws, raw = NULL, NULL
     with parallel(num_threads=n_threads, use_threads_if=n_threads > 1 and ng > 1):
-        raw = malloc(head + 64 + (3 * cap * c + cap) * sizeof(float))
+        raw = malloc(head + (bf16_arrays(a) * cap * c + cap) * sizeof(float))
         ws = <char*>((<size_t>raw + 63) & ~(<size_t>63)) if raw != NULL else NULL
         if ws == NULL:
             failed[0] = 1
         for g in prange(ng, schedule="dynamic"):
             if ws != NULL:
-                if bf16_group(a, g * cap, min(cap, n - g * cap), cap, ws,
-                              loss + g * cap if loss != NULL else NULL) != 0:
+                if bf16_rows(a, g * cap, min(cap, n - g * cap), cap, ws,
+                             loss + g * cap if loss != NULL else NULL, 1, NULL) != 0:
                     failed[0] = 1
         free(raw)
     if total != NULL:

@@ -48,7 +48,7 @@ from ._validate import BFloat16Input, is_bfloat16
 #: the keyword arguments that are outputs of the functions that take them
 OUT_NAMES = ("out", "grad_out", "hess_out")
 
-_CHUNK = 65536  # values a task of the conversion kernels (src/bfloat16.pxi)
+_CHUNK = 65536  # values a task of the conversion kernels (BF16_PIECE, src/class_rows.pxi)
 
 
 def _is_bf16_array(a: Any) -> bool:
