@@ -3,6 +3,7 @@ gradients, errors), gradcheck, torch.compile with no graph break, patch(),
 float16/bfloat16 tensors, the fallback route and memory."""
 
 import itertools
+import re
 import os
 import subprocess
 import sys
@@ -48,6 +49,24 @@ def test_small_inputs_go_to_pytorch(monkeypatch):
     t = torch.rand(64, 10)
     assert type(xt.binary_cross_entropy_with_logits(small, t).grad_fn) \
         is type(F.binary_cross_entropy_with_logits(small, t).grad_fn)
+    # PyTorch's values, options, errors and warnings exactly
+    w = torch.rand(10) + 0.5
+    for kw in ({}, dict(weight=w, ignore_index=3, label_smoothing=0.2, reduction="none"),
+               dict(reduction="sum", weight=w), dict(size_average=False)):
+        with warnings.catch_warnings(record=True) as caught_xt:
+            warnings.simplefilter("always")
+            got = xt.cross_entropy(small, y, **kw)
+        with warnings.catch_warnings(record=True) as caught_torch:
+            warnings.simplefilter("always")
+            want = F.cross_entropy(small, y, **kw)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+        assert [str(m.message) for m in caught_xt] == [str(m.message) for m in caught_torch]
+    for bad in (dict(target=torch.full((64,), 10)), dict(reduction="avg")):
+        args = dict(dict(target=y), **bad)
+        with pytest.raises(Exception) as from_torch:
+            F.cross_entropy(small, **args)
+        with pytest.raises(type(from_torch.value), match=re.escape(str(from_torch.value)[:30])):
+            xt.cross_entropy(small, **args)
     # the same values either way
     monkeypatch.setattr(xt, "MIN_ELEMENTS", 0)
     via_xent = xt.cross_entropy(small, y)

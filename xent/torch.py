@@ -537,6 +537,12 @@ _softmax_op.register_autograd(_softmax_op_backward, setup_context=_softmax_setup
 
 # --- the public functions ------------------------------------------------------
 
+#: the ATen operator torch.nn.functional.cross_entropy calls, with its
+#: reduction codes (torch.nn._reduction.get_enum), or None if this PyTorch
+#: has it elsewhere
+_ATEN_CE: Optional[Callable[..., torch.Tensor]] = getattr(torch._C._nn, "cross_entropy_loss", None)
+_ATEN_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+
 #: Eager calls on inputs of fewer elements go to PyTorch's own function: the
 #: route through autograd.Function and NumPy costs some 30-40 us a call more
 #: than PyTorch's C++ op, more than the kernels save on so few values
@@ -661,7 +667,14 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[to
     """
     if not z_loss and softcap is None and type(input) is torch.Tensor \
             and input.numel() < MIN_ELEMENTS and not torch.compiler.is_compiling():
-        # (the common small call, straight to PyTorch: _fused's rule, checked first)
+        # (the common small call, straight to PyTorch: _fused's rule, checked
+        # first; plain tensors and arguments go to the ATen op
+        # F.cross_entropy itself calls, without its Python layer)
+        how = _ATEN_REDUCTION.get(reduction) if type(reduction) is str else None
+        if _ATEN_CE is not None and how is not None and size_average is None \
+                and reduce is None and type(target) is torch.Tensor \
+                and (weight is None or type(weight) is torch.Tensor):
+            return _ATEN_CE(input, target, weight, how, ignore_index, label_smoothing)
         return _ORIGINAL["cross_entropy"](input, target, weight, size_average, ignore_index,
                                           reduce, reduction, label_smoothing)
     if size_average is not None or reduce is not None:
