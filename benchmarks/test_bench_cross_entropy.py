@@ -30,6 +30,9 @@ implementations:
 The ``cross_entropy-ls0.1-weighted`` case adds ``label_smoothing=0.1`` and
 class weights, ``cross_entropy-masked`` sets the last quarter of the classes
 to ``-inf`` (labels among the others) (xent, torch and copyto rows only).
+``cross_entropy-bfloat16`` rounds the logits to bfloat16 (ml_dtypes): ``xent``
+reads them and writes a bfloat16 gradient, ``xent-f32`` is the float32 call
+on the same values, ``torch`` PyTorch's bfloat16 path.
 
 Compare medians: the machine may be shared and noisy. Add ``-k 32000`` (or a
 row name) to narrow the run.
@@ -66,6 +69,12 @@ CASES_SPEC = {
     "cross_entropy-masked": (
         {"mask": True}, ("4096x32000-f32", "65536x100-f32"),
         ("xent", "torch", "copyto")),
+    # the logits rounded to bfloat16 (ml_dtypes): "xent" reads and writes
+    # bfloat16, "xent-f32" is the float32 call on the same (widened) values,
+    # "torch" PyTorch's bfloat16 path, "copyto" of the bfloat16 logits
+    "cross_entropy-bfloat16": (
+        {"bf16": True}, ("4096x32000-f32",),
+        ("xent", "xent-f32", "torch", "copyto")),
 }
 
 TORCH_THREADS = 2
@@ -89,7 +98,10 @@ CASES = [pytest.param(s, c, r, id=f"{c}-{s}-{r}")
 def _bench_torch(benchmark, x, y, kwargs):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    xt = torch.from_numpy(x).requires_grad_(True)  # a leaf sharing x's memory
+    if x.dtype.kind == "V":  # bfloat16 (ml_dtypes): the tensor of its bits
+        xt = torch.from_numpy(x.view(np.int16)).view(torch.bfloat16).requires_grad_(True)
+    else:
+        xt = torch.from_numpy(x).requires_grad_(True)  # a leaf sharing x's memory
     yt = torch.from_numpy(y)
     if "weight" in kwargs:
         kwargs = dict(kwargs, weight=torch.from_numpy(kwargs["weight"]))
@@ -124,9 +136,21 @@ def test_bench(benchmark, ce_arrays, shape_id, case, impl):
         x, y = data["x_masked"], data["y_masked"]
     benchmark.group = f"{case} {x.shape[0]}x{x.shape[1]}-{x.dtype}"
     benchmark.name = impl
+    dst = data["dst"]
+    if kwargs.pop("bf16", False):
+        bf16 = pytest.importorskip("ml_dtypes").bfloat16
+        if "x_bf16" not in data:
+            data["x_bf16"] = x.astype(bf16)
+            data["x_bf16_f32"] = data["x_bf16"].astype(np.float32)
+            data["grad_bf16"] = np.zeros_like(data["x_bf16"])
+            data["dst_bf16"] = np.zeros_like(data["x_bf16"])
+        if impl == "xent-f32":
+            x, impl = data["x_bf16_f32"], "xent"
+        else:
+            x, grad, dst = data["x_bf16"], data["grad_bf16"], data["dst_bf16"]
     f = xent.softmax_cross_entropy
     if impl == "copyto":
-        benchmark(np.copyto, data["dst"], x)
+        benchmark(np.copyto, dst, x)
     elif impl == "xent":
         benchmark(lambda: f(x, y, return_grad=True, grad_out=grad, **kwargs))
     elif impl == "xent-alloc":
