@@ -115,6 +115,12 @@ DIMS = (2, 3, 1, 0, 4, 5, 7, 16, 17, 33, 64, 65, 100)
 BIG_SHAPES = ((2050, 17), (40, 1000), (33000,), (8, 2, 2100), (1, 40000), (17, 3, 700),
               (1, 66000), (3, 65537))  # also rows of >= 65536 classes (split along the row)
 FLOATS = ("float64", "float32", "float16")
+try:  # bfloat16 (ml_dtypes) where installed: xent takes it without importing it
+    import ml_dtypes as _ml_dtypes
+    BF16 = np.dtype(_ml_dtypes.bfloat16)
+    FLOATS += ("bfloat16",)
+except ImportError:
+    BF16 = None
 ODD_FLOATS = (">f8", ">f4", ">f2", "int64", "int32", "uint8", "bool", "complex128",
               "object", "longdouble", "str", "datetime64[s]", "list")
 INTS = ("int64", "int32", "int8", "uint8", "int16", "uint16", "uint32", "uint64", ">i8")
@@ -306,7 +312,7 @@ class Ctx:
         """An out=/grad_out= buffer: right or wrong in shape, dtype, layout,
         writeability, or overlapping the ``inputs`` (ndarrays)."""
         dtype = np.dtype(dtype)
-        if dtype.kind not in "biufc":  # e.g. object: never on a raw byte buffer
+        if dtype.kind not in "biufc" and dtype != BF16:  # e.g. object: never on a raw byte buffer
             dtype = np.dtype(np.float64)
         kind = self.pick(("good", "good", "same", "view", "shape", "dtype", "readonly", "list",
                           "shifted", "scalar", "reshaped"))
@@ -456,9 +462,13 @@ def _dtype_of(a):
 
 
 def _result_dtype(*arrays):
-    """np.result_type of the inputs' dtypes (float64 when there is none)."""
+    """np.result_type of the inputs' dtypes (float64 when there is none); a
+    bfloat16 input counts as float32 (it is widened), and a float32 result
+    is bfloat16 when the first input is (xent/_bfloat16.py)."""
     try:
-        return np.result_type(*[_dtype_of(a) for a in arrays])
+        dts = [_dtype_of(a) for a in arrays]
+        rt = np.result_type(*[np.dtype(np.float32) if d == BF16 else d for d in dts])
+        return BF16 if dts and dts[0] == BF16 and rt == np.float32 else rt
     except (TypeError, ValueError):
         return np.dtype(np.float64)
 
@@ -904,6 +914,8 @@ def _equal(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
+    if a.dtype == BF16:  # (compared as their exact float32 values)
+        a, b = a.astype(np.float32), b.astype(np.float32)
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
@@ -932,7 +944,8 @@ def _check_result(c, call, result, inputs_copy):
                 raise ContractViolation(f"{label}: expected shape {tuple(shape)}, got {r.shape}")
             if r.dtype != dtype:
                 raise ContractViolation(f"{label}: expected dtype {dtype}, got {r.dtype}")
-            if c.valid and r.dtype.kind == "f" and np.isnan(r).any():
+            if c.valid and (r.dtype.kind == "f" or r.dtype == BF16) \
+                    and np.isnan(np.asarray(r, np.float32 if r.dtype == BF16 else r.dtype)).any():
                 raise ContractViolation(f"{label}: NaN from finite, in-range inputs")
             if out is None and isinstance(r, np.ndarray):
                 for buf in c.bufs:

@@ -326,7 +326,7 @@ cdef int run_bf16(xent_class_call* a, int n_threads, double* total) noexcept nog
                            n_threads, total)
         free(raw)
         return status
-    cap = min(max(<Py_ssize_t>1, <Py_ssize_t>BF16_GROUP_BYTES // (4 * c)), n)
+    cap = min(max(<Py_ssize_t>1, <Py_ssize_t>BF16_GROUP_BYTES // (4 * c)), n) if c > 0 else n
     ng = (n + cap - 1) // cap
     failed[0] = 0
     if total != NULL:  # (the groups' losses, then their sum as the float32 call sums them)

@@ -230,3 +230,80 @@ def test_bfloat16_kernels_allocate_no_float32_copy():
         finally:
             tracemalloc.stop()
         assert peak < n * c, (call, peak)  # (a widened copy: 4 n c bytes)
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 5), (0, 0), (2, 0, 4)])
+def test_bfloat16_kernels_on_empty_rows(shape):
+    """Rows of no classes (found by the fuzz target: a division by the class
+    count in the group size, SIGFPE) and no rows, as float32 gives them."""
+    x = np.zeros(shape, BF16)
+    x32 = x.astype(np.float32)
+    for fn in (xent.softmax, xent.log_softmax):
+        _same(fn(x), _rounded(fn(x32)), fn.__name__)
+    _same(xent.logsumexp(x, return_grad=True), _rounded(xent.logsumexp(x32, return_grad=True)),
+          "logsumexp")
+    if shape[-1] > 0:
+        y = np.zeros(shape[:-1], np.int64)
+        _same(xent.softmax_cross_entropy(x, y, return_grad=True, reduction="sum"),
+              _rounded(xent.softmax_cross_entropy(x32, y, return_grad=True, reduction="sum")),
+              "softmax_cross_entropy")
+
+
+# --- found by the fuzz target with bfloat16 among its dtypes --------------------
+
+def test_gradient_takes_the_dtype_of_its_input():
+    """cross_entropy/kl_divergence return d/dq in q's dtype; the values follow
+    the first input that is not integer labels (a float64 result stays float64)."""
+    p = np.full((3, 4), 0.25)
+    q = np.array([[0.1, 0.2, 0.3, 0.4]] * 3).astype(BF16)
+    for fn in (xent.cross_entropy, xent.kl_divergence):
+        v, g = fn(p, q, return_grad=True)
+        assert (np.asarray(v).dtype, g.dtype) == (np.float64, BF16), fn.__name__
+        _same(g, _rounded(fn(p, q.astype(np.float32), return_grad=True)[1]), fn.__name__)
+        v, g = fn(p.astype(BF16), q.astype(np.float32), return_grad=True)
+        assert (np.asarray(v).dtype, g.dtype) == (BF16, np.float32), fn.__name__
+    for labels in (np.array([0, 3, 1]), [0, 3, 1]):  # class labels do not set the dtype
+        v, g = xent.cross_entropy(labels, q, return_grad=True)
+        assert (np.asarray(v).dtype, g.dtype) == (BF16, BF16)
+    assert np.asarray(xent.cross_entropy(3, q[0])).dtype == BF16
+
+
+def test_outputs_of_a_widened_call_are_checked_against_the_callers_arrays():
+    """The widened copies and float32 stand-ins hide the caller's arrays from
+    the call's own checks: the wrapper checks them first, before writing."""
+    rng = np.random.default_rng(2)
+    p = xent.softmax(rng.standard_normal((4, 6))).astype(BF16)
+    g16 = rng.standard_normal((4, 6)).astype(np.float16)
+    # a float64 output on the memory of a bfloat16 input (widened: unseen by the call)
+    mem = np.zeros(4 * 6 * 4, np.float64)
+    p_on = mem.view(np.uint16)[: 24].view(BF16).reshape(4, 6)
+    p_on[...] = p
+    out64 = mem[:24].reshape(4, 6)
+    with pytest.raises(ValueError, match="out: must not overlap the memory of probs"):
+        xent.softmax_backward(p_on, g16.astype(np.float64), out=out64)
+    # a bfloat16 output (replaced by a stand-in) on the memory of a float16 input
+    g_on = g16.copy()
+    out_on = g_on.view(BF16)
+    before = g_on.copy()
+    with pytest.raises(ValueError, match="out: must not overlap the memory of grad_probs"):
+        xent.softmax_backward(p, g_on, out=out_on)
+    assert np.array_equal(g_on, before)
+    # the in-place form into a bfloat16 input stays allowed
+    gb = g16.astype(np.float32).astype(BF16)
+    want = _rounded(xent.softmax_backward(p.astype(np.float32), gb.astype(np.float32)))
+    got = xent.softmax_backward(p, gb, out=p)
+    assert got is p
+    _same(got, want, "in place")
+
+
+@pytest.mark.parametrize("out_dtype", [np.float32, np.float16])
+def test_float_output_for_a_bfloat16_result_is_refused(out_dtype):
+    x = np.zeros((3, 5), BF16)
+    out = np.full(3, 7, out_dtype)
+    with pytest.raises(TypeError, match=r"out: expected dtype bfloat16, got float"):
+        xent.logsumexp(x, out=out)
+    assert np.all(out == 7)
+    g = np.full((3, 5), 7, out_dtype)
+    with pytest.raises(TypeError, match=r"grad_out: expected dtype bfloat16, got float"):
+        xent.softmax_cross_entropy(x, np.zeros(3, np.int64), return_grad=True, grad_out=g)
+    assert np.all(g == 7)

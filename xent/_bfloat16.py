@@ -18,8 +18,11 @@ floating-point arrays:
 
 A call without a bfloat16 array costs nothing more: the function runs, and
 only its validation, meeting a bfloat16 input, hands the call back here
-(``BFloat16Input``). The results' dtype follows the first input's, as for
-float16, float32 and float64.
+(``BFloat16Input``). The results are bfloat16 where the call on the widened
+arrays returns float32 and the first input that is not an integer array
+(integer arrays are class labels) is bfloat16; a float64 result (of a
+float64 input beside it) stays float64. A gradient is bfloat16 when the
+input it is the gradient of is.
 
 The softmax family (``logsumexp``, ``softmax``, ``log_softmax``, and
 ``softmax_cross_entropy`` and ``softmax_focal_loss`` with class indices)
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, overload
 
 import numpy as np
 
@@ -43,7 +46,7 @@ from . import _kernels as _k
 from . import _threads
 from ._buffers import BUFFERS
 from ._typing import F
-from ._validate import BFloat16Input, is_bfloat16
+from ._validate import BFloat16Input, check_out, is_bfloat16
 
 #: the keyword arguments that are outputs of the functions that take them
 OUT_NAMES = ("out", "grad_out", "hess_out")
@@ -114,9 +117,57 @@ def _narrow_result(value: Any, dtype: np.dtype[Any], outs: Dict[int, np.ndarray]
 grad_out_of: Dict[str, bool] = {}
 
 
-def _call(fn: Callable[..., Any], first: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    primary: Any = args[0] if args else kwargs.get(first)
+def _primary(names: List[str], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """The input whose dtype the results take: the first that is not an
+    integer array (integers are class labels: ``cross_entropy(labels, q)``
+    returns ``q``'s dtype), in the order of the parameters ``names``."""
+    values = list(args) + [kwargs[k] for k in names[len(args):] if k in kwargs]
+    for v in values:
+        if isinstance(v, np.ndarray) and v.dtype.kind in "biu":
+            continue
+        if not isinstance(v, np.ndarray):  # (lists, scalars: as the call will see them)
+            try:
+                if np.asarray(v).dtype.kind in "biu":
+                    continue
+            except (TypeError, ValueError):  # (a ragged list: the call's validation says so)
+                pass
+        return v
+    return None
+
+
+def _input(name: str, names: List[str], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """The argument of parameter ``name`` as the call gave it, or None."""
+    i = names.index(name)
+    return args[i] if i < len(args) else kwargs.get(name)
+
+
+def _call(fn: Callable[..., Any], names: List[str], grad_of: str, args: Tuple[Any, ...],
+          kwargs: Dict[str, Any]) -> Any:
+    primary = _primary(names, args, kwargs)
     dtype = primary.dtype if _is_bf16_array(primary) else None
+    # the gradient takes the dtype of the input it is the gradient of
+    wrt = _input(grad_of, names, args, kwargs)
+    gdtype = wrt.dtype if _is_bf16_array(wrt) else None
+    grad = kwargs.get("return_grad") is True
+    # The caller's outputs must not overlap the bfloat16 inputs about to be
+    # replaced by widened copies, and a bfloat16 output about to be replaced
+    # by a float32 stand-in must overlap no input (the call can no longer see
+    # either); the very same view of a bfloat16 input (the in-place form) is
+    # written after the call.
+    inputs = [(n, a) for n, a in zip(names, args) if isinstance(a, np.ndarray)] + \
+        [(k, v) for k, v in kwargs.items() if k not in OUT_NAMES and isinstance(v, np.ndarray)]
+    bf16_inputs = [(n, a) for n, a in inputs if _is_bf16_array(a)]
+    for k in OUT_NAMES:
+        o = kwargs.get(k)
+        if not isinstance(o, np.ndarray):
+            continue
+        rounded = (gdtype if k == "grad_out" else dtype) is not None
+        if rounded and o.dtype.kind == "f" and o.itemsize < 8:
+            # (a result rounded to bfloat16 goes to a bfloat16 output)
+            raise TypeError(f"{k}: expected dtype bfloat16, got {o.dtype}")
+        check_out(o, k, o.shape, o.dtype, bf16_inputs, in_place_ok=_is_bf16_array(o))
+        if rounded and _is_bf16_array(o):
+            check_out(o, k, o.shape, o.dtype, [(n, a) for n, a in inputs if not _is_bf16_array(a)])
     args = tuple(widen(a) if _is_bf16_array(a) else a for a in args)
     outs: Dict[int, np.ndarray] = {}
     stand_ins: List[np.ndarray] = []  # (kept alive: outs is keyed by id)
@@ -125,27 +176,42 @@ def _call(fn: Callable[..., Any], first: str, args: Tuple[Any, ...], kwargs: Dic
             continue
         if k not in OUT_NAMES:
             kwargs[k] = widen(v)
-        elif dtype is not None:  # (for a float input, a bfloat16 output is refused)
+        elif (gdtype if k == "grad_out" else dtype) is not None:
+            # (a bfloat16 output for a float input is refused by the call)
             s = BUFFERS.empty(v.shape, np.float32)
             stand_ins.append(s)
             outs[id(s)] = v
             kwargs[k] = s
-    if dtype is not None and kwargs.get("return_grad") is True and "grad_out" not in kwargs \
-            and grad_out_of.get(fn.__name__, False):
+    if gdtype is not None and grad and "grad_out" not in kwargs and grad_out_of[fn.__name__]:
         # the float32 gradient is a temporary too: in reused memory, not fresh pages
-        kwargs["grad_out"] = BUFFERS.empty(primary.shape, np.float32)
+        kwargs["grad_out"] = BUFFERS.empty(wrt.shape, np.float32)
     result = fn(*args, **kwargs)
-    # the result's dtype follows the first input's, as for the other dtypes
+    if grad and isinstance(result, tuple):
+        # the values follow the primary input's dtype, the gradient its input's
+        value = result[0] if dtype is None else _narrow_result(result[0], dtype, outs)
+        g = result[1] if gdtype is None else _narrow_result(result[1], gdtype, outs)
+        rest = result[2:] if dtype is None else _narrow_result(result[2:], dtype, outs)
+        return (value, g, *rest)
+    # the results' dtype follows the primary input's, as for the other dtypes
     return result if dtype is None else _narrow_result(result, dtype, outs)
 
 
-def bfloat16_io(fn: F) -> F:
+@overload
+def bfloat16_io(fn: F) -> F: ...
+@overload
+def bfloat16_io(*, grad_of: str) -> Callable[[F], F]: ...
+def bfloat16_io(fn: Optional[F] = None, *, grad_of: Optional[str] = None) -> Any:
     """Wrap public function ``fn`` to take and return bfloat16 (module
-    docstring). The call goes straight to ``fn``; only when its validation
-    meets a bfloat16 input (``BFloat16Input``, raised before anything is
-    written) are the arrays widened and the call made again."""
+    docstring); ``grad_of``: the parameter its gradient is of (default the
+    first). The call goes straight to ``fn``; only when its validation meets
+    a bfloat16 input (``BFloat16Input``, raised before anything is written)
+    are the arrays widened and the call made again. ``@bfloat16_io`` or
+    ``@bfloat16_io(grad_of="q")``."""
+    if fn is None:
+        return functools.partial(bfloat16_io, grad_of=grad_of)
     params = inspect.signature(fn).parameters
-    first = next(iter(params))
+    names = [k for k in params if k not in OUT_NAMES]
+    wrt = grad_of or names[0]
     grad_out_of[fn.__name__] = "grad_out" in params
 
     @functools.wraps(fn)
@@ -154,6 +220,6 @@ def bfloat16_io(fn: F) -> F:
             return fn(*args, **kwargs)
         except BFloat16Input:
             pass
-        return _call(fn, first, args, kwargs)
+        return _call(fn, names, wrt, args, kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
