@@ -307,3 +307,27 @@ def test_float_output_for_a_bfloat16_result_is_refused(out_dtype):
     with pytest.raises(TypeError, match=r"grad_out: expected dtype bfloat16, got float"):
         xent.softmax_cross_entropy(x, np.zeros(3, np.int64), return_grad=True, grad_out=g)
     assert np.all(g == 7)
+
+
+def test_in_place_forms_are_the_functions_own():
+    """An output that is the very same view of a bfloat16 input is allowed
+    exactly where the function allows its in-place form (grad_out=logits for
+    the losses, not grad_out=target; never for the objectives)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 4)).astype(BF16)
+    t = xent.softmax(rng.standard_normal((5, 4))).astype(BF16)
+    t_before = t.copy()
+    with pytest.raises(ValueError, match="grad_out: must not overlap the memory of target"):
+        xent.softmax_cross_entropy(x, t, return_grad=True, grad_out=t)
+    assert np.array_equal(_bits(t), _bits(t_before))
+    want = _rounded(xent.softmax_cross_entropy(x.astype(np.float32), t.astype(np.float32),
+                                               return_grad=True))
+    xc = x.copy()
+    _same(xent.softmax_cross_entropy(xc, t, return_grad=True, grad_out=xc), want, "in place")
+    from xent import objectives
+    y = rng.integers(0, 4, 5)
+    with pytest.raises(ValueError, match="grad_out: must not overlap the memory of logits"):
+        objectives.softmax_grad_hess(x, y, grad_out=x)
+    g = np.zeros((5, 4), BF16)
+    with pytest.raises(ValueError, match="must not overlap the memory of"):
+        objectives.softmax_grad_hess(x, y, grad_out=g, hess_out=g)

@@ -46,7 +46,7 @@ from . import _kernels as _k
 from . import _threads
 from ._buffers import BUFFERS
 from ._typing import F
-from ._validate import BFloat16Input, check_out, is_bfloat16
+from ._validate import BFloat16Input, check_out, is_bfloat16, same_view
 
 #: the keyword arguments that are outputs of the functions that take them
 OUT_NAMES = ("out", "grad_out", "hess_out")
@@ -149,39 +149,38 @@ def _call(fn: Callable[..., Any], names: List[str], grad_of: str, args: Tuple[An
     wrt = _input(grad_of, names, args, kwargs)
     gdtype = wrt.dtype if _is_bf16_array(wrt) else None
     grad = kwargs.get("return_grad") is True
-    # The caller's outputs must not overlap the bfloat16 inputs about to be
-    # replaced by widened copies, and a bfloat16 output about to be replaced
-    # by a float32 stand-in must overlap no input (the call can no longer see
-    # either); the very same view of a bfloat16 input (the in-place form) is
-    # written after the call.
+    # The bfloat16 inputs are replaced by widened copies and the bfloat16
+    # outputs by float32 stand-ins, which the call's own checks can no longer
+    # relate to the caller's arrays; so here: an output that is the very same
+    # view of a bfloat16 input (an in-place form) gets that input's widened
+    # copy as its stand-in (the call then decides whether that is allowed),
+    # any other output must overlap no input and no other output.
     inputs = [(n, a) for n, a in zip(names, args) if isinstance(a, np.ndarray)] + \
         [(k, v) for k, v in kwargs.items() if k not in OUT_NAMES and isinstance(v, np.ndarray)]
-    bf16_inputs = [(n, a) for n, a in inputs if _is_bf16_array(a)]
-    for k in OUT_NAMES:
-        o = kwargs.get(k)
-        if not isinstance(o, np.ndarray):
-            continue
+    outputs = [(k, kwargs[k]) for k in OUT_NAMES if isinstance(kwargs.get(k), np.ndarray)]
+    copies: Dict[int, np.ndarray] = {id(a): widen(a) for _, a in inputs if _is_bf16_array(a)}
+    outs: Dict[int, np.ndarray] = {}  # stand-in's id -> the caller's bfloat16 output
+    stand_ins: Dict[str, np.ndarray] = {}
+    for k, o in outputs:
         rounded = (gdtype if k == "grad_out" else dtype) is not None
         if rounded and o.dtype.kind == "f" and o.itemsize < 8:
             # (a result rounded to bfloat16 goes to a bfloat16 output)
             raise TypeError(f"{k}: expected dtype bfloat16, got {o.dtype}")
-        check_out(o, k, o.shape, o.dtype, bf16_inputs, in_place_ok=_is_bf16_array(o))
+        same = [a for _, a in inputs if _is_bf16_array(a) and same_view(o, a)]
+        if not (rounded and _is_bf16_array(o) and same):
+            check_out(o, k, o.shape, o.dtype, [(n, a) for n, a in inputs if _is_bf16_array(a)
+                                               or (rounded and _is_bf16_array(o))]
+                      + [(n, b) for n, b in outputs if n != k])
         if rounded and _is_bf16_array(o):
-            check_out(o, k, o.shape, o.dtype, [(n, a) for n, a in inputs if not _is_bf16_array(a)])
-    args = tuple(widen(a) if _is_bf16_array(a) else a for a in args)
-    outs: Dict[int, np.ndarray] = {}
-    stand_ins: List[np.ndarray] = []  # (kept alive: outs is keyed by id)
+            s = copies[id(same[0])] if same else BUFFERS.empty(o.shape, np.float32)
+            stand_ins[k] = s
+            outs[id(s)] = o
+    args = tuple(copies.get(id(a), a) for a in args)
     for k, v in list(kwargs.items()):
-        if not _is_bf16_array(v):
-            continue
-        if k not in OUT_NAMES:
-            kwargs[k] = widen(v)
-        elif (gdtype if k == "grad_out" else dtype) is not None:
-            # (a bfloat16 output for a float input is refused by the call)
-            s = BUFFERS.empty(v.shape, np.float32)
-            stand_ins.append(s)
-            outs[id(s)] = v
-            kwargs[k] = s
+        if k in stand_ins:
+            kwargs[k] = stand_ins[k]
+        elif k not in OUT_NAMES and id(v) in copies:
+            kwargs[k] = copies[id(v)]
     if gdtype is not None and grad and "grad_out" not in kwargs and grad_out_of[fn.__name__]:
         # the float32 gradient is a temporary too: in reused memory, not fresh pages
         kwargs["grad_out"] = BUFFERS.empty(wrt.shape, np.float32)

@@ -220,7 +220,7 @@ def _steps(a):
     return tuple(st for st, n in zip(a.strides, a.shape) if n > 1)
 
 
-def _same_view(a, b):
+def same_view(a, b):
     """The same elements at the same addresses (strides of axes of length 1,
     which address nothing, do not count)."""
     return (
@@ -261,7 +261,7 @@ def check_out(out, name, shape, dtype, inputs=(), in_place_ok=False):
     for arg, arr in inputs:
         if not isinstance(arr, np.ndarray) or not _overlaps(out, arr):
             continue
-        if in_place_ok and _same_view(out, arr):
+        if in_place_ok and same_view(out, arr):
             continue
         hint = f" (the in-place form is {name}={arg} itself)" if in_place_ok else ""
         raise ValueError(f"{name}: must not overlap the memory of {arg}{hint}")
