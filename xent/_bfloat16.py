@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, List, Optional, Tuple, overload
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -195,19 +195,12 @@ def _call(fn: Callable[..., Any], names: List[str], grad_of: str, args: Tuple[An
     return result if dtype is None else _narrow_result(result, dtype, outs)
 
 
-@overload
-def bfloat16_io(fn: F) -> F: ...
-@overload
-def bfloat16_io(*, grad_of: str) -> Callable[[F], F]: ...
-def bfloat16_io(fn: Optional[F] = None, *, grad_of: Optional[str] = None) -> Any:
+def bfloat16_io(fn: F, grad_of: Optional[str] = None) -> F:
     """Wrap public function ``fn`` to take and return bfloat16 (module
     docstring); ``grad_of``: the parameter its gradient is of (default the
-    first). The call goes straight to ``fn``; only when its validation meets
-    a bfloat16 input (``BFloat16Input``, raised before anything is written)
-    are the arrays widened and the call made again. ``@bfloat16_io`` or
-    ``@bfloat16_io(grad_of="q")``."""
-    if fn is None:
-        return functools.partial(bfloat16_io, grad_of=grad_of)
+    first; ``bfloat16_io_of``). The call goes straight to ``fn``; only when
+    its validation meets a bfloat16 input (``BFloat16Input``, raised before
+    anything is written) are the arrays widened and the call made again."""
     params = inspect.signature(fn).parameters
     names = [k for k in params if k not in OUT_NAMES]
     wrt = grad_of or names[0]
@@ -221,4 +214,9 @@ def bfloat16_io(fn: Optional[F] = None, *, grad_of: Optional[str] = None) -> Any
             pass
         return _call(fn, names, wrt, args, kwargs)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
+
+
+def bfloat16_io_of(grad_of: str) -> Callable[[F], F]:
+    """``bfloat16_io`` for a function whose gradient is of parameter ``grad_of``."""
+    return lambda fn: bfloat16_io(fn, grad_of)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, Optional, Tuple, overload
 
 import numpy as np
 
-from ._bfloat16 import bfloat16_io
+from ._bfloat16 import bfloat16_io, bfloat16_io_of
 from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
@@ -253,7 +253,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: Literal[True],
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
                   **options: Unpack[CrossEntropyOptions]) -> LossResult: ...
 @fill_doc(**_DOCS)
-@bfloat16_io(grad_of="q")
+@bfloat16_io_of("q")
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
                   reduction: Reduction = "none", return_grad: bool = False,
                   grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
@@ -330,7 +330,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: L
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: bool = ...,
                   **options: Unpack[KLDivergenceOptions]) -> LossResult: ...
 @fill_doc(**_DOCS)
-@bfloat16_io(grad_of="q")
+@bfloat16_io_of("q")
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool = False,
                   log_target: bool = False, eps: Optional[float] = None,
                   reduction: KLReduction = "none", return_grad: bool = False,
