@@ -121,6 +121,12 @@ try:  # bfloat16 (ml_dtypes) where installed: xent takes it without importing it
     FLOATS += ("bfloat16",)
 except ImportError:
     BF16 = None
+
+
+def _bf16(dt):
+    """Whether ``dt`` is bfloat16 (never, without ml_dtypes: a dtype compared
+    with None would be compared with float64)."""
+    return BF16 is not None and dt == BF16
 ODD_FLOATS = (">f8", ">f4", ">f2", "int64", "int32", "uint8", "bool", "complex128",
               "object", "longdouble", "str", "datetime64[s]", "list")
 INTS = ("int64", "int32", "int8", "uint8", "int16", "uint16", "uint32", "uint64", ">i8")
@@ -312,7 +318,7 @@ class Ctx:
         """An out=/grad_out= buffer: right or wrong in shape, dtype, layout,
         writeability, or overlapping the ``inputs`` (ndarrays)."""
         dtype = np.dtype(dtype)
-        if dtype.kind not in "biufc" and dtype != BF16:  # e.g. object: never on a raw byte buffer
+        if dtype.kind not in "biufc" and not _bf16(dtype):  # e.g. object: never on a raw byte buffer
             dtype = np.dtype(np.float64)
         kind = self.pick(("good", "good", "same", "view", "shape", "dtype", "readonly", "list",
                           "shifted", "scalar", "reshaped"))
@@ -467,8 +473,8 @@ def _result_dtype(*arrays):
     is bfloat16 when the first input is (xent/_bfloat16.py)."""
     try:
         dts = [_dtype_of(a) for a in arrays]
-        rt = np.result_type(*[np.dtype(np.float32) if d == BF16 else d for d in dts])
-        return BF16 if dts and dts[0] == BF16 and rt == np.float32 else rt
+        rt = np.result_type(*[np.dtype(np.float32) if _bf16(d) else d for d in dts])
+        return BF16 if dts and _bf16(dts[0]) and rt == np.float32 else rt
     except (TypeError, ValueError):
         return np.dtype(np.float64)
 
@@ -914,7 +920,7 @@ def _equal(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    if a.dtype == BF16:  # (compared as their exact float32 values)
+    if _bf16(a.dtype):  # (compared as their exact float32 values)
         a, b = a.astype(np.float32), b.astype(np.float32)
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
@@ -944,8 +950,8 @@ def _check_result(c, call, result, inputs_copy):
                 raise ContractViolation(f"{label}: expected shape {tuple(shape)}, got {r.shape}")
             if r.dtype != dtype:
                 raise ContractViolation(f"{label}: expected dtype {dtype}, got {r.dtype}")
-            if c.valid and (r.dtype.kind == "f" or r.dtype == BF16) \
-                    and np.isnan(np.asarray(r, np.float32 if r.dtype == BF16 else r.dtype)).any():
+            if c.valid and (r.dtype.kind == "f" or _bf16(r.dtype)) \
+                    and np.isnan(np.asarray(r, np.float32 if _bf16(r.dtype) else r.dtype)).any():
                 raise ContractViolation(f"{label}: NaN from finite, in-range inputs")
             if out is None and isinstance(r, np.ndarray):
                 for buf in c.bufs:
