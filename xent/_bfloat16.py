@@ -65,7 +65,8 @@ def _threads_for(n: int) -> int:
 def widen(a: np.ndarray) -> np.ndarray:
     """A float32 array of ``a``'s (bfloat16) values, ``a``'s shape, exact: in
     memory reused across calls (``xent._buffers``), for the call's duration."""
-    bits = np.ascontiguousarray(a).view(np.uint16).reshape(-1)
+    # (C-contiguous and aligned: the compiled loop reads uint16_t)
+    bits = np.require(a, requirements=["C", "A"]).view(np.uint16).reshape(-1)
     out = BUFFERS.empty(a.shape, np.float32)  # (a temporary of the call: memory reused)
     _k.bf16_widen(bits, out.reshape(-1).view(np.uint32), _threads_for(bits.size))
     return out
@@ -75,7 +76,7 @@ def narrow(a: np.ndarray, dtype: np.dtype[Any], out: np.ndarray | None = None) -
     """``a`` (float32) rounded to bfloat16 ``dtype``, to nearest with ties to
     even: a new array, or written into ``out`` (a bfloat16 array of its shape)."""
     src = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
-    direct = out is not None and out.flags.c_contiguous
+    direct = out is not None and out.flags.c_contiguous and out.flags.aligned
     dst = out if direct else np.empty(a.shape, dtype)
     assert dst is not None
     _k.bf16_narrow(src.view(np.uint32), dst.reshape(-1).view(np.uint16), _threads_for(src.size))
