@@ -12,10 +12,26 @@ from ._cross_entropy import nll_loss, softmax_cross_entropy
 from ._focal import binary_focal_loss_with_logits, softmax_focal_loss
 from ._information import cross_entropy, entropy, kl_divergence
 from . import metrics
+from ._partials import (
+    PARTIAL_STATS, cross_entropy_denominator, log_softmax_from_partials, logsumexp_from_partials,
+    merge_partials, nll_loss_block_grad, nll_loss_from_partials, softmax_cross_entropy_block_grad,
+    softmax_cross_entropy_from_partials, softmax_from_partials, softmax_partials,
+)
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
 
 __all__ = [
+    "PARTIAL_STATS",
     "__version__",
+    "cross_entropy_denominator",
+    "log_softmax_from_partials",
+    "logsumexp_from_partials",
+    "merge_partials",
+    "nll_loss_block_grad",
+    "nll_loss_from_partials",
+    "softmax_cross_entropy_block_grad",
+    "softmax_cross_entropy_from_partials",
+    "softmax_from_partials",
+    "softmax_partials",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "binary_focal_loss_with_logits",
