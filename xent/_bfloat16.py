@@ -46,7 +46,7 @@ from . import _kernels as _k
 from . import _threads
 from ._buffers import BUFFERS
 from ._typing import F
-from ._validate import BFloat16Input, check_out, is_bfloat16, same_view
+from ._validate import BFloat16Input, DaskInput, check_out, is_bfloat16, same_view
 
 #: the keyword arguments that are outputs of the functions that take them
 OUT_NAMES = ("out", "grad_out", "hess_out")
@@ -213,9 +213,22 @@ def bfloat16_io(fn: F, grad_of: Optional[str] = None) -> F:
             return fn(*args, **kwargs)
         except BFloat16Input:
             pass
+        except DaskInput:
+            return _dask_call(fn.__name__, args, kwargs)
         return _call(fn, names, wrt, args, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _dask_call(name: str, args: Any, kwargs: Any) -> Any:
+    """A public function given a dask array: the ``xent.dask`` function of
+    the same name (same type in, same type out), or TypeError if it has none."""
+    import xent.dask as xd  # (ImportError with the install hint without dask)
+    fn = getattr(xd, name, None)
+    if fn is None:
+        raise TypeError(f"{name}: takes NumPy arrays; for dask arrays, xent.dask has "
+                        f"{', '.join(xd.__all__)} (or compute the array first)")
+    return fn(*args, **kwargs)
 
 
 def bfloat16_io_of(grad_of: str) -> Callable[[F], F]:

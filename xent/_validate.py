@@ -45,6 +45,19 @@ def bfloat16_check(arr: Any, name: str) -> None:
             f"bfloat16 values xent cannot widen (inside a list or another container)")
 
 
+class DaskInput(TypeError):
+    """Raised by ``float_array`` on a dask array, before anything is
+    computed or written; the public function (``xent._bfloat16.bfloat16_io``)
+    answers it with the ``xent.dask`` function of its name, so that a dask
+    array in gives a dask array out instead of being computed into memory."""
+
+
+def is_dask(x: Any) -> bool:
+    """Whether ``x`` is a dask array (without importing dask)."""
+    t = type(x)
+    return t.__module__.startswith("dask.") and hasattr(t, "__dask_graph__")
+
+
 class BFloat16Input(TypeError):
     """Raised by the validation layer (``float_array``) on a bfloat16 input,
     before anything is written; ``xent._bfloat16.bfloat16_io`` answers it. Reaching the
@@ -58,6 +71,8 @@ def float_array(x: Any, name: str, bf16: bool = False) -> NDArray[Any]:
     TypeError for anything else (complex, object, strings, datetimes, long
     double). ``bf16``: a bfloat16 array is taken as it is (the caller's
     kernels read bfloat16, ``BITS``), else it raises ``BFloat16Input``."""
+    if type(x) is not np.ndarray and is_dask(x):
+        raise DaskInput(f"{name}: a dask array (xent.dask computes it lazily)")
     arr = np.asarray(x)
     if arr.dtype.kind == "f" and not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: a native copy

@@ -539,8 +539,22 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     else:
         sa = [None, None]
     swa = [sw, idx[:-1]] if sw is not None else [None, None]
+    # per-element weights follow the blocks: pos_weight (one value per column
+    # of the last axis) in the last axis' chunks, weight broadcast to x's
+    opts = dict(opts)
+    pw, w = opts.pop("pos_weight", None), opts.pop("weight", None)
+    pwa = [None, None]
+    if pw is not None and np.ndim(pw) == 1:
+        pwa = [da.from_array(np.asarray(pw), chunks=(x.chunks[-1],)), idx[-1]]
+    elif pw is not None:
+        opts["pos_weight"] = pw
+    wa = [None, None]
+    if w is not None and np.ndim(w) > 0:
+        wa = [da.broadcast_to(np.asarray(w), x.shape).rechunk(x.chunks), idx]
+    elif w is not None:
+        opts["weight"] = w
     # per-sample losses: the block's label axis is whole (checked above)
-    pair = da.blockwise(_elem_block, idx, x, idx, t, idx, *swa, *sa, fn=fn, opts=opts,
+    pair = da.blockwise(_elem_block, idx, x, idx, t, idx, *swa, *sa, *pwa, *wa, fn=fn, opts=opts,
                         reduction=reduction, return_grad=return_grad, per_sample=per_sample,
                         gl=float(gl) if reduction != "none" else None, n_threads=nt, dtype=dtype,
                         meta=np.empty((0,) * x.ndim, dtype), concatenate=True)
@@ -558,7 +572,7 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     return (loss, grad) if return_grad else loss
 
 
-def _elem_block(x, t, sw, s, fn, opts, reduction, return_grad, per_sample, gl, n_threads):
+def _elem_block(x, t, sw, s, pw, w, fn, opts, reduction, return_grad, per_sample, gl, n_threads):
     shape = x.shape[:-1] if per_sample else x.shape
     if reduction == "none":
         grad_loss = s
@@ -567,6 +581,10 @@ def _elem_block(x, t, sw, s, fn, opts, reduction, return_grad, per_sample, gl, n
     else:
         grad_loss = np.full(shape, gl)
     kw = dict(opts)
+    if pw is not None:
+        kw["pos_weight"] = pw
+    if w is not None:
+        kw["weight"] = w
     if per_sample:
         kw["sample_weight"] = sw
     r = fn(x, t, reduction="none", return_grad=return_grad,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._bfloat16 import bfloat16_io
 from ._information import _cross_entropy
-from ._validate import boolean, label_array, probability_array, sample_weights
+from ._validate import boolean, is_dask, label_array, probability_array, sample_weights
 from ._typing import ArrayLike
 
 __all__ = ["log_loss"]
@@ -154,7 +154,14 @@ def log_loss(y_true: ArrayLike, y_proba: Optional[ArrayLike] = None, *, normaliz
     1.75328
     >>> round(log_loss([1, 1], [[0.2, 0.8], [0.4, 0.6]], labels=[0, 1]), 5)
     0.36698
+
+    Dask arrays (``y_true`` or ``y_proba``) are taken by
+    :func:`xent.dask.log_loss`: a 0-d dask array, computed lazily.
     """
+    if is_dask(y_true) or is_dask(y_proba):
+        import xent.dask as xd
+        return xd.log_loss(y_true, y_proba, normalize=normalize, sample_weight=sample_weight,
+                           labels=labels)
     if not (isinstance(y_pred, str) and y_pred == "deprecated"):
         if y_proba is not None:
             raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
