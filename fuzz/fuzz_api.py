@@ -788,6 +788,214 @@ def _b_show_config(c, name):
     return Call(name, xent.show_config, [], kw, lambda: None)
 
 
+# --- the partial statistics of class blocks (xent/_partials.py)
+
+def _compute_dtype(x):
+    dt = _dtype_of(x)
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def _part_target(c, kw_or_none, batch, block_shape, n_classes, ignore_index):
+    """A target for a partials call: labels of the whole rows, the block's
+    probabilities, a wrong array, or None."""
+    kind = c.pick(("labels", "labels", "probs", "none", "wrong"))
+    if kind == "labels":
+        return c.ints(batch, n_classes, ignore_index)
+    if kind == "probs":
+        return c.floats(block_shape, c.pick(("simplex", "prob", "real")))
+    if kind == "none":
+        return None
+    return c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
+
+
+def _genuine_stats(c, batch, pieces=2):
+    """Merged statistics of a random row (float64, from softmax_partials), or
+    once in 8 arbitrary float64 (then not a valid input: may give NaN)."""
+    if c.rare(8):
+        c.valid = False
+        return c.array(c.reals(batch + (5 * c.pick((1, 1, 2)),)), c.pick(("float64", "float32")))
+    C = c.pick((1, 3, 7, 40))
+    x = c.reals(batch + (C,))
+    with np.errstate(all="ignore"):
+        if not np.isfinite(x).all():
+            c.valid = False
+        cut = c.int(0, C)
+        parts = [xent.softmax_partials(x[..., :cut], n_classes=C),
+                 xent.softmax_partials(x[..., cut:], class_offset=cut)]
+        return xent.merge_partials(*parts[:pieces])
+
+
+def _b_softmax_partials(c, name):
+    shape = c.shape(min_rank=0 if c.rare(12) else 1)
+    x = c.floats(shape)
+    batch, cb = shape[:-1], (shape[-1] if shape else 0)
+    kw = {}
+    off = 0
+    if c.int(0, 1):
+        off = kw["class_offset"] = c.scalar((0, 3, cb, np.int64(2)), (-1, 1.5, True, None, "1"))
+    off_n = off if isinstance(off, (int, np.integer)) and not isinstance(off, bool) else 0
+    n = off_n + cb
+    if c.int(0, 1):
+        n = kw["n_classes"] = c.scalar((off_n + cb, off_n + cb + 5, np.int32(off_n + cb)),
+                                       (off_n + cb - 1, 1.5, "3", None if False else -1))
+    n_int = n if isinstance(n, (int, np.integer)) and n > 0 else max(cb, 1)
+    ig = -100
+    if c.int(0, 1):
+        ig = kw["ignore_index"] = c.scalar((-100, 0, n_int - 1), (2**63, 1.0, None))
+    t = _part_target(c, kw, batch, shape, n_int, ig)
+    args = [x] if t is None and c.int(0, 1) else [x, t]
+    _opt(c, kw, "weight", lambda: c.floats((n_int,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
+    _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0), (-0.1, 1.5) + REAL_BAD), 2)
+    _opt(c, kw, "return_exps", lambda: c.scalar((False, True), BOOLS_BAD), 2)
+    _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+
+    def expect():
+        res = [(batch + (5,), np.dtype(np.float64), None)]
+        if kw.get("return_exps") is True:
+            res.append((shape, _compute_dtype(x), None))
+        return res
+    return Call(name, xent.softmax_partials, args, kw, expect)
+
+
+def _b_merge_partials(c, name):
+    batch = c.shape(max_rank=2)
+    k = c.pick((1, 2, 3))
+    sts = [_genuine_stats(c, batch, c.pick((1, 2))) for _ in range(k)]
+    if c.rare(8):
+        sts[-1] = c.array(c.reals(c.shape()), c.pick(FLOATS))
+    kw = {}
+    _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+
+    def expect():  # (one array of k blocks side by side: its batch shape)
+        return [(np.shape(sts[0])[:-1] + (5,), np.dtype(np.float64), None)]
+    return Call(name, xent.merge_partials, sts, kw, expect)
+
+
+def _b_logsumexp_from_partials(c, name):
+    batch = c.shape(max_rank=2)
+    st = _genuine_stats(c, batch)
+
+    def expect():
+        return [(batch, np.dtype(np.float64), None)]
+    return Call(name, xent.logsumexp_from_partials, [st], {}, expect)
+
+
+def _b_softmax_from_partials(c, name):
+    batch = c.shape(max_rank=2)
+    shape = batch + (c.pick((1, 2, 5, 17)),)
+    x = c.floats(shape)
+    st = _genuine_stats(c, batch)
+    if c.rare(8):
+        st = _genuine_stats(c, c.shape(max_rank=2))  # another batch shape
+    kw = {}
+    if name == "softmax_from_partials":
+        _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+        _opt(c, kw, "out", lambda: c.out(shape, _dtype_of(x), [x, st]), 3)
+
+    def expect():
+        return [(shape, _dtype_of(x), kw.get("out"))]
+    return Call(name, getattr(xent, name), [x, st], kw, expect, ("out",), (0,))
+
+
+def _b_loss_from_partials(c, name):
+    batch = c.shape(max_rank=2)
+    n = c.pick((1, 3, 7, 40))
+    st = _genuine_stats(c, batch)
+    kw = {"n_classes": c.scalar((n,), (0, -1, 1.5, None))}
+    ig = -100
+    if c.int(0, 1):
+        ig = kw["ignore_index"] = c.scalar((-100, 0, n - 1), (2**63, 1.0, None))
+    kind = c.pick(("labels", "labels", "probs", "wrong"))
+    if kind == "labels":
+        t = c.ints(batch, n, ig)
+    elif kind == "probs":
+        t = None if name == "nll_loss_from_partials" else c.floats(batch + (0,))
+    else:
+        t = c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
+    _opt(c, kw, "weight", lambda: c.floats((n,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
+    _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(6) else c.shape(), "weight",
+                                                   odd=6), 2)
+    _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0), (-0.1, 1.5) + REAL_BAD), 2)
+    reduction = "none"
+    if name == "softmax_cross_entropy_from_partials":
+        _opt(c, kw, "z_loss", lambda: c.scalar((0.0, 1e-4, 1.0), (-1.0,) + REAL_BAD), 2)
+        _opt(c, kw, "reduction", lambda: c.scalar(REDUCTIONS, REDUCTIONS_BAD), 2)
+        reduction = kw.get("reduction", "none")
+
+    def expect():
+        return [(batch if reduction == "none" else (), np.dtype(np.float64), None)]
+    return Call(name, getattr(xent, name), [st, t], kw, expect)
+
+
+def _b_block_grad(c, name):
+    batch = c.shape(max_rank=2)
+    cb = c.pick((1, 2, 5, 17))
+    off = c.pick((0, 1, 3))
+    n = off + cb + c.pick((0, 0, 4))
+    shape = batch + (cb,)
+    x = c.floats(shape, "logprob" if name == "nll_loss_block_grad" and c.int(0, 1) else "real")
+    st = _genuine_stats(c, batch)
+    if c.valid and not c.rare(8):  # the rows' statistics: this block's merged with the others'
+        try:
+            with np.errstate(all="ignore"):
+                st = xent.merge_partials(st, xent.softmax_partials(np.asarray(x, np.float64)))
+        except (TypeError, ValueError):
+            c.valid = False
+    else:
+        c.valid = False  # (statistics of other rows: no contract on the values)
+    kw = {"class_offset": c.scalar((off,), (-1, 1.5, None)), "n_classes": c.scalar((n,), (off + cb - 1, 0, None))}
+    ig = -100
+    if c.int(0, 1):
+        ig = kw["ignore_index"] = c.scalar((-100, 0, n - 1), (2**63, 1.0, None))
+    kind = c.pick(("labels", "labels", "probs", "wrong"))
+    if kind == "labels":
+        t = c.ints(batch, n, ig)
+    elif kind == "probs":
+        t = c.floats(shape, c.pick(("simplex", "prob", "real")))
+    else:
+        t = c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
+    _opt(c, kw, "weight", lambda: c.floats((n,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
+    _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(6) else c.shape(), "weight",
+                                                   odd=6), 2)
+    _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0), (-0.1, 1.5) + REAL_BAD), 2)
+    _opt(c, kw, "grad_loss", lambda: c.scalar((1.0, 0.5, 0.0, -2.0), (np.nan, None, "1"))
+         if c.int(0, 1) else c.floats(batch if not c.rare(6) else c.shape()), 2)
+    args = [x, st, t]
+    if name == "softmax_cross_entropy_block_grad":
+        _opt(c, kw, "z_loss", lambda: c.scalar((0.0, 1e-4, 1.0), (-1.0,) + REAL_BAD), 2)
+        if c.rare(3):
+            try:
+                with np.errstate(all="ignore"):
+                    bst, e = xent.softmax_partials(np.asarray(x, np.float64), class_offset=off,
+                                                   n_classes=n, return_exps=True)
+                kw["exps"], kw["block_partials"] = e, bst
+                c.loose += [e, bst]
+            except (TypeError, ValueError):
+                pass
+    _opt(c, kw, "out", lambda: c.out(shape, np.float64 if "exps" in kw else _dtype_of(x),
+                                     [x, st, t]), 3)
+    _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+
+    def expect():
+        dt = np.dtype(np.float64) if "exps" in kw else _dtype_of(x)
+        return [(shape, dt, kw.get("out"))]
+    return Call(name, getattr(xent, name), args, kw, expect, ("out",), (0,))
+
+
+def _b_cross_entropy_denominator(c, name):
+    batch = c.shape(max_rank=2)
+    n = c.pick((1, 3, 40))
+    kw = {"n_classes": c.scalar((n,), (0, 1.5, None))}
+    ig = -100
+    if c.int(0, 1):
+        ig = kw["ignore_index"] = c.scalar((-100, 0, n - 1), (2**63, 1.0, None))
+    t = c.ints(batch, n, ig) if c.int(0, 3) else c.floats(batch + (n,), "prob")
+    _opt(c, kw, "weight", lambda: c.floats((n,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
+    _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(6) else c.shape(), "weight",
+                                                   odd=6), 2)
+    return Call(name, xent.cross_entropy_denominator, [t], kw, lambda: "float")
+
+
 BUILDERS = {
     "logsumexp": _b_softmax_like,
     "softmax": _b_softmax_like,
@@ -806,6 +1014,16 @@ BUILDERS = {
     "entropy": _b_information,
     "metrics.log_loss": _b_log_loss,
     "show_config": _b_show_config,
+    "softmax_partials": _b_softmax_partials,
+    "merge_partials": _b_merge_partials,
+    "logsumexp_from_partials": _b_logsumexp_from_partials,
+    "softmax_from_partials": _b_softmax_from_partials,
+    "log_softmax_from_partials": _b_softmax_from_partials,
+    "softmax_cross_entropy_from_partials": _b_loss_from_partials,
+    "nll_loss_from_partials": _b_loss_from_partials,
+    "softmax_cross_entropy_block_grad": _b_block_grad,
+    "nll_loss_block_grad": _b_block_grad,
+    "cross_entropy_denominator": _b_cross_entropy_denominator,
 }
 FUNCTIONS = tuple(BUILDERS)
 

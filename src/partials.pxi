@@ -28,10 +28,11 @@
 from cython.parallel cimport prange
 from libc.math cimport exp, INFINITY
 from libc.stdint cimport int64_t
-from libc.string cimport memset
+
+from libc.string cimport memcpy, memset
 
 from _rows cimport (floating, is_finite, nonfinite_row_sum, row_max, row_scale, row_store_exp,
-                    row_sum_exp)
+                    row_sum, row_sum_exp)
 
 PARTIAL_STATS = 5
 
@@ -57,14 +58,27 @@ cdef inline double block_other_exps(const floating* x, Py_ssize_t c, floating m)
     return o
 
 
+cdef inline double stored_other_exps(const floating* x, floating* e, Py_ssize_t c,
+                                     floating m) noexcept nogil:
+    # o of a row block whose maximum m is finite, its exps written to e
+    cdef Py_ssize_t j = 0
+    while j < c and x[j] != m:
+        j += 1
+    row_store_exp(x, e, c, m)
+    return (row_sum(e, j) if j > 0 else 0.0) + (row_sum(e + j + 1, c - j - 1) if j + 1 < c else 0.0)
+
+
 def partial_stats(const floating[:, ::1] x, const int64_t[::1] labels, int64_t offset,
                   int64_t ignore, const floating[:, ::1] probs, const double[::1] v,
-                  const double[::1] u, double[:, ::1] out, int n_threads):
+                  const double[::1] u, double[:, ::1] out, int n_threads,
+                  floating[:, ::1] exps=None):
     """out[i] = the statistics of row i of the class block x (see above).
 
     labels (or None): global class indices, the block holding classes
     [offset, offset + C); a label equal to ignore counts nowhere. The class
     coefficients a_j: probs[i, j] * v[j] (probs or None) plus u[j] (or None).
+    exps (or None): receives exp(x_ij - m_i) (the limits for an infinite
+    m_i), for partial_grad(from_exps=True): the gradient without a second exp.
     """
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j
     cdef floating m
@@ -73,6 +87,7 @@ def partial_stats(const floating[:, ::1] x, const int64_t[::1] labels, int64_t o
     cdef const floating* xi
     cdef bint has_labels = labels is not None, has_probs = probs is not None
     cdef bint has_u = u is not None, coefs = has_probs or has_u
+    cdef bint store = exps is not None
     if n == 0:
         return
     with nogil:
@@ -84,9 +99,15 @@ def partial_stats(const floating[:, ::1] x, const int64_t[::1] labels, int64_t o
             else:
                 m = -INFINITY
             if is_finite(m):
-                o = block_other_exps(xi, c, m)
+                if store:
+                    o = stored_other_exps(xi, &exps[i, 0], c, m)
+                else:
+                    o = block_other_exps(xi, c, m)
             else:
-                o = (nonfinite_row_sum(xi, c, m) if c > 0 else 0.0) - 1.0
+                if store and c > 0:
+                    o = row_store_exp(xi, &exps[i, 0], c, m) - 1.0
+                else:
+                    o = (nonfinite_row_sum(xi, c, m) if c > 0 else 0.0) - 1.0
             xt = 0.0
             if has_labels:
                 y = labels[i]
@@ -165,13 +186,15 @@ def merge_stats(const double[:, ::1] st, Py_ssize_t k, double[:, ::1] out, int n
 def partial_grad(const floating[:, ::1] x, const double[:, ::1] st, const int64_t[::1] labels,
                  int64_t offset, const floating[:, ::1] probs, const double[::1] v,
                  const double[::1] u, const double[::1] f, const double[::1] k,
-                 const double[::1] ay, floating[:, ::1] out, int n_threads):
+                 const double[::1] ay, floating[:, ::1] out, int n_threads, bint from_exps=False):
     """out[i, j] = f[i] * (k[i] * exp(x[i, j] - M_i) - a_ij) for the class block x,
     with M_i = st[i, 0] the row's global maximum (its merged statistics), a_ij
     the block's target coefficients: ay[i] at the label (labels, or None;
     global indices, the block holding [offset, offset + C)), probs[i, j] * v[j]
     (probs or None) and u[j] (or None). A row with f[i] == 0 is 0. out may be x.
-    One pass: the exps are written, then scaled and shifted in cache."""
+    One pass: the exps are written, then scaled and shifted in cache.
+    from_exps: x holds the block's exps exp(x_ij - m_i) (partial_stats' exps)
+    and k[i] the factor exp(m_i - M_i) already: no exp is taken."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i, j, yl
     cdef floating mm
     cdef floating* oi
@@ -192,7 +215,13 @@ def partial_grad(const floating[:, ::1] x, const double[:, ::1] st, const int64_
             yl = -1
             if has_labels and offset <= labels[i] < offset + c:
                 yl = labels[i] - offset
-            row_store_exp(&x[i, 0], oi, c, mm)
+            if k[i] == 0:  # (no softmax term: nll_loss, a row of -inf; no exp taken)
+                memset(oi, 0, c * sizeof(floating))
+            elif from_exps:
+                if oi != &x[i, 0]:
+                    memcpy(oi, &x[i, 0], c * sizeof(floating))
+            else:
+                row_store_exp(&x[i, 0], oi, c, mm)
             fk = fi * k[i]
             if has_probs or has_u:
                 for j in range(c):

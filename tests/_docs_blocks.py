@@ -23,7 +23,7 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
 #: the optional peers a block may import; skipped (not failed) when missing
-PEERS = ("jax", "keras", "lightgbm", "matplotlib", "mpmath", "optax", "pandas", "scipy", "sklearn",
+PEERS = ("dask", "distributed", "jax", "keras", "lightgbm", "matplotlib", "mpmath", "optax", "pandas", "scipy", "sklearn",
          "tensorflow", "threadpoolctl", "torch", "xgboost")
 
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", flags=re.S | re.M)

@@ -392,3 +392,28 @@ def test_cluster_survives_a_killed_worker(client):
     ref = xd.softmax_cross_entropy(X, y).compute(scheduler="synchronous")
     assert float(got) == pytest.approx(float(ref), rel=1e-12)
     client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_block_gradient_from_the_exps_equals_the_one_from_the_logits(dtype):
+    x = logits_with_holes(10, 24, np.float64).astype(dtype)
+    x[6, 5] = np.inf
+    x[7, :] = -np.inf
+    y = RNG.integers(0, 24, 10)
+    y[1] = 20
+    cuts = [0, 7, 8, 24]
+    kw = dict(n_classes=24, label_smoothing=0.05)
+    parts = [xent.softmax_partials(x[:, a:b], y, class_offset=a, return_exps=True, **kw)
+             for a, b in zip(cuts, cuts[1:])]
+    st = xent.merge_partials(*(p[0] for p in parts))
+    for (a, b), (bst, e) in zip(zip(cuts, cuts[1:]), parts):
+        assert e.dtype == (np.float32 if dtype == np.float16 else dtype)
+        ref = xent.softmax_cross_entropy_block_grad(x[:, a:b], st, y, class_offset=a, z_loss=0.01,
+                                                    grad_loss=0.5, **kw)
+        got = xent.softmax_cross_entropy_block_grad(None, st, y, class_offset=a, z_loss=0.01,
+                                                    grad_loss=0.5, exps=e, block_partials=bst,
+                                                    out=e, **kw)
+        assert got is e  # in place
+        close(got.astype(dtype), ref, np.float32 if dtype != np.float64 else np.float64)
+    with pytest.raises(TypeError, match="exps, block_partials"):
+        xent.softmax_cross_entropy_block_grad(x[:, :7], st, y, exps=parts[0][1], **kw)

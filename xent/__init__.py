@@ -20,7 +20,6 @@ from ._partials import (
 from ._softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
 
 __all__ = [
-    "PARTIAL_STATS",
     "__version__",
     "cross_entropy_denominator",
     "log_softmax_from_partials",

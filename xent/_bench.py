@@ -507,6 +507,9 @@ def add_arguments(parser):
     parser.add_argument("--grid", action="store_true",
                         help="every registered function x class count x size x dtype: ratio to "
                              "np.copyto, GB/s, 2-vs-1 thread")
+    parser.add_argument("--dask", action="store_true",
+                        help="softmax cross-entropy on a dask.distributed LocalCluster (2 processes) "
+                             "against the in-memory call and NumPy on Dask")
     parser.add_argument("--classes", metavar="C,C,...", help="--grid: these class counts")
     parser.add_argument("--sizes", metavar="MIB,MIB,...", help="--grid: these input sizes in MiB")
     parser.add_argument("--dtypes", metavar="float32,float64", help="--grid: these dtypes")
@@ -527,6 +530,10 @@ def run(args, argv):
                   "(pip install matplotlib)", file=sys.stderr)
             return 2
 
+    if args.dask:
+        from . import _bench_dask
+
+        return _bench_dask.run(args)
     if args.grid:
         from . import _grid
 

@@ -15,7 +15,7 @@ released); this module validates and computes the O(N) per-row terms.
 from __future__ import annotations
 
 import types
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -65,13 +65,28 @@ def _block(x, name="logits"):
 
 
 def _class_count(n_classes, offset, c):
-    if n_classes is None:
-        return offset + c
-    n = integer(n_classes, "n_classes")
+    n = offset + c if n_classes is None else integer(n_classes, "n_classes")
+    if n < 1:
+        raise ValueError(f"n_classes: expected at least one class in the row, got {n}")
     if n < offset + c:
         raise ValueError(f"n_classes: expected at least class_offset + the block's classes, "
                          f"{offset + c}, got {n}")
     return n
+
+
+def _n_classes(n_classes):
+    n = integer(n_classes, "n_classes")
+    if n < 1:
+        raise ValueError(f"n_classes: expected at least one class in the row, got {n}")
+    return n
+
+
+def _probs_of_block(target, rows):
+    """A float target of a block call must be the block's probabilities."""
+    t = np.asarray(target) if target is not None else None
+    if t is not None and t.dtype.kind == "f" and t.shape != rows.shape:
+        raise ValueError(f"target: float targets are the block's class probabilities and must have "
+                         f"its shape {rows.shape}, got {t.shape}")
 
 
 def _offset(class_offset):
@@ -125,7 +140,8 @@ def _stats(partials, name="partials"):
 def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
                      class_offset: int = 0, n_classes: Optional[int] = None,
                      weight: Optional[ArrayLike] = None, ignore_index: int = -100,
-                     label_smoothing: float = 0.0, n_threads: Threads = None) -> FloatArray:
+                     label_smoothing: float = 0.0, return_exps: bool = False,
+                     n_threads: Threads = None) -> Any:
     """Per-row statistics of a block of classes, to be merged with the other blocks'.
 
     Parameters
@@ -135,7 +151,12 @@ def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
         the class axis last.
     class_offset : int, default 0
         The row's index of the block's first class.
-%(target)s    n_threads : int or None, default None
+%(target)s    return_exps : bool, default False
+        Also return the block's ``exp(x_j - m)`` (its own maximum ``m``; in
+        the compute dtype, float32 for float16), written in the same pass:
+        :func:`softmax_cross_entropy_block_grad` (``exps=``) then turns them
+        into the gradient in place, with no second ``exp``.
+    n_threads : int or None, default None
         OpenMP threads, as :func:`xent.logsumexp`. Results do not depend on it.
 
     Returns
@@ -148,6 +169,8 @@ def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
         those coefficients' sum. Merge the blocks' statistics with
         :func:`merge_partials`; an empty or all ``-inf`` block is the merge's
         identity.
+    exps : ndarray, only with ``return_exps``
+        The block's shape.
 
     Examples
     --------
@@ -167,11 +190,15 @@ def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
     probs = t if labels is None else None
     v, u = _coefficients(weight, n, off, c, eps, probs is not None)
     cdt = compute_dtype(x.dtype)
+    if not isinstance(return_exps, (bool, np.bool_)):
+        raise TypeError(f"return_exps: expected a bool, got {return_exps!r}")
     out = np.empty((rows.n_rows, PARTIAL_STATS))
+    exps = np.empty(rows.shape2d, dtype=cdt) if return_exps else None
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
     pr = None if probs is None else Rows(np.asarray(probs), rows.axes).data(cdt)
-    kernel("partial_stats", cdt)(rows.data(cdt), labels, off, ignore, pr, v, u, out, nt)
-    return out.reshape(rows.batch_shape + (PARTIAL_STATS,))
+    kernel("partial_stats", cdt)(rows.data(cdt), labels, off, ignore, pr, v, u, out, nt, exps)
+    st = out.reshape(rows.batch_shape + (PARTIAL_STATS,))
+    return (st, exps.reshape(rows.shape)) if return_exps else st
 
 
 def merge_partials(*partials: ArrayLike, n_threads: Threads = None) -> FloatArray:
@@ -232,7 +259,12 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     if t.dtype.kind in "iu":
         labels, _ = class_labels(t, rows, ignore)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
-    elif t.dtype.kind != "f":
+    elif t.dtype.kind == "f":
+        if t.shape[:-1] != batch or t.ndim != len(batch) + 1:
+            raise ValueError(f"target: float targets are class probabilities: expected the batch "
+                             f"shape {batch} and a class axis, got shape {t.shape}")
+        t = float_array(t, "target")
+    else:
         raise TypeError(f"target: expected integer class indices or float class probabilities, "
                         f"got dtype {t.dtype}")
     w = None
@@ -302,7 +334,7 @@ def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, 
     """
     st = _merged(partials)
     reduction = reduction_mode(reduction)
-    n = integer(n_classes, "n_classes")
+    n = _n_classes(n_classes)
     loss, _ = _row_terms(st, target, n, weight, sample_weight, ignore_index, label_smoothing, z_loss)
     if reduction == "none":
         return loss
@@ -324,7 +356,7 @@ def cross_entropy_denominator(target: ArrayLike, *, n_classes: int,
     weights (the sample count) for probabilities (the batch shape is then
     ``target.shape[:-1]``)."""
     t = np.asarray(target)
-    n = integer(n_classes, "n_classes")
+    n = _n_classes(n_classes)
     ignore = integer(ignore_index, "ignore_index")
     if t.dtype.kind == "f":
         batch = t.shape[:-1]
@@ -344,8 +376,13 @@ def cross_entropy_denominator(target: ArrayLike, *, n_classes: int,
     rows = types.SimpleNamespace(batch_shape=batch, shape=batch + (n,), n_classes=n)
     labels, _ = class_labels(t, rows, ignore)
     kept = labels != ignore
-    per = np.ones(len(labels)) if weight is None else \
-        np.where(kept, real_array(weight, "weight")[np.where(kept, labels, 0)], 0.0)
+    if weight is None:
+        per = np.ones(len(labels))
+    else:
+        w = real_array(weight, "weight")
+        if w.shape != (n,):
+            raise ValueError(f"weight: expected shape ({n},) (one weight per class), got {w.shape}")
+        per = w[np.where(kept, labels, 0)] if len(labels) else np.zeros(0)
     per = np.where(kept, per, 0.0)
     return float(np.sum(per)) if sw is None else float(np.dot(per, sw))
 
@@ -356,6 +393,8 @@ def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, tar
                                      sample_weight: Optional[ArrayLike] = None,
                                      ignore_index: int = -100, label_smoothing: float = 0.0,
                                      z_loss: float = 0.0, grad_loss: ArrayLike = 1.0,
+                                     exps: Optional[FloatArray] = None,
+                                     block_partials: Optional[ArrayLike] = None,
                                      out: Optional[FloatArray] = None,
                                      n_threads: Threads = None) -> FloatArray:
     """The gradient of ``sum_i grad_loss_i * loss_i`` with respect to a class block.
@@ -369,24 +408,52 @@ def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, tar
     (:func:`cross_entropy_denominator`). One fused pass over the block:
     ``g_j = f (k exp(x_j - M) - a_j)``; ``out`` (the block's shape and dtype;
     may be ``logits`` itself) receives it.
+
+    ``exps`` with ``block_partials``: the block's exps and statistics from
+    ``softmax_partials(..., return_exps=True)``; the gradient is then made
+    from them (each row rescaled by ``exp(m - M)``), no ``exp`` taken and
+    ``logits`` not read (it may be None); ``out=exps`` writes it in place.
     """
-    x, rows = _block(logits)
+    if exps is not None or block_partials is not None:
+        if exps is None or block_partials is None:
+            raise TypeError("exps, block_partials: expected both (softmax_partials(..., "
+                            "return_exps=True) returns them) or neither")
+        x, rows = _block(exps, "exps")
+        if logits is not None and np.shape(logits) != rows.shape:
+            raise ValueError(f"exps: expected the logits' shape {np.shape(logits)}, got {rows.shape}")
+        bst = _merged(block_partials)
+        if bst.shape[:-1] != rows.batch_shape:
+            raise ValueError(f"block_partials: expected the exps' batch shape {rows.batch_shape}, "
+                             f"got {bst.shape[:-1]}")
+    else:
+        x, rows = _block(logits)
+        bst = None
     st = _merged(partials)
     if st.shape[:-1] != rows.batch_shape:
         raise ValueError(f"partials: expected the logits' batch shape {rows.batch_shape}, "
                          f"got {st.shape[:-1]}")
     off = _offset(class_offset)
     n = _class_count(n_classes, off, rows.n_classes)
-    if np.asarray(target).dtype.kind == "f" and np.shape(target) != rows.shape:
-        raise ValueError(f"target: float targets are the block's class probabilities and must have "
-                         f"its shape {rows.shape}, got {np.shape(target)}")
+    _probs_of_block(target, rows)
     # (probabilities: the rows' target mass is in the statistics, the
     # per-element coefficients come from the block's columns)
     _, (f, k, ay, labels, t, _, eps) = _row_terms(
         st, target, n, weight, sample_weight, ignore_index, label_smoothing, z_loss, grad_loss)
     probs = None if labels is not None else t
     v, u = _coefficients(weight, n, off, rows.n_classes, eps, probs is not None)
-    return _write_block(x, rows, st, labels, off, probs, v, u, f, k, ay, out, n_threads)
+    if bst is not None:
+        m_b, m = bst.reshape(-1, PARTIAL_STATS)[:, 0], st.reshape(-1, PARTIAL_STATS)[:, 0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            # (equal maxima, infinite ones included: 1; no softmax term: 0)
+            k = np.ascontiguousarray(np.where(k == 0, 0.0, k * np.where(m_b == m, 1.0, np.exp(m_b - m))))
+    given = ("exps", exps) if bst is not None else ("logits", logits)
+    others = [("partials", partials), ("target", target), ("weight", weight),
+              ("sample_weight", sample_weight), ("grad_loss", grad_loss),
+              ("block_partials", block_partials)]
+    if bst is not None:
+        others.append(("logits", logits))
+    return _write_block(x, rows, st, labels, off, probs, v, u, f, k, ay, out, n_threads,
+                        bst is not None, given, others)
 
 
 def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *, n_classes: int,
@@ -399,7 +466,7 @@ def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *, 
     as ``-(a_y x_t + ax + a M)``. ``target``: the labels, or None for
     probability targets (their mass is in the statistics)."""
     st = _merged(partials)
-    n = integer(n_classes, "n_classes")
+    n = _n_classes(n_classes)
     t = np.zeros(st.shape[:-1] + (0,)) if target is None else target
     # (the terms with z_loss = 0; the softmax's log-sum-exp is not used)
     _, (f, _k2, ay, labels, _, _, _) = _row_terms(st, t, n, weight, sample_weight, ignore_index,
@@ -422,6 +489,10 @@ def nll_loss_block_grad(log_probs: ArrayLike, partials: ArrayLike, target: Array
     (the arguments as :func:`softmax_cross_entropy_block_grad`)."""
     x, rows = _block(log_probs, "log_probs")
     st = _merged(partials)
+    if st.shape[:-1] != rows.batch_shape:
+        raise ValueError(f"partials: expected the log_probs' batch shape {rows.batch_shape}, "
+                         f"got {st.shape[:-1]}")
+    _probs_of_block(target, rows)
     off = _offset(class_offset)
     n = _class_count(n_classes, off, rows.n_classes)
     _, (f, k, ay, labels, t, _, eps) = _row_terms(
@@ -429,7 +500,9 @@ def nll_loss_block_grad(log_probs: ArrayLike, partials: ArrayLike, target: Array
     probs = None if labels is not None else t
     v, u = _coefficients(weight, n, off, rows.n_classes, eps, probs is not None)
     return _write_block(x, rows, st, labels, off, probs, v, u, f, np.zeros_like(k), ay, out,
-                        n_threads)
+                        n_threads, False, ("log_probs", log_probs),
+                        [("partials", partials), ("target", target), ("weight", weight),
+                         ("sample_weight", sample_weight), ("grad_loss", grad_loss)])
 
 
 def softmax_from_partials(logits: ArrayLike, partials: ArrayLike, *,
@@ -446,7 +519,8 @@ def softmax_from_partials(logits: ArrayLike, partials: ArrayLike, *,
     ones = np.ones(rows.n_rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.ascontiguousarray(np.where(s2[:, 1] == -1.0, 0.0, 1.0 / (1.0 + s2[:, 1])))
-    return _write_block(x, rows, st, None, 0, None, None, None, ones, k, ones, out, n_threads)
+    return _write_block(x, rows, st, None, 0, None, None, None, ones, k, ones, out, n_threads,
+                        False, ("logits", logits), [("partials", partials)])
 
 
 def log_softmax_from_partials(logits: ArrayLike, partials: ArrayLike) -> FloatArray:
@@ -466,16 +540,20 @@ def log_softmax_from_partials(logits: ArrayLike, partials: ArrayLike) -> FloatAr
     return r.astype(x.dtype, copy=False)
 
 
-def _write_block(x, rows, st, labels, off, probs, v, u, f, k, ay, out, n_threads):
+def _write_block(x, rows, st, labels, off, probs, v, u, f, k, ay, out, n_threads, from_exps=False,
+                 given=(), others=()):
+    """The kernel's call; ``given``: (name, the caller's array) out may be
+    (in place), ``others``: (name, value) arguments out must not overlap."""
     cdt = compute_dtype(x.dtype)
     if out is not None:
-        check_out(out, "out", x.shape, x.dtype, [("partials", st)], in_place_ok=True)
+        check_out(out, "out", x.shape, x.dtype, [given] if given else [], in_place_ok=True)
+        check_out(out, "out", x.shape, x.dtype, list(others))
     target = rows.direct_full(out, cdt) if out is not None else None
     g = target if target is not None else np.empty(rows.shape2d, dtype=cdt)
     pr = None if probs is None else Rows(np.asarray(probs), rows.axes).data(cdt)
     s2 = np.ascontiguousarray(st.reshape(-1, PARTIAL_STATS))
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
-    kernel("partial_grad", cdt)(rows.data(cdt), s2, labels, off, pr, v, u, f, k, ay, g, nt)
+    kernel("partial_grad", cdt)(rows.data(cdt), s2, labels, off, pr, v, u, f, k, ay, g, nt, from_exps)
     res = g.reshape(rows.shape)
     if x.dtype != cdt:
         res = res.astype(x.dtype)

@@ -154,8 +154,11 @@ def _merge_block(st, n_threads):
     return _p.merge_partials(st, n_threads=n_threads)
 
 
-def _stats(x, t, kind, n, weight, ignore_index, label_smoothing, split_every, n_threads):
-    """The rows' merged statistics (chunks: x's row chunks, one block of PARTIAL_STATS)."""
+def _stats(x, t, kind, n, weight, ignore_index, label_smoothing, split_every, n_threads,
+           exps=False):
+    """The rows' merged statistics (chunks: x's row chunks, one block of
+    PARTIAL_STATS); with exps, also the blocks' (statistics, exps) pairs
+    (chunked as x), from which the gradient is made without a second exp."""
     b, z = _idx(x)
     args = [x, b + z, _offsets(x), z]
     if kind == "labels":
@@ -164,16 +167,24 @@ def _stats(x, t, kind, n, weight, ignore_index, label_smoothing, split_every, n_
         args += [None, None, t, b + z]
     else:
         args += [None, None, None, None]
-    st = da.blockwise(_stats_block, b + z, *args, n=n, weight=weight, ignore_index=ignore_index,
-                      eps=label_smoothing, n_threads=n_threads, dtype=np.float64,
-                      adjust_chunks={z: _NS}, concatenate=True)
-    return _tree_merge(st, split_every, n_threads)
+    kw = dict(n=n, weight=weight, ignore_index=ignore_index, eps=label_smoothing,
+              n_threads=n_threads, concatenate=True)
+    if not exps:
+        st = da.blockwise(_stats_block, b + z, *args, return_exps=False, dtype=np.float64,
+                          adjust_chunks={z: _NS}, **kw)
+        return _tree_merge(st, split_every, n_threads)
+    pair = da.blockwise(_stats_block, b + z, *args, return_exps=True, dtype=x.dtype,
+                        meta=np.empty((0,) * x.ndim, x.dtype), **kw)
+    st = pair.map_blocks(_first, dtype=np.float64,
+                         chunks=x.chunks[:-1] + ((_NS,) * x.numblocks[-1],))
+    return _tree_merge(st, split_every, n_threads), pair
 
 
-def _stats_block(x, off, labels, probs, n, weight, ignore_index, eps, n_threads):
+def _stats_block(x, off, labels, probs, n, weight, ignore_index, eps, n_threads, return_exps):
     target = labels if labels is not None else probs
     return _p.softmax_partials(x, target, class_offset=_first_class(off), n_classes=n, weight=weight,
-                               ignore_index=ignore_index, label_smoothing=eps, n_threads=n_threads)
+                               ignore_index=ignore_index, label_smoothing=eps,
+                               return_exps=return_exps, n_threads=n_threads)
 
 
 def _finish(x_moved, axis, ndim):
@@ -392,7 +403,13 @@ def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index,
         if softcap is not None:
             raise ValueError("softcap: xent.dask applies the cap only with the class axis in one "
                              f"chunk; got {xm.numblocks[-1]} class chunks (chunks {xm.chunks[-1]})")
-        st = _stats(xm, t, kind, n, w, ignore_index, label_smoothing, split_every, nt)
+        # (the cross-entropy's gradient from the exps of the statistics' pass)
+        pair = None
+        if return_grad and name == "softmax_cross_entropy":
+            st, pair = _stats(xm, t, kind, n, w, ignore_index, label_smoothing, split_every, nt,
+                              exps=True)
+        else:
+            st = _stats(xm, t, kind, n, w, ignore_index, label_smoothing, split_every, nt)
         fopts = dict(opts, n_classes=n)
         ta = [t, b] if kind == "labels" else [None, None]
         rows = da.blockwise(_loss_from_stats, b, st, b + "s", *ta, *swa, kind=kind, which=name,
@@ -405,10 +422,12 @@ def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index,
                 sa = [scale, ""]
             else:
                 sa = [None, None]
-            grad = da.blockwise(_grad_block, b + z, xm, b + z, st, b + "s", t, tb, *swa,
+            grad = da.blockwise(_grad_block, b + z, xm if pair is None else pair, b + z, st, b + "s",
+                                t, tb, *swa,
                                 _offsets(xm), z, *sa, kind=kind, which=name, opts=fopts,
                                 reduction=reduction, gl=float(gl) if reduction != "none" else None,
-                                n_threads=nt, dtype=x.dtype, concatenate=True)
+                                n_threads=nt, out_dtype=x.dtype, dtype=x.dtype, concatenate=True,
+                                meta=np.empty((0,) * xm.ndim, x.dtype))
     if reduction == "none":
         loss = rows.astype(dtype)
     elif reduction == "sum":
@@ -454,7 +473,7 @@ def _loss_from_stats(st, t, sw, kind, which, opts):
     return _p.softmax_cross_entropy_from_partials(st, t, sample_weight=sw, **o)
 
 
-def _grad_block(x, st, t, sw, off, s, kind, which, opts, reduction, gl, n_threads):
+def _grad_block(x, st, t, sw, off, s, kind, which, opts, reduction, gl, n_threads, out_dtype):
     if reduction == "none":
         grad_loss = s
     elif reduction == "mean":
@@ -463,6 +482,12 @@ def _grad_block(x, st, t, sw, off, s, kind, which, opts, reduction, gl, n_thread
         grad_loss = gl
     o = dict(opts)
     o.pop("softcap", None)
+    if isinstance(x, tuple):  # (block statistics, exps): the gradient in place of the exps
+        bst, e = x
+        g = _p.softmax_cross_entropy_block_grad(
+            None, st, t, class_offset=_first_class(off), sample_weight=sw, grad_loss=grad_loss,
+            exps=e, block_partials=bst, out=e, n_threads=n_threads, **o)
+        return g.astype(out_dtype, copy=False)
     fn = _p.nll_loss_block_grad if which == "nll_loss" else _p.softmax_cross_entropy_block_grad
     return fn(x, st, t, class_offset=_first_class(off), sample_weight=sw, grad_loss=grad_loss,
               n_threads=n_threads, **o)
