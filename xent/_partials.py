@@ -26,6 +26,7 @@ from ._validate import (
     Rows,
     check_out,
     class_labels,
+    class_weights,
     fill_doc,
     compute_dtype,
     float_array,
@@ -33,6 +34,7 @@ from ._validate import (
     real_array,
     real_scalar,
     reduction_mode,
+    sample_weights,
     target_kind,
 )
 from ._typing import ArrayLike, FloatArray, Threads
@@ -60,7 +62,8 @@ _TARGET_DOC = """\
 def _block(x, name="logits"):
     x = float_array(x, name)
     if x.ndim < 1:
-        raise ValueError(f"{name}: expected at least one dimension (the class axis, last), got a 0-d array")
+        raise ValueError(f"{name}: expected at least one dimension (the class axis, last), "
+                         f"got a 0-d array")
     return x, Rows(x, (x.ndim - 1,))
 
 
@@ -75,6 +78,8 @@ def _class_count(n_classes, offset, c):
 
 
 def _n_classes(n_classes):
+    if n_classes is None:
+        raise TypeError("n_classes: expected the row's class count (an int), got None")
     n = integer(n_classes, "n_classes")
     if n < 1:
         raise ValueError(f"n_classes: expected at least one class in the row, got {n}")
@@ -114,11 +119,8 @@ def _targets(target, rows, n_classes, ignore_index):
 
 def _coefficients(weight, n_classes, offset, c, eps, probs):
     """The block's (v, u): probability mass factor (1 - eps) w_j, smoothing eps / C w_j."""
-    w = None
-    if weight is not None:
-        w = real_array(weight, "weight")
-        if w.shape != (n_classes,):
-            raise ValueError(f"weight: expected shape ({n_classes},) (one weight per class), got {w.shape}")
+    w = class_weights(weight, n_classes)
+    if w is not None:
         w = np.ascontiguousarray(w[offset:offset + c], dtype=np.float64)
     ones = np.ones(c) if w is None else w
     u = ones * (eps / n_classes) if eps else None
@@ -198,7 +200,9 @@ def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
     pr = None if probs is None else Rows(np.asarray(probs), rows.axes).data(cdt)
     kernel("partial_stats", cdt)(rows.data(cdt), labels, off, ignore, pr, v, u, out, nt, exps)
     st = out.reshape(rows.batch_shape + (PARTIAL_STATS,))
-    return (st, exps.reshape(rows.shape)) if return_exps else st
+    if exps is None:
+        return st
+    return st, exps.reshape(rows.shape)
 
 
 def merge_partials(*partials: ArrayLike, n_threads: Threads = None) -> FloatArray:
@@ -267,17 +271,8 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     else:
         raise TypeError(f"target: expected integer class indices or float class probabilities, "
                         f"got dtype {t.dtype}")
-    w = None
-    if weight is not None:
-        w = real_array(weight, "weight")
-        if w.shape != (n_classes,):
-            raise ValueError(f"weight: expected shape ({n_classes},) (one weight per class), got {w.shape}")
-    sw = None
-    if sample_weight is not None:
-        sw = real_array(sample_weight, "sample_weight")
-        if sw.shape != batch:
-            raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
-        sw = sw.reshape(-1).astype(np.float64)
+    w = class_weights(weight, n_classes)
+    sw = sample_weights(sample_weight, batch)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         log_s = np.log1p(o)
         lse = m + log_s
@@ -286,7 +281,8 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
             wt = np.ones(len(labels)) if w is None else np.where(kept, w[np.where(kept, labels, 0)], 0.0)
             ay = np.where(kept, (1.0 - eps) * wt, 0.0)
             # (m - xt: 0 for a label among +inf maxima, the softmax's limit)
-            label_term = np.where(ay != 0, ay * (np.where((xt == m) & (m == np.inf), 0.0, m - xt) + log_s), 0.0)
+            gap = np.where((xt == m) & (m == np.inf), 0.0, m - xt)
+            label_term = np.where(ay != 0, ay * (gap + log_s), 0.0)
         else:
             kept = np.ones(len(m), dtype=bool)
             ay = np.zeros(len(m))
@@ -314,7 +310,8 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     return loss.reshape(batch), (f, k, np.ascontiguousarray(ay), labels, t, w, eps)
 
 
-def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, *, n_classes: int,
+def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, *,
+                                        n_classes: Optional[int] = None,
                                         weight: Optional[ArrayLike] = None,
                                         sample_weight: Optional[ArrayLike] = None,
                                         ignore_index: int = -100, label_smoothing: float = 0.0,
@@ -346,7 +343,7 @@ def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, 
     return np.float64(0.0 if d == 0 else total / d)
 
 
-def cross_entropy_denominator(target: ArrayLike, *, n_classes: int,
+def cross_entropy_denominator(target: ArrayLike, *, n_classes: Optional[int] = None,
                               weight: Optional[ArrayLike] = None,
                               sample_weight: Optional[ArrayLike] = None,
                               ignore_index: int = -100) -> float:
@@ -365,30 +362,23 @@ def cross_entropy_denominator(target: ArrayLike, *, n_classes: int,
     else:
         raise TypeError(f"target: expected integer class indices or float class probabilities, "
                         f"got dtype {t.dtype}")
-    sw = None
-    if sample_weight is not None:
-        sw = real_array(sample_weight, "sample_weight")
-        if sw.shape != batch:
-            raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
-        sw = sw.reshape(-1).astype(np.float64)
+    sw = sample_weights(sample_weight, batch)
     if t.dtype.kind == "f":
         return float(np.prod(batch)) if sw is None else float(np.sum(sw))
     rows = types.SimpleNamespace(batch_shape=batch, shape=batch + (n,), n_classes=n)
     labels, _ = class_labels(t, rows, ignore)
     kept = labels != ignore
-    if weight is None:
+    w = class_weights(weight, n)
+    if w is None:
         per = np.ones(len(labels))
     else:
-        w = real_array(weight, "weight")
-        if w.shape != (n,):
-            raise ValueError(f"weight: expected shape ({n},) (one weight per class), got {w.shape}")
         per = w[np.where(kept, labels, 0)] if len(labels) else np.zeros(0)
     per = np.where(kept, per, 0.0)
     return float(np.sum(per)) if sw is None else float(np.dot(per, sw))
 
 
 def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, target: ArrayLike, *,
-                                     class_offset: int = 0, n_classes: int,
+                                     class_offset: int = 0, n_classes: Optional[int] = None,
                                      weight: Optional[ArrayLike] = None,
                                      sample_weight: Optional[ArrayLike] = None,
                                      ignore_index: int = -100, label_smoothing: float = 0.0,
@@ -456,7 +446,8 @@ def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, tar
                         bst is not None, given, others)
 
 
-def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *, n_classes: int,
+def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *,
+                           n_classes: Optional[int] = None,
                            weight: Optional[ArrayLike] = None,
                            sample_weight: Optional[ArrayLike] = None, ignore_index: int = -100,
                            label_smoothing: float = 0.0) -> FloatArray:
@@ -480,7 +471,8 @@ def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *, 
 
 
 def nll_loss_block_grad(log_probs: ArrayLike, partials: ArrayLike, target: ArrayLike, *,
-                        class_offset: int = 0, n_classes: int, weight: Optional[ArrayLike] = None,
+                        class_offset: int = 0, n_classes: Optional[int] = None,
+                        weight: Optional[ArrayLike] = None,
                         sample_weight: Optional[ArrayLike] = None, ignore_index: int = -100,
                         label_smoothing: float = 0.0, grad_loss: ArrayLike = 1.0,
                         out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:

@@ -217,6 +217,106 @@ def ref_log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=
     return np.sum(per * sw) / (np.sum(sw) if normalize else 1.0)
 
 
+# --- the partial statistics of class blocks (xent/_partials.py) ---------------
+
+def ref_partials(x, target=None, *, class_offset=0, n_classes=None, weight=None,
+                 ignore_index=-100, label_smoothing=0.0):
+    """A block's statistics from their definition (finite logits)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, c = x.shape
+    big = class_offset + c if n_classes is None else n_classes
+    m = x.max(-1)
+    e = np.exp(x - m[:, None])
+    first = np.argmax(x, axis=-1)
+    e[np.arange(n), first] = 0.0
+    w = np.ones(big) if weight is None else np.asarray(weight, np.float64)
+    wb = w[class_offset:class_offset + c]
+    a = np.broadcast_to(wb * label_smoothing / big, (n, c)).copy()
+    xt = np.zeros(n)
+    if target is not None:
+        t = np.asarray(target)
+        if t.dtype.kind in "iu":
+            inside = (t != ignore_index) & (t >= class_offset) & (t < class_offset + c)
+            xt[inside] = x[np.arange(n)[inside], t[inside] - class_offset]
+        else:
+            a = a + (1 - label_smoothing) * wb * t
+    ax = np.sum(np.where(a != 0, a * (x - m[:, None]), 0.0), axis=-1)
+    return np.stack([m, e.sum(-1), xt, ax, a.sum(-1)], axis=-1)
+
+
+def ref_softmax_cross_entropy_grad(x, target, *, weight=None, sample_weight=None,
+                                   ignore_index=-100, label_smoothing=0.0, z_loss=0.0):
+    """d sum_i loss_i / d x of the softmax cross-entropy, from its definition."""
+    x = np.asarray(x, dtype=np.float64)
+    a, valid, _ = _class_coefficients(target, x.shape[-1], weight, label_smoothing, ignore_index)
+    lse = _lse(x)
+    g = (a.sum(-1) + 2 * z_loss * lse)[:, None] * np.exp(x - lse[:, None]) - a
+    sw = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
+    return np.where(valid[:, None], g * sw[:, None], 0.0)
+
+
+def ref_nll_loss_grad(lp, target, *, weight=None, sample_weight=None, ignore_index=-100,
+                      label_smoothing=0.0):
+    a, valid, _ = _class_coefficients(target, np.shape(lp)[-1], weight, label_smoothing,
+                                      ignore_index)
+    sw = np.ones(len(a)) if sample_weight is None else np.asarray(sample_weight, float)
+    return np.where(valid[:, None], -a * sw[:, None], 0.0)
+
+
+def ref_denominator(x, target, *, weight=None, sample_weight=None, ignore_index=-100):
+    _, valid, den = _class_coefficients(target, np.shape(x)[-1], weight, 0.0, ignore_index)
+    sw = np.ones(len(den)) if sample_weight is None else np.asarray(sample_weight, float)
+    return float(np.sum(np.where(valid, den, 0.0) * sw))
+
+
+def _blocks(x):
+    """A row's three class blocks: (offset, block)."""
+    c = x.shape[-1]
+    cuts = sorted({0, c // 3, (2 * c) // 3 + 1 if c > 2 else c, c})
+    return [(a, x[:, a:b]) for a, b in zip(cuts, cuts[1:])]
+
+
+_STATS_OPTIONS = ("weight", "ignore_index", "label_smoothing")
+
+
+def _merged_stats(x, target=None, kw=None):
+    import xent
+
+    opts = {k: v for k, v in (kw or {}).items() if k in _STATS_OPTIONS}
+    c = x.shape[-1]
+    return xent.merge_partials(*[xent.softmax_partials(b, target, class_offset=a, n_classes=c,
+                                                       **opts) for a, b in _blocks(x)])
+
+
+def _via_merge(args, kw):  # merge_partials: the row's blocks' statistics
+    import xent
+
+    x = np.asarray(args[0])
+    return [xent.softmax_partials(b, class_offset=a, n_classes=x.shape[-1]) for a, b in _blocks(x)], kw
+
+
+def _via_stats(args, kw):  # the merged statistics in place of the logits
+    return [_merged_stats(np.asarray(args[0]))], kw
+
+
+def _via_block(args, kw):  # (the logits, the rows' merged statistics)
+    return [args[0], _merged_stats(np.asarray(args[0]))], kw
+
+
+def _via_loss(args, kw):  # (statistics, labels) with the statistics' options
+    x = np.asarray(args[0])
+    return [_merged_stats(x, args[1], kw), args[1]], {**kw, "n_classes": x.shape[-1]}
+
+
+def _via_grad(args, kw):  # the whole row as one block, with its statistics
+    x = np.asarray(args[0])
+    return [x, _merged_stats(x, args[1], kw), args[1]], {**kw, "n_classes": x.shape[-1]}
+
+
+def _via_denominator(args, kw):
+    return [args[1]], {**kw, "n_classes": np.shape(args[0])[-1]}
+
+
 # --- inputs -------------------------------------------------------------------
 
 def _logits(rng, n, c, dtype):
@@ -282,6 +382,11 @@ class Entry:
     options: dict = field(default_factory=dict)
     family: str = ""
     per_call: object = None  # args -> more keyword arguments for those inputs
+    # (args, kwargs) -> the arguments the function is called with, made from
+    # the registered inputs (the partial statistics of the logits, say);
+    # the reference still sees the registered inputs
+    adapt: object = None
+    float64_result: bool = False  # (results in float64, whatever the input's dtype)
 
     @property
     def label(self):
@@ -305,7 +410,10 @@ class Entry:
         return {**self.kwargs, **extra, **kw}
 
     def call(self, args, **kw):
-        return self.function(*args, **self._kw(args, kw))
+        kw = self._kw(args, kw)
+        if self.adapt is not None:
+            args, kw = self.adapt(args, kw)
+        return self.function(*args, **kw)
 
     def expected(self, args, **kw):
         return self.reference(*args, **self._kw(args, kw))
@@ -367,6 +475,38 @@ ENTRIES = (
     Entry("metrics.log_loss", ("labels", "probs"), ref_log_loss, reads=1,
           options={"normalize": False, "sample_weight": "per_row"}, family="metric",
           per_call=lambda args: {"labels": np.arange(np.shape(args[1])[1])}),
+    # the partial statistics: each checked through the whole row's reference
+    Entry("softmax_partials", ("logits",), ref_partials, family="partials", float64_result=True,
+          options={"label_smoothing": 0.1, "weight": "per_class", "class_offset": 3}),
+    Entry("softmax_partials", ("logits", "labels"), ref_partials, variant="labels",
+          family="partials", float64_result=True,
+          options={"label_smoothing": 0.1, "ignore_index": 1, "weight": "per_class"}),
+    Entry("merge_partials", ("logits",), ref_partials, family="partials", float64_result=True,
+          adapt=_via_merge),
+    Entry("logsumexp_from_partials", ("logits",), ref_logsumexp, family="partials",
+          float64_result=True, adapt=_via_stats),
+    Entry("softmax_from_partials", ("logits",), ref_softmax, family="partials", adapt=_via_block),
+    Entry("log_softmax_from_partials", ("logits",), ref_log_softmax, family="partials",
+          adapt=_via_block),
+    Entry("softmax_cross_entropy_from_partials", ("logits", "labels"),
+          lambda x, t, **kw: ref_softmax_cross_entropy(x, t, **{"reduction": "none", **kw}),
+          family="partials", float64_result=True, adapt=_via_loss,
+          options={**{k: v for k, v in _CE_OPTIONS.items() if k != "softcap"}, "reduction": "sum"}),
+    Entry("softmax_cross_entropy_block_grad", ("logits", "labels"), ref_softmax_cross_entropy_grad,
+          family="partials", adapt=_via_grad,
+          options={k: v for k, v in _CE_OPTIONS.items() if k not in ("softcap", "reduction")}),
+    Entry("nll_loss_from_partials", ("log_probs", "labels"),
+          lambda x, t, **kw: ref_nll_loss(x, t, reduction="none", **kw), family="partials",
+          float64_result=True, adapt=_via_loss,
+          options={k: v for k, v in _CE_OPTIONS.items()
+                   if k not in ("softcap", "z_loss", "reduction")}),
+    Entry("nll_loss_block_grad", ("log_probs", "labels"), ref_nll_loss_grad, family="partials",
+          adapt=_via_grad,
+          options={k: v for k, v in _CE_OPTIONS.items()
+                   if k not in ("softcap", "z_loss", "reduction")}),
+    Entry("cross_entropy_denominator", ("logits", "labels"), ref_denominator, family="partials",
+          float64_result=True, adapt=_via_denominator,
+          options={"weight": "per_class", "sample_weight": "per_row", "ignore_index": 1}),
 )
 
 

@@ -35,11 +35,18 @@ import numpy as np
 import xent as _x
 from . import _partials as _p
 
-try:
-    import dask
-    import dask.array as da
-except ImportError as e:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError('xent.dask needs dask: pip install "xent[dask]"') from e
+
+
+def _require_dask() -> Any:
+    try:
+        import dask
+        import dask.array
+    except ImportError as error:  # (tests/test_dask.py, in a subprocess without dask)
+        raise ImportError('xent.dask needs dask: pip install "xent[dask]"') from error
+    return dask, dask.array
+
+
+dask, da = _require_dask()
 
 __all__ = [
     "binary_cross_entropy",
@@ -633,7 +640,9 @@ def log_loss(y_true: Any, y_proba: Any = None, *, normalize: bool = True, sample
     if p.shape[0] != y.shape[0]:
         raise ValueError(f"y_proba: expected {y.shape[0]} rows (those of y_true), got {p.shape[0]}")
     p = p.rechunk((y.chunks[0],) + ((p.shape[1],) if p.ndim == 2 else ()))
-    sw = None if sample_weight is None else _rows_like(sample_weight, "sample_weight", p[..., None] if p.ndim == 1 else p, (y.shape[0],))
+    rows = p[..., None] if p.ndim == 1 else p
+    sw = None if sample_weight is None else _rows_like(sample_weight, "sample_weight", rows,
+                                                       (y.shape[0],))
     classes = da.unique(y) if labels is None else da.from_array(np.asarray(labels).reshape(-1))
     classes = classes.rechunk(-1) if labels is not None else classes
     pidx = "ij" if p.ndim == 2 else "i"
