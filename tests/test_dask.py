@@ -303,12 +303,16 @@ MEMORY_LIMIT = 250e6
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
+    # (distributed sets OMP_NUM_THREADS & co. in this process too: put them back)
+    saved = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        memory_limit=MEMORY_LIMIT, dashboard_address=None)
     c = distributed.Client(cluster)
     yield c
     c.close()
     cluster.close()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_cluster_cross_entropy_and_threads(client):
@@ -417,3 +421,13 @@ def test_block_gradient_from_the_exps_equals_the_one_from_the_logits(dtype):
         close(got.astype(dtype), ref, np.float32 if dtype != np.float64 else np.float64)
     with pytest.raises(TypeError, match="exps, block_partials"):
         xent.softmax_cross_entropy_block_grad(x[:, :7], st, y, exps=parts[0][1], **kw)
+
+
+def test_bench_dask_section_runs():
+    pytest.importorskip("distributed")
+    out = subprocess.run([sys.executable, "-m", "xent", "bench", "--dask", "--quick", "--repeats",
+                          "3"], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name in ("xent in memory, 2 threads", "xent.dask", "NumPy on Dask", "tasks in the graph"):
+        assert name in out.stdout, out.stdout
