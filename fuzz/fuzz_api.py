@@ -897,11 +897,9 @@ def _b_softmax_from_partials(c, name):
     return Call(name, getattr(xent, name), [x, st], kw, expect, ("out",), (0,))
 
 
-def _b_loss_from_partials(c, name):
-    batch = c.shape(max_rank=2)
-    n = c.pick((1, 3, 7, 40))
-    st = _genuine_stats(c, batch)
-    kw = {"n_classes": c.scalar((n,), (0, -1, 1.5, None))}
+def _partials_target_options(c, kw, batch, n, probs):
+    """The target (labels of n classes, ``probs``, or a wrong array) and the
+    options the loss-from-statistics and block-gradient functions share."""
     ig = -100
     if c.int(0, 1):
         ig = kw["ignore_index"] = c.scalar((-100, 0, n - 1), (2**63, 1.0, None))
@@ -909,13 +907,23 @@ def _b_loss_from_partials(c, name):
     if kind == "labels":
         t = c.ints(batch, n, ig)
     elif kind == "probs":
-        t = None if name == "nll_loss_from_partials" else c.floats(batch + (0,))
+        t = probs
     else:
         t = c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
     _opt(c, kw, "weight", lambda: c.floats((n,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
     _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(6) else c.shape(), "weight",
                                                    odd=6), 2)
     _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0), (-0.1, 1.5) + REAL_BAD), 2)
+    return t
+
+
+def _b_loss_from_partials(c, name):
+    batch = c.shape(max_rank=2)
+    n = c.pick((1, 3, 7, 40))
+    st = _genuine_stats(c, batch)
+    kw = {"n_classes": c.scalar((n,), (0, -1, 1.5, None))}
+    probs = None if name == "nll_loss_from_partials" else c.floats(batch + (0,))
+    t = _partials_target_options(c, kw, batch, n, probs)
     reduction = "none"
     if name == "softmax_cross_entropy_from_partials":
         _opt(c, kw, "z_loss", lambda: c.scalar((0.0, 1e-4, 1.0), (-1.0,) + REAL_BAD), 2)
@@ -943,21 +951,9 @@ def _b_block_grad(c, name):
             c.valid = False
     else:
         c.valid = False  # (statistics of other rows: no contract on the values)
-    kw = {"class_offset": c.scalar((off,), (-1, 1.5, None)), "n_classes": c.scalar((n,), (off + cb - 1, 0, None))}
-    ig = -100
-    if c.int(0, 1):
-        ig = kw["ignore_index"] = c.scalar((-100, 0, n - 1), (2**63, 1.0, None))
-    kind = c.pick(("labels", "labels", "probs", "wrong"))
-    if kind == "labels":
-        t = c.ints(batch, n, ig)
-    elif kind == "probs":
-        t = c.floats(shape, c.pick(("simplex", "prob", "real")))
-    else:
-        t = c.array(c.reals(c.shape()), c.pick(FLOATS + INTS + ODD_FLOATS))
-    _opt(c, kw, "weight", lambda: c.floats((n,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
-    _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(6) else c.shape(), "weight",
-                                                   odd=6), 2)
-    _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0), (-0.1, 1.5) + REAL_BAD), 2)
+    kw = {"class_offset": c.scalar((off,), (-1, 1.5, None)),
+          "n_classes": c.scalar((n,), (off + cb - 1, 0, None))}
+    t = _partials_target_options(c, kw, batch, n, c.floats(shape, c.pick(("simplex", "prob", "real"))))
     _opt(c, kw, "grad_loss", lambda: c.scalar((1.0, 0.5, 0.0, -2.0), (np.nan, None, "1"))
          if c.int(0, 1) else c.floats(batch if not c.rare(6) else c.shape()), 2)
     args = [x, st, t]

@@ -278,6 +278,8 @@ def test_bad_input():
         xd.softmax_cross_entropy(X, bad, reduction="avg")
     with pytest.raises(TypeError, match="axis"):
         xd.logsumexp(X, axis=(0, 1))
+    with pytest.raises(TypeError, match="x: expected a floating-point array.*complex128"):
+        xd.softmax(X.astype(complex))  # at call time, not when computed
     with pytest.raises(ValueError, match="softcap"):
         xd.softmax_cross_entropy(X, np.arange(10) % 8, softcap=5.0)
     for args in [dict(class_offset=-1), dict(n_classes=2)]:

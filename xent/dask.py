@@ -21,7 +21,8 @@ How the graph is built (docs/scaling.md):
 
 A mean is the sum of the losses over the sum of the denominators, each
 reduced separately. Inside a task the kernels run on ``n_threads=1`` by
-default: Dask supplies the parallelism.
+default: Dask supplies the parallelism (``n_threads=None``: xent's own
+default in each task, all cores or ``OMP_NUM_THREADS``).
 """
 
 from __future__ import annotations
@@ -121,8 +122,15 @@ def _target(target, x):
                     f"got dtype {t.dtype}")
 
 
-def _threads(n_threads):
-    return 1 if n_threads is None else n_threads
+def _class_last(x, name, axis):
+    """(x as a dask array of a float dtype, the class axis, x with it last)."""
+    x = _array(x, name)
+    dt = np.dtype(x.dtype)
+    if dt.kind not in "biuf" and not (dt.kind == "V" and dt.name == "bfloat16"):
+        raise TypeError(f"{name}: expected a floating-point array (float16, float32 or float64; "
+                        f"integers and bools are promoted to float64), got dtype {dt}")
+    ax = _class_axis(x, axis)
+    return x, ax, (da.moveaxis(x, ax, -1) if ax != x.ndim - 1 else x)
 
 
 def _idx(x):
@@ -217,10 +225,8 @@ def _result_dtype(x):
 def logsumexp(x: Any, axis: int = -1, *, keepdims: bool = False, return_grad: bool = False,
               split_every: Optional[int] = None, n_threads: Optional[int] = 1) -> Any:
     """:func:`xent.logsumexp` of a dask array along one class axis (chunked or not)."""
-    x = _array(x, "x")
-    ax = _class_axis(x, axis)
-    xm = da.moveaxis(x, ax, -1) if ax != x.ndim - 1 else x
-    nt = _threads(n_threads)
+    x, ax, xm = _class_last(x, "x", axis)
+    nt = n_threads
     b, z = _idx(xm)
     if xm.numblocks[-1] == 1:
         pair = da.blockwise(_lse_block, b + z, xm, b + z, return_grad=return_grad, n_threads=nt,
@@ -294,10 +300,8 @@ def log_softmax(x: Any, axis: int = -1, *, split_every: Optional[int] = None,
 
 
 def _softmax_like(x, axis, split_every, n_threads, whole, block, threads):
-    x = _array(x, "x")
-    ax = _class_axis(x, axis)
-    xm = da.moveaxis(x, ax, -1) if ax != x.ndim - 1 else x
-    nt = _threads(n_threads)
+    x, ax, xm = _class_last(x, "x", axis)
+    nt = n_threads
     b, z = _idx(xm)
     if xm.numblocks[-1] == 1:
         r = xm.map_blocks(whole, n_threads=nt, dtype=x.dtype)
@@ -360,9 +364,7 @@ def nll_loss(log_probs: Any, target: Any, *, axis: int = -1, weight: Any = None,
 def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index, label_smoothing,
                 z_loss, softcap, reduction, return_grad, grad_loss, split_every, n_threads):
     arg = "logits" if name == "softmax_cross_entropy" else "log_probs"
-    x = _array(logits, arg)
-    ax = _class_axis(x, axis)
-    xm = da.moveaxis(x, ax, -1) if ax != x.ndim - 1 else x
+    x, ax, xm = _class_last(logits, arg, axis)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     if not isinstance(return_grad, (bool, np.bool_)):
@@ -374,7 +376,7 @@ def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index,
     sw = _rows_like(sample_weight, "sample_weight", xm, xm.shape[:-1])
     n = xm.shape[-1]
     w = None if weight is None else np.asarray(weight)
-    nt = _threads(n_threads)
+    nt = n_threads
     b, z = _idx(xm)
     dtype = _result_dtype(x)
     opts = dict(weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing)
@@ -548,7 +550,7 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     fn = getattr(_x, name)
-    nt = _threads(n_threads)
+    nt = n_threads
     dtype = _result_dtype(x)
     idx = _BATCH[:x.ndim]
     out_idx = idx[:-1] if per_sample else idx
