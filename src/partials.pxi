@@ -223,7 +223,17 @@ def partial_grad(const floating[:, ::1] x, const double[:, ::1] st, const int64_
             else:
                 row_store_exp(&x[i, 0], oi, c, mm)
             fk = fi * k[i]
-            if has_probs or has_u:
+            if not is_finite(fk):  # (+inf logits with z-loss: an exp of 0 stays 0, the limit)
+                for j in range(c):
+                    coef = 0.0
+                    if has_probs:
+                        coef = probs[i, j] * v[j]
+                    if has_u:
+                        coef = coef + u[j]
+                    if j == yl:
+                        coef = coef + ay[i]
+                    oi[j] = <floating>((oi[j] * fk if oi[j] != 0 else 0.0) - fi * coef)
+            elif has_probs or has_u:
                 for j in range(c):
                     coef = 0.0
                     if has_probs:

@@ -433,3 +433,67 @@ def test_bench_dask_section_runs():
     assert out.returncode == 0, out.stderr[-2000:]
     for name in ("xent in memory, 2 threads", "xent.dask", "NumPy on Dask", "tasks in the graph"):
         assert name in out.stdout, out.stdout
+
+
+def test_review_cases_match_the_in_memory_functions():
+    """Edge cases where the graph once differed from the NumPy functions."""
+    D = da.from_array
+    ml = pytest.importorskip("ml_dtypes")
+    xi, y2 = np.arange(12).reshape(2, 6), np.array([0, 1])
+    for chunks in [(1, 3), (1, 6)]:  # integer logits: promoted to float64
+        close(sync(xd.logsumexp(D(xi, chunks)))[0], xent.logsumexp(xi), np.float64)
+        got = sync(*xd.softmax_cross_entropy(D(xi, chunks), y2, return_grad=True))
+        ref = xent.softmax_cross_entropy(xi, y2, return_grad=True)
+        assert got[1].dtype == np.float64
+        close(got[0], ref[0], np.float64)
+        close(got[1], ref[1], np.float64)
+    x16 = RNG.standard_normal((4, 6)).astype(np.float16)
+    y4 = np.arange(4)
+    assert sync(xd.softmax_cross_entropy(D(x16, (2, 3)), y4))[0].dtype == np.float16
+    x = RNG.standard_normal((4, 6))
+    xinf = np.array([[-np.inf, 1.0, 2, 3], [0, 1, 2, 3]])
+    xnan = np.array([[np.nan, 1.0, 2, 3], [0, 1, 2, 3]])
+    cases = [
+        (x, y4, dict(sample_weight=np.full(4, 1e-310))),            # subnormal denominator
+        (x, y4, dict(weight=np.full(6, 1e-310))),                   # ... from class weights
+        (xinf, np.array([0, 2]), dict(sample_weight=[0.0, 1.0])),   # weight 0 on an inf loss
+        (xnan, np.array([0, 2]), dict(weight=[0.0, 1, 1, 1], reduction="none")),  # NaN row
+        (xnan, np.array([0, 2]), dict(weight=[0.0, 1, 0, 1])),      # zero denominator
+        (np.array([[np.inf, 0.0, 1, 2]]), np.array([0]), dict(z_loss=0.01, reduction="sum")),
+        (np.array([[0.0, 1, 2, 3]]), np.array([[0.5, -0.5, 0, 0]]), dict(reduction="none")),
+    ]
+    for xx, t, opts in cases:
+        for chunks in [(1, 2), (2, -1)]:
+            T = D(t, (1, 2)) if t.dtype.kind == "f" else t
+            got = sync(*xd.softmax_cross_entropy(D(xx, chunks), T, return_grad=True, **opts))
+            ref = xent.softmax_cross_entropy(xx, t, return_grad=True, **opts)
+            close(got[0], ref[0], np.float64)
+            close(got[1], ref[1], np.float64)
+    xb = RNG.standard_normal((4, 6)).astype(ml.bfloat16)  # bfloat16, classes chunked
+    got = sync(*xd.softmax_cross_entropy(D(xb, (2, 3)), y4, return_grad=True))
+    assert got[1].dtype == xb.dtype
+    assert float(got[0]) == float(xent.softmax_cross_entropy(xb, y4))
+    assert sync(xd.softmax(D(xb, (2, 3))))[0].dtype == xb.dtype
+    t = (RNG.random((4, 6)) > 0.5).astype(np.float64)
+    got = sync(xd.binary_cross_entropy_with_logits(D(x, (2, 3)), t, pos_weight=np.array([2.0])))
+    close(got[0], xent.binary_cross_entropy_with_logits(x, t, pos_weight=np.array([2.0])), np.float64)
+    yl, pp = np.array([0, 1, 2, 0, 1, 2]), RNG.random((6, 3)) + 0.1
+    pp /= pp.sum(1, keepdims=True)
+    sw = [0, 0, 0, 1, 2, 3]  # one row block all of weight 0
+    assert float(sync(xd.log_loss(D(yl, 3), D(pp, (3, 3)), sample_weight=sw))[0]) == \
+        pytest.approx(xent.metrics.log_loss(yl, pp, sample_weight=sw), rel=1e-12)
+    assert float(sync(xd.log_loss(D(yl[:, None], 2), pp))[0]) == \
+        pytest.approx(xent.metrics.log_loss(yl, pp), rel=1e-12)
+    with pytest.warns(FutureWarning):
+        assert float(sync(xent.metrics.log_loss(D(yl, 2), y_pred=pp))[0]) == \
+            pytest.approx(xent.metrics.log_loss(yl, pp), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [dict(label_smoothing=2), dict(z_loss=-1), dict(weight=np.ones(3)),
+                                 dict(ignore_index=1.5), dict(n_threads=0), dict(split_every=1),
+                                 dict(reduction="none", return_grad=True, grad_loss=np.ones(3))])
+def test_options_are_checked_at_call_time(bad):
+    X = da.from_array(RNG.standard_normal((4, 6)), chunks=(2, 3))
+    with pytest.raises((TypeError, ValueError), match=next(iter(bad)) if "grad_loss" not in bad
+                       else "grad_loss"):
+        xd.softmax_cross_entropy(X, np.arange(4), **bad)  # not computed: raised while building

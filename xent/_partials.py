@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _kernels as _k
+from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from ._validate import (
@@ -139,6 +140,7 @@ def _stats(partials, name="partials"):
 
 
 @fill_doc(target=_TARGET_DOC)
+@bfloat16_io
 def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
                      class_offset: int = 0, n_classes: Optional[int] = None,
                      weight: Optional[ArrayLike] = None, ignore_index: int = -100,
@@ -205,6 +207,7 @@ def softmax_partials(logits: ArrayLike, target: Optional[ArrayLike] = None, *,
     return st, exps.reshape(rows.shape)
 
 
+@bfloat16_io
 def merge_partials(*partials: ArrayLike, n_threads: Threads = None) -> FloatArray:
     """Merge the statistics of blocks of the same rows (:func:`softmax_partials`).
 
@@ -240,6 +243,7 @@ def _merged(partials):
     return st
 
 
+@bfloat16_io
 def logsumexp_from_partials(partials: ArrayLike) -> FloatArray:
     """The rows' log-sum-exp (float64, the batch shape) from merged statistics."""
     st = _merged(partials)
@@ -287,11 +291,14 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
             kept = np.ones(len(m), dtype=bool)
             ay = np.zeros(len(m))
             label_term = 0.0
-        loss = label_term + np.where(a != 0, a * log_s - ax, 0.0)
+        # (ax is the sum of the nonzero coefficients' terms: used as it is,
+        # even when signed target mass sums to a == 0)
+        loss = label_term + np.where(a != 0, a * log_s, 0.0) - ax
         if z:
             loss = loss + z * lse * lse
+        loss = np.where(np.isnan(m) | np.isnan(o), np.nan, loss)  # (a NaN in the row: NaN)
         if sw is not None:
-            loss = loss * sw
+            loss = np.where(sw != 0, loss * sw, 0.0)  # (a sample of weight 0 counts nothing)
         loss = np.where(kept, loss, 0.0)
     if grad_loss is None:
         return loss.reshape(batch), None
@@ -310,6 +317,7 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     return loss.reshape(batch), (f, k, np.ascontiguousarray(ay), labels, t, w, eps)
 
 
+@bfloat16_io
 def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, *,
                                         n_classes: Optional[int] = None,
                                         weight: Optional[ArrayLike] = None,
@@ -343,6 +351,7 @@ def softmax_cross_entropy_from_partials(partials: ArrayLike, target: ArrayLike, 
     return np.float64(0.0 if d == 0 else total / d)
 
 
+@bfloat16_io
 def cross_entropy_denominator(target: ArrayLike, *, n_classes: Optional[int] = None,
                               weight: Optional[ArrayLike] = None,
                               sample_weight: Optional[ArrayLike] = None,
@@ -377,6 +386,7 @@ def cross_entropy_denominator(target: ArrayLike, *, n_classes: Optional[int] = N
     return float(np.sum(per)) if sw is None else float(np.dot(per, sw))
 
 
+@bfloat16_io
 def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, target: ArrayLike, *,
                                      class_offset: int = 0, n_classes: Optional[int] = None,
                                      weight: Optional[ArrayLike] = None,
@@ -435,7 +445,8 @@ def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, tar
         m_b, m = bst.reshape(-1, PARTIAL_STATS)[:, 0], st.reshape(-1, PARTIAL_STATS)[:, 0]
         with np.errstate(invalid="ignore", over="ignore"):
             # (equal maxima, infinite ones included: 1; no softmax term: 0)
-            k = np.ascontiguousarray(np.where(k == 0, 0.0, k * np.where(m_b == m, 1.0, np.exp(m_b - m))))
+            factor = np.where(m_b == m, 1.0, np.exp(m_b - m))
+            k = np.ascontiguousarray(np.where((k == 0) | (factor == 0), 0.0, k * factor))
     given = ("exps", exps) if bst is not None else ("logits", logits)
     others = [("partials", partials), ("target", target), ("weight", weight),
               ("sample_weight", sample_weight), ("grad_loss", grad_loss),
@@ -446,6 +457,7 @@ def softmax_cross_entropy_block_grad(logits: ArrayLike, partials: ArrayLike, tar
                         bst is not None, given, others)
 
 
+@bfloat16_io
 def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *,
                            n_classes: Optional[int] = None,
                            weight: Optional[ArrayLike] = None,
@@ -463,13 +475,15 @@ def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *,
     _, (f, _k2, ay, labels, _, _, _) = _row_terms(st, t, n, weight, sample_weight, ignore_index,
                                                   label_smoothing, 0.0, 1.0)
     s2 = st.reshape(-1, PARTIAL_STATS)
-    m, xt, ax, a = s2[:, 0], s2[:, 2], s2[:, 3], s2[:, 4]
+    m, o, xt, ax, a = (s2[:, j] for j in range(PARTIAL_STATS))
     with np.errstate(invalid="ignore", over="ignore"):
-        loss = -(np.where(ay != 0, ay * xt, 0.0) + np.where(a != 0, ax + a * m, 0.0))
+        loss = -(np.where(ay != 0, ay * xt, 0.0) + ax + np.where(a != 0, a * m, 0.0))
+        loss = np.where(np.isnan(m) | np.isnan(o), np.nan, loss)
         loss = np.where(f != 0, loss * f, 0.0)
     return loss.reshape(st.shape[:-1])
 
 
+@bfloat16_io
 def nll_loss_block_grad(log_probs: ArrayLike, partials: ArrayLike, target: ArrayLike, *,
                         class_offset: int = 0, n_classes: Optional[int] = None,
                         weight: Optional[ArrayLike] = None,
@@ -497,6 +511,7 @@ def nll_loss_block_grad(log_probs: ArrayLike, partials: ArrayLike, target: Array
                          ("sample_weight", sample_weight), ("grad_loss", grad_loss)])
 
 
+@bfloat16_io
 def softmax_from_partials(logits: ArrayLike, partials: ArrayLike, *,
                           out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:
     """The softmax of a class block of rows, from the rows' merged statistics
@@ -515,6 +530,7 @@ def softmax_from_partials(logits: ArrayLike, partials: ArrayLike, *,
                         False, ("logits", logits), [("partials", partials)])
 
 
+@bfloat16_io
 def log_softmax_from_partials(logits: ArrayLike, partials: ArrayLike) -> FloatArray:
     """The log-softmax of a class block of rows, ``(x_j - M) - log1p(o)``,
     from the rows' merged statistics, in the block's dtype."""

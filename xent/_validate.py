@@ -72,7 +72,8 @@ def float_array(x: Any, name: str, bf16: bool = False) -> NDArray[Any]:
     double). ``bf16``: a bfloat16 array is taken as it is (the caller's
     kernels read bfloat16, ``BITS``), else it raises ``BFloat16Input``."""
     if type(x) is not np.ndarray and is_dask(x):
-        raise DaskInput(f"{name}: a dask array (xent.dask computes it lazily)")
+        raise DaskInput(f"{name}: expected a NumPy array, got a dask array (xent.dask has the "
+                        f"functions that take dask arrays, lazily)")
     arr = np.asarray(x)
     if arr.dtype.kind == "f" and not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped: a native copy

@@ -27,6 +27,7 @@ default in each task, all cores or ``OMP_NUM_THREADS``).
 
 from __future__ import annotations
 
+import math
 import numbers
 import string
 from typing import Any, Optional
@@ -122,13 +123,22 @@ def _target(target, x):
                     f"got dtype {t.dtype}")
 
 
-def _class_last(x, name, axis):
-    """(x as a dask array of a float dtype, the class axis, x with it last)."""
+def _float_input(x, name):
+    """x as a dask array of float16/32/64 or bfloat16: integers and bools
+    promoted to float64 (as the NumPy functions), anything else TypeError."""
     x = _array(x, name)
     dt = np.dtype(x.dtype)
-    if dt.kind not in "biuf" and not (dt.kind == "V" and dt.name == "bfloat16"):
+    if dt.kind in "biu":
+        return x.astype(np.float64)
+    if dt.kind != "f" and not _is_bf16(dt):
         raise TypeError(f"{name}: expected a floating-point array (float16, float32 or float64; "
                         f"integers and bools are promoted to float64), got dtype {dt}")
+    return x
+
+
+def _class_last(x, name, axis):
+    """(x as a dask array of a float dtype, the class axis, x with it last)."""
+    x = _float_input(x, name)
     ax = _class_axis(x, axis)
     return x, ax, (da.moveaxis(x, ax, -1) if ax != x.ndim - 1 else x)
 
@@ -216,16 +226,15 @@ def _mean_value(total, denom, dtype):
     return np.asarray(0.0 if d == 0 else float(total) * (1.0 / d), dtype=dtype)
 
 
-def _result_dtype(x):
-    return np.dtype(np.float32) if np.dtype(x.dtype) == np.float16 else np.dtype(x.dtype)
-
-
 # ------------------------------------------------------ the log-sum-exp family
 
 def logsumexp(x: Any, axis: int = -1, *, keepdims: bool = False, return_grad: bool = False,
               split_every: Optional[int] = None, n_threads: Optional[int] = 1) -> Any:
     """:func:`xent.logsumexp` of a dask array along one class axis (chunked or not)."""
     x, ax, xm = _class_last(x, "x", axis)
+    _check_split(split_every)
+    _x.logsumexp(np.empty((0,) + xm.shape[1:], x.dtype), keepdims=keepdims,
+                 return_grad=return_grad, n_threads=n_threads)  # (the options, at call time)
     nt = n_threads
     b, z = _idx(xm)
     if xm.numblocks[-1] == 1:
@@ -234,11 +243,13 @@ def logsumexp(x: Any, axis: int = -1, *, keepdims: bool = False, return_grad: bo
         lse = _dropped_first(pair, _out_dtype(x))
         grad = pair.map_blocks(_second, dtype=x.dtype) if return_grad else None
     else:
-        st = _stats(xm, None, None, xm.shape[-1], None, -100, 0.0, split_every, nt)
+        xs = xm.astype(np.float32) if _is_bf16(xm.dtype) else xm  # (bfloat16: widened blocks)
+        st = _stats(xs, None, None, xm.shape[-1], None, -100, 0.0, split_every, nt)
         lse = st.map_blocks(_lse_from_stats, _out_dtype(x), drop_axis=xm.ndim - 1,
                             dtype=_out_dtype(x))
-        grad = (da.blockwise(_softmax_block, b + z, xm, b + z, st, b + "s", n_threads=nt,
-                             dtype=x.dtype, concatenate=True) if return_grad else None)
+        grad = (da.blockwise(_softmax_block, b + z, xs, b + z, st, b + "s", n_threads=nt,
+                             dtype=xs.dtype, concatenate=True).astype(x.dtype)
+                if return_grad else None)
     if keepdims:
         lse = da.expand_dims(lse, ax)
     if not return_grad:
@@ -301,14 +312,18 @@ def log_softmax(x: Any, axis: int = -1, *, split_every: Optional[int] = None,
 
 def _softmax_like(x, axis, split_every, n_threads, whole, block, threads):
     x, ax, xm = _class_last(x, "x", axis)
+    _check_split(split_every)
+    whole(np.empty((0,) + xm.shape[1:], x.dtype), n_threads=n_threads)  # (the options, now)
     nt = n_threads
     b, z = _idx(xm)
     if xm.numblocks[-1] == 1:
         r = xm.map_blocks(whole, n_threads=nt, dtype=x.dtype)
     else:
-        st = _stats(xm, None, None, xm.shape[-1], None, -100, 0.0, split_every, nt)
+        xs = xm.astype(np.float32) if _is_bf16(xm.dtype) else xm  # (bfloat16: widened blocks)
+        st = _stats(xs, None, None, xm.shape[-1], None, -100, 0.0, split_every, nt)
         kw = {"n_threads": nt} if threads else {}
-        r = da.blockwise(block, b + z, xm, b + z, st, b + "s", dtype=x.dtype, concatenate=True, **kw)
+        r = da.blockwise(block, b + z, xs, b + z, st, b + "s", dtype=xs.dtype, concatenate=True,
+                         **kw).astype(x.dtype)
     return _finish(r, ax, x.ndim)
 
 
@@ -365,10 +380,6 @@ def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index,
                 z_loss, softcap, reduction, return_grad, grad_loss, split_every, n_threads):
     arg = "logits" if name == "softmax_cross_entropy" else "log_probs"
     x, ax, xm = _class_last(logits, arg, axis)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
-    if not isinstance(return_grad, (bool, np.bool_)):
-        raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     tgt = target
     if _kind_of(target) == "f" and ax != x.ndim - 1:  # (probabilities: the class axis last, too)
         tgt = da.moveaxis(_array(target, "target"), ax, -1)
@@ -376,103 +387,162 @@ def _class_loss(name, logits, target, axis, weight, sample_weight, ignore_index,
     sw = _rows_like(sample_weight, "sample_weight", xm, xm.shape[:-1])
     n = xm.shape[-1]
     w = None if weight is None else np.asarray(weight)
-    nt = n_threads
-    b, z = _idx(xm)
-    dtype = _result_dtype(x)
     opts = dict(weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing)
     if name == "softmax_cross_entropy":
         opts.update(z_loss=z_loss, softcap=softcap)
+    fn = getattr(_x, name)
+    # every option checked now, by the NumPy function itself on no rows
+    _check_options(fn, x, xm, t, kind, sw, opts, reduction, return_grad, grad_loss, split_every,
+                   n_threads)
+    nt = n_threads
+    b, z = _idx(xm)
+    dtype = np.dtype(x.dtype)
     gl = 1.0 if grad_loss is None else grad_loss
-    if reduction == "none" and return_grad:
-        gl = _rows_like(np.broadcast_to(np.asarray(gl, dtype=np.float64), xm.shape[:-1])
-                        if not isinstance(gl, da.Array) else gl, "grad_loss", xm, xm.shape[:-1])
-    if reduction == "mean":
-        denom = _denominator(t, kind, n, w, sw, ignore_index)
-        scale = denom.map_blocks(_reciprocal, dtype=np.float64)
-    else:
-        denom = scale = None
+    gla = _grad_loss_rows(gl, xm) if reduction == "none" and return_grad else [None, None]
+    # "mean": each row weighted by sample_weight / denominator in the tasks
+    # (_mean_rows), the loss the sum of the rows: no reciprocal to overflow
+    da_ = [_denominator(t, kind, n, w, sw, ignore_index), ""] if reduction == "mean" else [None, None]
+    glf = None if reduction == "none" else float(gl)
     tb = b if kind == "labels" else b + z
     swa = [sw, b] if sw is not None else [None, None]
+    common = dict(opts=opts, reduction=reduction, n_threads=nt, concatenate=True)
 
     if xm.numblocks[-1] == 1:
         # rows only: one in-memory call per row block, loss and gradient in one pass
-        if reduction == "none" and return_grad:
-            sa = [gl, b]
-        elif reduction == "mean":
-            sa = [scale, ""]
-        else:
-            sa = [None, None]
-        pair = da.blockwise(_whole_block, b + z, xm, b + z, t, tb, *swa, *sa, fn=getattr(_x, name),
-                            opts=opts, reduction=reduction, return_grad=return_grad,
-                            gl=float(gl) if reduction != "none" else None, n_threads=nt,
-                            dtype=dtype, meta=np.empty((0,) * xm.ndim, dtype), concatenate=True)
+        pair = da.blockwise(_whole_block, b + z, xm, b + z, t, tb, *swa, *gla, *da_, fn=fn,
+                            return_grad=return_grad, gl=glf, dtype=dtype,
+                            meta=np.empty((0,) * xm.ndim, dtype), **common)
         rows = _dropped_first(pair, np.float64)
         grad = pair.map_blocks(_second, dtype=x.dtype) if return_grad else None
     else:
         if softcap is not None:
             raise ValueError("softcap: xent.dask applies the cap only with the class axis in one "
                              f"chunk; got {xm.numblocks[-1]} class chunks (chunks {xm.chunks[-1]})")
+        wide = _is_bf16(xm.dtype)
+        xs = xm.astype(np.float32) if wide else xm  # (bfloat16 blocks widened in their tasks)
         # (the cross-entropy's gradient from the exps of the statistics' pass)
         pair = None
         if return_grad and name == "softmax_cross_entropy":
-            st, pair = _stats(xm, t, kind, n, w, ignore_index, label_smoothing, split_every, nt,
+            st, pair = _stats(xs, t, kind, n, w, ignore_index, label_smoothing, split_every, nt,
                               exps=True)
         else:
-            st = _stats(xm, t, kind, n, w, ignore_index, label_smoothing, split_every, nt)
-        fopts = dict(opts, n_classes=n)
+            st = _stats(xs, t, kind, n, w, ignore_index, label_smoothing, split_every, nt)
+        common["opts"] = dict(opts, n_classes=n)
         ta = [t, b] if kind == "labels" else [None, None]
-        rows = da.blockwise(_loss_from_stats, b, st, b + "s", *ta, *swa, kind=kind, which=name,
-                            opts=fopts, dtype=np.float64, concatenate=True)
+        rows = da.blockwise(_loss_from_stats, b, st, b + "s", *ta, *swa, *da_, kind=kind,
+                            which=name, dtype=np.float64, **common)
         grad = None
         if return_grad:
-            if reduction == "none":
-                sa = [gl, b]
-            elif reduction == "mean":
-                sa = [scale, ""]
-            else:
-                sa = [None, None]
-            grad = da.blockwise(_grad_block, b + z, xm if pair is None else pair, b + z, st, b + "s",
-                                t, tb, *swa,
-                                _offsets(xm), z, *sa, kind=kind, which=name, opts=fopts,
-                                reduction=reduction, gl=float(gl) if reduction != "none" else None,
-                                n_threads=nt, out_dtype=x.dtype, dtype=x.dtype, concatenate=True,
-                                meta=np.empty((0,) * xm.ndim, x.dtype))
+            grad = da.blockwise(_grad_block, b + z, xs if pair is None else pair, b + z, st,
+                                b + "s", t, tb, *swa, _offsets(xm), z, *gla, *da_, kind=kind,
+                                which=name, gl=glf, out_dtype=x.dtype, dtype=x.dtype,
+                                meta=np.empty((0,) * xm.ndim, x.dtype), **common)
     if reduction == "none":
         loss = rows.astype(dtype)
-    elif reduction == "sum":
+    else:  # ("mean": the rows are already divided by the denominator)
         loss = rows.sum(split_every=split_every).astype(dtype)
-    else:
-        loss = _scalar_graph(rows.sum(split_every=split_every), denom, dtype)
     if not return_grad:
         return loss
     return loss, _finish(grad, ax, x.ndim)
+
+
+def _is_bf16(dtype):
+    dt = np.dtype(dtype)
+    return dt.kind == "V" and dt.name == "bfloat16"
+
+
+def _check_options(fn, x, xm, t, kind, sw, opts, reduction, return_grad, grad_loss, split_every,
+                   n_threads, extra=None):
+    """Run the NumPy function ``fn`` on no rows with the call's options: the
+    one validation layer checks them (and the class count) at call time."""
+    _check_split(split_every)
+    empty = np.empty((0,) + xm.shape[1:], dtype=x.dtype)
+    if kind == "labels":
+        te = np.empty((0,) + tuple(t.shape[1:]), dtype=t.dtype)
+    else:
+        te = np.empty((0,) + xm.shape[1:], dtype=t.dtype)
+    gl = grad_loss
+    if reduction == "none" and grad_loss is not None and np.ndim(grad_loss) > 0:
+        shape = np.shape(grad_loss)
+        try:
+            np.broadcast_shapes(shape, xm.shape[:-1])
+        except ValueError:
+            raise ValueError(f"grad_loss: expected a scalar or an array broadcastable to the "
+                             f"per-sample shape {xm.shape[:-1]}, got shape {shape}") from None
+        gl = None
+    swe = None if sw is None else np.empty((0,) + tuple(sw.shape[1:]), dtype=sw.dtype)
+    fn(empty, te, sample_weight=swe, reduction=reduction, return_grad=return_grad,
+       grad_loss=gl, n_threads=n_threads, **opts, **(extra or {}))
+
+
+def _check_split(split_every):
+    if split_every is not None and (isinstance(split_every, bool)
+                                    or not isinstance(split_every, numbers.Integral)
+                                    or split_every < 2):
+        raise ValueError(f"split_every: expected an int >= 2 or None, got {split_every!r}")
+
+
+def _grad_loss_rows(gl, xm):
+    """A "none" reduction's upstream gradient in the logits' row chunks."""
+    g = gl if isinstance(gl, da.Array) else np.broadcast_to(np.asarray(gl, dtype=np.float64),
+                                                             xm.shape[:-1])
+    if isinstance(g, da.Array):
+        g = da.broadcast_to(g, xm.shape[:-1])
+    return [_rows_like(g, "grad_loss", xm, xm.shape[:-1]), _BATCH[:xm.ndim - 1]]
 
 
 def _kind_of(target):
     return np.dtype(getattr(target, "dtype", np.asarray(target).dtype)).kind
 
 
-def _reciprocal(d):
+def _mean_rows(d, sw, shape, opts):
+    """The sample weights that make the rows' sum the mean (sample_weight /
+    denominator), and the options: a zero denominator weighs every row 0 (the
+    mean 0, a 0 gradient); a denominator whose reciprocal overflows (tiny
+    class weights) is scaled by a power of two with the class weights and
+    z_loss (exact, and the mean unchanged), as the NumPy functions do."""
     d = float(d)
-    return np.asarray(0.0 if d == 0 else 1.0 / d)
+    if d == 0:
+        return np.zeros(shape), opts, 0
+    k = 0
+    if opts.get("weight") is not None and d < 2.0 ** -1000:  # (1 / d near overflow)
+        k = min(1023, -math.frexp(d)[1])
+        opts = dict(opts, weight=np.ldexp(np.asarray(opts["weight"], np.float64), k))
+        if opts.get("z_loss"):
+            opts["z_loss"] = math.ldexp(float(opts["z_loss"]), k)
+        d = math.ldexp(d, k)
+    q = (np.ones(shape) if sw is None else np.asarray(sw, np.float64)) / d
+    return q, opts, k
 
 
-def _whole_block(x, t, sw, s, fn, opts, reduction, return_grad, gl, n_threads):
-    if reduction == "none":
-        grad_loss = s  # (per-row upstream gradient, or None)
-    elif reduction == "mean":
-        grad_loss = np.full(x.shape[:-1], gl * float(s))
-    else:
-        grad_loss = np.full(x.shape[:-1], gl)
+def _whole_block(x, t, sw, g, d, fn, opts, reduction, return_grad, gl, n_threads):
+    shape = x.shape[:-1]
+    if reduction == "mean":
+        sw, opts, _ = _mean_rows(d, sw, shape, opts)
+    grad_loss = g if reduction == "none" else np.full(shape, gl)
     r = fn(x, t, sample_weight=sw, reduction="none", return_grad=return_grad,
            grad_loss=grad_loss if return_grad else None, n_threads=n_threads, **opts)
     loss, grad = r if return_grad else (r, None)
     return np.asarray(loss, dtype=np.float64), grad
 
 
-def _loss_from_stats(st, t, sw, kind, which, opts):
+def _stats_for(st, sw, d, opts, reduction):
+    """(statistics, sample weights, options) of a task of the class path:
+    "mean" rows weighted as _mean_rows (the statistics' class-weighted sums
+    scaled with the class weights when those are)."""
     o = dict(opts)
     o.pop("softcap", None)
+    if reduction != "mean":
+        return st, sw, o
+    sw, o, k = _mean_rows(d, sw, st.shape[:-1], o)
+    if k:
+        st = st.copy()
+        st[..., 3:5] = np.ldexp(st[..., 3:5], k)  # (ax and a: class-weighted sums)
+    return st, sw, o
+
+
+def _loss_from_stats(st, t, sw, d, kind, which, opts, reduction, n_threads):
+    st, sw, o = _stats_for(st, sw, d, opts, reduction)
     if which == "nll_loss":
         return _p.nll_loss_from_partials(st, t if kind == "labels" else None, sample_weight=sw, **o)
     if kind == "probs":
@@ -482,15 +552,9 @@ def _loss_from_stats(st, t, sw, kind, which, opts):
     return _p.softmax_cross_entropy_from_partials(st, t, sample_weight=sw, **o)
 
 
-def _grad_block(x, st, t, sw, off, s, kind, which, opts, reduction, gl, n_threads, out_dtype):
-    if reduction == "none":
-        grad_loss = s
-    elif reduction == "mean":
-        grad_loss = gl * float(s)
-    else:
-        grad_loss = gl
-    o = dict(opts)
-    o.pop("softcap", None)
+def _grad_block(x, st, t, sw, off, g, d, kind, which, opts, reduction, gl, n_threads, out_dtype):
+    st, sw, o = _stats_for(st, sw, d, opts, reduction)
+    grad_loss = g if reduction == "none" else gl
     if isinstance(x, tuple):  # (block statistics, exps): the gradient in place of the exps
         bst, e = x
         g = _p.softmax_cross_entropy_block_grad(
@@ -499,7 +563,7 @@ def _grad_block(x, st, t, sw, off, s, kind, which, opts, reduction, gl, n_thread
         return g.astype(out_dtype, copy=False)
     fn = _p.nll_loss_block_grad if which == "nll_loss" else _p.softmax_cross_entropy_block_grad
     return fn(x, st, t, class_offset=_first_class(off), sample_weight=sw, grad_loss=grad_loss,
-              n_threads=n_threads, **o)
+              n_threads=n_threads, **o).astype(out_dtype, copy=False)
 
 
 # ------------------------------------------------------ element-wise losses
@@ -545,31 +609,28 @@ def multilabel_cross_entropy(logits: Any, target: Any, *, class_reduction: str =
 
 def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, n_threads,
                  sample_weight=None, per_sample=False):
-    x = _array(x, arg)
+    x = _float_input(x, arg)
     t = _like_logits(target, "target", x)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     fn = getattr(_x, name)
-    nt = n_threads
-    dtype = _result_dtype(x)
+    dtype = np.dtype(x.dtype)
     idx = _BATCH[:x.ndim]
     out_idx = idx[:-1] if per_sample else idx
-    sw = None
-    if per_sample:
-        sw = _rows_like(sample_weight, "sample_weight", x, x.shape[:-1])
+    sw = _rows_like(sample_weight, "sample_weight", x, x.shape[:-1]) if per_sample else None
+    _check_elementwise(fn, x, t, sw, opts, reduction, return_grad, grad_loss, n_threads, per_sample)
     gl = 1.0 if grad_loss is None else grad_loss
-    if reduction == "mean":
-        if per_sample and sw is not None:
-            denom = sw.sum(dtype=np.float64)
-        else:
-            n = int(np.prod(x.shape[:-1] if per_sample else x.shape))
-            denom = da.from_array(np.asarray(float(n)), chunks=())
-        scale = denom.map_blocks(_reciprocal, dtype=np.float64)
-        sa = [scale, ""]
+    shape = x.shape[:-1] if per_sample else x.shape
+    denom = None
+    if reduction == "mean" and sw is not None:
+        # (each row weighted by sample_weight / their sum in the tasks: the mean
+        # is the rows' sum, no reciprocal to overflow)
+        sa = [sw.sum(dtype=np.float64), ""]
+    elif reduction == "mean":  # (a count: 1 / count is exact to the in-memory call's bits)
+        denom = da.from_array(np.asarray(float(math.prod(shape))), chunks=())
+        sa = [denom, ""]
     elif reduction == "none" and return_grad:
-        g = grad_loss if isinstance(grad_loss, da.Array) else np.broadcast_to(
-            np.asarray(gl, dtype=np.float64), x.shape[:-1] if per_sample else x.shape)
-        sa = [_array(g, "grad_loss").rechunk(x.chunks[:-1] if per_sample else x.chunks), out_idx]
+        g = gl if isinstance(gl, da.Array) else np.broadcast_to(np.asarray(gl, np.float64), shape)
+        sa = [_array(da.broadcast_to(g, shape) if isinstance(g, da.Array) else g, "grad_loss")
+              .rechunk(x.chunks[:-1] if per_sample else x.chunks), out_idx]
     else:
         sa = [None, None]
     swa = [sw, idx[:-1]] if sw is not None else [None, None]
@@ -578,7 +639,7 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     opts = dict(opts)
     pw, w = opts.pop("pos_weight", None), opts.pop("weight", None)
     pwa = [None, None]
-    if pw is not None and np.ndim(pw) == 1:
+    if pw is not None and np.shape(pw) == (x.shape[-1],):
         pwa = [da.from_array(np.asarray(pw), chunks=(x.chunks[-1],)), idx[-1]]
     elif pw is not None:
         opts["pos_weight"] = pw
@@ -590,8 +651,8 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     # per-sample losses: the block's label axis is whole (checked above)
     pair = da.blockwise(_elem_block, idx, x, idx, t, idx, *swa, *sa, *pwa, *wa, fn=fn, opts=opts,
                         reduction=reduction, return_grad=return_grad, per_sample=per_sample,
-                        gl=float(gl) if reduction != "none" else None, n_threads=nt, dtype=dtype,
-                        meta=np.empty((0,) * x.ndim, dtype), concatenate=True)
+                        gl=float(gl) if reduction != "none" else None, n_threads=n_threads,
+                        dtype=dtype, meta=np.empty((0,) * x.ndim, dtype), concatenate=True)
     if per_sample:
         rows = _dropped_first(pair, np.float64)
     else:
@@ -599,22 +660,48 @@ def _elementwise(name, arg, x, target, opts, reduction, return_grad, grad_loss, 
     grad = pair.map_blocks(_second, dtype=x.dtype) if return_grad else None
     if reduction == "none":
         loss = rows.astype(dtype)
-    elif reduction == "sum":
+    elif denom is None:  # "sum", or a weighted "mean" (the rows already divided)
         loss = rows.sum().astype(dtype)
     else:
         loss = _scalar_graph(rows.sum(), denom, dtype)
     return (loss, grad) if return_grad else loss
 
 
+def _check_elementwise(fn, x, t, sw, opts, reduction, return_grad, grad_loss, n_threads,
+                       per_sample):
+    """The NumPy function on no rows with the call's options (call-time checks)."""
+    o = dict(opts)
+    for k in ("weight", "pos_weight"):  # (arrays of the whole shape: their first 0 rows)
+        v = o.get(k)
+        if v is not None and np.ndim(v) == x.ndim and np.shape(v)[0] == x.shape[0]:
+            o[k] = np.asarray(v)[:0]
+    shape = x.shape[:-1] if per_sample else x.shape
+    gl = grad_loss
+    if reduction == "none" and grad_loss is not None and np.ndim(grad_loss) > 0:
+        try:
+            np.broadcast_shapes(np.shape(grad_loss), shape)
+        except ValueError:
+            raise ValueError(f"grad_loss: expected a scalar or an array broadcastable to the "
+                             f"per-sample shape {shape}, got shape {np.shape(grad_loss)}") from None
+        gl = None
+    if per_sample:
+        o["sample_weight"] = None if sw is None else np.empty((0,), dtype=sw.dtype)
+    fn(np.empty((0,) + x.shape[1:], x.dtype), np.empty((0,) + x.shape[1:], t.dtype),
+       reduction=reduction, return_grad=return_grad, grad_loss=gl, n_threads=n_threads, **o)
+
+
 def _elem_block(x, t, sw, s, pw, w, fn, opts, reduction, return_grad, per_sample, gl, n_threads):
     shape = x.shape[:-1] if per_sample else x.shape
+    kw = dict(opts)
     if reduction == "none":
         grad_loss = s
-    elif reduction == "mean":
-        grad_loss = np.full(shape, gl * float(s))
+    elif reduction == "mean" and sw is not None:  # (s: the sum of the sample weights)
+        grad_loss = np.full(shape, gl)
+        sw, kw, _ = _mean_rows(s, sw, shape, kw)
+    elif reduction == "mean":  # (s: the element or sample count)
+        grad_loss = np.full(shape, gl * (1.0 / float(s)))
     else:
         grad_loss = np.full(shape, gl)
-    kw = dict(opts)
     if pw is not None:
         kw["pos_weight"] = pw
     if w is not None:
@@ -635,7 +722,11 @@ def log_loss(y_true: Any, y_proba: Any = None, *, normalize: bool = True, sample
     dask array. The classes are ``labels``, or the sorted unique values of
     ``y_true`` (found lazily, in the graph); the sum of the weighted losses
     over the sum of the weights, never a mean of block means."""
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise TypeError(f"normalize: expected a bool, got {normalize!r}")
     y = _array(y_true, "y_true")
+    if y.ndim == 2 and y.shape[1] == 1:  # (a column vector, as scikit-learn's column_or_1d)
+        y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y_true: expected a 1-d array of labels, got shape {y.shape}")
     p = _array(y_proba, "y_proba")
@@ -659,13 +750,15 @@ def log_loss(y_true: Any, y_proba: Any = None, *, normalize: bool = True, sample
 
 def _log_loss_block(y, p, classes, sw):
     from . import metrics
-    if len(y) == 0:
+    if len(y) == 0 or (sw is not None and not np.any(sw)):  # (nothing to add: 0 weight)
         return np.zeros(2)
     total = metrics.log_loss(y, p, normalize=False, sample_weight=sw, labels=classes)
     return np.array([float(total), float(len(y) if sw is None else np.sum(sw))])
 
 
 def _log_loss_value(total, weight, normalize):
+    if float(weight) == 0:  # (scikit-learn's error, for the whole array)
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     if not normalize:
         return np.asarray(float(total))
     return np.asarray(float(total) / float(weight))

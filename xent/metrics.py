@@ -158,10 +158,6 @@ def log_loss(y_true: ArrayLike, y_proba: Optional[ArrayLike] = None, *, normaliz
     Dask arrays (``y_true`` or ``y_proba``) are taken by
     :func:`xent.dask.log_loss`: a 0-d dask array, computed lazily.
     """
-    if is_dask(y_true) or is_dask(y_proba):
-        import xent.dask as xd
-        return xd.log_loss(y_true, y_proba, normalize=normalize, sample_weight=sample_weight,
-                           labels=labels)
     if not (isinstance(y_pred, str) and y_pred == "deprecated"):
         if y_proba is not None:
             raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
@@ -172,6 +168,10 @@ def log_loss(y_true: ArrayLike, y_proba: Optional[ArrayLike] = None, *, normaliz
     if y_proba is None:
         raise ValueError("y_proba: expected the predicted probabilities, got None")
     normalize = boolean(normalize, "normalize")
+    if is_dask(y_true) or is_dask(y_proba):
+        import xent.dask as xd
+        return xd.log_loss(y_true, y_proba, normalize=normalize, sample_weight=sample_weight,
+                           labels=labels)
     proba = probability_array(y_proba, "y_proba")
     n = proba.shape[0]
 
