@@ -13,7 +13,7 @@ import numpy as np
 
 
 def _numpy_on_dask(x, y):
-    import dask.array as da
+    import dask.array as da  # type: ignore[import-not-found, unused-ignore]
 
     m = x.max(axis=1, keepdims=True)
     e = da.exp(x - m)
@@ -35,9 +35,9 @@ def cases(client, shape):
     """The timed cases on ``client``'s cluster: name -> a call (the loss
     and the persisted gradient of softmax cross-entropy), and the graph's
     task count. Shared with benchmarks/test_bench_dask.py."""
-    import dask
-    import dask.array as da
-    import distributed
+    import dask  # type: ignore[import-not-found, unused-ignore]
+    import dask.array as da  # type: ignore[import-not-found, unused-ignore]
+    import distributed  # type: ignore[import-not-found, unused-ignore]
 
     import xent
     import xent.dask as xd
@@ -88,7 +88,7 @@ def cases(client, shape):
 
 def run(args, out=print):
     try:
-        import distributed
+        import distributed  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         out('python -m xent bench --dask: needs dask and distributed (pip install "xent[dask]")')
         return 2

@@ -41,8 +41,8 @@ from . import _partials as _p
 
 def _require_dask() -> Any:
     try:
-        import dask
-        import dask.array
+        import dask  # type: ignore[import-not-found, unused-ignore]
+        import dask.array  # type: ignore[import-not-found, unused-ignore]
     except ImportError as error:  # (tests/test_dask.py, in a subprocess without dask)
         raise ImportError('xent.dask needs dask: pip install "xent[dask]"') from error
     return dask, dask.array
