@@ -115,7 +115,7 @@ def _targets(target, rows, n_classes, ignore_index):
     whole = types.SimpleNamespace(batch_shape=rows.batch_shape, n_classes=n_classes,
                                   shape=rows.batch_shape + (n_classes,))
     labels, _ = class_labels(t, whole, ignore)
-    return np.ascontiguousarray(labels, dtype=np.int64), t, ignore
+    return np.require(labels, np.int64, ["C", "A"]), t, ignore  # (the kernels: aligned)
 
 
 def _coefficients(weight, n_classes, offset, c, eps, probs):
@@ -226,7 +226,7 @@ def merge_partials(*partials: ArrayLike, n_threads: Threads = None) -> FloatArra
             raise ValueError(f"partials[{i}]: expected the batch shape {batch} of partials[0], "
                              f"got {s.shape[:-1]}")
     st = sts[0] if len(sts) == 1 else np.concatenate(sts, axis=-1)
-    st2 = np.ascontiguousarray(st.reshape(-1, st.shape[-1]))
+    st2 = np.require(st.reshape(-1, st.shape[-1]), requirements=["C", "A"])
     k = st2.shape[1] // PARTIAL_STATS
     if k == 1:
         return np.array(st2.reshape(batch + (PARTIAL_STATS,)))  # (a copy, as every merge)
@@ -266,7 +266,7 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     labels = None
     if t.dtype.kind in "iu":
         labels, _ = class_labels(t, rows, ignore)
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        labels = np.require(labels, np.int64, ["C", "A"])
     elif t.dtype.kind == "f":
         if t.shape[:-1] != batch or t.ndim != len(batch) + 1:
             raise ValueError(f"target: float targets are class probabilities: expected the batch "
@@ -559,7 +559,7 @@ def _write_block(x, rows, st, labels, off, probs, v, u, f, k, ay, out, n_threads
     target = rows.direct_full(out, cdt) if out is not None else None
     g = target if target is not None else np.empty(rows.shape2d, dtype=cdt)
     pr = None if probs is None else Rows(np.asarray(probs), rows.axes).data(cdt)
-    s2 = np.ascontiguousarray(st.reshape(-1, PARTIAL_STATS))
+    s2 = np.require(st.reshape(-1, PARTIAL_STATS), requirements=["C", "A"])
     nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
     kernel("partial_grad", cdt)(rows.data(cdt), s2, labels, off, pr, v, u, f, k, ay, g, nt, from_exps)
     res = g.reshape(rows.shape)
