@@ -247,7 +247,7 @@ def _merged(partials):
 def logsumexp_from_partials(partials: ArrayLike) -> FloatArray:
     """The rows' log-sum-exp (float64, the batch shape) from merged statistics."""
     st = _merged(partials)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         return st[..., 0] + np.log1p(st[..., 1])
 
 
