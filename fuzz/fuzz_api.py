@@ -737,6 +737,57 @@ def _b_information(c, name):
     return Call(name, getattr(xent, name), args, kw, expect)
 
 
+# --- distillation from logits
+
+def _b_distill(c, name):
+    shape = c.shape(min_rank=1)
+    kw = {}
+    axis = -1
+    if c.int(0, 1):
+        kw["axis"] = axis = _axis_arg(c, len(shape), False)
+    axes = _axis_model(axis, len(shape), False)
+    batch = tuple(n for i, n in enumerate(shape) if not axes or i not in axes)
+    student = c.floats(shape, valid_role="real")
+    teacher = c.floats(shape if not c.rare(10) else c.shape(), valid_role="real")
+    if c.int(0, 2) == 0:  # mostly the same dtype (another one is a TypeError)
+        try:
+            teacher = np.asarray(teacher).astype(np.asarray(student).dtype)
+        except (TypeError, ValueError):
+            pass
+    _opt(c, kw, "temperature", lambda: c.scalar((1.0, 2.0, 0.5, 7, np.float32(1.5), 1e-3),
+                                                (0.0, -1.0, 1e-320) + REAL_BAD), 2)
+    if name == "kl_divergence_with_logits":
+        _opt(c, kw, "reverse", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 2)
+    else:
+        _opt(c, kw, "beta", lambda: c.scalar((0.5, 0.0, 1.0, 0.1, 0.9), (-0.1, 1.5) + REAL_BAD), 2)
+    _opt(c, kw, "scale_by_temperature_squared", lambda: c.scalar((False, True), BOOLS_BAD), 2)
+    _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(5) else c.shape()), 2)
+    more = ("batchmean",)
+    _opt(c, kw, "reduction", lambda: c.scalar(REDUCTIONS + more, REDUCTIONS_BAD))
+    reduction = kw.get("reduction", "batchmean")
+    _opt(c, kw, "return_grad", lambda: c.scalar((True, False, np.False_), BOOLS_BAD))
+    return_grad = kw.get("return_grad", False)
+
+    def grad_loss():
+        if c.rare(3):
+            return c.scalar((1.0, 0.5, 2, -1.0), (np.nan, np.inf, 1j, "1"))
+        per = batch if reduction == "none" else ()
+        return c.floats(c.pick((per, (), per[-1:], (3,))))
+    _opt(c, kw, "grad_loss", grad_loss, 2)
+    if return_grad and not c.rare(2):
+        kw["grad_out"] = c.out(shape, _dtype_of(student), [student, teacher])
+    _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
+
+    def expect():
+        dt = _dtype_of(student)
+        res = [(batch if reduction == "none" else (), dt, None)]
+        if return_grad:
+            res.append((shape, dt, kw.get("grad_out")))
+        return res
+    return Call(name, getattr(xent, name), [student, teacher], kw, expect, outs=("grad_out",),
+                in_place=(0,))
+
+
 # --- scikit-learn's log_loss and show_config
 
 def _b_log_loss(c, name):
@@ -1008,6 +1059,8 @@ BUILDERS = {
     "cross_entropy": _b_information,
     "kl_divergence": _b_information,
     "entropy": _b_information,
+    "kl_divergence_with_logits": _b_distill,
+    "jensen_shannon_with_logits": _b_distill,
     "metrics.log_loss": _b_log_loss,
     "show_config": _b_show_config,
     "softmax_partials": _b_softmax_partials,

@@ -123,6 +123,8 @@ cdef extern from "xent_rows.h":
         void (*sfocal_probs_f64)(const double* x, const double* t, Py_ssize_t nrows, Py_ssize_t C, const double* alpha, double gamma, const double* gs, Py_ssize_t gss, double* loss, double* grad, double* ws) noexcept nogil
         void (*info_f32)(const float* p, const float* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, const double* f, Py_ssize_t fs, float* grad, double* out, float* terms) noexcept nogil
         void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, const double* f, Py_ssize_t fs, double* grad, double* out, double* terms) noexcept nogil
+        void (*distill_f32)(const float* s, const float* t, Py_ssize_t nrows, Py_ssize_t C, double it, int mode, double beta, const double* w, Py_ssize_t wst, const double* f, Py_ssize_t fs, double* loss, float* grad, double* ws) noexcept nogil
+        void (*distill_f64)(const double* s, const double* t, Py_ssize_t nrows, Py_ssize_t C, double it, int mode, double beta, const double* w, Py_ssize_t wst, const double* f, Py_ssize_t fs, double* loss, double* grad, double* ws) noexcept nogil
         void (*class_block_f32)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil
         void (*class_row_f32)(const xent_class_call* a, Py_ssize_t i, xent_stream* st) noexcept nogil
         void (*class_start_f32)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
@@ -142,6 +144,10 @@ cdef extern from "xent_rows.h":
         void (*bf16_narrow)(const float* s, uint16_t* d, Py_ssize_t n) noexcept nogil
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
+    enum:
+        XENT_DISTILL_FORWARD
+        XENT_DISTILL_REVERSE
+        XENT_DISTILL_JSD
     enum:
         XENT_STREAM_SUB
         XENT_STREAM_MUL

@@ -58,6 +58,10 @@
     X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
                        double lo, double hi, const double *f, ptrdiff_t fs, R *grad, double *out,      \
                        R *terms))                                                                \
+    /* distillation from two logit arrays (distill.pxi) */                                             \
+    X(void, distill_##T, (const R *s, const R *t, ptrdiff_t nrows, ptrdiff_t C, double it, int mode,    \
+                          double beta, const double *w, ptrdiff_t wst, const double *f, ptrdiff_t fs,   \
+                          double *loss, R *grad, double *ws))                                           \
     /* the softmax family's paths (xent_class.h) */                                                     \
     X(void, class_block_##T, (const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb))                    \
     X(void, class_row_##T, (const xent_class_call *a, ptrdiff_t i, xent_stream *st))                    \
@@ -79,6 +83,11 @@ typedef struct {
  * flags: q given as log q, p given as log p */
 #define XENT_INFO_LOG_Q 4
 #define XENT_INFO_LOG_P 8
+
+/* what a distillation row computes (distill_##T) */
+#define XENT_DISTILL_FORWARD 0 /* KL(teacher || student) */
+#define XENT_DISTILL_REVERSE 1 /* KL(student || teacher) */
+#define XENT_DISTILL_JSD 2     /* the generalised Jensen-Shannon divergence */
 
 /* Below these sums of exps log(s) is taken as log1p of the row's other
  * terms (xent_log_s_ in xent_rows_typed.h): where log(s) computed from s

@@ -879,6 +879,126 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
 
 #undef XENT_INFO_SHORT
 
+/* ------------------------------------------------ distillation from logits
+ * Per row i of the student logits s and the teacher logits t (C values
+ * each), at the inverse temperature it = 1 / T, with the rows' maxima ms and
+ * mt: b_j = (s_j - ms) it, a_j = (t_j - mt) it, Q = softmax(b) (the
+ * student's), P = softmax(a) (the teacher's), Ls and Lt their log-sum-exps:
+ *   XENT_DISTILL_FORWARD  KL(P || Q) = (1 / St) sum e^a_j (a_j - b_j) + Ls - Lt
+ *   XENT_DISTILL_REVERSE  KL(Q || P) = (1 / Ss) sum e^b_j (b_j - a_j) + Lt - Ls
+ *   XENT_DISTILL_JSD      beta KL(P || M) + (1 - beta) KL(Q || M),
+ *                         M = P + (1 - beta) (Q - P) (= beta P + (1 - beta) Q)
+ * Every a_j - b_j and log-probability in float64 from the inputs; a term
+ * whose weight (P_j or Q_j) is 0 is 0. The exps of the KL modes are the
+ * type's vectorised exp (float64 sums); the JSD's P, Q and log M are float64.
+ * loss[i] = w_i value (w NULL: 1; 0 where w_i == 0, even for a NaN row);
+ * grad (unless NULL) row i = f_i d value / d s:
+ *   forward  it (Q - P)
+ *   reverse  it Q (log Q - log P - value)
+ *   JSD      it Q (v - sum_j Q_j v_j), v = (1 - beta) (log Q - log M)
+ * (0 where f_i == 0). A row whose maximum in either input is not finite
+ * (only -inf, or a +inf) is NaN; a NaN entry makes its row NaN through the
+ * sums. ws: 2 C doubles (the exps, or the JSD's Q and v). */
+static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
+                                  double it, int mode, double beta, const double *w, ptrdiff_t wst,
+                                  const double *f, ptrdiff_t fs, double *loss, XENT_T *grad,
+                                  double *ws)
+{
+    XENT_EXP_BOUNDS;
+    const XENT_T itT = (XENT_T)it;
+    const double omb = 1.0 - beta;
+    XENT_T *wt = (XENT_T *)ws; /* the teacher's exps (KL modes) */
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        const XENT_T *sr = s + i * C, *tr = t + i * C;
+        XENT_T *gr = grad ? grad + i * C : NULL;
+        const double wi = w ? w[i * wst] : 1.0, fi = f ? f[i * fs] : 1.0;
+        if (C == 0) {
+            loss[i] = 0.0;
+            continue;
+        }
+        const XENT_T ms = XENT_G(xent_max_)(sr, C), mt = XENT_G(xent_max_)(tr, C);
+        if (!(ms - ms == 0) || !(mt - mt == 0)) { /* no distribution in a row */
+            loss[i] = wi == 0 ? 0.0 : NAN;
+            if (gr)
+                for (ptrdiff_t j = 0; j < C; j++)
+                    gr[j] = fi == 0 ? (XENT_T)0 : (XENT_T)NAN;
+            continue;
+        }
+        const double msd = (double)ms, mtd = (double)mt;
+        double value;
+        if (mode != XENT_DISTILL_JSD) {
+            XENT_T *es = gr ? gr : wt + C, *et = wt;
+            double ss = 0.0, st = 0.0;
+#pragma omp simd reduction(+ : ss, st)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                XENT_T u = XENT_EXP((sr[j] - ms) * itT), v = XENT_EXP((tr[j] - mt) * itT);
+                es[j] = u;
+                et[j] = v;
+                ss += (double)u;
+                st += (double)v;
+            }
+            const double ls = log(ss), lt = log(st);
+            const XENT_T *ew = mode == XENT_DISTILL_FORWARD ? et : es;
+            const double sg = mode == XENT_DISTILL_FORWARD ? 1.0 : -1.0;
+            double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                double d = (((double)tr[j] - mtd) - ((double)sr[j] - msd)) * it;
+                acc += ew[j] == 0 ? 0.0 : (double)ew[j] * (sg * d);
+            }
+            value = mode == XENT_DISTILL_FORWARD ? acc / st + (ls - lt) : acc / ss + (lt - ls);
+            if (gr && fi == 0) {
+                memset(gr, 0, (size_t)C * sizeof(XENT_T));
+            } else if (gr && mode == XENT_DISTILL_FORWARD) {
+                const double ks = fi * it / ss, kt = fi * it / st;
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++)
+                    gr[j] = (XENT_T)((double)gr[j] * ks - (double)et[j] * kt);
+            } else if (gr) {
+                const double ks = fi * it / ss, c0 = (lt - ls) - value;
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    double d = (((double)tr[j] - mtd) - ((double)sr[j] - msd)) * it;
+                    double e = (double)gr[j];
+                    gr[j] = (XENT_T)(e == 0 ? 0.0 : e * ks * (c0 - d));
+                }
+            }
+        } else {
+            double ss = 0.0, st = 0.0;
+#pragma omp simd reduction(+ : ss, st)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                ss += (double)XENT_EXP((sr[j] - ms) * itT);
+                st += (double)XENT_EXP((tr[j] - mt) * itT);
+            }
+            const double ls = log(ss), lt = log(st);
+            const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+            double *qv = ws, *vv = ws + C;
+            double acc = 0.0, qdot = 0.0;
+#pragma omp simd reduction(+ : acc, qdot)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                double lq = ((double)sr[j] - msd) * it - ls, lp = ((double)tr[j] - mtd) * it - lt;
+                double q = XENT_F(xent_exp_)(lq, elo, ehi), p = XENT_F(xent_exp_)(lp, elo, ehi);
+                double lm = XENT_F(xent_log_)(p + omb * (q - p));
+                double v = q == 0 ? 0.0 : omb * (lq - lm);
+                acc += (p == 0 ? 0.0 : beta * p * (lp - lm)) + q * v;
+                qdot += q * v;
+                qv[j] = q;
+                vv[j] = v;
+            }
+            value = acc;
+            if (gr && fi == 0) {
+                memset(gr, 0, (size_t)C * sizeof(XENT_T));
+            } else if (gr) {
+                const double k = fi * it;
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++)
+                    gr[j] = (XENT_T)(k * qv[j] * (vv[j] - qdot));
+            }
+        }
+        loss[i] = wi == 0 ? 0.0 : wi * value;
+    }
+}
+
 #undef XENT_BINARY_LOOP
 #undef XENT_EB
 

@@ -11,6 +11,7 @@ from ._config import show_config
 from ._cross_entropy import nll_loss, softmax_cross_entropy
 from ._focal import binary_focal_loss_with_logits, softmax_focal_loss
 from ._information import cross_entropy, entropy, kl_divergence
+from ._distill import jensen_shannon_with_logits, kl_divergence_with_logits
 from . import metrics
 from ._partials import (
     PARTIAL_STATS, cross_entropy_denominator, log_softmax_from_partials, logsumexp_from_partials,
@@ -36,7 +37,9 @@ __all__ = [
     "binary_focal_loss_with_logits",
     "cross_entropy",
     "entropy",
+    "jensen_shannon_with_logits",
     "kl_divergence",
+    "kl_divergence_with_logits",
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",

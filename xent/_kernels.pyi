@@ -15,6 +15,9 @@ __test__: Dict[str, str]  # (Cython's doctest dict)
 
 MODE_CROSS_ENTROPY: int
 MODE_KL: int
+DISTILL_FORWARD: int
+DISTILL_REVERSE: int
+DISTILL_JSD: int
 MODE_ENTROPY: int
 MODE_LOG_Q: int
 MODE_LOG_P: int
@@ -100,6 +103,8 @@ def softmax_focal_rows(x: Any, target: Any, alpha: Any, gamma: float, grad_scale
 # information.pxi: entropy, cross-entropy and KL rows
 def probs_rows(p: Any, q: Any, mode: int, clip: bool, lo: float, hi: float, f: Any, out: Any,
                grad: Any, n_threads: int, terms: Any = None) -> None: ...
+def distill_rows(student: Any, teacher: Any, inv_t: float, mode: int, beta: float, weight: Any,
+                 f: Any, loss: Any, grad: Any, n_threads: int) -> None: ...
 def labels_rows(labels: Any, q: Any, clip: bool, lo: float, hi: float, f: Any, out: Any,
                 grad: Any, n_threads: int) -> None: ...
 

@@ -207,6 +207,44 @@ def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_
     return _reduce(per, reduction, len(per))
 
 
+def _distill_reduce(per, x, sample_weight, reduction, scale):
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    per = per * sw * scale
+    if reduction == "batchmean":
+        return np.sum(per) / (x.shape[0] if x.ndim > 1 else 1)
+    return _reduce(per, reduction, np.sum(sw))
+
+
+def ref_kl_divergence_with_logits(s, t, *, temperature=1.0, reverse=False,
+                                  scale_by_temperature_squared=False, sample_weight=None,
+                                  reduction="batchmean"):
+    s, t = np.asarray(s, np.float64), np.asarray(t, np.float64)
+    lq, lp = ref_log_softmax(s / temperature), ref_log_softmax(t / temperature)
+    if reverse:
+        lp, lq = lq, lp
+    per = np.sum(np.where(lp == -np.inf, 0.0, np.exp(lp) * (lp - lq)), axis=-1)
+    return _distill_reduce(per, s, sample_weight, reduction,
+                           temperature ** 2 if scale_by_temperature_squared else 1.0)
+
+
+def ref_jensen_shannon_with_logits(s, t, *, beta=0.5, temperature=1.0,
+                                   scale_by_temperature_squared=False, sample_weight=None,
+                                   reduction="batchmean"):
+    s, t = np.asarray(s, np.float64), np.asarray(t, np.float64)
+    lq, lp = ref_log_softmax(s / temperature), ref_log_softmax(t / temperature)
+    p, q = np.exp(lp), np.exp(lq)
+    with np.errstate(divide="ignore"):
+        lm = np.log(beta * p + (1 - beta) * q)
+    if beta == 0.0:  # (Liger-Kernel's limits: the forward and reverse KL)
+        per = np.sum(p * (lp - lq), axis=-1)
+    elif beta == 1.0:
+        per = np.sum(q * (lq - lp), axis=-1)
+    else:
+        per = np.sum(beta * p * (lp - lm) + (1 - beta) * q * (lq - lm), axis=-1)
+    return _distill_reduce(per, s, sample_weight, reduction,
+                           temperature ** 2 if scale_by_temperature_squared else 1.0)
+
+
 def ref_log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):
     y_proba = np.asarray(y_proba, dtype=np.float64)
     y_proba = y_proba / y_proba.sum(-1, keepdims=True)
@@ -472,6 +510,14 @@ ENTRIES = (
     Entry("kl_divergence", ("probs", "probs"), ref_kl_divergence, grad=True, grad_wrt=1, reads=2,
           options={"eps": 1e-3, "reduction": "sum", "log_input": True, "log_target": True},
           family="info"),
+    Entry("kl_divergence_with_logits", ("logits", "logits"), ref_kl_divergence_with_logits,
+          grad=True, out="grad_out", reads=2, family="distill",
+          options={"temperature": 2.5, "reverse": True, "scale_by_temperature_squared": True,
+                   "sample_weight": "per_row", "reduction": "none"}),
+    Entry("jensen_shannon_with_logits", ("logits", "logits"), ref_jensen_shannon_with_logits,
+          grad=True, out="grad_out", reads=2, family="distill",
+          options={"beta": 0.2, "temperature": 0.7, "scale_by_temperature_squared": True,
+                   "sample_weight": "per_row", "reduction": "mean"}),
     Entry("metrics.log_loss", ("labels", "probs"), ref_log_loss, reads=1,
           options={"normalize": False, "sample_weight": "per_row"}, family="metric",
           per_call=lambda args: {"labels": np.arange(np.shape(args[1])[1])}),

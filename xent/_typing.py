@@ -198,6 +198,32 @@ class KLDivergenceOptions(_InformationOptions, total=False):
     reduction: KLReduction
 
 
+DistillReduction = Literal["batchmean", "mean", "sum", "none"]
+
+
+class _DistillOptions(TypedDict, total=False):
+    temperature: float
+    scale_by_temperature_squared: bool
+    axis: int
+    sample_weight: Optional[ArrayLike]
+    reduction: DistillReduction
+    grad_loss: Optional[ArrayLike]
+    grad_out: Optional[FloatArray]
+    n_threads: Threads
+
+
+class KLWithLogitsOptions(_DistillOptions, total=False):
+    """``kl_divergence_with_logits``' keyword-only options but ``return_grad``."""
+
+    reverse: bool
+
+
+class JSWithLogitsOptions(_DistillOptions, total=False):
+    """``jensen_shannon_with_logits``' keyword-only options but ``return_grad``."""
+
+    beta: float
+
+
 class LogsumexpOptions(TypedDict, total=False):
     """``logsumexp``'s keyword-only options but ``return_grad``."""
 
