@@ -882,23 +882,82 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
 /* ------------------------------------------------ distillation from logits
  * Per row i of the student logits s and the teacher logits t (C values
  * each), at the inverse temperature it = 1 / T, with the rows' maxima ms and
- * mt: b_j = (s_j - ms) it, a_j = (t_j - mt) it, Q = softmax(b) (the
- * student's), P = softmax(a) (the teacher's), Ls and Lt their log-sum-exps:
- *   XENT_DISTILL_FORWARD  KL(P || Q) = (1 / St) sum e^a_j (a_j - b_j) + Ls - Lt
- *   XENT_DISTILL_REVERSE  KL(Q || P) = (1 / Ss) sum e^b_j (b_j - a_j) + Lt - Ls
+ * mt: Q = softmax((s - ms) it) (the student's), P = softmax((t - mt) it)
+ * (the teacher's), from the type's vectorised exps e^s_j, e^t_j and their
+ * float64 sums Ss, St (Ls, Lt their logs); u_j = (t_j - mt) - (s_j - ms)
+ * (in the type: 0 where the shifted logits agree), so that
+ * log P_j - log Q_j = it u_j - (Lt - Ls):
+ *   XENT_DISTILL_FORWARD  KL(P || Q) = (it / St) sum e^t_j u_j + Ls - Lt
+ *   XENT_DISTILL_REVERSE  KL(Q || P) = -(it / Ss) sum e^s_j u_j + Lt - Ls
  *   XENT_DISTILL_JSD      beta KL(P || M) + (1 - beta) KL(Q || M),
- *                         M = P + (1 - beta) (Q - P) (= beta P + (1 - beta) Q)
- * Every a_j - b_j and log-probability in float64 from the inputs; a term
- * whose weight (P_j or Q_j) is 0 is 0. The exps of the KL modes are the
- * type's vectorised exp (float64 sums); the JSD's P, Q and log M are float64.
- * loss[i] = w_i value (w NULL: 1; 0 where w_i == 0, even for a NaN row);
- * grad (unless NULL) row i = f_i d value / d s:
+ *                         M = beta P + (1 - beta) Q,
+ * the JSD's log(max(P, Q) / M) as -log1p(c (min / max - 1)) (c = 1 - beta
+ * where P is the larger, beta where Q is), the other log-ratio through
+ * log Q - log P: exactly 0 where P == Q. A term whose weight (P_j or Q_j)
+ * is 0 is 0. loss[i] = w_i value (w NULL: 1; 0 where w_i == 0, even for a
+ * NaN row); grad (unless NULL) row i = f_i d value / d s:
  *   forward  it (Q - P)
  *   reverse  it Q (log Q - log P - value)
  *   JSD      it Q (v - sum_j Q_j v_j), v = (1 - beta) (log Q - log M)
  * (0 where f_i == 0). A row whose maximum in either input is not finite
  * (only -inf, or a +inf) is NaN; a NaN entry makes its row NaN through the
- * sums. ws: 2 C doubles (the exps, or the JSD's Q and v). */
+ * sums. Passes over a row: the two maxima; the exps, their sums and the KL
+ * modes' sum (the exps kept: e^s in the gradient row, e^t in ws); the
+ * gradient (and the JSD's terms). ws: 2 C doubles. */
+/* The exps pass of a distillation row: e^s_j into es, e^t_j into et, their
+ * float64 sums, and sum_j ew_j u_j (ew = e^t with fwd, else e^s; a term of a
+ * zero ew is 0), in XENT_DL lanes (the products in the type). fwd is a
+ * constant at each call: the loop is compiled for each. */
+#define XENT_DL 8
+#define XENT_DB 256
+static inline __attribute__((always_inline)) void XENT_G(xent_distill_exps_)(
+    const XENT_T *sr, const XENT_T *tr, XENT_T *es, XENT_T *et, ptrdiff_t C, XENT_T ms, XENT_T mt,
+    XENT_T itT, const int fwd, double *ss, double *st, double *dot)
+{
+    XENT_EXP_BOUNDS;
+    double as[XENT_DL] = {0}, at[XENT_DL] = {0}, ad[XENT_DL] = {0};
+    XENT_T pr[XENT_DB];
+    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_DB) {
+        const ptrdiff_t len = C - j0 < XENT_DB ? C - j0 : XENT_DB;
+        const XENT_T *sb = sr + j0, *tb = tr + j0;
+        XENT_T *ab = es + j0, *bb = et + j0;
+#pragma omp simd
+        for (ptrdiff_t l = 0; l < len; l++) {
+            XENT_T ds = sb[l] - ms, dt = tb[l] - mt;
+            XENT_T ea = XENT_EXP(ds * itT), eb = XENT_EXP(dt * itT);
+            XENT_T ew = fwd ? eb : ea;
+            ab[l] = ea;
+            bb[l] = eb;
+            pr[l] = ew == 0 ? (XENT_T)0 : ew * (dt - ds);
+        }
+        ptrdiff_t l = 0;
+        for (; l + XENT_DL <= len; l += XENT_DL) {
+#pragma omp simd
+            for (int k = 0; k < XENT_DL; k++) {
+                as[k] += (double)ab[l + k];
+                at[k] += (double)bb[l + k];
+                ad[k] += (double)pr[l + k];
+            }
+        }
+        for (int k = 0; l < len; l++, k++) {
+            as[k] += (double)ab[l];
+            at[k] += (double)bb[l];
+            ad[k] += (double)pr[l];
+        }
+    }
+    double s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int l = 0; l < XENT_DL; l++) {
+        s1 += as[l];
+        s2 += at[l];
+        s3 += ad[l];
+    }
+    *ss = s1;
+    *st = s2;
+    *dot = s3;
+}
+#undef XENT_DL
+#undef XENT_DB
+
 static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
                                   double it, int mode, double beta, const double *w, ptrdiff_t wst,
                                   const double *f, ptrdiff_t fs, double *loss, XENT_T *grad,
@@ -907,16 +966,24 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
     XENT_EXP_BOUNDS;
     const XENT_T itT = (XENT_T)it;
     const double omb = 1.0 - beta;
-    XENT_T *wt = (XENT_T *)ws; /* the teacher's exps (KL modes) */
+    const int fwd = mode == XENT_DISTILL_FORWARD;
+    XENT_T *et = (XENT_T *)ws;   /* the teacher's exps */
+    double *vv = ws + C;         /* the JSD's v (with a gradient) */
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const XENT_T *sr = s + i * C, *tr = t + i * C;
         XENT_T *gr = grad ? grad + i * C : NULL;
+        XENT_T *es = gr ? gr : et + C; /* the student's exps */
         const double wi = w ? w[i * wst] : 1.0, fi = f ? f[i * fs] : 1.0;
         if (C == 0) {
             loss[i] = 0.0;
             continue;
         }
-        const XENT_T ms = XENT_G(xent_max_)(sr, C), mt = XENT_G(xent_max_)(tr, C);
+        XENT_T ms = -INFINITY, mt = -INFINITY;
+#pragma omp simd reduction(max : ms, mt)
+        for (ptrdiff_t j = 0; j < C; j++) {
+            ms = sr[j] > ms ? sr[j] : ms;
+            mt = tr[j] > mt ? tr[j] : mt;
+        }
         if (!(ms - ms == 0) || !(mt - mt == 0)) { /* no distribution in a row */
             loss[i] = wi == 0 ? 0.0 : NAN;
             if (gr)
@@ -924,32 +991,18 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
                     gr[j] = fi == 0 ? (XENT_T)0 : (XENT_T)NAN;
             continue;
         }
-        const double msd = (double)ms, mtd = (double)mt;
+        double ss, st, dot;
+        if (fwd)
+            XENT_G(xent_distill_exps_)(sr, tr, es, et, C, ms, mt, itT, 1, &ss, &st, &dot);
+        else
+            XENT_G(xent_distill_exps_)(sr, tr, es, et, C, ms, mt, itT, 0, &ss, &st, &dot);
+        const double ls = log(ss), lt = log(st);
         double value;
         if (mode != XENT_DISTILL_JSD) {
-            XENT_T *es = gr ? gr : wt + C, *et = wt;
-            double ss = 0.0, st = 0.0;
-#pragma omp simd reduction(+ : ss, st)
-            for (ptrdiff_t j = 0; j < C; j++) {
-                XENT_T u = XENT_EXP((sr[j] - ms) * itT), v = XENT_EXP((tr[j] - mt) * itT);
-                es[j] = u;
-                et[j] = v;
-                ss += (double)u;
-                st += (double)v;
-            }
-            const double ls = log(ss), lt = log(st);
-            const XENT_T *ew = mode == XENT_DISTILL_FORWARD ? et : es;
-            const double sg = mode == XENT_DISTILL_FORWARD ? 1.0 : -1.0;
-            double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-            for (ptrdiff_t j = 0; j < C; j++) {
-                double d = (((double)tr[j] - mtd) - ((double)sr[j] - msd)) * it;
-                acc += ew[j] == 0 ? 0.0 : (double)ew[j] * (sg * d);
-            }
-            value = mode == XENT_DISTILL_FORWARD ? acc / st + (ls - lt) : acc / ss + (lt - ls);
+            value = fwd ? it * dot / st + (ls - lt) : -it * dot / ss + (lt - ls);
             if (gr && fi == 0) {
                 memset(gr, 0, (size_t)C * sizeof(XENT_T));
-            } else if (gr && mode == XENT_DISTILL_FORWARD) {
+            } else if (gr && fwd) {
                 const double ks = fi * it / ss, kt = fi * it / st;
 #pragma omp simd
                 for (ptrdiff_t j = 0; j < C; j++)
@@ -958,41 +1011,37 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
                 const double ks = fi * it / ss, c0 = (lt - ls) - value;
 #pragma omp simd
                 for (ptrdiff_t j = 0; j < C; j++) {
-                    double d = (((double)tr[j] - mtd) - ((double)sr[j] - msd)) * it;
+                    XENT_T u = (tr[j] - mt) - (sr[j] - ms);
                     double e = (double)gr[j];
-                    gr[j] = (XENT_T)(e == 0 ? 0.0 : e * ks * (c0 - d));
+                    gr[j] = (XENT_T)(e == 0 ? 0.0 : e * ks * (c0 - it * (double)u));
                 }
             }
         } else {
-            double ss = 0.0, st = 0.0;
-#pragma omp simd reduction(+ : ss, st)
-            for (ptrdiff_t j = 0; j < C; j++) {
-                ss += (double)XENT_EXP((sr[j] - ms) * itT);
-                st += (double)XENT_EXP((tr[j] - mt) * itT);
-            }
-            const double ls = log(ss), lt = log(st);
-            const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
-            double *qv = ws, *vv = ws + C;
+            const double is = 1.0 / ss, itt = 1.0 / st, dl = lt - ls;
             double acc = 0.0, qdot = 0.0;
 #pragma omp simd reduction(+ : acc, qdot)
             for (ptrdiff_t j = 0; j < C; j++) {
-                double lq = ((double)sr[j] - msd) * it - ls, lp = ((double)tr[j] - mtd) * it - lt;
-                double q = XENT_F(xent_exp_)(lq, elo, ehi), p = XENT_F(xent_exp_)(lp, elo, ehi);
-                double lm = XENT_F(xent_log_)(p + omb * (q - p));
-                double v = q == 0 ? 0.0 : omb * (lq - lm);
-                acc += (p == 0 ? 0.0 : beta * p * (lp - lm)) + q * v;
+                double p = (double)et[j] * itt, q = (double)es[j] * is;
+                XENT_T u = (tr[j] - mt) - (sr[j] - ms);
+                double lqp = dl - it * (double)u; /* log Q - log P */
+                int pge = p >= q;
+                double mx = pge ? p : q, mn = pge ? q : p, c = pge ? omb : beta;
+                double L = -XENT_F(xent_log1p_)(c * (mn / mx - 1.0)); /* log(max / M) */
+                double lpm = pge ? L : L - lqp, lqm = pge ? lqp + L : L;
+                double v = q == 0 ? 0.0 : omb * lqm;
+                acc += (p == 0 ? 0.0 : beta * p * lpm) + q * v;
                 qdot += q * v;
-                qv[j] = q;
-                vv[j] = v;
+                if (gr)
+                    vv[j] = v;
             }
             value = acc;
             if (gr && fi == 0) {
                 memset(gr, 0, (size_t)C * sizeof(XENT_T));
             } else if (gr) {
-                const double k = fi * it;
+                const double k = fi * it * is;
 #pragma omp simd
                 for (ptrdiff_t j = 0; j < C; j++)
-                    gr[j] = (XENT_T)(k * qv[j] * (vv[j] - qdot));
+                    gr[j] = (XENT_T)(k * (double)gr[j] * (vv[j] - qdot));
             }
         }
         loss[i] = wi == 0 ? 0.0 : wi * value;

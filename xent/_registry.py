@@ -208,7 +208,7 @@ def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_
 
 
 def _distill_reduce(per, x, sample_weight, reduction, scale):
-    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    sw = np.ones(np.shape(per)) if sample_weight is None else np.asarray(sample_weight, float)
     per = per * sw * scale
     if reduction == "batchmean":
         return np.sum(per) / (x.shape[0] if x.ndim > 1 else 1)
@@ -222,7 +222,8 @@ def ref_kl_divergence_with_logits(s, t, *, temperature=1.0, reverse=False,
     lq, lp = ref_log_softmax(s / temperature), ref_log_softmax(t / temperature)
     if reverse:
         lp, lq = lq, lp
-    per = np.sum(np.where(lp == -np.inf, 0.0, np.exp(lp) * (lp - lq)), axis=-1)
+    with np.errstate(invalid="ignore"):
+        per = np.sum(np.where(lp == -np.inf, 0.0, np.exp(lp) * (lp - lq)), axis=-1)
     return _distill_reduce(per, s, sample_weight, reduction,
                            temperature ** 2 if scale_by_temperature_squared else 1.0)
 
