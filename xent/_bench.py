@@ -64,6 +64,15 @@ def np_bce_with_logits(x, t):
     return x.dtype.type(loss), (sig - t) / x.size
 
 
+def np_distill(s, t, temperature=2.0):
+    """KL(softmax(t / T) || softmax(s / T)) averaged over rows and its
+    gradient (Q - P) / (T N), as a NumPy user would write it."""
+    ls, lt = np_log_softmax(s / temperature), np_log_softmax(t / temperature)
+    p = np.exp(lt)
+    loss = np.sum(p * (lt - ls), dtype=np.float64) / len(s)
+    return s.dtype.type(loss), (np.exp(ls) - p) / (temperature * len(s))
+
+
 def np_softmax_backward(p, g):
     return p * (g - (p * g).sum(axis=-1, keepdims=True))
 
@@ -93,10 +102,12 @@ CASES = (
     Case(CE, "cross_entropy", 65536, 10),
     Case(CE, "cross_entropy", 4096, 8192, "float64"),
     Case(CE, "cross_entropy", 64, 250),  # 16000 elements: small enough for one thread
+    Case("kl_divergence_with_logits fwd+bwd (T=2, distillation)", "distill", 4096, 32000),
     Case("binary_cross_entropy_with_logits fwd+bwd", "bce_logits", 1, 16 * 2**20),
     Case("multilabel_cross_entropy fwd+bwd (class mean)", "multilabel", 200000, 100, "float64"),
 )
 BINARY_OPS = ("bce_logits", "multilabel")  # their targets are 0/1 arrays of the input's shape
+PAIR_OPS = ("distill",)  # their "target" is a second array of logits (the teacher's)
 PLOT_CLASSES = (10, 100, 1000, 10000, 32000, 128256)
 PLOT_ELEMENTS = 32 * 2**20
 QUICK_ROWS = 8  # --quick divides the rows (and the plot's element count) by this
@@ -200,6 +211,10 @@ def implementations(n_threads, scipy_special=None, torch=None, jax=None):
             ("xent (allocating)", lambda x, t, o: xent.softmax_cross_entropy(
                 x, t, return_grad=True, n_threads=nt)),
             ("numpy", lambda x, t, o: np_cross_entropy(x, t))],
+        "distill": [
+            ("xent", lambda x, t, o, n_threads=nt: xent.kl_divergence_with_logits(
+                x, t, temperature=2.0, return_grad=True, grad_out=o, n_threads=n_threads)),
+            ("numpy", lambda x, t, o: np_distill(x, t))],
         "bce_logits": [
             ("xent", lambda x, t, o, n_threads=nt: xent.binary_cross_entropy_with_logits(
                 x, t, return_grad=True, grad_out=o, n_threads=n_threads)),
@@ -240,6 +255,13 @@ def implementations(n_threads, scipy_special=None, torch=None, jax=None):
                 return loss, torch.autograd.grad(loss, xt)[0]
             return run
 
+        def torch_distill(x, t, o):  # the composition PyTorch users write
+            xt = tensor(x).requires_grad_()
+            loss = F.kl_div(F.log_softmax(xt / 2.0, -1), F.log_softmax(tensor(t) / 2.0, -1),
+                            reduction="batchmean", log_target=True)
+            return loss, torch.autograd.grad(loss, xt)[0]
+
+        impls["distill"].append(("torch", torch_distill))
         impls["bce_logits"].append(("torch", torch_binary(F.binary_cross_entropy_with_logits)))
         impls["multilabel"].append(("torch", torch_binary(F.multilabel_soft_margin_loss)))
     if jax is not None:
@@ -366,10 +388,13 @@ class Progress:
         self.width = len(text)
 
 
-def make_input(rows, cols, dtype, seed=0, binary=False):
-    """Logits and targets: class indices, or 0/1 targets of the logits' shape."""
+def make_input(rows, cols, dtype, seed=0, binary=False, pair=False):
+    """Logits and targets: class indices, 0/1 targets of the logits' shape,
+    or (``pair``) a second array of logits."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((rows, cols), dtype=np.dtype(dtype))
+    if pair:
+        return x, x + rng.standard_normal((rows, cols), dtype=np.dtype(dtype))
     if binary:
         return x, (rng.random((rows, cols)) > 0.5).astype(x.dtype)
     return x, rng.integers(0, cols, rows)
@@ -567,7 +592,8 @@ def run(args, argv):
 
     records = []
     for case, rows, cols in cases:
-        x, target = make_input(rows, cols, case.dtype, binary=case.op in BINARY_OPS)
+        x, target = make_input(rows, cols, case.dtype, binary=case.op in BINARY_OPS,
+                               pair=case.op in PAIR_OPS)
         label = f"{case.name} {rows}x{cols} {case.dtype}"
         medians = measure(label, x, target, impls[case.op], args.repeats, progress)
         records.append(summarize(case, x.shape, medians, x.nbytes))
