@@ -958,15 +958,164 @@ static inline __attribute__((always_inline)) void XENT_G(xent_distill_exps_)(
 #undef XENT_DL
 #undef XENT_DB
 
+/* Rows of fewer than XENT_DISTILL_SHORT classes: a group of whole rows,
+ * XENT_DS values at most, at a time, every per-element step one flat loop
+ * over the group (each row's constants broadcast to its elements) and the
+ * rows' logs one vectorised loop: the same terms as the long rows' passes. */
+#define XENT_DISTILL_SHORT 32
+#define XENT_DS 256
+static void XENT_G(xent_distill_short_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nrows,
+                                        ptrdiff_t C, double it, int mode, double beta,
+                                        const double *w, ptrdiff_t wst, const double *f,
+                                        ptrdiff_t fs, double *loss, XENT_T *grad)
+{
+    XENT_EXP_BOUNDS;
+    const XENT_T itT = (XENT_T)it;
+    const double omb = 1.0 - beta;
+    const int fwd = mode == XENT_DISTILL_FORWARD, jsd = mode == XENT_DISTILL_JSD;
+    XENT_T msv[XENT_DS], mtv[XENT_DS], ea[XENT_DS], eb[XENT_DS], pr[XENT_DS];
+    double ka[XENT_DS], kb[XENT_DS], kc[XENT_DS], vv[XENT_DS];
+    double ss[XENT_DS], st[XENT_DS], dot[XENT_DS], ls[XENT_DS], lt[XENT_DS];
+    const ptrdiff_t per = XENT_DS / C;
+    for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
+        const ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per, len = nr * C;
+        const XENT_T *sb = s + i0 * C, *tb = t + i0 * C;
+        XENT_T *gb = grad ? grad + i0 * C : NULL;
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            XENT_T ms = -INFINITY, mt = -INFINITY;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                ms = sb[r * C + j] > ms ? sb[r * C + j] : ms;
+                mt = tb[r * C + j] > mt ? tb[r * C + j] : mt;
+            }
+            for (ptrdiff_t j = 0; j < C; j++) {
+                msv[r * C + j] = ms;
+                mtv[r * C + j] = mt;
+            }
+        }
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < len; k++) {
+            XENT_T ds = sb[k] - msv[k], dt = tb[k] - mtv[k];
+            XENT_T a = XENT_EXP(ds * itT), b = XENT_EXP(dt * itT);
+            XENT_T ew = fwd ? b : a;
+            ea[k] = a;
+            eb[k] = b;
+            pr[k] = ew == 0 ? (XENT_T)0 : ew * (dt - ds);
+        }
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            double a = 0.0, b = 0.0, d = 0.0;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                a += (double)ea[r * C + j];
+                b += (double)eb[r * C + j];
+                d += (double)pr[r * C + j];
+            }
+            ss[r] = a;
+            st[r] = b;
+            dot[r] = d;
+        }
+#pragma omp simd
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            ls[r] = XENT_F(xent_log_)(ss[r]);
+            lt[r] = XENT_F(xent_log_)(st[r]);
+        }
+        if (jsd) { /* the terms (xent_distill_'s), each row's constants broadcast */
+            for (ptrdiff_t r = 0; r < nr; r++)
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    ka[r * C + j] = 1.0 / ss[r];
+                    kb[r * C + j] = 1.0 / st[r];
+                    kc[r * C + j] = lt[r] - ls[r];
+                }
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                double p = (double)eb[k] * kb[k], q = (double)ea[k] * ka[k];
+                XENT_T u = (tb[k] - mtv[k]) - (sb[k] - msv[k]);
+                double lqp = kc[k] - it * (double)u;
+                int pge = p >= q;
+                double mx = pge ? p : q, mn = pge ? q : p, c = pge ? omb : beta;
+                double L = -XENT_F(xent_log1p_)(c * (mn / mx - 1.0));
+                double lpm = pge ? L : L - lqp, lqm = pge ? lqp + L : L;
+                double v = q == 0 ? 0.0 : omb * lqm;
+                kc[k] = (p == 0 ? 0.0 : beta * p * lpm) + q * v; /* the term */
+                vv[k] = v;
+                ka[k] = q * v;
+            }
+        }
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const ptrdiff_t i = i0 + r;
+            const double wi = w ? w[i * wst] : 1.0, fi = f ? f[i * fs] : 1.0;
+            const XENT_T ms = msv[r * C], mt = mtv[r * C];
+            const int bad = !(ms - ms == 0) || !(mt - mt == 0);
+            double value, k1 = 0.0, k2 = 0.0, k3 = 0.0;
+            if (jsd) {
+                double acc = 0.0, qdot = 0.0;
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    acc += kc[r * C + j];
+                    qdot += ka[r * C + j];
+                }
+                value = acc;
+                k1 = fi * it / ss[r];
+                k2 = qdot;
+            } else if (fwd) {
+                value = it * dot[r] / st[r] + (ls[r] - lt[r]);
+                k1 = fi * it / ss[r];
+                k2 = fi * it / st[r];
+            } else {
+                value = -it * dot[r] / ss[r] + (lt[r] - ls[r]);
+                k1 = fi * it / ss[r];
+                k2 = (lt[r] - ls[r]) - value;
+            }
+            if (bad)
+                value = NAN;
+            loss[i] = wi == 0 ? 0.0 : wi * value;
+            k3 = fi == 0 ? 0.0 : bad ? NAN : 1.0; /* the row's gradient: 0, NaN or computed */
+            if (gb)
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    ka[r * C + j] = k1;
+                    kb[r * C + j] = k2;
+                    if (!jsd)
+                        kc[r * C + j] = k3;
+                    else
+                        pr[r * C + j] = (XENT_T)k3;
+                }
+        }
+        if (!gb)
+            continue;
+        if (fwd) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                double g = (double)ea[k] * ka[k] - (double)eb[k] * kb[k];
+                gb[k] = (XENT_T)(kc[k] == 1.0 ? g : kc[k]);
+            }
+        } else if (!jsd) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                XENT_T u = (tb[k] - mtv[k]) - (sb[k] - msv[k]);
+                double e = (double)ea[k];
+                double g = e == 0 ? 0.0 : e * ka[k] * (kb[k] - it * (double)u);
+                gb[k] = (XENT_T)(kc[k] == 1.0 ? g : kc[k]);
+            }
+        } else {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                double g = ka[k] * (double)ea[k] * (vv[k] - kb[k]);
+                gb[k] = (XENT_T)(pr[k] == 1 ? g : (double)pr[k]);
+            }
+        }
+    }
+}
+#undef XENT_DS
+
 static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
                                   double it, int mode, double beta, const double *w, ptrdiff_t wst,
                                   const double *f, ptrdiff_t fs, double *loss, XENT_T *grad,
                                   double *ws)
 {
-    XENT_EXP_BOUNDS;
     const XENT_T itT = (XENT_T)it;
     const double omb = 1.0 - beta;
     const int fwd = mode == XENT_DISTILL_FORWARD;
+    if (C < XENT_DISTILL_SHORT) {
+        XENT_G(xent_distill_short_)(s, t, nrows, C, it, mode, beta, w, wst, f, fs, loss, grad);
+        return;
+    }
     XENT_T *et = (XENT_T *)ws;   /* the teacher's exps */
     double *vv = ws + C;         /* the JSD's v (with a gradient) */
     for (ptrdiff_t i = 0; i < nrows; i++) {
@@ -1047,6 +1196,7 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
         loss[i] = wi == 0 ? 0.0 : wi * value;
     }
 }
+#undef XENT_DISTILL_SHORT
 
 #undef XENT_BINARY_LOOP
 #undef XENT_EB

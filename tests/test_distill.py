@@ -89,10 +89,11 @@ def _fd_grad(fn, s, t, h=1e-6, **kw):
     {"sample_weight": "sw", "reduction": "mean"}, {"sample_weight": "sw", "reduction": "none"},
     {"axis": 0}, {"grad_loss": "gl", "reduction": "none"},
 ], ids=str)
+@pytest.mark.parametrize("c", [6, 40], ids=["short rows", "long rows"])
 @pytest.mark.parametrize("fn", [KL, JS], ids=["kl", "jsd"])
-def test_gradient_by_finite_differences(fn, kw):
+def test_gradient_by_finite_differences(fn, kw, c):
     rng = np.random.default_rng(3)
-    s, t = rng.standard_normal((4, 6)) * 2, rng.standard_normal((4, 6)) * 2
+    s, t = rng.standard_normal((4, c)) * 2, rng.standard_normal((4, c)) * 2
     kw = dict(kw)
     if fn is JS:
         if "reverse" in kw:
@@ -123,8 +124,9 @@ def test_equal_logits_give_zero_and_a_zero_gradient():
         assert abs(float(v)) < 1e-14 and np.max(np.abs(g)) < 1e-14
 
 
+@pytest.mark.parametrize("pad", [0, 60], ids=["short rows", "long rows"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_masked_classes_and_special_rows(dtype):
+def test_masked_classes_and_special_rows(dtype, pad):
     s = np.array([[1.0, 2.0, -np.inf, 0.5],     # the student masks a class the teacher masks too
                   [1.0, 2.0, -np.inf, 0.5],     # the student masks a class the teacher does not
                   [-np.inf] * 4,                # no distribution: NaN
@@ -135,10 +137,13 @@ def test_masked_classes_and_special_rows(dtype):
                   [0.0, 1.0, 0.0, 2.0],
                   [0.0, 1.0, 0.0, 2.0],
                   [0.0, -np.inf, 0.0, np.inf]], dtype)
+    if pad:  # the same rows with classes both mask (their terms are 0)
+        s = np.concatenate([s, np.full((5, pad), -np.inf, dtype)], axis=1)
+        t = np.concatenate([t, np.full((5, pad), -np.inf, dtype)], axis=1)
     v, g = KL(s, t, reduction="none", return_grad=True)
     want0 = ref_kl_divergence_with_logits(s[:1], t[:1], reduction="none")[0]
     assert np.isclose(v[0], want0, rtol=1e-6) and np.all(np.isfinite(g[0]))
-    assert g[0, 2] == 0
+    assert g[0, 2] == 0 and not np.any(g[:2, 4:])
     assert v[1] == np.inf
     assert np.isnan(v[2]) and np.all(np.isnan(g[2]))
     assert np.isnan(v[3]) and np.all(np.isnan(g[3]))
