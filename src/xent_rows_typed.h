@@ -963,6 +963,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_distill_exps_)(
  * over the group (each row's constants broadcast to its elements) and the
  * rows' logs one vectorised loop: the same terms as the long rows' passes. */
 #define XENT_DISTILL_SHORT 32
+#define XENT_TMAX (sizeof(XENT_T) == 4 ? 3.4028234663852886e38 : 1.7976931348623157e308)
 #define XENT_DS 256
 static void XENT_G(xent_distill_short_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nrows,
                                         ptrdiff_t C, double it, int mode, double beta,
@@ -970,7 +971,8 @@ static void XENT_G(xent_distill_short_)(const XENT_T *s, const XENT_T *t, ptrdif
                                         ptrdiff_t fs, double *loss, XENT_T *grad)
 {
     XENT_EXP_BOUNDS;
-    const XENT_T itT = (XENT_T)it;
+    /* (1 / T in the type: at most its largest finite value, the one-hot limit) */
+    const XENT_T itT = (XENT_T)(it < (double)XENT_TMAX ? it : (double)XENT_TMAX);
     const double omb = 1.0 - beta;
     const int fwd = mode == XENT_DISTILL_FORWARD, jsd = mode == XENT_DISTILL_JSD;
     XENT_T msv[XENT_DS], mtv[XENT_DS], ea[XENT_DS], eb[XENT_DS], pr[XENT_DS];
@@ -1109,9 +1111,15 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
                                   const double *f, ptrdiff_t fs, double *loss, XENT_T *grad,
                                   double *ws)
 {
-    const XENT_T itT = (XENT_T)it;
+    /* (1 / T in the type: at most its largest finite value, the one-hot limit) */
+    const XENT_T itT = (XENT_T)(it < (double)XENT_TMAX ? it : (double)XENT_TMAX);
     const double omb = 1.0 - beta;
     const int fwd = mode == XENT_DISTILL_FORWARD;
+    if (C == 0) {
+        for (ptrdiff_t i = 0; i < nrows; i++)
+            loss[i] = 0.0;
+        return;
+    }
     if (C < XENT_DISTILL_SHORT) {
         XENT_G(xent_distill_short_)(s, t, nrows, C, it, mode, beta, w, wst, f, fs, loss, grad);
         return;
@@ -1197,6 +1205,7 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
     }
 }
 #undef XENT_DISTILL_SHORT
+#undef XENT_TMAX
 
 #undef XENT_BINARY_LOOP
 #undef XENT_EB

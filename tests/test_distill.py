@@ -187,6 +187,29 @@ def test_reductions_weights_and_grad_loss():
     assert np.isclose(JS(s[0, 0], t[0, 0]), JS(s, t, reduction="none")[0, 0])
 
 
+def test_review_cases():
+    s = np.array([[2.0, 1.0, 0.1], [0.5, 0.5, 3.0]])
+    t = np.array([[3.0, 0.5, 0.0], [0.2, 1.0, 2.5]])
+    # no classes: ValueError (it divided by zero in the kernel: SIGFPE)
+    for shape in [(3, 0), (0,), (2, 3, 0)]:
+        for fn in (KL, JS):
+            with pytest.raises(ValueError, match="student_logits.*at least one class"):
+                fn(np.zeros(shape), np.zeros(shape), return_grad=True)
+    # subnormal sample weights in a mean: exact (scaled), no NaN gradient
+    v, g = KL(s, t, reduction="mean", sample_weight=np.array([1e-320, 0.0]), return_grad=True)
+    v1, g1 = KL(s[:1], t[:1], reduction="mean", return_grad=True)
+    assert np.isclose(v, v1, rtol=1e-12) and np.allclose(g[0], g1[0], rtol=1e-12)
+    assert not np.any(g[1])
+    # float32 with 1 / T beyond float32's range: the one-hot limit, not NaN
+    z = np.array([[0.0, 1.0], [3.0, 1.0]], np.float32)
+    assert KL(z, z, temperature=1e-39) == 0
+    assert KL(z[:1], z[1:], temperature=1e-39, reduction="sum") > 1e38
+    # batchmean divides by the first batch axis, wherever the class axis is
+    a, b = np.random.default_rng(0).standard_normal((2, 5, 4))
+    assert np.isclose(KL(a.T, b.T, axis=0), KL(a, b))
+    assert np.isclose(KL(a, b), KL(a, b, reduction="sum") / 5)
+
+
 def test_grad_out_in_place_and_inputs_untouched():
     rng = np.random.default_rng(6)
     s, t = rng.standard_normal((8, 33)).astype(np.float32), rng.standard_normal((8, 33)).astype(np.float32)

@@ -33,7 +33,9 @@ from ._validate import (
     float_array,
     integer,
     real_scalar,
+    reciprocal_overflows,
     sample_weights,
+    scaled_up,
     upstream_grad,
 )
 
@@ -67,10 +69,10 @@ _COMMON_DOC = """\
         gradient even where its logits hold NaN (padding tokens). For
         ``"mean"`` the sum is divided by the weights' sum.
     reduction : {"batchmean", "mean", "sum", "none"}, default "batchmean"
-        ``"batchmean"``: the sum divided by the size of the first axis
-        (PyTorch's ``kl_div`` and Liger-Kernel's; for 2-D input the mean over
-        rows; a 1-D input is one row, its divergence, where ``kl_div`` would
-        divide by the class count); ``"mean"``: the mean over all rows (over the sample weights'
+        ``"batchmean"``: the sum divided by the size of the first batch axis
+        (PyTorch's ``kl_div`` and Liger-Kernel's, whose inputs have the batch
+        first: for 2-D input the mean over rows; a 1-D input is one row, its
+        divergence, where ``kl_div`` would divide by the class count); ``"mean"``: the mean over all rows (over the sample weights'
         sum with ``sample_weight``; 0 for an empty batch or a zero sum);
         ``"sum"``; ``"none"``: one value per row (the batch shape).
     return_grad : bool, default False
@@ -91,7 +93,8 @@ _RETURNS_DOC = """\
     Returns
     -------
     value : numpy scalar or ndarray
-        In the logits' dtype (float32 for bfloat16), computed in float64 per row.
+        In the logits' dtype (bfloat16 logits give bfloat16, computed as
+        float32), each row's value computed in float64.
     grad : ndarray, only with ``return_grad``
         d(value)/d(student_logits).
 """
@@ -105,7 +108,11 @@ _CONVENTIONS_DOC = """\
     NaN (0 with a zero sample weight), as is a row holding a NaN. Float32
     rows are accurate to about 1e-7 absolute (sums of float32 exps in
     float64), float64 rows to about 1e-15; equal logits give exactly 0 (the
-    Jensen-Shannon divergence: to rounding).
+    Jensen-Shannon divergence: to rounding). The shifted logits
+    ``x - max(x)`` are taken in the logits' type: logits whose differences
+    exceed it (beyond about ``3e38`` in float32) overflow to ``inf``; a
+    temperature below ``1 / 3.4e38`` acts on float32 logits as that bound
+    (the limit of one-hot softmaxes).
 """
 
 _DOCS = dict(common=_COMMON_DOC, returns=_RETURNS_DOC, conventions=_CONVENTIONS_DOC)
@@ -128,6 +135,8 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
                          f"finite), got {temperature!r}")
     scale_t2 = boolean(scale_t2, "scale_by_temperature_squared")
     rows = Rows(s, class_axes(integer(axis, "axis"), s.ndim))
+    if rows.n_classes == 0:
+        raise ValueError(f"student_logits: expected at least one class along axis {axis}, got 0")
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected one of {', '.join(map(repr, _REDUCTIONS))}, "
                          f"got {reduction!r}")
@@ -139,10 +148,13 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
 
     n = rows.n_rows
     k2 = temperature * temperature if scale_t2 else 1.0
-    if reduction == "batchmean":
-        den = float(s.shape[0]) if s.ndim > 1 else 1.0
+    if reduction == "batchmean":  # (the first batch axis: the rows of a 2-D input)
+        den = float(rows.batch_shape[0]) if rows.batch_shape else 1.0
     elif reduction == "mean":
         den = float(np.sum(sw)) if sw is not None else float(n)
+        if sw is not None and reciprocal_overflows(den):  # subnormal weights: scaled exactly
+            sw = scaled_up(sw)[0]
+            den = float(np.sum(sw))
     else:
         den = 1.0
     # per row: the weight of its value (sample weight x T^2), and the
@@ -173,13 +185,14 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
                                 grad2d, nt)
 
     dtype = s.dtype
-    if reduction == "none":
-        value = per_row.reshape(rows.batch_shape).astype(dtype)
-        value = value[()] if value.ndim == 0 else value
-    elif reduction != "sum" and den == 0.0:
-        value = dtype.type(0.0)
-    else:
-        value = dtype.type(float(np.sum(per_row)) / den)
+    with np.errstate(over="ignore"):  # (a float32 value beyond its range is inf)
+        if reduction == "none":
+            value = per_row.reshape(rows.batch_shape).astype(dtype)
+            value = value[()] if value.ndim == 0 else value
+        elif reduction != "sum" and den == 0.0:
+            value = dtype.type(0.0)
+        else:
+            value = dtype.type(float(np.sum(per_row)) / den)
     if not return_grad:
         return value
     return value, deliver(rows.to_full(grad2d), grad_out, dtype)
@@ -279,7 +292,7 @@ def jensen_shannon_with_logits(student_logits: ArrayLike, teacher_logits: ArrayL
     symmetric Jensen-Shannon divergence (at most ``log 2``). As in
     Liger-Kernel, ``beta = 0`` is the forward ``KL(P || Q)`` and ``beta = 1``
     the reverse ``KL(Q || P)`` (the limits of the divergence divided by
-    ``1 - beta`` and ``beta``), i.e. :func:`kl_divergence_with_logits`. The
+    ``beta`` and by ``1 - beta``), i.e. :func:`kl_divergence_with_logits`. The
     gradient with respect to the student logits is
     ``Q (v - sum Q v) / T``, ``v = (1 - beta) (log Q - log M)``, from the
     same pass; ``P``, ``Q`` and ``log M`` are taken in float64.

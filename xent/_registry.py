@@ -210,7 +210,7 @@ def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_
 def _distill_reduce(per, x, sample_weight, reduction, scale):
     sw = np.ones(np.shape(per)) if sample_weight is None else np.asarray(sample_weight, float)
     per = per * sw * scale
-    if reduction == "batchmean":
+    if reduction == "batchmean":  # (the first batch axis; the classes are last here)
         return np.sum(per) / (x.shape[0] if x.ndim > 1 else 1)
     return _reduce(per, reduction, np.sum(sw))
 
