@@ -752,7 +752,7 @@ def _b_distill(c, name):
     if c.int(0, 2) == 0:  # mostly the same dtype (another one is a TypeError)
         try:
             teacher = np.asarray(teacher).astype(np.asarray(student).dtype)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
     _opt(c, kw, "temperature", lambda: c.scalar((1.0, 2.0, 0.5, 7, np.float32(1.5), 1e-3),
                                                 (0.0, -1.0, 1e-320) + REAL_BAD), 2)

@@ -190,3 +190,24 @@ def test_in_place_is_the_same_elements_whatever_the_strides_of_axes_of_length_on
         buf[:] = np.arange(7.0)
         assert xent.softmax(x, out=out, **kw) is out
         np.testing.assert_array_equal(out, want)
+
+
+def test_ignore_index_beyond_int64_is_a_value_error_everywhere():
+    """Every function taking ignore_index checks it is a 64-bit integer (the
+    fuzz target found cross_entropy_denominator taking 2**63 and failing
+    with an IndexError on uint64 labels of that value)."""
+    import inspect
+
+    from xent import _registry
+
+    rng = np.random.default_rng(0)
+    names = [e for e in _registry.ENTRIES
+             if "ignore_index" in inspect.signature(e.function).parameters]
+    assert len({e.name for e in names}) >= 8
+    for e in names:
+        args = e.make(rng, 4, 40, np.float64)
+        args = [np.array([2**63, 3, 1, 0], np.uint64) if np.asarray(a).dtype.kind in "iu" else a
+                for a in args]
+        for bad in (2**63, -(2**63) - 1):
+            with pytest.raises(ValueError, match="ignore_index: expected a 64-bit integer"):
+                e.call(args, ignore_index=bad)

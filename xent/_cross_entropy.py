@@ -18,6 +18,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    ignore_index_value,
     BFloat16Input,
     Rows,
     as_values,
@@ -120,9 +121,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     kind, t = target_kind(target, rows)
     if kind != "labels" and x.dtype.kind == "V":  # (probabilities: the wrapper widens both)
         raise BFloat16Input(f"{name}: bfloat16 logits with probabilities are widened")
-    ignore_index = integer(ignore_index, "ignore_index")
-    if not -(2**63) <= ignore_index < 2**63:
-        raise ValueError(f"ignore_index: expected a 64-bit integer, got {ignore_index}")
+    ignore_index = ignore_index_value(ignore_index)
     eps = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     reduction = reduction_mode(reduction)
     if not isinstance(return_grad, (bool, np.bool_)):

@@ -24,6 +24,7 @@ from ._bfloat16 import bfloat16_io
 from . import _threads
 from ._dispatch import kernel
 from ._validate import (
+    ignore_index_value,
     Rows,
     check_out,
     class_labels,
@@ -104,7 +105,7 @@ def _offset(class_offset):
 
 def _targets(target, rows, n_classes, ignore_index):
     """(labels int64 or None, probs rows or None, ignore) of a block's target."""
-    ignore = integer(ignore_index, "ignore_index")
+    ignore = ignore_index_value(ignore_index)
     if not -(2**63) <= ignore < 2**63:
         raise ValueError(f"ignore_index: expected a 64-bit integer, got {ignore}")
     if target is None:
@@ -259,7 +260,7 @@ def _row_terms(st, target, n_classes, weight, sample_weight, ignore_index, label
     rows = types.SimpleNamespace(batch_shape=batch, shape=batch + (n_classes,), n_classes=n_classes)
     eps = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     z = real_scalar(z_loss, "z_loss", 0.0)
-    ignore = integer(ignore_index, "ignore_index")
+    ignore = ignore_index_value(ignore_index)
     s2 = st.reshape(-1, PARTIAL_STATS)
     m, o, xt, ax, a = (s2[:, j] for j in range(PARTIAL_STATS))
     t = np.asarray(target)
@@ -363,7 +364,7 @@ def cross_entropy_denominator(target: ArrayLike, *, n_classes: Optional[int] = N
     ``target.shape[:-1]``)."""
     t = np.asarray(target)
     n = _n_classes(n_classes)
-    ignore = integer(ignore_index, "ignore_index")
+    ignore = ignore_index_value(ignore_index)
     if t.dtype.kind == "f":
         batch = t.shape[:-1]
     elif t.dtype.kind in "iu":

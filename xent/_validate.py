@@ -160,6 +160,14 @@ def integer(value, name):
         raise TypeError(f"{name}: expected an integer, got {value!r}") from None
 
 
+def ignore_index_value(ignore_index):
+    """``ignore_index`` as an int within int64 (the kernels' label type)."""
+    ignore_index = integer(ignore_index, "ignore_index")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index: expected a 64-bit integer, got {ignore_index}")
+    return ignore_index
+
+
 class Rows:
     """An array seen as ``n_rows`` rows of ``C`` values along its class axes.
 
