@@ -681,14 +681,20 @@ def _b_binary(c, name):
 
 # --- information theory
 
-def _b_information(c, name):
-    shape = c.shape()
-    kw = {}
+def _rows_axis(c, shape, kw):
+    """An ``axis=`` (left out half the time) for a one-class-axis function on
+    ``shape``: (its class axes, or None when invalid; the batch shape)."""
     axis = -1
     if c.int(0, 1):
         kw["axis"] = axis = _axis_arg(c, len(shape), False)
     axes = _axis_model(axis, len(shape), False)
-    batch = tuple(n for i, n in enumerate(shape) if not axes or i not in axes)
+    return axes, tuple(n for i, n in enumerate(shape) if not axes or i not in axes)
+
+
+def _b_information(c, name):
+    shape = c.shape()
+    kw = {}
+    axes, batch = _rows_axis(c, shape, kw)
     n_classes = shape[axes[0]] if axes else 1
     q = c.floats(shape, c.pick(("simplex", "prob", "real")), valid_role="prob")
     labels = False
@@ -742,11 +748,7 @@ def _b_information(c, name):
 def _b_distill(c, name):
     shape = c.shape(min_rank=1)
     kw = {}
-    axis = -1
-    if c.int(0, 1):
-        kw["axis"] = axis = _axis_arg(c, len(shape), False)
-    axes = _axis_model(axis, len(shape), False)
-    batch = tuple(n for i, n in enumerate(shape) if not axes or i not in axes)
+    _, batch = _rows_axis(c, shape, kw)
     student = c.floats(shape, valid_role="real")
     teacher = c.floats(shape if not c.rare(10) else c.shape(), valid_role="real")
     if c.int(0, 2) == 0:  # mostly the same dtype (another one is a TypeError)
