@@ -1131,10 +1131,6 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
         XENT_T *gr = grad ? grad + i * C : NULL;
         XENT_T *es = gr ? gr : et + C; /* the student's exps */
         const double wi = w ? w[i * wst] : 1.0, fi = f ? f[i * fs] : 1.0;
-        if (C == 0) {
-            loss[i] = 0.0;
-            continue;
-        }
         XENT_T ms = -INFINITY, mt = -INFINITY;
 #pragma omp simd reduction(max : ms, mt)
         for (ptrdiff_t j = 0; j < C; j++) {

@@ -18,6 +18,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    row_constant,
     ignore_index_value,
     BFloat16Input,
     Rows,
@@ -160,8 +161,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
         grad_scale = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1)
     else:
         # one value seen n_rows times (stride 0; np.broadcast_to, without its overhead)
-        grad_scale = np.ndarray((rows.n_rows,), np.float64, np.array([float(gl) * scale]),
-                                strides=(0,))
+        grad_scale = row_constant(rows.n_rows, float(gl) * scale)
     return dict(x=x, rows=rows, kind=kind, t=t, labels=labels, w=w, sw=sw, eps=eps,
                 ignore_index=ignore_index, reduction=reduction, scale=scale, denominator=denom,
                 grad_scale=grad_scale, grad_out=grad_out, nt=nt, dtype=dtype, w_shift=w_shift,

@@ -34,6 +34,7 @@ from ._validate import (
     integer,
     real_scalar,
     reciprocal_overflows,
+    row_constant,
     sample_weights,
     scaled_up,
     upstream_grad,
@@ -159,15 +160,16 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
         den = 1.0
     # per row: the weight of its value (sample weight x T^2), and the
     # gradient's factor (that weight x upstream gradient / denominator)
-    weight = sw * k2 if sw is not None else _one(n, k2)
+    weight = sw * k2 if sw is not None else row_constant(max(n, 1), k2)
     if not return_grad:
-        f = _one(n, 0.0)
+        f = row_constant(max(n, 1), 0.0)
     elif reduction == "none":
         f = np.ascontiguousarray(gl, dtype=np.float64).reshape(-1) * weight
     elif den == 0.0:
-        f = _one(n, 0.0)
+        f = row_constant(max(n, 1), 0.0)
     else:
-        f = weight * (float(gl) / den) if sw is not None else _one(n, k2 * float(gl) / den)
+        f = weight * (float(gl) / den) if sw is not None else \
+            row_constant(max(n, 1), k2 * float(gl) / den)
 
     cdt = compute_dtype(s.dtype)
     sd = rows.data(cdt)
@@ -196,11 +198,6 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
     if not return_grad:
         return value
     return value, deliver(rows.to_full(grad2d), grad_out, dtype)
-
-
-def _one(n, v):
-    """One value for every row (stride 0)."""
-    return np.ndarray((max(n, 1),), np.float64, np.array([v], np.float64), strides=(0,))
 
 
 @overload

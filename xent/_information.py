@@ -17,6 +17,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    row_constant,
     bfloat16_check,
     Rows,
     boolean,
@@ -140,15 +141,13 @@ def _grad_scale(rows, reduction, grad_loss, x, return_grad):
     element-wise upstream gradient still to apply (``"elementwise"``), or None."""
     den = _denominator(rows, reduction, x)
     if grad_loss is None or not return_grad:
-        return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([1.0 / den]),
-                          strides=(0,)), None
+        return row_constant(max(rows.n_rows, 1), 1.0 / den), None
     gl = real_array(grad_loss, "grad_loss")
     if reduction not in ("none", "elementwise"):
         if gl.ndim != 0:
             raise ValueError(f"grad_loss: expected a scalar for reduction={reduction!r}, "
                              f"got shape {gl.shape}")
-        return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([float(gl) / den]),
-                          strides=(0,)), None
+        return row_constant(max(rows.n_rows, 1), float(gl) / den), None
     shape = rows.batch_shape if reduction == "none" else x.shape
     try:
         g = np.broadcast_to(gl, shape)
@@ -157,7 +156,7 @@ def _grad_scale(rows, reduction, grad_loss, x, return_grad):
                          f"got {gl.shape}") from None
     if reduction == "none":
         return np.ascontiguousarray(g, dtype=np.float64).reshape(-1), None
-    return np.ndarray((max(rows.n_rows, 1),), np.float64, np.array([1.0]), strides=(0,)), g
+    return row_constant(max(rows.n_rows, 1), 1.0), g
 
 
 def _clip_bounds(eps, upper):

@@ -160,6 +160,12 @@ def integer(value, name):
         raise TypeError(f"{name}: expected an integer, got {value!r}") from None
 
 
+def row_constant(n, value):
+    """One float64 value seen as ``n`` (one per row): a stride-0 array, what
+    np.broadcast_to gives without its overhead."""
+    return np.ndarray((n,), np.float64, np.array([value], np.float64), strides=(0,))
+
+
 def ignore_index_value(ignore_index):
     """``ignore_index`` as an int within int64 (the kernels' label type)."""
     ignore_index = integer(ignore_index, "ignore_index")

@@ -30,6 +30,7 @@ from . import _kernels as _k
 from . import _threads
 from ._dispatch import kernel
 from ._validate import (
+    row_constant,
     bfloat16_check,
     Rows,
     caller_memory,
@@ -237,7 +238,7 @@ def softmax_grad_hess(logits: ArrayLike, labels: ArrayLike, *,
     want_loss = _bool(return_loss, "return_loss")
     n = x.shape[0]
     loss = np.empty(n) if want_loss else None
-    gs = np.ndarray((n,), np.float64, np.ones(1), strides=(0,))
+    gs = row_constant(n, 1.0)
     kernel("softmax_xent_labels", cdt)(x, y, None, sw, gs, eps, 0.0, -1, loss, grad.reshape(x.shape),
                                       nt, 0.0, hess.reshape(x.shape), hfac, hpol, hmin)
     return _result(loss, grad, hess, want_loss)
@@ -312,7 +313,7 @@ def softmax_focal_grad_hess(logits: ArrayLike, labels: ArrayLike, *, gamma: floa
     al = np.ascontiguousarray(np.broadcast_to(al.reshape(-1), (c,)), dtype=np.float64)
     want_loss = _bool(return_loss, "return_loss")
     loss = np.empty(n) if want_loss else None
-    gs = np.ndarray((n,), np.float64, np.ones(1), strides=(0,))
+    gs = row_constant(n, 1.0)
     kernel("softmax_focal_labels", cdt)(x, y, al, g, -1, gs, loss, grad.reshape(x.shape), nt,
                                        hess.reshape(x.shape), hfac, hpol, hmin, sample_weight=sw)
     return _result(loss, grad, hess, want_loss)
