@@ -504,23 +504,44 @@ def _b_softmax_like(c, name):
     kw = {}
     _opt(c, kw, "axis", lambda: _axis_arg(c, len(shape), True))
     axes = _axis_model(kw.get("axis", -1), len(shape), True)
-    keepdims = return_grad = False
+    keepdims = return_grad = return_sign = False
+
+    def operand():  # (b and where: x's shape, its last axis, a scalar; rarely any
+        # shape, but not one that x broadcasts to: tests/test_logsumexp_options.py has those)
+        sh = c.pick((shape, shape[-1:], ())) if not c.rare(8) else c.shape()
+        try:
+            return shape if np.broadcast_shapes(shape, sh) != tuple(shape) else sh
+        except ValueError:
+            return sh
+    def mask():
+        sh = operand()
+        return (c.raw(math.prod(sh)).reshape(sh) % 4) != 0 if not c.rare(8) else c.floats(sh)
+    _opt(c, kw, "where", mask, 2)
     if name == "logsumexp":
+        _opt(c, kw, "b", lambda: c.floats(operand()), 2)
         _opt(c, kw, "keepdims", lambda: c.scalar((False, True, np.True_), BOOLS_BAD))
+        _opt(c, kw, "return_sign", lambda: c.scalar((False, True), BOOLS_BAD), 2)
         _opt(c, kw, "return_grad", lambda: c.scalar((False, True), BOOLS_BAD))
         keepdims, return_grad = kw.get("keepdims", False), kw.get("return_grad", False)
+        return_sign = kw.get("return_sign", False)
+        if "b" in kw and return_sign is not True:
+            c.valid = False  # (a negative sum of finite terms is NaN without the sign)
     if axes is None:
         out_shape = shape
     elif name == "logsumexp":
         out_shape = tuple((1 if i in axes else n) for i, n in enumerate(shape) if keepdims or i not in axes)
     else:
         out_shape = shape
-    _opt(c, kw, "out", lambda: c.out(out_shape, _dtype_of(x) if _shape_of(x) is not None else "f8", [x]), 2)
+    operands = [x] + ([kw["b"]] if "b" in kw else [])
+    _opt(c, kw, "out", lambda: c.out(out_shape, _result_dtype(*operands) if _shape_of(x) is not None
+                                     else "f8", operands), 2)
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
 
     def expect():
-        dt = _dtype_of(x)
+        dt = _result_dtype(*operands)
         res = [(out_shape, dt, kw.get("out"))]
+        if return_sign:
+            res.append((out_shape, dt, None))
         if return_grad:
             res.append((shape, dt, None))
         return res

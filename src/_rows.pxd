@@ -23,7 +23,7 @@
 
 from libc.math cimport log, INFINITY, NAN
 
-from libc.stdint cimport int64_t, uint16_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -125,6 +125,8 @@ cdef extern from "xent_rows.h":
         void (*info_f64)(const double* p, const double* q, Py_ssize_t nrows, Py_ssize_t C, int mode, int clip, double lo, double hi, const double* f, Py_ssize_t fs, double* grad, double* out, double* terms) noexcept nogil
         void (*distill_f32)(const float* s, const float* t, Py_ssize_t nrows, Py_ssize_t C, double it, int mode, double beta, const double* w, Py_ssize_t wst, const double* f, Py_ssize_t fs, double* loss, float* grad, double* ws) noexcept nogil
         void (*distill_f64)(const double* s, const double* t, Py_ssize_t nrows, Py_ssize_t C, double it, int mode, double beta, const double* w, Py_ssize_t wst, const double* f, Py_ssize_t fs, double* loss, double* grad, double* ws) noexcept nogil
+        void (*scaled_f32)(const float* x, Py_ssize_t nrows, Py_ssize_t C, const float* b, Py_ssize_t brs, Py_ssize_t bcs, const uint8_t* w, Py_ssize_t wrs, Py_ssize_t wcs, int op, float* res, float* sgn, float* out, float* E) noexcept nogil
+        void (*scaled_f64)(const double* x, Py_ssize_t nrows, Py_ssize_t C, const double* b, Py_ssize_t brs, Py_ssize_t bcs, const uint8_t* w, Py_ssize_t wrs, Py_ssize_t wcs, int op, double* res, double* sgn, double* out, double* E) noexcept nogil
         void (*class_block_f32)(const xent_class_call* a, Py_ssize_t i0, Py_ssize_t nb) noexcept nogil
         void (*class_row_f32)(const xent_class_call* a, Py_ssize_t i, xent_stream* st) noexcept nogil
         void (*class_start_f32)(const xent_class_call* a, Py_ssize_t i) noexcept nogil
@@ -144,6 +146,10 @@ cdef extern from "xent_rows.h":
         void (*bf16_narrow)(const float* s, uint16_t* d, Py_ssize_t n) noexcept nogil
     double XENT_NEAR_ONE_F32
     double XENT_NEAR_ONE_F64
+    enum:
+        XENT_SCALED_LSE
+        XENT_SCALED_SOFTMAX
+        XENT_SCALED_LOG_SOFTMAX
     enum:
         XENT_DISTILL_FORWARD
         XENT_DISTILL_REVERSE

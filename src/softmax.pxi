@@ -8,10 +8,13 @@
 # by one task whatever the thread count, so results do not depend on it. Sums
 # are accumulated in float64 (see _rows.pxd).
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport uint8_t
+from libc.stdlib cimport free, malloc
 
 from _rows cimport (
     floating, cfloat, xexp, row_sum, row_dot, row_softmax_vjp, row_log_softmax_vjp, rows_per_chunk,
+    xent_ops, XENT_SCALED_LSE, XENT_SCALED_SOFTMAX, XENT_SCALED_LOG_SOFTMAX,
     xent_class_call, XENT_CLS_LSE, XENT_CLS_SOFTMAX, XENT_CLS_LOG_SOFTMAX,
     XENT_HAVE_OPENMP, xent_omp_max_threads, xent_omp_num_threads,
 )
@@ -61,6 +64,67 @@ def log_softmax_rows(const cfloat[:, ::1] x, cfloat[:, ::1] out, int n_threads):
     cdef xent_class_call a = class_call(XENT_CLS_LOG_SOFTMAX, x)
     a.out = rows_out(out)
     call_class(&a, sizeof(cfloat), n_threads)
+
+
+SCALED_LSE = XENT_SCALED_LSE
+SCALED_SOFTMAX = XENT_SCALED_SOFTMAX
+SCALED_LOG_SOFTMAX = XENT_SCALED_LOG_SOFTMAX
+
+cdef enum:
+    SCALED_TASK_VALUES = 16384
+
+
+def scaled_rows(const floating[:, ::1] x, const floating[:, :] b, const uint8_t[:, :] w, int op,
+                floating[::1] res, floating[::1] sgn, floating[:, ::1] out, int n_threads):
+    """The log-sum-exp family with scale factors b and a mask w (either None),
+    per row of x (xent_scaled_ of src/xent_rows_typed.h, mode op): res[i]
+    (and its sign into sgn unless None; without, a negative sum is NaN), out
+    (unless None; may be x) the gradient, softmax or log_softmax. b and w:
+    (n, C) views whose class stride is 0 or 1 element, any row stride."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], k, i0, nr
+    cdef Py_ssize_t per = max(1, SCALED_TASK_VALUES // c) if c > 0 else n
+    cdef Py_ssize_t tasks = (n + per - 1) // per if n > 0 else 0
+    cdef Py_ssize_t brs = 0, bcs = 0, wrs = 0, wcs = 0
+    cdef const floating* xp = &x[0, 0] if n > 0 and c > 0 else NULL
+    cdef const floating* bp = NULL
+    cdef const uint8_t* wp = NULL
+    cdef floating* rp = &res[0] if n > 0 else NULL
+    cdef floating* sp = &sgn[0] if sgn is not None and n > 0 else NULL
+    cdef floating* op_ = &out[0, 0] if out is not None and n > 0 and c > 0 else NULL
+    cdef floating* E
+    cdef int failed[1]
+    failed[0] = 0
+    if n == 0:
+        return
+    if b is not None and c > 0:
+        bp = &b[0, 0]
+        brs, bcs = b.strides[0] // <Py_ssize_t>sizeof(floating), b.strides[1] // <Py_ssize_t>sizeof(floating)
+    if w is not None and c > 0:
+        wp = &w[0, 0]
+        wrs, wcs = w.strides[0], w.strides[1]
+    with nogil, parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
+        E = <floating*>malloc((c if c > 0 else 1) * sizeof(floating))
+        if E == NULL:
+            failed[0] = 1
+        for k in prange(tasks, schedule="static"):
+            if E != NULL:
+                i0 = k * per
+                nr = min(per, n - i0)
+                if floating is float:
+                    xent_ops.scaled_f32(xp + i0 * c if xp != NULL else NULL, nr, c,
+                                        bp + i0 * brs if bp != NULL else NULL, brs, bcs,
+                                        wp + i0 * wrs if wp != NULL else NULL, wrs, wcs, op, rp + i0,
+                                        sp + i0 if sp != NULL else NULL,
+                                        op_ + i0 * c if op_ != NULL else NULL, E)
+                else:
+                    xent_ops.scaled_f64(xp + i0 * c if xp != NULL else NULL, nr, c,
+                                        bp + i0 * brs if bp != NULL else NULL, brs, bcs,
+                                        wp + i0 * wrs if wp != NULL else NULL, wrs, wcs, op, rp + i0,
+                                        sp + i0 if sp != NULL else NULL,
+                                        op_ + i0 * c if op_ != NULL else NULL, E)
+        free(E)
+    if failed[0]:
+        raise MemoryError("logsumexp: no memory for the workspace of a thread")
 
 
 def softmax_backward_rows(const floating[:, ::1] p, const floating[:, ::1] g,

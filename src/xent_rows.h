@@ -62,6 +62,10 @@
     X(void, distill_##T, (const R *s, const R *t, ptrdiff_t nrows, ptrdiff_t C, double it, int mode,    \
                           double beta, const double *w, ptrdiff_t wst, const double *f, ptrdiff_t fs,   \
                           double *loss, R *grad, double *ws))                                           \
+    /* log-sum-exp, softmax and log_softmax with scale factors b and a mask (softmax.pxi) */           \
+    X(void, scaled_##T, (const R *x, ptrdiff_t nrows, ptrdiff_t C, const R *b, ptrdiff_t brs,           \
+                         ptrdiff_t bcs, const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, int op, R *res,  \
+                         R *sgn, R *out, R *E))                                                         \
     /* the softmax family's paths (xent_class.h) */                                                     \
     X(void, class_block_##T, (const xent_class_call *a, ptrdiff_t i0, ptrdiff_t nb))                    \
     X(void, class_row_##T, (const xent_class_call *a, ptrdiff_t i, xent_stream *st))                    \
@@ -88,6 +92,11 @@ typedef struct {
 #define XENT_DISTILL_FORWARD 0 /* KL(teacher || student) */
 #define XENT_DISTILL_REVERSE 1 /* KL(student || teacher) */
 #define XENT_DISTILL_JSD 2     /* the generalised Jensen-Shannon divergence */
+
+/* what a row of scaled_##T computes */
+#define XENT_SCALED_LSE 0         /* log|sum_j b_j exp(x_j)| (its sign, gradient) */
+#define XENT_SCALED_SOFTMAX 1     /* the masked softmax */
+#define XENT_SCALED_LOG_SOFTMAX 2 /* the masked log_softmax */
 
 /* Below these sums of exps log(s) is taken as log1p of the row's other
  * terms (xent_log_s_ in xent_rows_typed.h): where log(s) computed from s

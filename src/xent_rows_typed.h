@@ -1203,6 +1203,205 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
 #undef XENT_DISTILL_SHORT
 #undef XENT_TMAX
 
+/* ------------------------------- log-sum-exp with scale factors and a mask
+ * (src/softmax.pxi's scaled_rows; xent/_softmax.py's b= and where=). Per
+ * row of x (C values): the kept entries K = {j : w_j and b_j != 0} (an
+ * entry left out adds nothing whatever its value, as SciPy's b == 0 and
+ * optax's where), m = max over K, e_j = exp(x_j - m) (0 off K),
+ * B = sum of b_j over the entries at the max (their exps exactly 1, set
+ * apart), R = sum of b_j e_j over the others (float64 lanes; compensated
+ * for double), S = B + R:
+ *   XENT_SCALED_LSE      res = m + log|S|, as m + log|B| + log1p(R / B)
+ *                        where R / B > -1/2 (a dominant entry keeps its
+ *                        relative accuracy), sgn = sign(S) (NULL: a
+ *                        negative S is NaN); out (unless NULL), the
+ *                        gradient of log|S|: b_j e_j / S (0 off K)
+ *   XENT_SCALED_SOFTMAX  out = e_j / S (0 off K)
+ *   XENT_SCALED_LOG_SOFTMAX  out = (x_j - m) - log S (-inf off K)
+ * (softmax and log_softmax are called with b == NULL, bc == 1). A row with
+ * no kept entry or only -inf: res -inf, sgn 0, softmax and gradient 0,
+ * log_softmax -inf. A +inf max carries the row (the limit): S = the sum of
+ * b_j at its +inf entries, res +inf (NaN where b changes sign there), out
+ * b_j / S there and 0 elsewhere (log_softmax: log(1 / S)). A NaN x_j in K
+ * makes the row NaN (its kept outputs NaN). b and w (NULL: 1 and all
+ * kept) are the row's, contiguous; bc: b's value for the whole row when b
+ * is NULL. E: C values of scratch for the exps (may be out, not x). */
+#define XENT_SB 256
+static inline __attribute__((always_inline)) int XENT_G(xent_scaled_keep_)(
+    const XENT_T *b, const uint8_t *w, ptrdiff_t j, const int hb, const int hw)
+{
+    return (hw ? w[j] != 0 : 1) & (hb ? b[j] != 0 : 1);
+}
+
+static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
+    const XENT_T *x, ptrdiff_t C, const XENT_T *b, const uint8_t *w, double bc, int op,
+    XENT_T *res, XENT_T *sgn, XENT_T *out, XENT_T *E, const int hb, const int hw)
+{
+    XENT_EXP_BOUNDS;
+    XENT_T m = -INFINITY;
+    int nan = 0;
+#pragma omp simd reduction(max : m) reduction(| : nan)
+    for (ptrdiff_t j = 0; j < C; j++) {
+        int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+        XENT_T v = k ? x[j] : (XENT_T)-INFINITY;
+        m = v > m ? v : m;
+        nan |= k & (x[j] != x[j]);
+    }
+    double r_res, r_sgn, S = 0.0, log_s = 0.0;
+    if (nan || m == -INFINITY || m == INFINITY) {
+        /* the limits, element by element (rare rows) */
+        double sinf = 0.0;
+        int pos = 0, neg = 0;
+        if (!nan && m == INFINITY)
+            for (ptrdiff_t j = 0; j < C; j++)
+                if (XENT_G(xent_scaled_keep_)(b, w, j, hb, hw) && x[j] == INFINITY) {
+                    double bj = hb ? (double)b[j] : bc;
+                    sinf += bj;
+                    pos |= bj > 0;
+                    neg |= bj < 0;
+                    nan |= bj != bj;
+                }
+        nan |= pos && neg;
+        r_res = nan ? NAN : m == INFINITY ? INFINITY : -INFINITY;
+        r_sgn = nan ? NAN : m == INFINITY ? (neg ? -1.0 : 1.0) : 0.0;
+        if (!sgn && r_sgn < 0)
+            r_res = NAN;
+        if (out) {
+            const double ki = 1.0 / sinf, li = -log(sinf);
+            for (ptrdiff_t j = 0; j < C; j++) {
+                int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+                double bj = hb ? (double)b[j] : bc;
+                double v;
+                if (op == XENT_SCALED_LOG_SOFTMAX)
+                    v = !k ? -INFINITY : nan ? NAN : (m == INFINITY && x[j] == INFINITY) ? li : -INFINITY;
+                else
+                    v = !k ? 0.0 : (nan || r_res != r_res) ? NAN
+                                   : (m == INFINITY && x[j] == INFINITY) ? bj * ki : 0.0;
+                out[j] = (XENT_T)v;
+            }
+        }
+        *res = (XENT_T)r_res;
+        if (sgn)
+            *sgn = (XENT_T)r_sgn;
+        return;
+    }
+    /* the exps and the two sums */
+    double ab[XENT_LANES] = {0}, cb[XENT_LANES] = {0}, ar[XENT_LANES] = {0}, cr[XENT_LANES] = {0};
+    double tb[XENT_SB], tr[XENT_SB];
+    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_SB) {
+        const ptrdiff_t len = C - j0 < XENT_SB ? C - j0 : XENT_SB;
+#pragma omp simd
+        for (ptrdiff_t l = 0; l < len; l++) {
+            const ptrdiff_t j = j0 + l;
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            int mx = k & (x[j] == m);
+            XENT_T d = k ? x[j] - m : (XENT_T)0;
+            XENT_T e = mx ? (XENT_T)1 : k ? XENT_EXP(d) : (XENT_T)0;
+            double bj = hb ? (double)b[j] : bc;
+            E[j] = e;
+            tb[l] = mx ? bj : 0.0;
+            tr[l] = (k & !mx) ? bj * (double)e : 0.0;
+        }
+        ptrdiff_t l = 0;
+        for (; l + XENT_LANES <= len; l += XENT_LANES) {
+#pragma omp simd
+            for (int q = 0; q < XENT_LANES; q++) {
+                XENT_ACC(ab[q], cb[q], tb[l + q]);
+                XENT_ACC(ar[q], cr[q], tr[l + q]);
+            }
+        }
+        for (int q = 0; l < len; l++, q++) {
+            XENT_ACC(ab[q], cb[q], tb[l]);
+            XENT_ACC(ar[q], cr[q], tr[l]);
+        }
+    }
+    double B = 0.0, R = 0.0, c1 = 0.0, c2 = 0.0;
+    for (int q = 0; q < XENT_LANES; q++) {
+        XENT_ACC(B, c1, ab[q] - cb[q]);
+        XENT_ACC(R, c2, ar[q] - cr[q]);
+    }
+    (void)c1;
+    (void)c2;
+    S = B + R;
+    const double ratio = B != 0 ? R / B : 0.0;
+    if (B != 0 && ratio > -0.5)
+        log_s = log(fabs(B)) + log1p(ratio);
+    else
+        log_s = log(fabs(S));
+    r_sgn = S > 0 ? 1.0 : S < 0 ? -1.0 : S == 0 ? 0.0 : NAN;
+    r_res = (double)m + log_s;
+    if (!sgn && r_sgn < 0)
+        r_res = NAN;
+    *res = (XENT_T)r_res;
+    if (sgn)
+        *sgn = (XENT_T)r_sgn;
+    if (!out)
+        return;
+    if (op == XENT_SCALED_LOG_SOFTMAX) {
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < C; j++) {
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            out[j] = k ? (XENT_T)(((double)x[j] - (double)m) - log_s) : (XENT_T)-INFINITY;
+        }
+        return;
+    }
+    /* softmax and the gradient: b_j e_j / S (a NaN result: NaN) */
+    const double ks = r_res != r_res ? NAN : 1.0 / S;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < C; j++) {
+        int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+        double bj = hb ? (double)b[j] : bc;
+        out[j] = k ? (XENT_T)(bj * ks * (double)E[j]) : (XENT_T)0;
+    }
+}
+
+/* rows i0 .. i0 + nrows - 1 of the call (x: n x C contiguous; b, w: row i
+ * at i * brs (wrs), class j at j * bcs (wcs), a stride 0 or 1; res, sgn: a
+ * value a row; out: n x C, may be x), E: C values of scratch */
+static void XENT_G(xent_scaled_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C, const XENT_T *b,
+                                 ptrdiff_t brs, ptrdiff_t bcs, const uint8_t *w, ptrdiff_t wrs,
+                                 ptrdiff_t wcs, int op, XENT_T *res, XENT_T *sgn, XENT_T *out,
+                                 XENT_T *E)
+{
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        const XENT_T *xr = x + i * C, *br = b ? b + i * brs : NULL;
+        const uint8_t *wr = w ? w + i * wrs : NULL;
+        XENT_T *orow = out ? out + i * C : NULL;
+        XENT_T *er = orow && op != XENT_SCALED_LOG_SOFTMAX ? orow : E;
+        double bc = 1.0;
+        /* a row-constant b or w: its one value for the row */
+        if (br && bcs == 0) {
+            bc = (double)br[0];
+            br = NULL;
+        }
+        if (wr && wcs == 0) {
+            bc = wr[0] ? bc : 0.0;
+            wr = NULL;
+        }
+        if (bc == 0 && !br) { /* nothing kept: as a row of -inf */
+            res[i] = (XENT_T)-INFINITY;
+            if (sgn)
+                sgn[i] = (XENT_T)0;
+            if (orow) {
+                XENT_T v = op == XENT_SCALED_LOG_SOFTMAX ? (XENT_T)-INFINITY : (XENT_T)0;
+                for (ptrdiff_t j = 0; j < C; j++)
+                    orow[j] = v;
+            }
+            continue;
+        }
+        XENT_T *ri = res + i, *si = sgn ? sgn + i : NULL;
+        if (br && wr)
+            XENT_G(xent_scaled_row_)(xr, C, br, wr, bc, op, ri, si, orow, er, 1, 1);
+        else if (br)
+            XENT_G(xent_scaled_row_)(xr, C, br, NULL, bc, op, ri, si, orow, er, 1, 0);
+        else if (wr)
+            XENT_G(xent_scaled_row_)(xr, C, NULL, wr, bc, op, ri, si, orow, er, 0, 1);
+        else
+            XENT_G(xent_scaled_row_)(xr, C, NULL, NULL, bc, op, ri, si, orow, er, 0, 0);
+    }
+}
+#undef XENT_SB
+
 #undef XENT_BINARY_LOOP
 #undef XENT_EB
 

@@ -15,6 +15,9 @@ __test__: Dict[str, str]  # (Cython's doctest dict)
 
 MODE_CROSS_ENTROPY: int
 MODE_KL: int
+SCALED_LSE: int
+SCALED_SOFTMAX: int
+SCALED_LOG_SOFTMAX: int
 DISTILL_FORWARD: int
 DISTILL_REVERSE: int
 DISTILL_JSD: int
@@ -103,6 +106,8 @@ def softmax_focal_rows(x: Any, target: Any, alpha: Any, gamma: float, grad_scale
 # information.pxi: entropy, cross-entropy and KL rows
 def probs_rows(p: Any, q: Any, mode: int, clip: bool, lo: float, hi: float, f: Any, out: Any,
                grad: Any, n_threads: int, terms: Any = None) -> None: ...
+def scaled_rows(x: Any, b: Any, w: Any, op: int, res: Any, sgn: Any, out: Any,
+                n_threads: int) -> None: ...
 def distill_rows(student: Any, teacher: Any, inv_t: float, mode: int, beta: float, weight: Any,
                  f: Any, loss: Any, grad: Any, n_threads: int) -> None: ...
 def labels_rows(labels: Any, q: Any, clip: bool, lo: float, hi: float, f: Any, out: Any,

@@ -29,16 +29,42 @@ def _lse(x):
         return (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))[..., 0]
 
 
-def ref_logsumexp(x):
-    return _lse(x)
+def _scaled_lse(x, b, where):
+    """log|sum b exp(x)| over the kept entries (where, b != 0), its sign, and
+    the kept mask (x, b broadcast)."""
+    x = np.asarray(x, np.float64)
+    b = np.ones_like(x) if b is None else np.broadcast_to(np.asarray(b, np.float64), x.shape)
+    keep = b != 0
+    if where is not None:
+        keep = keep & np.broadcast_to(where, x.shape)
+    xk = np.where(keep, x, -np.inf)
+    m = np.max(xk, axis=-1, keepdims=True)
+    mf = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = np.sum(np.where(keep, b * np.exp(xk - mf), 0.0), axis=-1, keepdims=True)
+        return (mf + np.log(np.abs(s)))[..., 0], np.sign(s)[..., 0], keep, b, xk, mf, s
 
 
-def ref_softmax(x):
-    return np.exp(x - _lse(x)[..., None])
+def ref_logsumexp(x, b=None, where=None):
+    if b is None and where is None:
+        return _lse(x)
+    lse, sign = _scaled_lse(x, b, where)[:2]
+    return np.where(sign < 0, np.nan, lse)
 
 
-def ref_log_softmax(x):
-    return x - _lse(x)[..., None]
+def ref_softmax(x, where=None):
+    if where is None:
+        return np.exp(x - _lse(x)[..., None])
+    _, _, keep, b, xk, mf, s = _scaled_lse(x, None, where)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(keep, np.exp(xk - mf) / s, 0.0)
+
+
+def ref_log_softmax(x, where=None):
+    if where is None:
+        return x - _lse(x)[..., None]
+    lse, _, keep = _scaled_lse(x, None, where)[:3]
+    return np.where(keep, np.asarray(x, np.float64) - lse[..., None], -np.inf)
 
 
 def ref_softmax_backward(p, g):
@@ -465,10 +491,35 @@ _CE_OPTIONS = {
 _BINARY_OPTIONS = {"pos_weight": "per_class", "weight": "per_element", "label_smoothing": 0.1,
                    "reduction": "none"}
 
+def _mask_of(shape):
+    """A fixed mask of the shape: about a third of each row left out, at least
+    one entry of every row kept."""
+    keep = np.random.default_rng(shape).random(shape) > 0.35
+    keep[..., 0] = True
+    return keep
+
+
+def _scaled_kw(args):  # logsumexp's b (positive, some 0) and where
+    shape = np.shape(args[0])
+    b = np.random.default_rng(shape).integers(1, 9, shape) / 4.0  # (exact in every float type)
+    b[..., 1::5] = 0.0
+    return {"b": b.astype(np.asarray(args[0]).dtype), "where": _mask_of(shape)}
+
+
+def _where_kw(args):
+    return {"where": _mask_of(np.shape(args[0]))}
+
+
 ENTRIES = (
     Entry("logsumexp", ("logits",), ref_logsumexp, grad=True, out="out", family="lse"),
+    Entry("logsumexp", ("logits",), ref_logsumexp, variant="b, where", grad=True, out="out",
+          family="lse", per_call=_scaled_kw),
     Entry("softmax", ("logits",), ref_softmax, out="out", family="lse"),
+    Entry("softmax", ("logits",), ref_softmax, variant="where", out="out", family="lse",
+          per_call=_where_kw),
     Entry("log_softmax", ("logits",), ref_log_softmax, out="out", family="lse"),
+    Entry("log_softmax", ("logits",), ref_log_softmax, variant="where", out="out", family="lse",
+          per_call=_where_kw),
     Entry("softmax_backward", ("probs", "upstream"), ref_softmax_backward, out="out", reads=2,
           family="lse"),
     Entry("log_softmax_backward", ("log_probs", "upstream"), ref_log_softmax_backward, out="out",

@@ -7,7 +7,7 @@ compiled kernels of ``src/softmax.pxi`` on ``(n_rows, C)`` arrays.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
     Rows, as_values, bf16_outputs, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc,
-    float_array, same_shape,
+    float_array, mask_array, row_operand, same_shape,
 )
 from ._typing import (
     ArrayLike, Axes, FloatArray, FloatResult, LogsumexpOptions, LossResult, Threads,
@@ -59,21 +59,104 @@ def _rowwise(kernel_name, arrays, axis, out, n_threads, given, in_place_ok=True,
     return deliver(rows.to_full(as_values(res, dtype)), out, dtype)
 
 
+_WHERE_DOC = """where : array_like of bool, optional
+        Entries where it is False are left out, whatever their value (NaN
+        and infinities included), as if they were ``-inf``: JAX's and
+        optax's ``where=``. Broadcast to the shape of ``x``. Computed in the
+        kernels' one pass, no copy of ``x``."""
+
+
+def _scaled(x_given, x, axis, b, where, op, out, n_threads, keepdims=False, return_sign=False,
+            return_grad=False):
+    """The log-sum-exp family with scale factors ``b`` and a mask ``where``
+    (either None): ``op`` a ``SCALED_*`` mode of ``src/softmax.pxi``."""
+    lse_op = op == _k.SCALED_LSE
+    dtype = x.dtype
+    b_given = b
+    if b is not None:
+        b = float_array(b, "b")
+        dtype = np.result_type(x.dtype, b.dtype)
+    w = None if where is None else mask_array(where)
+    if lse_op:
+        for name, v in (("keepdims", keepdims), ("return_sign", return_sign),
+                        ("return_grad", return_grad)):
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name}: expected a bool, got {v!r}")
+    shape = x.shape
+    if b is not None:  # (SciPy broadcasts x and b against each other)
+        try:
+            shape = np.broadcast_shapes(x.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"b: expected an array broadcastable against x of shape {x.shape}, "
+                             f"got shape {b.shape}") from None
+        if shape != x.shape:
+            x = np.broadcast_to(x, shape)
+    rows = Rows(x, class_axes(axis, x.ndim))
+    cdt = compute_dtype(dtype)
+    if b is not None and b.dtype != cdt:
+        b = b.astype(cdt)  # (b's own values in the compute type; never x)
+    bv = None if b is None else row_operand(b, "b", rows)
+    wv = None if w is None else row_operand(w, "where", rows).view(np.uint8)
+    inputs = [("x", x)] + caller_memory("x", x_given, x)
+    inputs += [(n, v) for n, v in (("b", b), ("b", b_given), ("where", w)) if isinstance(v, np.ndarray)]
+    nt = _threads.threads_for(n_threads, rows.n_rows, x.size)
+    if lse_op:
+        check_out(out, "out", rows.batch_out_shape(keepdims), dtype, inputs)
+        res = Rows.direct_flat(out, cdt)
+        if res is None:
+            res = np.empty(rows.n_rows, dtype=cdt)
+        sgn = np.empty(rows.n_rows, dtype=cdt) if return_sign else None
+        grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
+    else:
+        check_out(out, "out", shape, dtype, inputs, in_place_ok=True)
+        res = np.empty(rows.n_rows, dtype=cdt)
+        sgn = None
+        grad = rows.direct_full(out, cdt)
+        if grad is None:
+            grad = np.empty(rows.shape2d, dtype=cdt)
+    data = rows.data(cdt)
+    kernel("scaled_rows", cdt)(data, bv, wv, op, res, sgn, grad, nt)
+    if not lse_op:
+        return deliver(rows.to_full(as_values(grad, dtype)), out, dtype)
+    result = deliver(rows.to_batch(as_values(res, dtype), keepdims), out, dtype)
+    if out is None and result.ndim == 0:
+        result = result[()]
+    results = [result]
+    if return_sign:
+        sign = rows.to_batch(sgn.astype(dtype, copy=False), keepdims)
+        results.append(sign[()] if sign.ndim == 0 else sign)
+    if return_grad:
+        results.append(deliver(rows.to_full(as_values(grad, dtype)), None, dtype))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: Literal[False] = ...,
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_sign: Literal[False] = ...,
+              return_grad: Literal[False] = ...,
               **options: Unpack[LogsumexpOptions]) -> FloatResult: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: Literal[True],
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_sign: Literal[False] = ...,
+              return_grad: Literal[True],
               **options: Unpack[LogsumexpOptions]) -> Tuple[FloatResult, FloatArray]: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_grad: bool = ...,
-              **options: Unpack[LogsumexpOptions]) -> LossResult: ...
-@fill_doc(nan_inf=_NAN_INF_NOTES)
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_sign: Literal[True],
+              return_grad: Literal[False] = ...,
+              **options: Unpack[LogsumexpOptions]) -> Tuple[FloatResult, FloatResult]: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_sign: Literal[True],
+              return_grad: Literal[True],
+              **options: Unpack[LogsumexpOptions]) -> Tuple[FloatResult, FloatResult, FloatArray]: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axes = ..., *, return_sign: bool = ..., return_grad: bool = ...,
+              **options: Unpack[LogsumexpOptions]) -> Union[LossResult, Tuple[Any, ...]]: ...
+@fill_doc(nan_inf=_NAN_INF_NOTES, where=_WHERE_DOC)
 @bfloat16_io
-def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_grad: bool = False,
-              out: Optional[FloatArray] = None,
-              n_threads: Threads = None) -> Union[FloatResult, Tuple[FloatResult, FloatArray]]:
-    """Log of the sum of exponentials along an axis, ``log(sum(exp(x)))``.
+def logsumexp(x: ArrayLike, axis: Axes = -1, *, b: Optional[ArrayLike] = None,
+              where: Optional[ArrayLike] = None, keepdims: bool = False, return_sign: bool = False,
+              return_grad: bool = False, out: Optional[FloatArray] = None,
+              n_threads: Threads = None) -> Union[LossResult, Tuple[Any, ...]]:
+    """Log of the sum of exponentials along an axis, ``log(sum(b * exp(x)))``.
 
     Parameters
     ----------
@@ -84,14 +167,29 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
     axis : int, tuple of int or None, default -1
         Axis or axes reduced (the class axes); the others are batch axes.
         None reduces over all axes.
+    b : array_like of float, optional
+        Scale factors, SciPy's ``b``: the result is ``log(sum(b * exp(x)))``.
+        Broadcast against ``x`` (as SciPy, the result takes the broadcast
+        shape); negative factors are allowed (subtraction, see
+        ``return_sign``). An entry whose ``b`` is 0 adds nothing, even when
+        ``x`` is infinite or NaN there (as SciPy). The result dtype is
+        ``result_type(x, b)``.
+    %(where)s
+        A row with no entry left is ``-inf``.
     keepdims : bool, default False
         Keep the reduced axes with length 1.
+    return_sign : bool, default False
+        Also return the sign of the sum (+1, -1, or 0 for a sum of 0; NaN
+        for NaN), the result then being ``log(abs(sum))``. Without it, a
+        negative sum gives NaN (as SciPy).
     return_grad : bool, default False
-        Also return the gradient of logsumexp with respect to ``x``, which is
-        ``softmax(x, axis)``, computed in the same pass.
+        Also return the gradient of the result with respect to ``x``:
+        ``softmax(x, axis)``, or with ``b``/``where``,
+        ``b * exp(x) / sum(b * exp(x))`` (0 where an entry is left out; the
+        gradient of ``log(abs(sum))``), computed in the same pass.
     out : ndarray, optional
-        Where to write the result: shape of the result, dtype of ``x``,
-        writeable, not overlapping ``x``.
+        Where to write the result: shape of the result, its dtype,
+        writeable, not overlapping ``x``, ``b`` or ``where``.
     n_threads : int or None, default None
         OpenMP threads. None honours ``OMP_NUM_THREADS`` and threadpoolctl
         limits; negative counts back from the number of cores (-1 = all).
@@ -100,9 +198,13 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
     Returns
     -------
     lse : ndarray or numpy scalar
-        ``x.dtype`` (float16 input is computed in float32).
+        ``x.dtype`` (with ``b``: ``result_type(x, b)``; float16 input is
+        computed in float32).
+    sign : ndarray or numpy scalar, only if ``return_sign``
+        The sign of ``sum(b * exp(x))``, the dtype and shape of ``lse``.
     grad : ndarray, only if ``return_grad``
-        ``softmax(x, axis)``, same shape and dtype as ``x``.
+        The gradient, the shape of ``x`` (broadcast with ``b``) and the
+        dtype of ``lse``.
 
     Notes
     -----%(nan_inf)s
@@ -113,12 +215,20 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
     1000.6931471805599
     >>> xent.logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]))
     array([  0., -inf])
+    >>> xent.logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True)
+    (np.float64(1.5413248546129181), np.float64(-1.0))
+    >>> float(xent.logsumexp([1.0, 5.0, np.nan], where=[True, False, False]))
+    1.0
     """
     if (type(axis) is int and axis == -1 and keepdims is False and return_grad is False
-            and out is None and _threads.valid_count(n_threads)):
+            and out is None and b is None and where is None and return_sign is False
+            and _threads.valid_count(n_threads)):
         done = _k.fast_rows(0, x)  # (compiled; None: not the common call)
         if done is not None:
             return done
+    if b is not None or where is not None or return_sign is not False:
+        return _scaled(x, float_array(x, "x"), axis, b, where, _k.SCALED_LSE, out, n_threads,
+                       keepdims, return_sign, return_grad)
     x_given, x = x, float_array(x, "x", bf16_outputs(out))
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"keepdims: expected a bool, got {keepdims!r}")
@@ -147,10 +257,10 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, keepdims: bool = False, return_g
     return result
 
 
-@fill_doc(nan_inf=_NAN_INF_NOTES)
+@fill_doc(nan_inf=_NAN_INF_NOTES, where=_WHERE_DOC)
 @bfloat16_io
-def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
-            n_threads: Threads = None) -> FloatArray:
+def softmax(x: ArrayLike, axis: Axes = -1, *, where: Optional[ArrayLike] = None,
+            out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:
     """Softmax along an axis, ``exp(x - logsumexp(x, axis, keepdims=True))``.
 
     Parameters
@@ -159,6 +269,8 @@ def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
         Input logits.
     axis : int, tuple of int or None, default -1
         The class axis (or axes) normalised over.
+    %(where)s
+        Their probability is 0; a row with no entry left is 0.
     out : ndarray, optional
         Shape and dtype of ``x``, writeable. ``out=x`` computes in place;
         any other overlap with ``x`` is an error.
@@ -176,6 +288,8 @@ def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
     first copied into contiguous rows; the result then has the class axis
     innermost in memory (a view with the shape of ``x``).
     """
+    if where is not None:
+        return _scaled(x, float_array(x, "x"), axis, None, where, _k.SCALED_SOFTMAX, out, n_threads)
     if type(axis) is int and axis == -1 and _threads.valid_count(n_threads):
         done = _k.fast_rows(1, x, out)  # (compiled; None: not the common call)
         if done is not None:
@@ -184,10 +298,10 @@ def softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
                     n_threads, [x], split_long_rows=True)
 
 
-@fill_doc(nan_inf=_NAN_INF_NOTES)
+@fill_doc(nan_inf=_NAN_INF_NOTES, where=_WHERE_DOC)
 @bfloat16_io
-def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = None,
-                n_threads: Threads = None) -> FloatArray:
+def log_softmax(x: ArrayLike, axis: Axes = -1, *, where: Optional[ArrayLike] = None,
+                out: Optional[FloatArray] = None, n_threads: Threads = None) -> FloatArray:
     """Log of the softmax along an axis, ``x - logsumexp(x, axis, keepdims=True)``.
 
     Computed as ``(x - m) - log(sum(exp(x - m)))`` with ``m`` the row maximum,
@@ -199,6 +313,9 @@ def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = No
         Input logits.
     axis : int, tuple of int or None, default -1
         The class axis (or axes).
+    %(where)s
+        Their log-probability is ``-inf``; a row with no entry left is
+        ``-inf``.
     out : ndarray, optional
         Shape and dtype of ``x``, writeable; ``out=x`` computes in place.
     n_threads : int or None, default None
@@ -214,6 +331,9 @@ def log_softmax(x: ArrayLike, axis: Axes = -1, *, out: Optional[FloatArray] = No
     Accordingly a row of only ``-inf`` gives ``-inf`` everywhere, and a row
     with ``k`` entries ``+inf`` gives ``-log(k)`` there and ``-inf`` elsewhere.
     """
+    if where is not None:
+        return _scaled(x, float_array(x, "x"), axis, None, where, _k.SCALED_LOG_SOFTMAX, out,
+                       n_threads)
     if type(axis) is int and axis == -1 and _threads.valid_count(n_threads):
         done = _k.fast_rows(2, x, out)  # (compiled; None: not the common call)
         if done is not None:

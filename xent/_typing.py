@@ -225,8 +225,10 @@ class JSWithLogitsOptions(_DistillOptions, total=False):
 
 
 class LogsumexpOptions(TypedDict, total=False):
-    """``logsumexp``'s keyword-only options but ``return_grad``."""
+    """``logsumexp``'s keyword-only options but ``return_grad`` and ``return_sign``."""
 
+    b: Optional[ArrayLike]
+    where: Optional[ArrayLike]
     keepdims: bool
     out: Optional[FloatArray]
     n_threads: Threads

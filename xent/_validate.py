@@ -245,6 +245,39 @@ class Rows:
         return out.reshape(-1)
 
 
+def row_operand(v, name, rows):
+    """``v`` (an array broadcastable to the shape of ``rows``' array: ``b=``,
+    a boolean ``where=``) as the ``(n_rows, C)`` view the kernels read, its
+    classes at a stride of 0 or 1 element and its rows at any whole-element
+    stride: no copy for the common forms (the full shape, a value per class,
+    a value per row, a scalar), a copy of ``v`` otherwise (never of ``x``)."""
+    try:
+        full = np.broadcast_to(v, rows.shape)
+    except ValueError:
+        raise ValueError(f"{name}: expected an array broadcastable to the shape {rows.shape} of x, "
+                         f"got shape {np.shape(v)}") from None
+    if not rows.trailing:
+        k = len(rows.axes)
+        full = np.moveaxis(full, rows.axes, range(full.ndim - k, full.ndim))
+    v2 = full.reshape(rows.shape2d)  # (a view where the strides allow it)
+    size = v2.itemsize
+    if (v2.strides[1] not in (0, size) and v2.shape[1] > 1) or v2.strides[0] % size or not v2.flags.aligned:
+        v2 = np.require(v2, requirements=["C", "A"])
+    if v2.shape[1] <= 1 and v2.strides[1] != 0:  # (one class: any stride addresses it)
+        v2 = np.lib.stride_tricks.as_strided(v2, strides=(v2.strides[0], 0))
+    return v2
+
+
+def mask_array(where, name="where"):
+    """A boolean mask as an ndarray of bool (TypeError for any other dtype)."""
+    if type(where) is not np.ndarray and is_dask(where):
+        raise DaskInput(f"{name}: expected a NumPy array, got a dask array")
+    w = np.asarray(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"{name}: expected a boolean array (True keeps an entry), got dtype {w.dtype}")
+    return w
+
+
 def _steps(a):
     """The strides that address elements (an axis of length 1 has no step)."""
     return tuple(st for st, n in zip(a.strides, a.shape) if n > 1)

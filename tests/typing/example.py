@@ -54,6 +54,11 @@ def main() -> Dict[str, Any]:
     # the log-sum-exp family
     lse = xent.logsumexp(x)
     lse_row, probs = xent.logsumexp(x[0], return_grad=True)
+    lse_b, sign = xent.logsumexp(x, b=np.where(x > 0, 1.0, -1.0), return_sign=True)
+    lse_m, sign_m, grad_m = xent.logsumexp(x, where=x > -1.0, return_sign=True, return_grad=True)
+    masked = xent.softmax(x, where=x > -1.0)
+    assert np.shape(lse_b) == np.shape(sign) == np.shape(lse_m) == np.shape(sign_m) == (8,)
+    assert grad_m.shape == masked.shape == x.shape
     p = xent.softmax(x, axis=-1)
     lp = xent.log_softmax(x)
     dx = xent.softmax_backward(p, np.ones_like(p))
