@@ -1230,7 +1230,9 @@ static void XENT_G(xent_distill_)(const XENT_T *s, const XENT_T *t, ptrdiff_t nr
 static inline __attribute__((always_inline)) int XENT_G(xent_scaled_keep_)(
     const XENT_T *b, const uint8_t *w, ptrdiff_t j, const int hb, const int hw)
 {
-    return (hw ? w[j] != 0 : 1) & (hb ? b[j] != 0 : 1);
+    /* (every load unconditional, the mask widened to the type: vectorised) */
+    XENT_T wv = hw ? (XENT_T)w[j] : (XENT_T)1, bv = hb ? b[j] : (XENT_T)1;
+    return (wv != 0) & (bv != 0);
 }
 
 static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
@@ -1243,9 +1245,10 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
 #pragma omp simd reduction(max : m) reduction(| : nan)
     for (ptrdiff_t j = 0; j < C; j++) {
         int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
-        XENT_T v = k ? x[j] : (XENT_T)-INFINITY;
+        XENT_T xv = x[j];
+        XENT_T v = k ? xv : (XENT_T)-INFINITY;
         m = v > m ? v : m;
-        nan |= k & (x[j] != x[j]);
+        nan |= k & (xv != xv);
     }
     double r_res, r_sgn, S = 0.0, log_s = 0.0;
     if (nan || m == -INFINITY || m == INFINITY) {
@@ -1294,9 +1297,11 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
         for (ptrdiff_t l = 0; l < len; l++) {
             const ptrdiff_t j = j0 + l;
             int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
-            int mx = k & (x[j] == m);
-            XENT_T d = k ? x[j] - m : (XENT_T)0;
-            XENT_T e = mx ? (XENT_T)1 : k ? XENT_EXP(d) : (XENT_T)0;
+            XENT_T xv = x[j];
+            int mx = k & (xv == m);
+            XENT_T d = k ? xv - m : (XENT_T)0;
+            XENT_T e0 = XENT_EXP(d);
+            XENT_T e = mx ? (XENT_T)1 : k ? e0 : (XENT_T)0;
             double bj = hb ? (double)b[j] : bc;
             E[j] = e;
             tb[l] = mx ? bj : 0.0;
@@ -1341,7 +1346,8 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
 #pragma omp simd
         for (ptrdiff_t j = 0; j < C; j++) {
             int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
-            out[j] = k ? (XENT_T)(((double)x[j] - (double)m) - log_s) : (XENT_T)-INFINITY;
+            XENT_T v = (XENT_T)(((double)x[j] - (double)m) - log_s);
+            out[j] = k ? v : (XENT_T)-INFINITY;
         }
         return;
     }
@@ -1351,7 +1357,8 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
     for (ptrdiff_t j = 0; j < C; j++) {
         int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
         double bj = hb ? (double)b[j] : bc;
-        out[j] = k ? (XENT_T)(bj * ks * (double)E[j]) : (XENT_T)0;
+        XENT_T v = (XENT_T)(bj * ks * (double)E[j]);
+        out[j] = k ? v : (XENT_T)0;
     }
 }
 
