@@ -496,6 +496,17 @@ class Call:
         self.in_place = in_place  # positional inputs an output may be (same view): in place
 
 
+def _row_mask(c, batch):
+    """A where= of the row losses: a mask of the batch shape, its leading
+    axis, a scalar; rarely any shape or a float array."""
+    sh = c.pick((tuple(batch), tuple(batch[:1]) + (1,) * max(0, len(batch) - 1), ()))
+    if c.rare(8):
+        sh = c.shape()
+    if c.rare(8):
+        return c.floats(sh)
+    return (c.raw(math.prod(sh)).reshape(sh) % 3) != 0
+
+
 # --- the log-sum-exp family
 
 def _b_softmax_like(c, name):
@@ -613,6 +624,7 @@ def _b_class_loss(c, name):
     reduction = _loss_common(c, kw, x, batch)
     _opt(c, kw, "sample_weight", lambda: c.floats(
         batch if not c.rare(6) else c.shape(), "weight", odd=6), 2)
+    _opt(c, kw, "where", lambda: _row_mask(c, batch), 3)
     if name != "softmax_focal_loss":
         _opt(c, kw, "weight", lambda: c.floats(
             (n_classes,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
@@ -680,6 +692,7 @@ def _b_binary(c, name):
         _opt(c, kw, "class_reduction", lambda: c.scalar(("sum", "mean"), ("none", None, 1, "SUM")), 2)
         _opt(c, kw, "sample_weight", lambda: c.floats(
             batch if not c.rare(5) else c.shape(), "weight", odd=6), 2)
+        _opt(c, kw, "where", lambda: _row_mask(c, batch), 3)
     return_grad = kw.get("return_grad", False)
     if c.int(0, 1):
         kw["grad_out"] = c.out(shape, _dtype_of(x), [x, t] + [kw.get(k) for k in (
@@ -785,6 +798,7 @@ def _b_distill(c, name):
         _opt(c, kw, "beta", lambda: c.scalar((0.5, 0.0, 1.0, 0.1, 0.9), (-0.1, 1.5) + REAL_BAD), 2)
     _opt(c, kw, "scale_by_temperature_squared", lambda: c.scalar((False, True), BOOLS_BAD), 2)
     _opt(c, kw, "sample_weight", lambda: c.floats(batch if not c.rare(5) else c.shape()), 2)
+    _opt(c, kw, "where", lambda: _row_mask(c, batch), 3)
     more = ("batchmean",)
     _opt(c, kw, "reduction", lambda: c.scalar(REDUCTIONS + more, REDUCTIONS_BAD))
     reduction = kw.get("reduction", "batchmean")

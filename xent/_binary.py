@@ -19,6 +19,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    ROW_WHERE_DOC,
     bfloat16_check,
     caller_memory,
     check_grad_out,
@@ -30,6 +31,7 @@ from ._validate import (
     real_scalar,
     reciprocal_overflows,
     reduction_mode,
+    sample_weights,
     scaled_up,
     upstream_grad,
 )
@@ -350,13 +352,14 @@ def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_gra
 @overload
 def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
                              **options: Unpack[MultilabelCrossEntropyOptions]) -> LossResult: ...
-@fill_doc(options=_OPTIONS_DOC)
+@fill_doc(options=_OPTIONS_DOC, where=ROW_WHERE_DOC)
 @bfloat16_io
 def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
                              class_reduction: Literal["sum", "mean"] = "sum",
                              pos_weight: Optional[ArrayLike] = None,
                              weight: Optional[ArrayLike] = None,
                              sample_weight: Optional[ArrayLike] = None,
+                             where: Optional[ArrayLike] = None,
                              label_smoothing: float = 0.0, reduction: Reduction = "mean",
                              return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                              grad_out: Optional[FloatArray] = None,
@@ -377,6 +380,7 @@ def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
         How the classes of one sample are combined.
     sample_weight : array_like, optional
         One weight per sample (the logits' shape without the last axis).
+    %(where)s
 
     Returns
     -------
@@ -404,11 +408,12 @@ def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
     batch = x.shape[:-1]
     reduction = reduction_mode(reduction)
     gl = np.broadcast_to(upstream_grad(grad_loss, reduction, batch), batch)
-    sw = np.ones(batch) if sample_weight is None else real_array(sample_weight, "sample_weight")
-    if sw.shape != batch:
-        raise ValueError(f"sample_weight: expected the batch shape {batch}, got {sw.shape}")
+    sw = sample_weights(sample_weight, batch, where)
+    if sw is None:
+        sw = np.ones(batch)
+    sw = sw.reshape(batch)
     # one loss per sample only when they differ in weight or are returned
-    per_row = sample_weight is not None or reduction == "none"
+    per_row = sample_weight is not None or where is not None or reduction == "none"
     # grad_out must not overlap these either (sample_weight is read again after the kernel)
     p = _prepare("logits", x, target, pos_weight, weight, label_smoothing, "sum", return_grad,
                  None, grad_out, n_threads,

@@ -18,6 +18,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    ROW_WHERE_DOC,
     row_constant,
     ignore_index_value,
     BFloat16Input,
@@ -64,6 +65,7 @@ _OPTIONS_DOC = """\
         Per-class weights ``w_c``.
     sample_weight : array_like, optional
         Per-sample weights, of the logits' shape without the class axis.
+    {where}
     ignore_index : int, default -100
         Integer targets equal to it contribute 0 loss and 0 gradient and are
         left out of the mean's denominator. Not used with probability targets.
@@ -93,6 +95,9 @@ _OPTIONS_DOC = """\
 """
 
 
+_OPTIONS_DOC = _OPTIONS_DOC.replace("{where}", ROW_WHERE_DOC)
+
+
 def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
     """PyTorch's denominator of "mean": sum over kept samples of sw * w[target]
     (O(N)); ``none_ignored``: known from validation that no label is ignore_index."""
@@ -110,7 +115,8 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
-             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=(), bf16=False):
+             reduction, return_grad, grad_loss, grad_out, n_threads, other_inputs=(), bf16=False,
+             where=None):
     """Validate everything a loss call takes; return what the kernels need.
     ``other_inputs``: more (name, value) arguments grad_out must not overlap.
     ``bf16``: the kernels read bfloat16 logits with integer labels (any
@@ -128,7 +134,7 @@ def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_s
     if not isinstance(return_grad, (bool, np.bool_)):
         raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     w = class_weights(weight, rows.n_classes)
-    sw = sample_weights(sample_weight, rows.batch_shape)
+    sw = sample_weights(sample_weight, rows.batch_shape, where)
     labels, none_ignored = None, False
     if kind == "labels":
         labels, all_classes = class_labels(t, rows, ignore_index)
@@ -252,7 +258,8 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, return_grad: 
 @bfloat16_io
 def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -1,
                           weight: Optional[ArrayLike] = None,
-                          sample_weight: Optional[ArrayLike] = None, ignore_index: int = -100,
+                          sample_weight: Optional[ArrayLike] = None,
+                          where: Optional[ArrayLike] = None, ignore_index: int = -100,
                           label_smoothing: float = 0.0, z_loss: float = 0.0,
                           softcap: Optional[float] = None, reduction: Reduction = "mean",
                           return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
@@ -328,7 +335,7 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     0.669962
     """
     if (type(axis) is int and axis == -1 and weight is None and sample_weight is None
-            and softcap is None
+            and where is None and softcap is None
             and type(ignore_index) is int and ignore_index == -100
             and type(label_smoothing) in _NUMBERS and label_smoothing == 0
             and type(z_loss) in _NUMBERS and z_loss == 0
@@ -340,7 +347,8 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     z = real_scalar(z_loss, "z_loss", 0.0)
     cap = positive_or_none(softcap, "softcap")
     p = _prepare("logits", logits, target, axis, weight, sample_weight, ignore_index,
-                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads, bf16=True)
+                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads, bf16=True,
+                 where=where)
     if p["w_shift"]:
         z = float(scaled_by(z, p["w_shift"]))  # as the class weights (see _prepare)
     if not isinstance(return_argmax, (bool, np.bool_)):
@@ -366,7 +374,8 @@ def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, return_grad: bool = ...
 @bfloat16_io
 def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = -1,
              weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
-             ignore_index: int = -100, label_smoothing: float = 0.0, reduction: Reduction = "mean",
+             where: Optional[ArrayLike] = None, ignore_index: int = -100,
+             label_smoothing: float = 0.0, reduction: Reduction = "mean",
              return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
              grad_out: Optional[FloatArray] = None, n_threads: Threads = None) -> LossResult:
     """Negative log-likelihood of log-probabilities against class indices or probabilities.
@@ -394,5 +403,6 @@ def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, axis: int = -1,
     give exact results; a ``-inf`` log-probability with target mass gives ``+inf``.
     """
     p = _prepare("log_probs", log_probs, target, axis, weight, sample_weight, ignore_index,
-                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads)
+                 label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads,
+                 where=where)
     return _run(p, "nll", ())

@@ -29,6 +29,7 @@ from ._validate import (
     class_axes,
     compute_dtype,
     deliver,
+    ROW_WHERE_DOC,
     fill_doc,
     float_array,
     integer,
@@ -69,6 +70,7 @@ _COMMON_DOC = """\
         gradient are multiplied by it; a row of weight 0 gives 0 and a zero
         gradient even where its logits hold NaN (padding tokens). For
         ``"mean"`` the sum is divided by the weights' sum.
+    {where}
     reduction : {"batchmean", "mean", "sum", "none"}, default "batchmean"
         ``"batchmean"``: the sum divided by the size of the first batch axis
         (PyTorch's ``kl_div`` and Liger-Kernel's, whose inputs have the batch
@@ -116,11 +118,12 @@ _CONVENTIONS_DOC = """\
     (the limit of one-hot softmaxes).
 """
 
+_COMMON_DOC = _COMMON_DOC.replace("{where}", ROW_WHERE_DOC)
 _DOCS = dict(common=_COMMON_DOC, returns=_RETURNS_DOC, conventions=_CONVENTIONS_DOC)
 
 
-def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weight, reduction,
-         return_grad, grad_loss, grad_out, n_threads):
+def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weight, where,
+         reduction, return_grad, grad_loss, grad_out, n_threads):
     """Validate everything, then one kernel call, then the reduction."""
     s = float_array(student, "student_logits")
     t = float_array(teacher, "teacher_logits")
@@ -142,7 +145,7 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
         raise ValueError(f"reduction: expected one of {', '.join(map(repr, _REDUCTIONS))}, "
                          f"got {reduction!r}")
     return_grad = boolean(return_grad, "return_grad")
-    sw = sample_weights(sample_weight, rows.batch_shape)
+    sw = sample_weights(sample_weight, rows.batch_shape, where)
     gl = upstream_grad(grad_loss, reduction, rows.batch_shape) if return_grad else None
     grad_out = check_grad_out(grad_out, return_grad, "student_logits", s,
                               [("teacher_logits", t)])
@@ -214,6 +217,7 @@ def kl_divergence_with_logits(student_logits: ArrayLike, teacher_logits: ArrayLi
                               temperature: float = 1.0, reverse: bool = False,
                               scale_by_temperature_squared: bool = False, axis: int = -1,
                               sample_weight: Optional[ArrayLike] = None,
+                              where: Optional[ArrayLike] = None,
                               reduction: DistillReduction = "batchmean",
                               return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                               grad_out: Optional[FloatArray] = None,
@@ -258,7 +262,7 @@ def kl_divergence_with_logits(student_logits: ArrayLike, teacher_logits: ArrayLi
     """
     mode = _k.DISTILL_REVERSE if boolean(reverse, "reverse") else _k.DISTILL_FORWARD
     return _run(mode, 0.0, student_logits, teacher_logits, temperature,
-                scale_by_temperature_squared, axis, sample_weight, reduction, return_grad,
+                scale_by_temperature_squared, axis, sample_weight, where, reduction, return_grad,
                 grad_loss, grad_out, n_threads)
 
 
@@ -276,6 +280,7 @@ def jensen_shannon_with_logits(student_logits: ArrayLike, teacher_logits: ArrayL
                                beta: float = 0.5, temperature: float = 1.0,
                                scale_by_temperature_squared: bool = False, axis: int = -1,
                                sample_weight: Optional[ArrayLike] = None,
+                               where: Optional[ArrayLike] = None,
                                reduction: DistillReduction = "batchmean",
                                return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                                grad_out: Optional[FloatArray] = None,
@@ -322,5 +327,5 @@ def jensen_shannon_with_logits(student_logits: ArrayLike, teacher_logits: ArrayL
     else:
         mode = _k.DISTILL_JSD
     return _run(mode, beta, student_logits, teacher_logits, temperature,
-                scale_by_temperature_squared, axis, sample_weight, reduction, return_grad,
+                scale_by_temperature_squared, axis, sample_weight, where, reduction, return_grad,
                 grad_loss, grad_out, n_threads)

@@ -15,7 +15,7 @@ from ._bfloat16 import bfloat16_io
 from . import _binary, _cross_entropy
 from ._dispatch import kernel
 from . import _kernels as _k
-from ._validate import Rows, real_array, real_scalar
+from ._validate import ROW_WHERE_DOC, Rows, fill_doc, real_array, real_scalar
 from ._typing import (
     ArrayLike, BinaryFocalLossOptions, FloatArray, FloatResult, LossResult, Reduction,
     SoftmaxFocalLossOptions, Threads,
@@ -118,10 +118,12 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, return_grad: Lit
 @overload
 def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
                        **options: Unpack[SoftmaxFocalLossOptions]) -> LossResult: ...
+@fill_doc(where=ROW_WHERE_DOC)
 @bfloat16_io
 def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
                        alpha: Optional[ArrayLike] = None, axis: int = -1, ignore_index: int = -100,
-                       sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+                       sample_weight: Optional[ArrayLike] = None, where: Optional[ArrayLike] = None,
+                       reduction: Reduction = "mean",
                        return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                        grad_out: Optional[FloatArray] = None,
                        n_threads: Threads = None) -> LossResult:
@@ -150,6 +152,7 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
         Per-sample weights (the batch shape), as Keras' ``sample_weight``: the
         loss and its gradient of each sample times its weight; a weight of 0
         makes a sample count for nothing.
+    %(where)s
     reduction : {"mean", "sum", "none"}, default "mean"
         ``"mean"`` divides by the number of samples not ignored (the sum of
         their sample weights; not by the alpha factors).
@@ -179,7 +182,7 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
     g = _gamma(gamma)
     p = _cross_entropy._prepare("logits", logits, target, axis, None, sample_weight, ignore_index,
                                 0.0, reduction, return_grad, grad_loss, grad_out, n_threads,
-                                other_inputs=[("alpha", alpha)], bf16=True)
+                                other_inputs=[("alpha", alpha)], bf16=True, where=where)
     c = p["rows"].n_classes
     al = np.ones(c) if alpha is None else real_array(alpha, "alpha")
     if al.ndim > 1 or al.size not in (1, c):

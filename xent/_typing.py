@@ -124,6 +124,7 @@ class ClassLossOptions(LossOptions, total=False):
     axis: int
     weight: Optional[ArrayLike]
     sample_weight: Optional[ArrayLike]
+    where: Optional[ArrayLike]
     ignore_index: int
     label_smoothing: float
 
@@ -144,6 +145,7 @@ class SoftmaxFocalLossOptions(LossOptions, total=False):
     axis: int
     ignore_index: int
     sample_weight: Optional[ArrayLike]
+    where: Optional[ArrayLike]
 
 
 class _ElementwiseLossOptions(LossOptions, total=False):
@@ -175,6 +177,7 @@ class MultilabelCrossEntropyOptions(BinaryCrossEntropyWithLogitsOptions, total=F
 
     class_reduction: Literal["sum", "mean"]
     sample_weight: Optional[ArrayLike]
+    where: Optional[ArrayLike]
 
 
 class _InformationOptions(TypedDict, total=False):
@@ -206,6 +209,7 @@ class _DistillOptions(TypedDict, total=False):
     scale_by_temperature_squared: bool
     axis: int
     sample_weight: Optional[ArrayLike]
+    where: Optional[ArrayLike]
     reduction: DistillReduction
     grad_loss: Optional[ArrayLike]
     grad_out: Optional[FloatArray]

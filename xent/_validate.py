@@ -447,16 +447,40 @@ def class_weights(weight, n_classes):
     return np.require(w, requirements=["C", "A"])
 
 
-def sample_weights(sample_weight, batch_shape):
-    """Per-sample weights of the batch shape, flattened to float64, or None."""
-    if sample_weight is None:
-        return None
-    sw = real_array(sample_weight, "sample_weight")
-    if sw.shape != tuple(batch_shape):
-        raise ValueError(
-            f"sample_weight: expected the batch shape {tuple(batch_shape)}, got {sw.shape}"
-        )
-    return np.require(sw, requirements=["C", "A"]).reshape(-1)
+#: the docstring of ``where=`` on the losses of one value per sample
+ROW_WHERE_DOC = """where : array_like of bool, optional
+        optax's mask of samples, broadcastable to the batch shape: a sample
+        where it is False counts for nothing, exactly as a sample weight of
+        0 (loss 0, gradient 0, left out of the mean's denominator), even
+        when its values are NaN or infinite; a batch with no sample left
+        has a ``"mean"`` of 0 with a 0 gradient. Applied in the kernels
+        (the sample is skipped), never by copying the input."""
+
+
+def sample_weights(sample_weight, batch_shape, where=None):
+    """Per-sample weights of the batch shape, flattened to float64, or None.
+    ``where``: a boolean mask broadcastable to the batch shape (optax's): a
+    sample where it is False has weight 0 (it counts for nothing: loss 0,
+    gradient 0, out of the mean's denominator, whatever its values)."""
+    sw = None
+    if sample_weight is not None:
+        sw = real_array(sample_weight, "sample_weight")
+        if sw.shape != tuple(batch_shape):
+            raise ValueError(
+                f"sample_weight: expected the batch shape {tuple(batch_shape)}, got {sw.shape}"
+            )
+        sw = np.require(sw, requirements=["C", "A"]).reshape(-1)
+    if where is None:
+        return sw
+    w = mask_array(where)
+    try:
+        keep = np.broadcast_to(w, tuple(batch_shape)).reshape(-1)
+    except ValueError:
+        raise ValueError(f"where: expected a boolean array broadcastable to the batch shape "
+                         f"{tuple(batch_shape)}, got shape {w.shape}") from None
+    if sw is None:
+        return keep.astype(np.float64)
+    return np.where(keep, sw, 0.0)
 
 
 def reciprocal_overflows(denom):
