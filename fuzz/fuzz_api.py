@@ -507,6 +507,19 @@ def _row_mask(c, batch):
     return (c.raw(math.prod(sh)).reshape(sh) % 3) != 0
 
 
+def _element_mask(c, shape):
+    """A where= of the element-wise and information functions: a mask of the
+    input's shape, its last axis, its leading axis (a trailing 1), a scalar;
+    rarely any shape or a float array."""
+    lead = tuple(shape[:1]) + (1,) * max(0, len(shape) - 1)
+    sh = c.pick((tuple(shape), tuple(shape[-1:]), lead, ()))
+    if c.rare(8):
+        sh = c.shape()
+    if c.rare(8):
+        return c.floats(sh)
+    return (c.raw(math.prod(sh)).reshape(sh) % 3) != 0
+
+
 # --- the log-sum-exp family
 
 def _b_softmax_like(c, name):
@@ -683,6 +696,8 @@ def _b_binary(c, name):
     _opt(c, kw, "weight", lambda: c.floats(
         c.pick((shape, shape[-1:], ())) if not c.rare(5) else c.shape(), "weight", odd=6), 2)
     _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0), (-0.1, 1.5) + REAL_BAD), 2)
+    if name != "multilabel_cross_entropy":  # (its where= is a mask of samples, below)
+        _opt(c, kw, "where", lambda: _element_mask(c, shape), 3)
     if name == "binary_cross_entropy":
         _opt(c, kw, "eps", lambda: c.scalar((None, 1e-7, 1e-3, 0.0, 0.49, 0), (0.5, 1.0, -1e-7) + REAL_BAD), 2)
     if name == "binary_focal_loss_with_logits":
@@ -755,6 +770,7 @@ def _b_information(c, name):
             per = shape if reduction == "elementwise" else batch if reduction == "none" else ()
             return c.floats(c.pick((per, (), per[-1:], (3,))))
         _opt(c, kw, "grad_loss", grad_loss, 2)
+    _opt(c, kw, "where", lambda: _element_mask(c, shape), 3)
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
     args = [q] if name == "entropy" else [p, q]
 

@@ -32,6 +32,8 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.string cimport memset
 
+from libc.stdint cimport uint8_t
+
 from _rows cimport floating, xent_ops
 
 
@@ -54,10 +56,11 @@ cdef enum:
 
 def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bint clip,
                double lo, double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
-               int n_threads, floating[:, ::1] terms=None):
+               int n_threads, floating[:, ::1] terms=None, const uint8_t[:, :] where=None):
     """out[i] = the mode's value of row i of (p, q); grad (if not None) = f[i] * d out[i] / d q[i]
     (f: one factor per row, or one value broadcast with stride 0); terms (if not None)
-    the per-element terms.
+    the per-element terms; where (if not None, an (n, C) view whose class stride is 0 or 1)
+    leaves out the entries where it is 0 (a term of p == 0: 0, gradient 0).
 
     mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p),
     with the flags MODE_LOG_Q (q holds log q: the gradient is then d / d log q) and
@@ -76,6 +79,9 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
     cdef floating* tp = &terms[0, 0] if terms is not None and n > 0 and c > 0 else NULL
     cdef Py_ssize_t fs = f.strides[0] // sizeof(double)
     cdef const double* fp = &f[0]
+    cdef const uint8_t* wp = &where[0, 0] if where is not None and n > 0 and c > 0 else NULL
+    cdef Py_ssize_t wrs = where.strides[0] if wp != NULL else 0
+    cdef Py_ssize_t wcs = where.strides[1] if wp != NULL else 0
     with nogil:
         for k in prange(tasks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -85,32 +91,41 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
                 xent_ops.info_f32(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
-                                  tp + i0 * c if tp != NULL else NULL)
+                                  tp + i0 * c if tp != NULL else NULL,
+                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs)
             else:
                 xent_ops.info_f64(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
-                                  tp + i0 * c if tp != NULL else NULL)
+                                  tp + i0 * c if tp != NULL else NULL,
+                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs)
 
 
 def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip, double lo,
                 double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
-                int n_threads):
+                int n_threads, const uint8_t[:, :] where=None):
     """out[i] = -log q[i, labels[i]] (q clipped to [lo, hi] with clip); grad (if not
     None) = f[i] * d out[i] / d q[i]: -f[i] / q[i, y] at the label, 0 elsewhere (and 0 if
     clipped); f one factor per row (stride 0: one for all).
 
-    Only q[i, labels[i]] is read for the value.
+    Only q[i, labels[i]] is read for the value. where (if not None: an (n, C) view):
+    a label whose entry is 0 there is left out (value 0, gradient 0).
     """
     cdef Py_ssize_t n = q.shape[0], c = q.shape[1], i
     cdef long long y
     cdef double qy
     cdef bint clipped
     cdef bint want_grad = grad is not None
+    cdef bint masked = where is not None
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
             y = labels[i]
+            if masked and where[i, y] == 0:
+                out[i] = 0.0
+                if want_grad:
+                    memset(&grad[i, 0], 0, c * sizeof(floating))
+                continue
             qy = q[i, y]
             clipped = False
             if clip:

@@ -666,7 +666,8 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
  * xent_info_terms_: the terms tv and gradients of len (<= XENT_EB) values. */
 static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
                                             int mode, double clo, double chi, double f,
-                                            const double *fv, double *tv, XENT_T *go, XENT_T *to)
+                                            const double *fv, double *tv, XENT_T *go, XENT_T *to,
+                                            const uint8_t *wm)
 {
     double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
     const int logq = mode & XENT_INFO_LOG_Q, logp = mode & XENT_INFO_LOG_P;
@@ -678,6 +679,17 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
         qd = qd > chi ? chi : qd;
         pv[l] = (double)pb[l];
         qv[l] = qd;
+    }
+    if (wm) {
+        /* an entry left out (wm 0, where=) is a term of p == 0 with q == 1
+         * (its log 0): 0, with a 0 gradient, whatever its values */
+        const double p0 = logp ? -INFINITY : 0.0, q1 = logq ? 0.0 : 1.0;
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double k = (double)wm[l];
+            pv[l] = k != 0 ? pv[l] : p0;
+            qv[l] = k != 0 ? qv[l] : q1;
+        }
     }
     if (logq || logp) {
         /* log-probabilities given (PyTorch's kl_div): lq = q (log_input), lp = p
@@ -809,11 +821,29 @@ static inline __attribute__((always_inline)) void XENT_G(xent_info_lanes_)(
 
 /* out[i] = the mode's value of row i of the nrows x C arrays p and q (row
  * stride C); grad, unless NULL, the same shape. */
+/* The where= mask of rows r0 .. r0 + nr - 1, columns j0 .. j0 + width - 1 into
+ * mv (row i at w + i * wrs, class j at j * wcs, wcs 0 or 1), row-major */
+static inline void XENT_G(xent_info_mask_)(const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs,
+                                           ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t j0,
+                                           ptrdiff_t width, uint8_t *mv)
+{
+    for (ptrdiff_t r = 0; r < nr; r++) {
+        const uint8_t *wr = w + (r0 + r) * wrs;
+        if (wcs == 0)
+            memset(mv + r * width, wr[0] != 0, (size_t)width);
+        else
+            for (ptrdiff_t j = 0; j < width; j++)
+                mv[r * width + j] = wr[j0 + j] != 0;
+    }
+}
+
 static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows, ptrdiff_t C,
                                int mode, int clip, double lo, double hi, const double *f,
-                               ptrdiff_t fs, XENT_T *grad, double *out, XENT_T *terms)
+                               ptrdiff_t fs, XENT_T *grad, double *out, XENT_T *terms,
+                               const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs)
 {
     double tv[XENT_EB], fv[XENT_EB];
+    uint8_t mv[XENT_EB];
     const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
     if ((mode & 3) == 2)
         q = p;
@@ -825,10 +855,12 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
                 for (ptrdiff_t r = 0; r < nr; r++)
                     for (ptrdiff_t j = 0; j < C; j++)
                         fv[r * C + j] = f[(i0 + r) * fs];
+            if (C > 0 && w)
+                XENT_G(xent_info_mask_)(w, wrs, wcs, i0, nr, 0, C, mv);
             if (C > 0)
                 XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
                                          f[0], fs ? fv : NULL, tv, grad ? grad + i0 * C : NULL,
-                                         terms ? terms + i0 * C : NULL);
+                                         terms ? terms + i0 * C : NULL, w ? mv : NULL);
             for (ptrdiff_t r = 0; r < nr; r++) {
                 const double *tr = tv + r * C;
                 double sr = 0.0, s = 0.0, c = 0.0;
@@ -853,8 +885,11 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
         double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
         for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
             int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
+            if (w)
+                XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
             XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs], NULL, tv,
-                                     grad ? grad + i * C + j0 : NULL, terms ? terms + i * C + j0 : NULL);
+                                     grad ? grad + i * C + j0 : NULL, terms ? terms + i * C + j0 : NULL,
+                                     w ? mv : NULL);
             int l = 0;
             for (; l + XENT_LANES <= len; l += XENT_LANES)
                 XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);

@@ -97,3 +97,124 @@ def test_where_broadcasts_to_the_batch_shape_and_checks_it(e):
         with pytest.raises(err, match=words):
             e.call(args, where=bad, **kw)
         assert np.all(grad_out == 5.0)
+
+
+# --- the information functions: optax's element mask ------------------------------
+
+def _probs(rng, shape):
+    p = rng.random(shape) + 0.05
+    return p / p.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c", [5, 300])
+def test_information_where_leaves_entries_out(dtype, c):
+    rng = np.random.default_rng(c)
+    p, q = _probs(rng, (40, c)).astype(dtype), _probs(rng, (40, c)).astype(dtype)
+    w = rng.random((40, c)) > 0.3
+    p_nan, q_nan = p.copy(), q.copy()
+    p_nan[~w], q_nan[~w] = np.nan, -1.0  # (left out: never read)
+    p0 = np.where(w, p, 0)
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(xent.entropy(p_nan, where=w), xent.entropy(p0), rtol=tol, atol=tol)
+    # the masked terms of KL and cross-entropy are those of p == 0
+    want_kl = np.sum(np.where(w, p * np.log(np.where(w, p / q, 1.0)), 0.0), axis=-1)
+    got, g = xent.kl_divergence(p_nan, q_nan, where=w, return_grad=True)
+    np.testing.assert_allclose(got, want_kl, rtol=10 * tol, atol=tol)
+    assert np.all(g[~w] == 0)
+    np.testing.assert_allclose(g[w], (-p / q)[w], rtol=tol)
+    got, g = xent.cross_entropy(p_nan, q_nan, where=w, return_grad=True)
+    want_ce = -np.sum(np.where(w, p * np.log(np.where(w, q, 1.0)), 0.0), axis=-1)
+    np.testing.assert_allclose(got, want_ce, rtol=tol, atol=tol)
+    assert np.all(g[~w] == 0)
+    terms = xent.kl_divergence(p_nan, q_nan, where=w, reduction="elementwise")
+    assert np.all(terms[~w] == 0) and np.all(np.isfinite(terms))
+
+
+def test_information_where_of_whole_vectors_and_the_mean():
+    rng = np.random.default_rng(3)
+    p, q = _probs(rng, (30, 8)), _probs(rng, (30, 8))
+    keep = rng.random(30) > 0.5
+    keep[0] = True
+    p[~keep] = np.nan
+    rows = keep[:, None]
+    got = xent.kl_divergence(p, q, where=rows)
+    assert np.all(got[~keep] == 0)
+    want = xent.kl_divergence(p[keep], q[keep])
+    np.testing.assert_array_equal(got[keep], want)
+    mean, g = xent.kl_divergence(p, q, where=rows, reduction="mean", return_grad=True)
+    np.testing.assert_allclose(mean, want.mean(), rtol=1e-15)
+    np.testing.assert_allclose(g[keep], xent.kl_divergence(p[keep], q[keep], reduction="mean",
+                                                           return_grad=True)[1], rtol=1e-15)
+    assert not g[~keep].any()
+    assert xent.entropy(p, where=np.zeros((30, 1), bool), reduction="mean") == 0
+    # class labels: a label whose entry is left out counts for nothing
+    labels = rng.integers(0, 8, 30)
+    w = np.ones((30, 8), bool)
+    w[np.arange(30), labels] = keep
+    got = xent.cross_entropy(labels, q, where=w, reduction="mean")
+    np.testing.assert_allclose(got, -np.log(q[np.arange(30), labels])[keep].mean(), rtol=1e-15)
+    with pytest.raises(TypeError, match="where: expected a boolean array"):
+        xent.entropy(q, where=np.ones(8))
+    with pytest.raises(ValueError, match="where: expected an array broadcastable"):
+        xent.kl_divergence(q, q, where=np.ones(30, bool))
+
+
+def test_information_where_gradient_by_finite_differences():
+    rng = np.random.default_rng(4)
+    p, q = _probs(rng, (3, 6)), _probs(rng, (3, 6))
+    w = rng.random((3, 6)) > 0.3
+    _, g = xent.cross_entropy(p, q, where=w, reduction="sum", return_grad=True)
+    h = 1e-7
+    for i in range(3):
+        for j in range(6):
+            up, down = q.copy(), q.copy()
+            up[i, j] += h
+            down[i, j] -= h
+            fd = (xent.cross_entropy(p, up, where=w, reduction="sum")
+                  - xent.cross_entropy(p, down, where=w, reduction="sum")) / (2 * h)
+            assert abs(fd - g[i, j]) <= 1e-6 * max(1.0, abs(fd))
+
+
+# --- the element-wise losses: a mask of elements -----------------------------------
+
+ELEMENT_LOSSES = [
+    ("binary_cross_entropy_with_logits", lambda rng, s: rng.standard_normal(s) * 3),
+    ("binary_cross_entropy", lambda rng, s: rng.random(s) * 0.98 + 0.01),
+    ("binary_focal_loss_with_logits", lambda rng, s: rng.standard_normal(s) * 3),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,make", ELEMENT_LOSSES, ids=[n for n, _ in ELEMENT_LOSSES])
+def test_element_losses_where(name, make, dtype):
+    fn = getattr(xent, name)
+    rng = np.random.default_rng(len(name))
+    x = make(rng, (50, 9)).astype(dtype)
+    t = (rng.random((50, 9)) > 0.5).astype(dtype)
+    w = rng.random((50, 9)) > 0.3
+    weight = (rng.random(9) + 0.5).astype(dtype)
+    xm = x.copy()
+    xm[~w] = np.nan  # left out: no effect
+    per, g = fn(xm, t, where=w, weight=weight, reduction="none", return_grad=True)
+    want_per, want_g = fn(x, t, weight=weight, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(per, np.where(w, want_per, 0))
+    np.testing.assert_array_equal(g, np.where(w, want_g, 0))
+    # the mean is over the elements kept
+    mean, gm = fn(xm, t, where=w, weight=weight, return_grad=True)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(mean, np.sum(np.where(w, want_per, 0), dtype=np.float64) / w.sum(),
+                               rtol=tol)
+    np.testing.assert_allclose(gm, np.where(w, want_g, 0) / w.sum(), rtol=tol, atol=tol * 1e-3)
+    # a mask of rows (a trailing axis of 1); nothing left: a mean of 0
+    rows = w[:, :1]
+    np.testing.assert_allclose(fn(x, t, where=rows, reduction="sum"),
+                               fn(x[rows[:, 0]], t[rows[:, 0]], reduction="sum"), rtol=tol)
+    value, grad = fn(xm, t, where=np.zeros((50, 9), bool), return_grad=True)
+    assert value == 0 and not grad.any()
+    out = np.full(x.shape, 3.0, dtype)
+    with pytest.raises(ValueError, match="where: expected a boolean array broadcastable"):
+        fn(x, t, where=np.ones(4, bool), return_grad=True, grad_out=out)
+    with pytest.raises(TypeError, match="where: expected a boolean array"):
+        fn(x, t, where=w.astype(np.int8), return_grad=True, grad_out=out)
+    assert np.all(out == 3.0)

@@ -20,6 +20,7 @@ from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
     ROW_WHERE_DOC,
+    mask_array,
     bfloat16_check,
     caller_memory,
     check_grad_out,
@@ -42,6 +43,14 @@ from ._typing import (
 
 if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
     from typing_extensions import Unpack
+
+#: ``where=`` of the element-wise losses
+ELEMENT_WHERE_DOC = """where : array_like of bool, optional
+        optax's mask, broadcastable to the input's shape: an element where it
+        is False counts for nothing (loss 0, gradient 0, whatever its logit,
+        probability or weight), and ``"mean"`` divides by the number of
+        elements kept. Applied as a weight of 0 in the kernels (the weights
+        are then one array of the input's shape)."""
 
 _OPTIONS_DOC = """\
     target : array_like
@@ -108,7 +117,7 @@ def _flat(a):
 
 def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, return_grad,
              grad_loss, grad_out, n_threads, probabilities=False, other_inputs=(),
-             per_row=False):
+             per_row=False, where=None):
     """Validate a binary loss call; return what bce_rows needs.
     ``other_inputs``: more (name, value) arguments grad_out must not overlap.
     ``per_row``: the caller needs one loss sum per row of the last axis and
@@ -138,6 +147,16 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
                 f"last axis), got shape {pw.shape}")
     pw = np.broadcast_to(np.ascontiguousarray(pw.reshape(-1)), (c,))  # stride 0 for one value
     w = _broadcast(1.0 if weight is None else weight, "weight", x.shape, cdt)
+    n_kept = None
+    if where is not None:  # (an element left out is an element of weight 0: skipped)
+        m = mask_array(where)
+        try:
+            m = np.broadcast_to(m, x.shape)
+        except ValueError:
+            raise ValueError(f"where: expected a boolean array broadcastable to the shape "
+                             f"{x.shape} of {name}, got shape {m.shape}") from None
+        w = np.where(m, w, cdt.type(0))
+        n_kept = int(np.count_nonzero(m))
     gl = upstream_grad(grad_loss, reduction, x.shape, cdt)
     g = gl if reduction == "none" else np.broadcast_to(np.ones((), cdt), x.shape)
     check_grad_out(grad_out, return_grad, name, x,
@@ -164,7 +183,8 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
         _unit_interval(x_rows, name, x.shape, nt)
     scale = 1.0
     if reduction == "mean":
-        scale = 0.0 if x.size == 0 else 1.0 / x.size
+        count = x.size if n_kept is None else n_kept
+        scale = 0.0 if count == 0 else 1.0 / count
     gs = 1.0 if reduction == "none" else float(gl)
     if kshape != shape2d:
         pw = np.broadcast_to(pw[:1], (x.size,))
@@ -224,11 +244,12 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
                                      return_grad: bool = ...,
                                      **options: Unpack[BinaryCrossEntropyWithLogitsOptions],
                                      ) -> LossResult: ...
-@fill_doc(options=_OPTIONS_DOC)
+@fill_doc(options=_OPTIONS_DOC, where=ELEMENT_WHERE_DOC)
 @bfloat16_io
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
                                      pos_weight: Optional[ArrayLike] = None,
                                      weight: Optional[ArrayLike] = None,
+                                     where: Optional[ArrayLike] = None,
                                      label_smoothing: float = 0.0, reduction: Reduction = "mean",
                                      return_grad: bool = False,
                                      grad_loss: Optional[ArrayLike] = None,
@@ -248,6 +269,7 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
     logits : array_like of float16, float32 or float64
         Any shape.
 %(options)s
+    %(where)s
     Returns
     -------
     loss : numpy scalar or ndarray
@@ -271,14 +293,15 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
     >>> round(float(xent.binary_cross_entropy_with_logits(y_pred, y_true)), 3)
     0.865
     """
-    if (pos_weight is None and weight is None and type(label_smoothing) in (int, float)
+    if (pos_weight is None and weight is None and where is None
+            and type(label_smoothing) in (int, float)
             and label_smoothing == 0 and type(reduction) is str and reduction == "mean"
             and type(return_grad) is bool and grad_loss is None and _threads.valid_count(n_threads)):
         done = _k.fast_bce(logits, target, return_grad, grad_out)  # (compiled; None: not the common call)
         if done is not None:
             return done
     p = _prepare("logits", logits, target, pos_weight, weight, label_smoothing, reduction,
-                 return_grad, grad_loss, grad_out, n_threads)
+                 return_grad, grad_loss, grad_out, n_threads, where=where)
     return _finish(p, *_run(p, True))
 
 
@@ -292,11 +315,12 @@ def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, return_grad: Li
 @overload
 def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, return_grad: bool = ...,
                          **options: Unpack[BinaryCrossEntropyOptions]) -> LossResult: ...
-@fill_doc(options=_OPTIONS_DOC)
+@fill_doc(options=_OPTIONS_DOC, where=ELEMENT_WHERE_DOC)
 @bfloat16_io
 def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[float] = None,
                          pos_weight: Optional[ArrayLike] = None,
-                         weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
+                         weight: Optional[ArrayLike] = None, where: Optional[ArrayLike] = None,
+                         label_smoothing: float = 0.0,
                          reduction: Reduction = "mean", return_grad: bool = False,
                          grad_loss: Optional[ArrayLike] = None,
                          grad_out: Optional[FloatArray] = None,
@@ -317,6 +341,7 @@ def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[f
         NaN. ``eps=1e-7`` reproduces Keras' ``binary_crossentropy``. With
         ``eps=0`` a wrong certain prediction gives ``+inf``.
 %(options)s
+    %(where)s
     Returns
     -------
     loss : numpy scalar or ndarray
@@ -334,7 +359,7 @@ def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[f
     0.815
     """
     p = _prepare("probs", probs, target, pos_weight, weight, label_smoothing, reduction,
-                 return_grad, grad_loss, grad_out, n_threads, probabilities=True)
+                 return_grad, grad_loss, grad_out, n_threads, probabilities=True, where=where)
     clip = float(np.finfo(p["cdt"]).eps) if eps is None else real_scalar(eps, "eps")
     if not 0.0 <= clip < 0.5:
         raise ValueError(f"eps: expected a number in [0, 0.5), got {clip!r}")

@@ -44,7 +44,8 @@ def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, retur
 @bfloat16_io
 def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
                                   alpha: Optional[float] = None,
-                                  weight: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
+                                  weight: Optional[ArrayLike] = None,
+                                  where: Optional[ArrayLike] = None, label_smoothing: float = 0.0,
                                   reduction: Reduction = "mean", return_grad: bool = False,
                                   grad_loss: Optional[ArrayLike] = None,
                                   grad_out: Optional[FloatArray] = None,
@@ -67,8 +68,9 @@ def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma
         Focusing parameter; 0 gives the (alpha-weighted) binary cross-entropy.
     alpha : float in [0, 1], optional
         Class-balancing factor of the positive class (None: no balancing).
-    weight, label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads
-        As for :func:`binary_cross_entropy_with_logits`.
+    weight, where, label_smoothing, reduction, return_grad, grad_loss, grad_out, n_threads
+        As for :func:`binary_cross_entropy_with_logits` (``where``: an element
+        left out counts for nothing, ``"mean"`` over the elements kept).
 
     Returns
     -------
@@ -97,7 +99,7 @@ def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma
     g = _gamma(gamma)
     a = None if alpha is None else real_scalar(alpha, "alpha", 0.0, 1.0)
     p = _binary._prepare("logits", logits, target, None, weight, label_smoothing, reduction,
-                         return_grad, grad_loss, grad_out, n_threads)
+                         return_grad, grad_loss, grad_out, n_threads, where=where)
     cdt, shape2d = p["cdt"], p["kshape"]
     loss = np.empty(shape2d, dtype=cdt) if p["reduction"] == "none" else None
     grad = _binary._grad_buffer(p)

@@ -17,7 +17,9 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    mask_array,
     row_constant,
+    row_operand,
     bfloat16_check,
     Rows,
     boolean,
@@ -95,7 +97,18 @@ _CONVENTIONS_DOC = """\
     a negative term.
 """
 
-_DOCS = dict(axis=_AXIS_DOC, eps=_EPS_DOC, reduction=_REDUCTION_DOC, grad=_GRAD_DOC,
+_WHERE_DOC = """\
+    where : array_like of bool, optional
+        optax's ``where``, broadcast against the shape of the probabilities:
+        an entry where it is False is left out of its vector's sum (as a
+        term of ``p == 0``: 0, with a 0 gradient, whatever its values); a
+        mask of the batch shape with a trailing axis of length 1 leaves out
+        whole vectors. ``"mean"`` then divides by the number of vectors that
+        keep an entry (for class labels: whose label's entry is kept).
+        Applied in the kernels, never by copying the input.
+"""
+
+_DOCS = dict(where=_WHERE_DOC, axis=_AXIS_DOC, eps=_EPS_DOC, reduction=_REDUCTION_DOC, grad=_GRAD_DOC,
              threads=_THREADS_DOC, conventions=_CONVENTIONS_DOC)
 
 
@@ -115,17 +128,18 @@ def _reduction(reduction, allowed=_REDUCTIONS):
     return reduction
 
 
-def _denominator(rows, reduction, x):
-    """What a reduced value's sum is divided by: the vectors (``"mean"``),
-    the size of the first axis (``"batchmean"``, PyTorch's), else 1."""
+def _denominator(rows, reduction, x, n_kept=None):
+    """What a reduced value's sum is divided by: the vectors (``"mean"``; with
+    ``where``, ``n_kept``: those it keeps an entry of), the size of the first
+    axis (``"batchmean"``, PyTorch's), else 1."""
     if reduction == "mean":
-        return rows.n_rows or 1
+        return (rows.n_rows if n_kept is None else n_kept) or 1
     if reduction == "batchmean":
         return (x.shape[0] if x.ndim else 1) or 1
     return 1
 
 
-def _reduce(per_row, rows, reduction, dtype, x=None):
+def _reduce(per_row, rows, reduction, dtype, x=None, n_kept=None):
     """The returned value from the float64 per-row values."""
     if reduction == "none":
         value = per_row.reshape(rows.batch_shape).astype(dtype)
@@ -133,13 +147,20 @@ def _reduce(per_row, rows, reduction, dtype, x=None):
     total = float(np.sum(per_row))
     if reduction == "mean" and not rows.n_rows:
         return dtype.type(0.0)
-    return dtype.type(total / _denominator(rows, reduction, x))
+    return dtype.type(total / _denominator(rows, reduction, x, n_kept))
 
 
-def _grad_scale(rows, reduction, grad_loss, x, return_grad):
+def _mask(where, rows):
+    """``where=`` as the (n_rows, C) uint8 view the kernels read, or None."""
+    if where is None:
+        return None
+    return row_operand(mask_array(where), "where", rows).view(np.uint8)
+
+
+def _grad_scale(rows, reduction, grad_loss, x, return_grad, n_kept=None):
     """The gradient's factor per row (a stride-0 array for one value), and an
     element-wise upstream gradient still to apply (``"elementwise"``), or None."""
-    den = _denominator(rows, reduction, x)
+    den = _denominator(rows, reduction, x, n_kept)
     if grad_loss is None or not return_grad:
         return row_constant(max(rows.n_rows, 1), 1.0 / den), None
     gl = real_array(grad_loss, "grad_loss")
@@ -166,27 +187,31 @@ def _clip_bounds(eps, upper):
 
 
 def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
-           raw=False, grad_loss=None):
+           raw=False, grad_loss=None, where=None):
     """Run the probability-row kernel on p and q (same shape, float) and package
     (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
     cdt = compute_dtype(dtype)
     nt = _threads.threads_for(n_threads, rows.n_rows, p.size)
-    gs, gl_elements = _grad_scale(rows, reduction, grad_loss, q, return_grad)
+    wv = _mask(where, rows)
+    n_kept = None
+    if wv is not None and reduction == "mean":  # (the vectors that keep an entry)
+        n_kept = int(np.count_nonzero(wv.any(axis=1))) if wv.shape[1] else 0
+    gs, gl_elements = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept)
     # rows may be those of p or of q (same shape and axes): wrap each explicitly
     pd = Rows(p, rows.axes).data(cdt)
     qd = pd if q is p else Rows(q, rows.axes).data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
     terms = np.empty(rows.shape2d, dtype=cdt) if reduction == "elementwise" else None
-    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms)
+    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms, wv)
     if raw:
         return per_row
     if terms is not None:
         value = rows.to_full(terms).astype(dtype, copy=False)
         value = value[()] if value.ndim == 0 else value
     else:
-        value = _reduce(per_row, rows, reduction, dtype, q)
+        value = _reduce(per_row, rows, reduction, dtype, q, n_kept)
     if not return_grad:
         return value
     grad = rows.to_full(grad)
@@ -196,26 +221,30 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
 
 
 def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False,
-            grad_loss=None):
+            grad_loss=None, where=None):
     """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,))."""
     cdt = compute_dtype(q.dtype)
     n_touched = q.size if return_grad else rows.n_rows
     nt = _threads.threads_for(n_threads, rows.n_rows, n_touched)
-    gs, _ = _grad_scale(rows, reduction, grad_loss, q, return_grad)
+    wv = _mask(where, rows)
+    n_kept = None
+    if wv is not None and reduction == "mean":  # (the vectors whose label is kept)
+        n_kept = int(np.count_nonzero(wv[np.arange(rows.n_rows), labels])) if rows.n_rows else 0
+    gs, _ = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept)
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt)
+    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv)
     if raw:
         return per_row
-    value = _reduce(per_row, rows, reduction, q.dtype)
+    value = _reduce(per_row, rows, reduction, q.dtype, None, n_kept)
     if not return_grad:
         return value
     return value, deliver(rows.to_full(grad), None, q.dtype)
 
 
 def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False,
-                   grad_loss=None):
+                   grad_loss=None, where=None):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
     per-row values returned unreduced."""
@@ -229,7 +258,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     if p_arr.dtype.kind in "iu":
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
-                       grad_loss)
+                       grad_loss, where)
     if p_arr.dtype.kind not in "fb":
         bfloat16_check(p_arr, "p")
         raise TypeError(
@@ -239,7 +268,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
     return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype, raw, grad_loss)
+                  n_threads, q.dtype, raw, grad_loss, where)
 
 
 @overload
@@ -254,8 +283,9 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
 @fill_doc(**_DOCS)
 @bfloat16_io_of("q")
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
-                  reduction: Reduction = "none", return_grad: bool = False,
-                  grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
+                  where: Optional[ArrayLike] = None, reduction: Reduction = "none",
+                  return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+                  n_threads: Threads = None) -> LossResult:
     """Cross-entropy ``H(p, q) = -sum p * log(q)`` between probability vectors.
 
     ``p`` is the reference (true) distribution and ``q`` the model's, in the
@@ -272,7 +302,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
         (checked, O(N)). The dtype decides, as in PyTorch.
     q : array_like of float16, float32 or float64
         Probabilities (integer and bool arrays are promoted to float64).
-%(axis)s%(eps)s%(reduction)s%(grad)s%(threads)s
+%(axis)s%(eps)s%(where)s%(reduction)s%(grad)s%(threads)s
     Returns
     -------
     value : numpy scalar or ndarray
@@ -315,7 +345,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
      [  0.           0.         -10.        ]]
     """
     return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads,
-                          grad_loss=grad_loss)
+                          grad_loss=grad_loss, where=where)
 
 
 @overload
@@ -332,8 +362,9 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: b
 @bfloat16_io_of("q")
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool = False,
                   log_target: bool = False, eps: Optional[float] = None,
-                  reduction: KLReduction = "none", return_grad: bool = False,
-                  grad_loss: Optional[ArrayLike] = None, n_threads: Threads = None) -> LossResult:
+                  where: Optional[ArrayLike] = None, reduction: KLReduction = "none",
+                  return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
+                  n_threads: Threads = None) -> LossResult:
     """Kullback-Leibler divergence ``KL(p || q) = sum p * log(p / q)``.
 
     It equals ``H(p, q) - H(p)`` but is computed term by term as
@@ -363,7 +394,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool
         ``p`` holds ``log p`` (PyTorch's ``log_target=True``): the terms are
         ``exp(p) * (p - log q)``.
 %(eps)s        ``p`` itself is never clipped.
-    reduction : {"none", "sum", "mean", "batchmean", "elementwise"}, default "none"
+%(where)s    reduction : {"none", "sum", "mean", "batchmean", "elementwise"}, default "none"
         As for :func:`cross_entropy`, and: ``"batchmean"`` the sum divided by
         the size of the first axis (PyTorch's; for a 1-D input that is the
         class count, as in PyTorch), ``"elementwise"`` the terms themselves,
@@ -418,20 +449,20 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool
     clip, lo, hi = _clip_bounds(eps, 1.0)
     mode = _k.MODE_KL | (_k.MODE_LOG_Q if log_input else 0) | (_k.MODE_LOG_P if log_target else 0)
     return _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, q.dtype,
-                  grad_loss=grad_loss)
+                  grad_loss=grad_loss, where=where)
 
 
 @fill_doc(**_DOCS)
 @bfloat16_io
-def entropy(p: ArrayLike, axis: int = -1, *, reduction: Reduction = "none",
-            n_threads: Threads = None) -> FloatResult:
+def entropy(p: ArrayLike, axis: int = -1, *, where: Optional[ArrayLike] = None,
+            reduction: Reduction = "none", n_threads: Threads = None) -> FloatResult:
     """Shannon entropy ``H(p) = -sum p * log(p)`` of probability vectors, in nats.
 
     Parameters
     ----------
     p : array_like of float16, float32 or float64
         Probabilities (integer and bool arrays are promoted to float64).
-%(axis)s%(reduction)s%(threads)s
+%(axis)s%(where)s%(reduction)s%(threads)s
     Returns
     -------
     value : numpy scalar or ndarray
@@ -455,4 +486,4 @@ def entropy(p: ArrayLike, axis: int = -1, *, reduction: Reduction = "none",
     rows = _rows_of(p, axis)
     reduction = _reduction(reduction)
     return _probs(_k.MODE_ENTROPY, p, p, rows, False, 0.0, 1.0, reduction, False, n_threads,
-                  p.dtype)
+                  p.dtype, where=where)

@@ -150,6 +150,7 @@ class SoftmaxFocalLossOptions(LossOptions, total=False):
 
 class _ElementwiseLossOptions(LossOptions, total=False):
     weight: Optional[ArrayLike]
+    where: Optional[ArrayLike]
     label_smoothing: float
 
 
@@ -177,11 +178,11 @@ class MultilabelCrossEntropyOptions(BinaryCrossEntropyWithLogitsOptions, total=F
 
     class_reduction: Literal["sum", "mean"]
     sample_weight: Optional[ArrayLike]
-    where: Optional[ArrayLike]
 
 
 class _InformationOptions(TypedDict, total=False):
     eps: Optional[float]
+    where: Optional[ArrayLike]
     grad_loss: Optional[ArrayLike]
     n_threads: Threads
 
