@@ -56,11 +56,15 @@ cdef enum:
 
 def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bint clip,
                double lo, double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
-               int n_threads, floating[:, ::1] terms=None, const uint8_t[:, :] where=None):
+               int n_threads, floating[:, ::1] terms=None, const uint8_t[:, :] where=None,
+               double smooth=0.0, bint renorm=False):
     """out[i] = the mode's value of row i of (p, q); grad (if not None) = f[i] * d out[i] / d q[i]
     (f: one factor per row, or one value broadcast with stride 0); terms (if not None)
     the per-element terms; where (if not None, an (n, C) view whose class stride is 0 or 1)
-    leaves out the entries where it is 0 (a term of p == 0: 0, gradient 0).
+    leaves out the entries where it is 0 (a term of p == 0: 0, gradient 0); smooth: p
+    becomes (1 - smooth) p + smooth / C (the cross-entropy's label smoothing); renorm: q
+    is divided by its row sum (over the kept entries) before the clip, the gradient
+    through the division.
 
     mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p),
     with the flags MODE_LOG_Q (q holds log q: the gradient is then d / d log q) and
@@ -92,28 +96,32 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
                                   tp + i0 * c if tp != NULL else NULL,
-                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs)
+                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs,
+                                  smooth, renorm)
             else:
                 xent_ops.info_f64(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
                                   tp + i0 * c if tp != NULL else NULL,
-                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs)
+                                  wp + i0 * wrs if wp != NULL else NULL, wrs, wcs,
+                                  smooth, renorm)
 
 
 def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip, double lo,
                 double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
-                int n_threads, const uint8_t[:, :] where=None):
+                int n_threads, const uint8_t[:, :] where=None, bint renorm=False):
     """out[i] = -log q[i, labels[i]] (q clipped to [lo, hi] with clip); grad (if not
     None) = f[i] * d out[i] / d q[i]: -f[i] / q[i, y] at the label, 0 elsewhere (and 0 if
     clipped); f one factor per row (stride 0: one for all).
 
-    Only q[i, labels[i]] is read for the value. where (if not None: an (n, C) view):
+    Only q[i, labels[i]] is read for the value, unless renorm: q[i] is then divided by
+    its sum (over the kept entries) before the clip, and the gradient is f[i] (u / s -
+    u / q[i, y] at the label), u: 1 unless clipped. where (if not None: an (n, C) view):
     a label whose entry is 0 there is left out (value 0, gradient 0).
     """
-    cdef Py_ssize_t n = q.shape[0], c = q.shape[1], i
+    cdef Py_ssize_t n = q.shape[0], c = q.shape[1], i, j
     cdef long long y
-    cdef double qy
+    cdef double qy, s, inv_s, k
     cdef bint clipped
     cdef bint want_grad = grad is not None
     cdef bint masked = where is not None
@@ -126,7 +134,14 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
                 if want_grad:
                     memset(&grad[i, 0], 0, c * sizeof(floating))
                 continue
-            qy = q[i, y]
+            inv_s = 1.0
+            if renorm:
+                s = 0.0
+                for j in range(c):
+                    if not masked or where[i, j] != 0:
+                        s = s + q[i, j]
+                inv_s = 1.0 / s
+            qy = q[i, y] * inv_s
             clipped = False
             if clip:
                 if qy < lo:
@@ -138,5 +153,12 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
             out[i] = -log(qy)
             if want_grad:
                 memset(&grad[i, 0], 0, c * sizeof(floating))
-                if not clipped:
+                if renorm:
+                    if not clipped:
+                        k = f[i] * inv_s
+                        for j in range(c):
+                            if not masked or where[i, j] != 0:
+                                grad[i, j] = <floating>k
+                        grad[i, y] = <floating>(k - f[i] / q[i, y])
+                elif not clipped:
                     grad[i, y] = <floating>(-f[i] * (1 / qy))  # the bits of one-hot p

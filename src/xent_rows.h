@@ -57,7 +57,8 @@
     /* the information-theory rows (information.pxi) */                                                 \
     X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
                        double lo, double hi, const double *f, ptrdiff_t fs, R *grad, double *out,      \
-                       R *terms, const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs))                      \
+                       R *terms, const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, double smooth,       \
+                       int renorm))                                                             \
     /* distillation from two logit arrays (distill.pxi) */                                             \
     X(void, distill_##T, (const R *s, const R *t, ptrdiff_t nrows, ptrdiff_t C, double it, int mode,    \
                           double beta, const double *w, ptrdiff_t wst, const double *f, ptrdiff_t fs,   \

@@ -667,17 +667,19 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
 static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
                                             int mode, double clo, double chi, double f,
                                             const double *fv, double *tv, XENT_T *go, XENT_T *to,
-                                            const uint8_t *wm)
+                                            const uint8_t *wm, double qs, double sm1, double sm2)
 {
+    /* (qs: q's factor before the clip, 1 / its row sum with renormalisation;
+     * p becomes sm1 p + sm2, the label smoothing: 1 and 0 without) */
     double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
     const int logq = mode & XENT_INFO_LOG_Q, logp = mode & XENT_INFO_LOG_P;
     mode &= 3;
 #pragma omp simd
     for (int l = 0; l < len; l++) {
-        double qd = (double)qb[l];
+        double qd = (double)qb[l] * qs;
         qd = qd < clo ? clo : qd;
         qd = qd > chi ? chi : qd;
-        pv[l] = (double)pb[l];
+        pv[l] = (double)pb[l] * sm1 + sm2;
         qv[l] = qd;
     }
     if (wm) {
@@ -729,7 +731,7 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
             /* d / d log q = -p; d / d q = -p / q */
 #pragma omp simd
             for (int l = 0; l < len; l++) {
-                double fl = fv ? fv[l] : f, qd = (double)qb[l];
+                double fl = fv ? fv[l] : f, qd = (double)qb[l] * qs;
                 double g = logq ? -fl * pv[l] : -fl * (pv[l] / qv[l]);
                 g = !logq && (qd < clo || qd > chi) ? 0.0 : g; /* (0 where q was clipped) */
                 go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
@@ -792,7 +794,7 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
     if (go) {
 #pragma omp simd
         for (int l = 0; l < len; l++) {
-            double qd = (double)qb[l];
+            double qd = (double)qb[l] * qs;
             double g = -(fv ? fv[l] : f) * (pv[l] / qv[l]); /* (f * p may underflow) */
             g = qd < clo ? 0.0 : g;
             g = qd > chi ? 0.0 : g;
@@ -837,17 +839,71 @@ static inline void XENT_G(xent_info_mask_)(const uint8_t *w, ptrdiff_t wrs, ptrd
     }
 }
 
+/* Renormalisation (Keras' probability losses): q's row sum over the kept
+ * entries, and after the terms, the gradient's term of the sum: every kept
+ * entry of the gradient row gets f A / s, A = sum of p'_k over the kept,
+ * unclipped entries (d/dq_j of -sum p'_k log clip(q_k / s) is
+ * -p'_j / q_j [unclipped] + A / s). */
+static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, ptrdiff_t C, const uint8_t *w,
+                                        ptrdiff_t wrs, ptrdiff_t wcs, ptrdiff_t i)
+{
+    uint8_t mv[XENT_EB];
+    double s = 0.0;
+    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
+        int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
+        if (w)
+            XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
+#pragma omp simd reduction(+ : s)
+        for (int l = 0; l < len; l++)
+            s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
+    }
+    return s;
+}
+
+static void XENT_G(xent_info_renorm_grad_)(const XENT_T *pr, const XENT_T *qr, XENT_T *gr,
+                                           ptrdiff_t C, const uint8_t *w, ptrdiff_t wrs,
+                                           ptrdiff_t wcs, ptrdiff_t i, double qs, double clo,
+                                           double chi, double sm1, double sm2, double f)
+{
+    uint8_t mv[XENT_EB];
+    double A = 0.0;
+    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
+        int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
+        if (w)
+            XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
+#pragma omp simd reduction(+ : A)
+        for (int l = 0; l < len; l++) {
+            double qd = (double)qr[j0 + l] * qs;
+            int kept = (!w || mv[l]) && qd >= clo && qd <= chi;
+            A += kept ? (double)pr[j0 + l] * sm1 + sm2 : 0.0;
+        }
+    }
+    const double add = f * A * qs;
+    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
+        int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
+        if (w)
+            XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double g = (double)gr[j0 + l] + add;
+            gr[j0 + l] = (!w || mv[l]) ? (XENT_T)g : (XENT_T)0;
+        }
+    }
+}
+
 static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows, ptrdiff_t C,
                                int mode, int clip, double lo, double hi, const double *f,
                                ptrdiff_t fs, XENT_T *grad, double *out, XENT_T *terms,
-                               const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs)
+                               const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, double smooth,
+                               int renorm)
 {
     double tv[XENT_EB], fv[XENT_EB];
     uint8_t mv[XENT_EB];
     const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
+    const double sm1 = 1.0 - smooth, sm2 = C > 0 ? smooth / (double)C : 0.0;
     if ((mode & 3) == 2)
         q = p;
-    if (C < XENT_INFO_SHORT) {
+    if (C < XENT_INFO_SHORT && !renorm) {
         ptrdiff_t per = C > 0 ? XENT_EB / C : 0;
         for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
             ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per;
@@ -860,7 +916,8 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
             if (C > 0)
                 XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
                                          f[0], fs ? fv : NULL, tv, grad ? grad + i0 * C : NULL,
-                                         terms ? terms + i0 * C : NULL, w ? mv : NULL);
+                                         terms ? terms + i0 * C : NULL, w ? mv : NULL, 1.0, sm1,
+                                         sm2);
             for (ptrdiff_t r = 0; r < nr; r++) {
                 const double *tr = tv + r * C;
                 double sr = 0.0, s = 0.0, c = 0.0;
@@ -883,13 +940,14 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const XENT_T *pr = p + i * C, *qr = q + i * C;
         double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
+        const double qs = renorm ? 1.0 / XENT_G(xent_info_rowsum_)(qr, C, w, wrs, wcs, i) : 1.0;
         for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
             int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
             if (w)
                 XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
-            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs], NULL, tv,
-                                     grad ? grad + i * C + j0 : NULL, terms ? terms + i * C + j0 : NULL,
-                                     w ? mv : NULL);
+            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs] * qs, NULL,
+                                     tv, grad ? grad + i * C + j0 : NULL,
+                                     terms ? terms + i * C + j0 : NULL, w ? mv : NULL, qs, sm1, sm2);
             int l = 0;
             for (; l + XENT_LANES <= len; l += XENT_LANES)
                 XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);
@@ -909,6 +967,9 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
             s = t;
         }
         out[i] = sr - sr == 0 ? s : sr;
+        if (renorm && grad)
+            XENT_G(xent_info_renorm_grad_)(pr, qr, grad + i * C, C, w, wrs, wcs, i, qs, clo, chi,
+                                           sm1, sm2, f[i * fs]);
     }
 }
 

@@ -32,6 +32,7 @@ from ._validate import (
     float_array,
     integer,
     real_array,
+    real_scalar,
     same_shape,
 )
 from ._typing import (
@@ -187,7 +188,7 @@ def _clip_bounds(eps, upper):
 
 
 def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
-           raw=False, grad_loss=None, where=None):
+           raw=False, grad_loss=None, where=None, smooth=0.0, renorm=False):
     """Run the probability-row kernel on p and q (same shape, float) and package
     (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
@@ -204,7 +205,8 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
     terms = np.empty(rows.shape2d, dtype=cdt) if reduction == "elementwise" else None
-    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms, wv)
+    kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms, wv, smooth,
+                              renorm)
     if raw:
         return per_row
     if terms is not None:
@@ -221,7 +223,7 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
 
 
 def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False,
-            grad_loss=None, where=None):
+            grad_loss=None, where=None, renorm=False):
     """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,))."""
     cdt = compute_dtype(q.dtype)
     n_touched = q.size if return_grad else rows.n_rows
@@ -234,7 +236,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv)
+    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv, renorm)
     if raw:
         return per_row
     value = _reduce(per_row, rows, reduction, q.dtype, None, n_kept)
@@ -244,7 +246,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
 
 
 def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False,
-                   grad_loss=None, where=None):
+                   grad_loss=None, where=None, label_smoothing=0.0, renormalize=False):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
     per-row values returned unreduced."""
@@ -254,11 +256,16 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     eps = clip_eps(eps)
     reduction = _reduction(reduction)
     return_grad = boolean(return_grad, "return_grad")
+    smooth = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    renorm = boolean(renormalize, "renormalize")
     clip, lo, hi = _clip_bounds(eps, upper)
     if p_arr.dtype.kind in "iu":
+        if smooth:
+            raise ValueError(f"label_smoothing: not with class labels p (give one-hot "
+                             f"probabilities to smooth), got {label_smoothing!r}")
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
-                       grad_loss, where)
+                       grad_loss, where, renorm)
     if p_arr.dtype.kind not in "fb":
         bfloat16_check(p_arr, "p")
         raise TypeError(
@@ -268,7 +275,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
     return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype, raw, grad_loss, where)
+                  n_threads, q.dtype, raw, grad_loss, where, smooth, renorm)
 
 
 @overload
@@ -283,6 +290,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
 @fill_doc(**_DOCS)
 @bfloat16_io_of("q")
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
+                  label_smoothing: float = 0.0, renormalize: bool = False,
                   where: Optional[ArrayLike] = None, reduction: Reduction = "none",
                   return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                   n_threads: Threads = None) -> LossResult:
@@ -302,7 +310,19 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
         (checked, O(N)). The dtype decides, as in PyTorch.
     q : array_like of float16, float32 or float64
         Probabilities (integer and bool arrays are promoted to float64).
-%(axis)s%(eps)s%(where)s%(reduction)s%(grad)s%(threads)s
+%(axis)s%(eps)s    label_smoothing : float in [0, 1], default 0
+        Keras' ``label_smoothing`` of probability targets: ``p`` becomes
+        ``(1 - label_smoothing) * p + label_smoothing / C`` (``C`` the class
+        count). Not with class labels.
+    renormalize : bool, default False
+        Keras' probability losses: divide each ``q`` by its sum along the
+        class axis before clipping (``categorical_crossentropy`` and
+        ``sparse_categorical_crossentropy`` with ``from_logits=False`` do);
+        the gradient is taken through the division. Keras' loss is
+        ``cross_entropy(p, q, eps=1e-7, renormalize=True)`` (Keras also clips
+        ``q`` to ``1 - 1e-7`` above, a difference of at most ``1e-7`` per
+        unit of target mass).
+%(where)s%(reduction)s%(grad)s%(threads)s
     Returns
     -------
     value : numpy scalar or ndarray
@@ -329,8 +349,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
     Keras' documented example of ``CategoricalCrossentropy`` (which clips
     with ``eps=1e-7``), and the same with labels
     (``SparseCategoricalCrossentropy``). Keras also divides ``y_pred`` by its
-    row sum before clipping; for rows that do not sum to 1, do that first
-    (``q / q.sum(-1, keepdims=True)``: see docs/coming-from.md):
+    row sum before clipping: ``renormalize=True`` (these rows sum to 1):
 
     >>> import numpy as np, xent
     >>> q = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
@@ -345,7 +364,8 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
      [  0.           0.         -10.        ]]
     """
     return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads,
-                          grad_loss=grad_loss, where=where)
+                          grad_loss=grad_loss, where=where, label_smoothing=label_smoothing,
+                          renormalize=renormalize)
 
 
 @overload

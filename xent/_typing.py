@@ -191,6 +191,8 @@ class CrossEntropyOptions(_InformationOptions, total=False):
     """``cross_entropy``'s keyword options but ``return_grad``."""
 
     axis: int
+    label_smoothing: float
+    renormalize: bool
     reduction: Reduction
 
 
