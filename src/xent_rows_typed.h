@@ -1461,10 +1461,10 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
 /* rows i0 .. i0 + nrows - 1 of the call (x: n x C contiguous; b, w: row i
  * at i * brs (wrs), class j at j * bcs (wcs), a stride 0 or 1; res, sgn: a
  * value a row; out: n x C, may be x), E: C values of scratch */
-static void XENT_G(xent_scaled_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C, const XENT_T *b,
-                                 ptrdiff_t brs, ptrdiff_t bcs, const uint8_t *w, ptrdiff_t wrs,
-                                 ptrdiff_t wcs, int op, XENT_T *res, XENT_T *sgn, XENT_T *out,
-                                 XENT_T *E)
+static void XENT_G(xent_scaled_rows_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C,
+                                      const XENT_T *b, ptrdiff_t brs, ptrdiff_t bcs,
+                                      const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, int op,
+                                      XENT_T *res, XENT_T *sgn, XENT_T *out, XENT_T *E)
 {
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const XENT_T *xr = x + i * C, *br = b ? b + i * brs : NULL;
@@ -1503,6 +1503,134 @@ static void XENT_G(xent_scaled_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C, 
             XENT_G(xent_scaled_row_)(xr, C, NULL, NULL, bc, op, ri, si, orow, er, 0, 0);
     }
 }
+
+/* Rows of fewer than XENT_SCALED_SHORT classes: groups of whole rows, at
+ * most XENT_SS values, every per-element step one flat vectorised loop over
+ * the group (each row's max and factor broadcast to its elements), the same
+ * terms as a row at a time; a row whose max is not finite (nothing kept,
+ * +-inf, NaN) is computed by the row path, before the group's outputs. */
+#define XENT_SCALED_SHORT 32
+#define XENT_SS 256
+static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C,
+                                       const XENT_T *b, ptrdiff_t brs, ptrdiff_t bcs,
+                                       const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, int op,
+                                       XENT_T *res, XENT_T *sgn, XENT_T *out, XENT_T *E)
+{
+    XENT_EXP_BOUNDS;
+    XENT_T bv[XENT_SS], ev[XENT_SS], mv[XENT_SS];
+    unsigned char kv[XENT_SS], spv[XENT_SS], sp[XENT_SS];
+    double tb[XENT_SS], tr[XENT_SS], kr[XENT_SS], ls[XENT_SS], ke[XENT_SS], le[XENT_SS];
+    XENT_T rm[XENT_SS];
+    const ptrdiff_t per = XENT_SS / C;
+    for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
+        const ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per, len = nr * C;
+        const XENT_T *xb = x + i0 * C;
+        /* the kept flags and factors of the group */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const XENT_T *br = b ? b + (i0 + r) * brs : NULL;
+            const uint8_t *wr = w ? w + (i0 + r) * wrs : NULL;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                XENT_T bj = br ? br[j * bcs] : (XENT_T)1;
+                int wj = wr ? wr[j * wcs] != 0 : 1;
+                kv[r * C + j] = (unsigned char)(wj & (bj != 0));
+                bv[r * C + j] = bj;
+            }
+        }
+        /* each row's max over its kept entries; a row without a finite one
+         * is special */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            XENT_T m = -INFINITY;
+            int nan = 0;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                ptrdiff_t k = r * C + j;
+                XENT_T v = kv[k] ? xb[k] : (XENT_T)-INFINITY;
+                m = v > m ? v : m;
+                nan |= kv[k] & (xb[k] != xb[k]);
+            }
+            sp[r] = (unsigned char)(nan || !(m - m == 0));
+            rm[r] = sp[r] ? (XENT_T)0 : m;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                mv[r * C + j] = rm[r];
+                spv[r * C + j] = sp[r];
+            }
+        }
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < len; k++) {
+            XENT_T xk = xb[k];
+            int keep = kv[k] != 0;
+            int mx = keep & (xk == mv[k]);
+            XENT_T d = keep ? xk - mv[k] : (XENT_T)0;
+            XENT_T e0 = XENT_EXP(d);
+            XENT_T e = mx ? (XENT_T)1 : keep ? e0 : (XENT_T)0;
+            ev[k] = e;
+            tb[k] = mx ? (double)bv[k] : 0.0;
+            tr[k] = (keep & !mx) ? (double)bv[k] * (double)e : 0.0;
+        }
+        /* each row's two sums, its result and its output factor */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            if (sp[r]) {
+                XENT_G(xent_scaled_rows_)(xb + r * C, 1, C, b ? b + (i0 + r) * brs : NULL, brs, bcs,
+                                          w ? w + (i0 + r) * wrs : NULL, wrs, wcs, op, res + i0 + r,
+                                          sgn ? sgn + i0 + r : NULL, out ? out + (i0 + r) * C : NULL,
+                                          E);
+                kr[r] = ls[r] = 0.0;
+                continue;
+            }
+            double B = 0.0, R = 0.0;
+            for (ptrdiff_t j = 0; j < C; j++) {
+                B += tb[r * C + j];
+                R += tr[r * C + j];
+            }
+            const double S = B + R, ratio = B != 0 ? R / B : 0.0;
+            const double log_s = (B != 0 && ratio > -0.5) ? log(fabs(B)) + log1p(ratio) : log(fabs(S));
+            const double r_sgn = S > 0 ? 1.0 : S < 0 ? -1.0 : S == 0 ? 0.0 : NAN;
+            double r_res = (double)rm[r] + log_s;
+            if (!sgn && r_sgn < 0)
+                r_res = NAN;
+            res[i0 + r] = (XENT_T)r_res;
+            if (sgn)
+                sgn[i0 + r] = (XENT_T)r_sgn;
+            kr[r] = r_res != r_res ? NAN : 1.0 / S;
+            ls[r] = log_s;
+        }
+        if (!out)
+            continue;
+        XENT_T *ob = out + i0 * C;
+        for (ptrdiff_t r = 0; r < nr; r++)
+            for (ptrdiff_t j = 0; j < C; j++) {
+                ke[r * C + j] = kr[r];
+                le[r * C + j] = ls[r];
+            }
+        if (op == XENT_SCALED_LOG_SOFTMAX) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                XENT_T v = (XENT_T)(((double)xb[k] - (double)mv[k]) - le[k]);
+                v = kv[k] ? v : (XENT_T)-INFINITY;
+                ob[k] = spv[k] ? ob[k] : v;
+            }
+        } else {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++) {
+                XENT_T v = (XENT_T)((double)bv[k] * ke[k] * (double)ev[k]);
+                v = kv[k] ? v : (XENT_T)0;
+                ob[k] = spv[k] ? ob[k] : v;
+            }
+        }
+    }
+}
+#undef XENT_SS
+
+static void XENT_G(xent_scaled_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C, const XENT_T *b,
+                                 ptrdiff_t brs, ptrdiff_t bcs, const uint8_t *w, ptrdiff_t wrs,
+                                 ptrdiff_t wcs, int op, XENT_T *res, XENT_T *sgn, XENT_T *out,
+                                 XENT_T *E)
+{
+    if (C > 0 && C < XENT_SCALED_SHORT)
+        XENT_G(xent_scaled_short_)(x, nrows, C, b, brs, bcs, w, wrs, wcs, op, res, sgn, out, E);
+    else
+        XENT_G(xent_scaled_rows_)(x, nrows, C, b, brs, bcs, w, wrs, wcs, op, res, sgn, out, E);
+}
+#undef XENT_SCALED_SHORT
 #undef XENT_SB
 
 #undef XENT_BINARY_LOOP

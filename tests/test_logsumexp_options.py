@@ -348,3 +348,40 @@ def test_an_output_overlapping_b_or_where_is_refused():
     with pytest.raises(ValueError, match="where: expected an array broadcastable"):
         xent.softmax(x, where=np.ones(5, bool), out=out)
     assert np.all(out == 3.0)
+
+
+@pytest.mark.parametrize("op", ["logsumexp", "softmax", "log_softmax"])
+@pytest.mark.parametrize("c", [1, 3, 10, 31])
+def test_short_rows_equal_the_row_path(op, c):
+    """Rows of fewer than 32 classes go in groups (one flat loop per step);
+    padded with entries left out to 40 classes they take the row path: the
+    same values, special rows (nothing kept, +-inf, NaN) among ordinary ones,
+    and in place."""
+    rng = np.random.default_rng(c)
+    n = 300
+    x = rng.standard_normal((n, c)) * 3
+    w = rng.random((n, c)) > 0.25
+    b = rng.standard_normal((n, c)) if op == "logsumexp" else None
+    x[5] = np.nan
+    x[6, 0] = np.inf
+    w[7] = False
+    x[8] = -np.inf
+    x[9, -1] = np.nan
+    w[9, -1] = False  # (a NaN left out: an ordinary row)
+    pad = 40 - c
+    xp = np.concatenate([x, np.zeros((n, pad))], axis=1)
+    wp = np.concatenate([w, np.zeros((n, pad), bool)], axis=1)
+    if op == "logsumexp":
+        bp = np.concatenate([b, np.ones((n, pad))], axis=1)
+        got = xent.logsumexp(x, b=b, where=w, return_sign=True, return_grad=True)
+        want = xent.logsumexp(xp, b=bp, where=wp, return_sign=True, return_grad=True)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=1e-14)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[2], want[2][:, :c], rtol=1e-13, atol=1e-15)
+        return
+    fn = getattr(xent, op)
+    got = fn(x, where=w)
+    np.testing.assert_allclose(got, fn(xp, where=wp)[:, :c], rtol=1e-14, atol=1e-15)
+    y = x.copy()
+    assert fn(y, where=w, out=y) is y
+    np.testing.assert_array_equal(y, got)
