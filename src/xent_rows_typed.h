@@ -1423,6 +1423,19 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
     }
     (void)c1;
     (void)c2;
+    if (!(B - B == 0) || !(R - R == 0)) {
+        /* an infinite term (a huge b): the compensation's inf - inf is NaN,
+         * the plain sums are the limit (rare rows: element by element) */
+        B = R = 0.0;
+        for (ptrdiff_t j = 0; j < C; j++) {
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            double bj = hb ? (double)b[j] : bc;
+            if (k && x[j] == m)
+                B += bj;
+            else if (k)
+                R += bj * (double)E[j];
+        }
+    }
     S = B + R;
     const double ratio = B != 0 ? R / B : 0.0;
     if (B != 0 && ratio > -0.5)
@@ -1449,6 +1462,14 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
     }
     /* softmax and the gradient: b_j e_j / S (a NaN result: NaN) */
     const double ks = r_res != r_res ? NAN : 1.0 / S;
+    if (fabs(ks) == INFINITY) { /* (a subnormal S: divided, not multiplied by 1 / S) */
+        for (ptrdiff_t j = 0; j < C; j++) {
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            double bj = hb ? (double)b[j] : bc;
+            out[j] = k ? (XENT_T)(bj * (double)E[j] / S) : (XENT_T)0;
+        }
+        return;
+    }
 #pragma omp simd
     for (ptrdiff_t j = 0; j < C; j++) {
         int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
@@ -1472,16 +1493,18 @@ static void XENT_G(xent_scaled_rows_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_
         XENT_T *orow = out ? out + i * C : NULL;
         XENT_T *er = orow && op != XENT_SCALED_LOG_SOFTMAX ? orow : E;
         double bc = 1.0;
-        /* a row-constant b or w: its one value for the row */
+        int none = 0;
+        /* a row-constant b or w: its one value for the row (a mask of False:
+         * nothing kept, whatever b) */
         if (br && bcs == 0) {
             bc = (double)br[0];
             br = NULL;
         }
         if (wr && wcs == 0) {
-            bc = wr[0] ? bc : 0.0;
+            none = !wr[0];
             wr = NULL;
         }
-        if (bc == 0 && !br) { /* nothing kept: as a row of -inf */
+        if (none || (bc == 0 && !br)) { /* nothing kept: as a row of -inf */
             res[i] = (XENT_T)-INFINITY;
             if (sgn)
                 sgn[i] = (XENT_T)0;
@@ -1582,6 +1605,17 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
                 R += tr[r * C + j];
             }
             const double S = B + R, ratio = B != 0 ? R / B : 0.0;
+            if (out && fabs(1.0 / S) == INFINITY && S == S) {
+                /* (a subnormal sum: the row path divides by it) */
+                sp[r] = 1;
+                for (ptrdiff_t j = 0; j < C; j++)
+                    spv[r * C + j] = 1;
+                XENT_G(xent_scaled_rows_)(xb + r * C, 1, C, b ? b + (i0 + r) * brs : NULL, brs, bcs,
+                                          w ? w + (i0 + r) * wrs : NULL, wrs, wcs, op, res + i0 + r,
+                                          sgn ? sgn + i0 + r : NULL, out + (i0 + r) * C, E);
+                kr[r] = ls[r] = 0.0;
+                continue;
+            }
             const double log_s = (B != 0 && ratio > -0.5) ? log(fabs(B)) + log1p(ratio) : log(fabs(S));
             const double r_sgn = S > 0 ? 1.0 : S < 0 ? -1.0 : S == 0 ? 0.0 : NAN;
             double r_res = (double)rm[r] + log_s;

@@ -385,3 +385,33 @@ def test_short_rows_equal_the_row_path(op, c):
     y = x.copy()
     assert fn(y, where=w, out=y) is y
     np.testing.assert_array_equal(y, got)
+
+
+def test_review_cases():
+    """A mask constant along the classes with b varying along them; an
+    overflowing float64 sum on the row path; a subnormal sum's gradient; a
+    Python-number b keeps x's precision."""
+    x = np.random.default_rng(0).normal(size=(3, 40))
+    b = np.ones((3, 40))
+    for c in (5, 40):
+        got = xent.logsumexp(x[:, :c], b=b[:, :c], where=np.array([[True], [False], [True]]))
+        want = xent.logsumexp(x[:, :c], b=b[:, :c],
+                              where=np.broadcast_to([[True], [False], [True]], (3, c)).copy())
+        np.testing.assert_array_equal(got, want)
+        assert got[1] == -np.inf
+        assert np.all(xent.logsumexp(x[:, :c], b=b[:, :c], where=np.False_) == -np.inf)
+        xi = np.zeros(c)
+        xi[0] = 1.0
+        bi = np.ones(c)
+        bi[1] = np.inf
+        assert xent.logsumexp(xi, b=bi) == np.inf
+        r, s = xent.logsumexp(np.zeros(c), b=np.full(c, 1e308), return_sign=True)
+        assert r == np.inf and s == 1.0
+        lse, g = xent.logsumexp(xi, b=np.full(c, 1e-310), return_grad=True)
+        np.testing.assert_allclose(g, xent.softmax(xi), rtol=1e-12)
+        np.testing.assert_allclose(lse, xent.logsumexp(xi) + np.log(1e-310), rtol=1e-12)
+    x32 = np.float32([1.0, 2.0])
+    assert xent.logsumexp(x32, b=2.0).dtype == np.float32
+    assert xent.logsumexp(x32, b=np.float64(2.0)).dtype == np.float64
+    with pytest.raises(ValueError, match="of the probabilities"):
+        xent.entropy(np.full((2, 3), 1 / 3), where=np.ones(4, bool))

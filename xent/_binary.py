@@ -47,10 +47,11 @@ if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
 #: ``where=`` of the element-wise losses
 ELEMENT_WHERE_DOC = """where : array_like of bool, optional
         optax's mask, broadcastable to the input's shape: an element where it
-        is False counts for nothing (loss 0, gradient 0, whatever its logit,
-        probability or weight), and ``"mean"`` divides by the number of
-        elements kept. Applied as a weight of 0 in the kernels (the weights
-        are then one array of the input's shape)."""
+        is False counts for nothing (loss 0, gradient 0, whatever its logit
+        or weight, NaN and infinities included; targets and probabilities
+        are still checked to lie in [0, 1] everywhere), and ``"mean"``
+        divides by the number of elements kept. Applied as a weight of 0 in
+        the kernels (the weights are then one array of the input's shape)."""
 
 _OPTIONS_DOC = """\
     target : array_like

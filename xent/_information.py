@@ -155,7 +155,7 @@ def _mask(where, rows):
     """``where=`` as the (n_rows, C) uint8 view the kernels read, or None."""
     if where is None:
         return None
-    return row_operand(mask_array(where), "where", rows).view(np.uint8)
+    return row_operand(mask_array(where), "where", rows, of="the probabilities").view(np.uint8)
 
 
 def _grad_scale(rows, reduction, grad_loss, x, return_grad, n_kept=None):

@@ -75,7 +75,9 @@ def _scaled(x_given, x, axis, b, where, op, out, n_threads, keepdims=False, retu
     b_given = b
     if b is not None:
         b = float_array(b, "b")
-        dtype = np.result_type(x.dtype, b.dtype)
+        # (a Python number takes x's precision, as in NumPy and SciPy)
+        python_number = isinstance(b_given, (bool, int, float)) and not isinstance(b_given, np.generic)
+        dtype = x.dtype if python_number else np.result_type(x.dtype, b.dtype)
     w = None if where is None else mask_array(where)
     if lse_op:
         for name, v in (("keepdims", keepdims), ("return_sign", return_sign),

@@ -245,7 +245,7 @@ class Rows:
         return out.reshape(-1)
 
 
-def row_operand(v, name, rows):
+def row_operand(v, name, rows, of="x"):
     """``v`` (an array broadcastable to the shape of ``rows``' array: ``b=``,
     a boolean ``where=``) as the ``(n_rows, C)`` view the kernels read, its
     classes at a stride of 0 or 1 element and its rows at any whole-element
@@ -254,7 +254,7 @@ def row_operand(v, name, rows):
     try:
         full = np.broadcast_to(v, rows.shape)
     except ValueError:
-        raise ValueError(f"{name}: expected an array broadcastable to the shape {rows.shape} of x, "
+        raise ValueError(f"{name}: expected an array broadcastable to the shape {rows.shape} of {of}, "
                          f"got shape {np.shape(v)}") from None
     if not rows.trailing:
         k = len(rows.axes)
