@@ -20,6 +20,7 @@
 # gammas up to 4 as products). Tasks and partial sums as in binary.pxi.
 
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from _rows cimport floating, xent_ops, XENT_SF_TASK, XENT_SF_WS
@@ -30,10 +31,13 @@ def binary_focal_rows(
     bint has_alpha, const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, floating[:, ::1] loss, double[::1] partial,
     floating[:, ::1] grad, int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    double probs_clip=-1.0,
 ):
     """Element-wise binary focal loss from logits (xent_bfocal_ of
-    xent_rows_typed.h): per-task sums into partial, per-element losses into
-    loss and gradients into grad (each unless None)."""
+    xent_rows_typed.h), or with probs_clip >= 0 from probabilities x clipped
+    to [probs_clip, 1 - probs_clip] in the cross-entropy (xent_bfocal_probs_;
+    no hess): per-task sums into partial, per-element losses into loss and
+    gradients into grad (each unless None)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
     cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
     cdef Py_ssize_t k, i, j0, m
@@ -53,7 +57,16 @@ def binary_focal_rows(
             lp = &loss[i, j0] if want_loss else NULL
             gp = &grad[i, j0] if want_grad else NULL
             hp = &hess[i, j0] if want_hess else NULL
-            if floating is float:
+            if probs_clip >= 0:
+                if floating is float:
+                    partial[k] = xent_ops.bfocal_probs_f32(
+                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0],
+                        gst, row_gscale[i], smooth, probs_clip, gamma, alpha, has_alpha, lp, gp)
+                else:
+                    partial[k] = xent_ops.bfocal_probs_f64(
+                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0],
+                        gst, row_gscale[i], smooth, probs_clip, gamma, alpha, has_alpha, lp, gp)
+            elif floating is float:
                 partial[k] = xent_ops.bfocal_f32(
                     &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
                     row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp, hp, hfac, hpol, hmin)
@@ -66,11 +79,14 @@ def binary_focal_rows(
 def softmax_focal_rows(
     const floating[:, ::1] x, const floating[:, ::1] target, const double[::1] alpha, double gamma,
     const double[:] grad_scale, double[::1] loss, floating[:, ::1] grad, int n_threads,
+    const long long[::1] labels=None, double smooth=0.0,
 ):
     """Per-row softmax focal loss against probability targets (the rows of
-    xent_sfocal_probs_, xent_class_typed.h; class indices take the softmax
-    family's paths): alpha holds one factor per class, grad (unless None;
-    it may be x) gets the gradient. A task is a run of rows of at most
+    xent_sfocal_probs_, xent_class_typed.h; class indices without smoothing
+    take the softmax family's paths), or class labels (target None; a label
+    outside [0, C) gives its row no target mass): alpha holds one factor per
+    class, smooth the label smoothing of the targets, grad (unless None; it
+    may be x) gets the gradient. A task is a run of rows of at most
     XENT_SF_TASK values (or one row); each thread has a workspace of
     XENT_SF_WS(C) doubles."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], k, i0, nr
@@ -80,12 +96,18 @@ def softmax_focal_rows(
     cdef bint want_grad = grad is not None
     cdef double* ws
     cdef int failed[1]
+    cdef const int64_t* lab
     failed[0] = 0
     if n == 0:
         return
     if c == 0:
         loss[:] = 0
         return
+    if labels is not None:
+        lab = <const int64_t*>&labels[0]
+        target = x  # (not read: a valid view for the pointer below)
+    else:
+        lab = NULL
     ws = NULL
     with nogil, parallel(num_threads=n_threads, use_threads_if=n_threads > 1):
         ws = <double*>malloc(wsize * sizeof(double))
@@ -96,11 +118,13 @@ def softmax_focal_rows(
                 i0 = k * per
                 nr = min(per, n - i0)
                 if floating is float:
-                    xent_ops.sfocal_probs_f32(&x[i0, 0], &target[i0, 0], nr, c, &alpha[0], gamma,
+                    xent_ops.sfocal_probs_f32(&x[i0, 0], &target[i0, 0], lab + i0 if lab != NULL else NULL, nr, c, &alpha[0],
+                                              gamma, smooth,
                                               &grad_scale[i0] if gss != 0 else &grad_scale[0], gss,
                                               &loss[i0], &grad[i0, 0] if want_grad else NULL, ws)
                 else:
-                    xent_ops.sfocal_probs_f64(&x[i0, 0], &target[i0, 0], nr, c, &alpha[0], gamma,
+                    xent_ops.sfocal_probs_f64(&x[i0, 0], &target[i0, 0], lab + i0 if lab != NULL else NULL, nr, c, &alpha[0],
+                                              gamma, smooth,
                                               &grad_scale[i0] if gss != 0 else &grad_scale[0], gss,
                                               &loss[i0], &grad[i0, 0] if want_grad else NULL, ws)
         free(ws)

@@ -29,7 +29,7 @@
 # xent/_information.py do it).
 
 from cython.parallel cimport prange
-from libc.math cimport log
+from libc.math cimport exp, log, log1p
 from libc.string cimport memset
 
 from libc.stdint cimport uint8_t
@@ -41,6 +41,7 @@ from _rows cimport floating, xent_ops
 MODE_CROSS_ENTROPY = 0
 MODE_KL = 1
 MODE_ENTROPY = 2
+MODE_FOCAL = 3  # -sum alpha_j p_j (1 - q_j)^gamma log q_j (gamma and alpha given)
 # flags of the mode: q given as log q, p given as log p (PyTorch's kl_div)
 MODE_LOG_Q = 4
 MODE_LOG_P = 8
@@ -57,7 +58,8 @@ cdef enum:
 def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bint clip,
                double lo, double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
                int n_threads, floating[:, ::1] terms=None, const uint8_t[:, :] where=None,
-               double smooth=0.0, bint renorm=False):
+               double smooth=0.0, bint renorm=False, double gamma=0.0,
+               const double[::1] alpha=None):
     """out[i] = the mode's value of row i of (p, q); grad (if not None) = f[i] * d out[i] / d q[i]
     (f: one factor per row, or one value broadcast with stride 0); terms (if not None)
     the per-element terms; where (if not None, an (n, C) view whose class stride is 0 or 1)
@@ -66,7 +68,8 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
     is divided by its row sum (over the kept entries) before the clip, the gradient
     through the division.
 
-    mode: MODE_CROSS_ENTROPY, MODE_KL or MODE_ENTROPY (q is then not read; pass p),
+    mode: MODE_CROSS_ENTROPY, MODE_KL, MODE_ENTROPY (q is then not read; pass p) or
+    MODE_FOCAL (gamma, and alpha: one factor per class, required),
     with the flags MODE_LOG_Q (q holds log q: the gradient is then d / d log q) and
     MODE_LOG_P (p holds log p). With clip, q is clipped to [lo, hi] (zero gradient
     where clipped).
@@ -86,6 +89,7 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
     cdef const uint8_t* wp = &where[0, 0] if where is not None and n > 0 and c > 0 else NULL
     cdef Py_ssize_t wrs = where.strides[0] if wp != NULL else 0
     cdef Py_ssize_t wcs = where.strides[1] if wp != NULL else 0
+    cdef const double* ap = &alpha[0] if alpha is not None and c > 0 else NULL
     with nogil:
         for k in prange(tasks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1):
@@ -97,19 +101,20 @@ def probs_rows(const floating[:, ::1] p, const floating[:, ::1] q, int mode, bin
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
                                   tp + i0 * c if tp != NULL else NULL,
                                   wp + i0 * wrs if wp != NULL else NULL, wrs, wcs,
-                                  smooth, renorm)
+                                  smooth, renorm, gamma, ap)
             else:
                 xent_ops.info_f64(pp + i0 * c if pp != NULL else NULL,
                                   qp + i0 * c if qp != NULL else NULL, nr, c, mode, clip, lo,
                                   hi, fp + i0 * fs, fs, g + i0 * c if g != NULL else NULL, op + i0,
                                   tp + i0 * c if tp != NULL else NULL,
                                   wp + i0 * wrs if wp != NULL else NULL, wrs, wcs,
-                                  smooth, renorm)
+                                  smooth, renorm, gamma, ap)
 
 
 def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip, double lo,
                 double hi, const double[:] f, double[::1] out, floating[:, ::1] grad,
-                int n_threads, const uint8_t[:, :] where=None, bint renorm=False):
+                int n_threads, const uint8_t[:, :] where=None, bint renorm=False,
+                double gamma=0.0, const double[::1] alpha=None):
     """out[i] = -log q[i, labels[i]] (q clipped to [lo, hi] with clip); grad (if not
     None) = f[i] * d out[i] / d q[i]: -f[i] / q[i, y] at the label, 0 elsewhere (and 0 if
     clipped); f one factor per row (stride 0: one for all).
@@ -117,15 +122,19 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
     Only q[i, labels[i]] is read for the value, unless renorm: q[i] is then divided by
     its sum (over the kept entries) before the clip, and the gradient is f[i] (u / s -
     u / q[i, y] at the label), u: 1 unless clipped. where (if not None: an (n, C) view):
-    a label whose entry is 0 there is left out (value 0, gradient 0).
+    a label whose entry is 0 there is left out (value 0, gradient 0). alpha (if not None:
+    one factor per class) with gamma: the focal term -alpha_y (1 - q_y)^gamma log q_y
+    (the terms of xent_focal_core_ in src/xent_rows_impl.h), whose derivative d in q_y
+    replaces -1 / q_y above.
     """
     cdef Py_ssize_t n = q.shape[0], c = q.shape[1], i, j
     cdef long long y
-    cdef double qy, s, inv_s, k
+    cdef double qy, s, inv_s, k, dq, lq, l1, w, w1
     cdef bint clipped
     cdef bint want_grad = grad is not None
     cdef bint masked = where is not None
-    if not masked and not renorm:
+    cdef bint focal = alpha is not None
+    if not masked and not renorm and not focal:
         # the plain call in its own loop: the options' branches and variables cost
         # 1.2-2x at every class count when carried here (measured)
         with nogil:
@@ -162,15 +171,27 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
             clipped = clip and (qy < lo or qy > hi)
             if clipped:
                 qy = lo if qy < lo else hi
-            out[i] = -log(qy)
+            lq = log(qy)
+            # d out / d q_y as dq / q_y: dq = -1 for the cross-entropy
+            dq = -1.0
+            if focal:  # (as xent_focal_core_: a zero factor or power gives 0, 0^0 = 1)
+                l1 = log1p(-qy) if qy < 1 else log1p(-1.0)
+                w = 1.0 if gamma == 0 else exp(gamma * l1)
+                w1 = exp((gamma - 1) * l1)
+                k = alpha[y]
+                out[i] = 0.0 if k == 0 or w == 0 else -k * w * lq
+                dq = -w + (gamma * w1 * qy * lq if gamma != 0 and 0 < qy < 1 else 0.0)
+                dq = (0.0 if k == 0 else k * dq) if lq == lq else lq
+            else:
+                out[i] = -lq
             if want_grad:
                 memset(&grad[i, 0], 0, c * sizeof(floating))
-                if renorm:
+                if renorm:  # q_y = r_y / s: d / d r_j = (dq / q_y) (delta_jy - q_y) / s
                     if not clipped:
                         k = f[i] * inv_s
                         for j in range(c):
                             if not masked or where[i, j] != 0:
-                                grad[i, j] = <floating>k
-                        grad[i, y] = <floating>(k - f[i] / q[i, y])
+                                grad[i, j] = <floating>(-k * dq)
+                        grad[i, y] = <floating>(k * (dq / qy) - k * dq)
                 elif not clipped:
-                    grad[i, y] = <floating>(-f[i] * (1 / qy))  # the bits of one-hot p
+                    grad[i, y] = <floating>(f[i] * (dq / qy))

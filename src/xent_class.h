@@ -53,7 +53,7 @@ enum {
  * doubles. */
 #define XENT_SF_TASK 4096
 #define XENT_SF_FLAT 32
-#define XENT_SF_WS(C) ((C) < XENT_SF_FLAT ? 9 * XENT_SF_TASK : 3 * (C))
+#define XENT_SF_WS(C) ((C) < XENT_SF_FLAT ? 9 * XENT_SF_TASK : 4 * (C))
 /* The float32 outputs split a float64 factor into two float32 (k = kh + kl:
  * as the float64 product rounded once); factors from this magnitude on take
  * the float64 loops instead. */

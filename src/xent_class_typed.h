@@ -1435,7 +1435,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_sf_terms_)(
     for (ptrdiff_t k = 0; k < n; k++) {
         double mk = flat ? M[k] : m, lk = flat ? L[k] : log_s, sk = flat ? S[k] : s;
         double ok = flat ? O[k] : s - e[k];
-        double a = A[k] * (double)t[k];
+        double a = t ? A[k] * (double)t[k] : A[k]; /* (t NULL: A holds the target mass too) */
         double lp = XENT_G(xent_c_shifted_)((double)x[k], mk) - lk;
         double w, w1, dk;
         XENT_G(xent_sf_pow_)(ok / sk, gamma, gi, &w, &w1);
@@ -1470,9 +1470,30 @@ static ptrdiff_t XENT_G(xent_sf_near_one_)(const double *e, ptrdiff_t C, double 
     return jm;
 }
 
+/* The factor a_j = alpha_j t'_j of the C classes of row i into ar: t' the
+ * target mass, t_j (labels NULL) or 1 at the label, smoothed: sm1 t + sm2 */
+static inline void XENT_G(xent_sf_factors_)(const XENT_T *t, const int64_t *labels, ptrdiff_t i,
+                                            ptrdiff_t C, const double *alpha, double sm1,
+                                            double sm2, double *ar)
+{
+    if (labels) {
+        for (ptrdiff_t j = 0; j < C; j++)
+            ar[j] = alpha[j] * sm2;
+        int64_t y = labels[i];
+        if (y >= 0 && y < C) /* (an ignored row's label may be outside: no mass) */
+            ar[y] = alpha[y] * (sm1 + sm2);
+    } else {
+        const XENT_T *tr = t + i * C;
+#pragma omp simd
+        for (ptrdiff_t j = 0; j < C; j++)
+            ar[j] = alpha[j] * ((double)tr[j] * sm1 + sm2);
+    }
+}
+
 /* The softmax focal loss of a task of nrows rows of C classes against
- * probability targets t (rows of x and t contiguous), per-class factors
- * alpha: loss[i] and, unless grad is NULL, the gradient rows (grad may be x)
+ * probability targets t (rows of x and t contiguous), or class labels
+ * (labels not NULL; t unused), the targets smoothed (label smoothing:
+ * (1 - smooth) t + smooth / C), per-class factors alpha: loss[i] and, unless grad is NULL, the gradient rows (grad may be x)
  * scaled by gs[i * gss]. Rows of fewer than XENT_SF_FLAT classes come
  * XENT_SF_TASK values a task, each step over the task's values at once
  * with each row's statistics spread out per value (so that short rows
@@ -1483,16 +1504,22 @@ static ptrdiff_t XENT_G(xent_sf_near_one_)(const double *e, ptrdiff_t C, double 
  * terms), then the gradient f (a_j D_j - p_j sum_c a_c D_c). A row's +inf
  * entries carry its whole softmax (the contract of src/_rows.pxd); a NaN
  * makes its row NaN. */
-static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t nrows, ptrdiff_t C,
-                                       const double *alpha, double gamma, const double *gs, ptrdiff_t gss,
-                                       double *loss, XENT_T *grad, double *ws)
+static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, const int64_t *labels,
+                                       ptrdiff_t nrows, ptrdiff_t C, const double *alpha, double gamma,
+                                       double smooth, const double *gs, ptrdiff_t gss, double *loss,
+                                       XENT_T *grad, double *ws)
 {
     const double lo = xent_exp_bounds[0], hi = xent_exp_bounds[1];
     const int gi = gamma >= 0 && gamma <= 4 && gamma == (double)(int)gamma ? (int)gamma : -1;
+    /* labels or smoothing: each row's factors a_j built first (xent_sf_factors_) */
+    const int factors = labels != NULL || smooth != 0;
+    const double sm1 = 1.0 - smooth, sm2 = smooth / (double)C;
     if (C >= XENT_SF_FLAT) {
-        double *e = ws, *tv = ws + C, *ad = ws + 2 * C;
+        double *e = ws, *tv = ws + C, *ad = ws + 2 * C, *ar = ws + 3 * C;
         for (ptrdiff_t i = 0; i < nrows; i++) {
-            const XENT_T *xr = x + i * C, *tr = t + i * C;
+            const XENT_T *xr = x + i * C, *tr = factors ? NULL : t + i * C;
+            if (factors)
+                XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, ar);
             double m = (double)XENT_G(xent_max_)(xr, C), others, log_s;
             ptrdiff_t jm;
 #pragma omp simd
@@ -1501,12 +1528,12 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff
             double s = XENT_G(xent_sf_sum_)(e, C, -1);
             jm = XENT_G(xent_sf_near_one_)(e, C, m, s, &others);
             log_s = jm >= 0 ? log1p(others) : XENT_F(xent_log_)(s);
-            XENT_SF_CASES(0, xr, tr, alpha, NULL, NULL, NULL, NULL, m, log_s, s, e, tv, ad, C)
+            XENT_SF_CASES(0, xr, tr, factors ? ar : alpha, NULL, NULL, NULL, NULL, m, log_s, s, e, tv, ad, C)
             if (jm >= 0) { /* the dominant entry's 1 - p from the other terms */
                 double w, w1, dk;
                 XENT_G(xent_sf_pow_)(others / s, gamma, gi, &w, &w1);
                 tv[jm] = XENT_F(xent_focal_core_)(XENT_G(xent_c_shifted_)((double)xr[jm], m) - log_s, e[jm] / s,
-                                                  w, w1, gamma, alpha[jm] * (double)tr[jm], &dk);
+                                                  w, w1, gamma, tr ? alpha[jm] * (double)tr[jm] : ar[jm], &dk);
                 ad[jm] = dk;
             }
             double total = 0.0, sum_ad = 0.0;
@@ -1538,6 +1565,8 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff
             M[i * C + j] = (double)mt;
             A[i * C + j] = alpha[j];
         }
+        if (factors)
+            XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, A + i * C);
     }
 #pragma omp simd
     for (ptrdiff_t k = 0; k < n; k++)
@@ -1558,7 +1587,7 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff
             O[i * C + j] = j == jm ? others : s - er[j];
         }
     }
-    XENT_SF_CASES(1, x, t, A, M, L, S, O, 0.0, 0.0, 0.0, e, O, ad, n)
+    XENT_SF_CASES(1, x, factors ? NULL : t, A, M, L, S, O, 0.0, 0.0, 0.0, e, O, ad, n)
     for (ptrdiff_t i = 0; i < nrows; i++) {
         double total = 0.0, sum_ad = 0.0;
         for (ptrdiff_t j = 0; j < C; j++) {

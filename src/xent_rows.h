@@ -51,14 +51,18 @@
                            const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,          \
                            double smooth, double gamma, double alpha, int has_alpha, R *loss, R *grad, \
                            R *hess, double hfac, int hpol, double hmin))                                             \
-    X(void, sfocal_probs_##T, (const R *x, const R *t, ptrdiff_t nrows, ptrdiff_t C, const double *alpha, \
-                               double gamma, const double *gs, ptrdiff_t gss, double *loss, R *grad,     \
-                               double *ws))                                                             \
+    X(double, bfocal_probs_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,  \
+                                 const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,    \
+                                 double smooth, double clip, double gamma, double alpha, int has_alpha, \
+                                 R *loss, R *grad))                                                     \
+    X(void, sfocal_probs_##T, (const R *x, const R *t, const int64_t *labels, ptrdiff_t nrows,          \
+                               ptrdiff_t C, const double *alpha, double gamma, double smooth,            \
+                               const double *gs, ptrdiff_t gss, double *loss, R *grad, double *ws))      \
     /* the information-theory rows (information.pxi) */                                                 \
     X(void, info_##T, (const R *p, const R *q, ptrdiff_t nrows, ptrdiff_t C, int mode, int clip,        \
                        double lo, double hi, const double *f, ptrdiff_t fs, R *grad, double *out,      \
                        R *terms, const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, double smooth,       \
-                       int renorm))                                                             \
+                       int renorm, double gamma, const double *alpha))                                 \
     /* distillation from two logit arrays (distill.pxi) */                                             \
     X(void, distill_##T, (const R *s, const R *t, ptrdiff_t nrows, ptrdiff_t C, double it, int mode,    \
                           double beta, const double *w, ptrdiff_t wst, const double *f, ptrdiff_t fs,   \
@@ -84,8 +88,10 @@ typedef struct {
 } xent_row_ops;
 #undef XENT_OP_FIELD
 
-/* the information rows' mode (info_##T): 0 H(p, q), 1 KL, 2 H(p), and
- * flags: q given as log q, p given as log p */
+/* the information rows' mode (info_##T): 0 H(p, q), 1 KL, 2 H(p), 3 the
+ * focal cross-entropy -sum alpha_j p_j (1 - q_j)^gamma log q_j, and flags: q
+ * given as log q, p given as log p (not with 3) */
+#define XENT_INFO_FOCAL 3
 #define XENT_INFO_LOG_Q 4
 #define XENT_INFO_LOG_P 8
 

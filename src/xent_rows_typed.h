@@ -505,6 +505,81 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
     })
 }
 
+/* Binary focal loss from probabilities x (Keras' from_logits=False), every
+ * term in float64: with q = 1 - p_t = t' (1 - p) + (1 - t') p from the
+ * unclipped p, the cross-entropy ce = -(t' log pc + (1 - t') log(1 - pc)) of
+ * pc, p clipped to [clip, 1 - clip] (its derivative 0 where clipped), and
+ * a = alpha t' + (1 - alpha)(1 - t') (1 without alpha),
+ *   loss = w * a * q^gamma * ce,
+ *   grad = gscale * g * w * a * (q^gamma dce/dp + gamma q^(gamma-1) (1 - 2t') ce),
+ * the powers as exp(gamma log q) (q^0 = 1); a term with a zero factor is 0.
+ * pw is unused (the frame's; pass one value). */
+static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
+                                         const double *pw, ptrdiff_t pws,
+                                         const XENT_T *w, ptrdiff_t ws,
+                                         const XENT_T *g, ptrdiff_t gst, double gscale,
+                                         double smooth, double clip, double gamma, double alpha,
+                                         int has_alpha, XENT_T *loss, XENT_T *grad)
+{
+    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+    /* the bounds as bce_probs_ takes them, in XENT_T, inside (0, 1) */
+    XENT_T lo_t = (XENT_T)clip, hi_t = (XENT_T)(1.0 - clip);
+    if (clip > 0 && lo_t == 0)
+        lo_t = (XENT_T)(sizeof(XENT_T) == 4 ? 1.40129846e-45 : 4.9406564584124654e-324);
+    if (clip > 0 && hi_t == 1)
+        hi_t = (XENT_T)(sizeof(XENT_T) == 4 ? 0.99999994039535522 : 0.99999999999999989);
+    const double lo = (double)lo_t, hi = (double)hi_t;
+    const double a1 = has_alpha ? alpha : 1.0, a0 = has_alpha ? 1.0 - alpha : 1.0;
+    const double sa = 1.0 - smooth, sb = 0.5 * smooth;
+    (void)pws;
+    double pv[XENT_EB], tv[XENT_EB], lpc[XENT_EB], l1p[XENT_EB], lq[XENT_EB], ld[XENT_EB],
+           grd[XENT_EB];
+    XENT_T wv[XENT_EB], gv[XENT_EB];
+    double total = 0.0;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
+        int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
+        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);
+        XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double p = (double)x[j0 + l], td = (double)t[j0 + l] * sa + sb;
+            double pc = p < lo ? lo : (p > hi ? hi : p);
+            pv[l] = p;
+            tv[l] = td;
+            lpc[l] = XENT_F(xent_log_)(pc);
+            l1p[l] = XENT_F(xent_log1p_)(pc < 1.0 ? -pc : -1.0);
+            lq[l] = XENT_F(xent_log_)(td * (1.0 - p) + (1.0 - td) * p);
+        }
+#pragma omp simd reduction(+ : total)
+        for (int l = 0; l < len; l++) {
+            double p = pv[l], td = tv[l], pc = p < lo ? lo : (p > hi ? hi : p);
+            double pos_c = td, neg_c = 1.0 - td;
+            double ce = -((pos_c == 0 ? 0.0 : pos_c * lpc[l]) + (neg_c == 0 ? 0.0 : neg_c * l1p[l]));
+            double dce = (neg_c == 0 ? 0.0 : neg_c / (1.0 - pc)) - (pos_c == 0 ? 0.0 : pos_c / pc);
+            dce = p < lo || p > hi ? 0.0 : dce; /* (a NaN p is not clipped: NaN) */
+            double qg = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lq[l], elo, ehi);
+            double qg1 = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lq[l], elo, ehi);
+            double extra = gamma * qg1 * (1.0 - 2.0 * td) * ce;
+            extra = gamma != 0 && ce != 0 && td != 0.5 ? extra : 0.0;
+            double a = a1 * td + a0 * (1.0 - td), wd = (double)wv[l], gd = (double)gv[l];
+            double lj = qg != 0 ? wd * a * (qg * ce) : 0.0;
+            double gj = gd * wd * a * ((qg != 0 ? qg * dce : 0.0) + extra);
+            /* a zero weight, alpha term or upstream gradient: 0, even for an infinite term */
+            lj = a != 0 && wd != 0 ? lj : 0.0;
+            grd[l] = a != 0 && wd != 0 && gd != 0 ? gj : 0.0;
+            ld[l] = lj;
+            total += lj;
+        }
+        if (loss)
+            for (int l = 0; l < len; l++)
+                loss[j0 + l] = (XENT_T)ld[l];
+        if (grad)
+            for (int l = 0; l < len; l++)
+                grad[j0 + l] = (XENT_T)grd[l];
+    }
+    return total;
+}
+
 /* Binary focal loss from logits x (Lin et al. 2017), every term in float64:
  * with e = exp(-|x|), p = sigmoid(x), q = 1 - p_t = t' (1 - p) + (1 - t') p,
  * ce = max(x, 0) - x t' + log1p(e) and a = alpha t' + (1 - alpha)(1 - t')
@@ -667,10 +742,12 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
 static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
                                             int mode, double clo, double chi, double f,
                                             const double *fv, double *tv, XENT_T *go, XENT_T *to,
-                                            const uint8_t *wm, double qs, double sm1, double sm2)
+                                            const uint8_t *wm, double qs, double sm1, double sm2,
+                                            double gamma, const double *av)
 {
     /* (qs: q's factor before the clip, 1 / its row sum with renormalisation;
-     * p becomes sm1 p + sm2, the label smoothing: 1 and 0 without) */
+     * p becomes sm1 p + sm2, the label smoothing: 1 and 0 without; gamma and
+     * av, each value's class factor: the focal mode's) */
     double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
     const int logq = mode & XENT_INFO_LOG_Q, logp = mode & XENT_INFO_LOG_P;
     mode &= 3;
@@ -774,6 +851,22 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
             v = r >= 2.2250738585072014e-308 ? (r < INFINITY ? pv[l] * lr[l] : v) : v;
             tv[l] = v;
         }
+    } else if (mode == XENT_INFO_FOCAL) {
+        /* the focal terms -a p (1 - q)^gamma log q (xent_focal_core_ with q
+         * for the softmax), a D into lr: the gradient is f a D / q */
+        const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            lq[l] = XENT_F(xent_log_)(qv[l]);
+            lp[l] = XENT_F(xent_log1p_)(qv[l] < 1.0 ? -qv[l] : -1.0); /* log(1 - q) */
+        }
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double w = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lp[l], elo, ehi);
+            double w1 = XENT_F(xent_exp_)((gamma - 1.0) * lp[l], elo, ehi), d;
+            tv[l] = XENT_F(xent_focal_core_)(lq[l], qv[l], w, w1, gamma, av[l] * pv[l], &d);
+            lr[l] = d;
+        }
     } else {
 #pragma omp simd
         for (int l = 0; l < len; l++)
@@ -795,7 +888,8 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
 #pragma omp simd
         for (int l = 0; l < len; l++) {
             double qd = (double)qb[l] * qs;
-            double g = -(fv ? fv[l] : f) * (pv[l] / qv[l]); /* (f * p may underflow) */
+            double r = mode == XENT_INFO_FOCAL ? lr[l] / qv[l] : -(pv[l] / qv[l]);
+            double g = (fv ? fv[l] : f) * r; /* (f * p may underflow) */
             g = qd < clo ? 0.0 : g;
             g = qd > chi ? 0.0 : g;
             go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
@@ -840,45 +934,40 @@ static inline void XENT_G(xent_info_mask_)(const uint8_t *w, ptrdiff_t wrs, ptrd
 }
 
 /* Renormalisation (Keras' probability losses): q's row sum over the kept
- * entries, and after the terms, the gradient's term of the sum: every kept
- * entry of the gradient row gets f A / s, A = sum of p'_k over the kept,
- * unclipped entries (d/dq_j of -sum p'_k log clip(q_k / s) is
- * -p'_j / q_j [unclipped] + A / s). */
-static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, ptrdiff_t C, const uint8_t *w,
-                                        ptrdiff_t wrs, ptrdiff_t wcs, ptrdiff_t i)
+ * entries, and after the terms, the gradient's term of the sum. With
+ * q_j = r_j / s and the gradient g_j = f qs dL/dq_j already in the row (0 off
+ * the mask and where clipped), dL/dr_k is g_k - sum_j g_j q_j over the kept
+ * entries, for any mode's terms. */
+static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, const XENT_T *gr, ptrdiff_t C,
+                                        const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs,
+                                        ptrdiff_t i, double qs)
 {
+    /* gr NULL: the sum of the kept q_j; else sum of g_j q_j qs */
     uint8_t mv[XENT_EB];
     double s = 0.0;
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
         int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
         if (w)
             XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
+        if (gr) {
 #pragma omp simd reduction(+ : s)
-        for (int l = 0; l < len; l++)
-            s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
+            for (int l = 0; l < len; l++)
+                s += (!w || mv[l]) ? (double)gr[j0 + l] * ((double)qr[j0 + l] * qs) : 0.0;
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int l = 0; l < len; l++)
+                s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
+        }
     }
     return s;
 }
 
-static void XENT_G(xent_info_renorm_grad_)(const XENT_T *pr, const XENT_T *qr, XENT_T *gr,
-                                           ptrdiff_t C, const uint8_t *w, ptrdiff_t wrs,
-                                           ptrdiff_t wcs, ptrdiff_t i, double qs, double clo,
-                                           double chi, double sm1, double sm2, double f)
+static void XENT_G(xent_info_renorm_grad_)(const XENT_T *qr, XENT_T *gr, ptrdiff_t C,
+                                           const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs,
+                                           ptrdiff_t i, double qs)
 {
     uint8_t mv[XENT_EB];
-    double A = 0.0;
-    for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
-        int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
-        if (w)
-            XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
-#pragma omp simd reduction(+ : A)
-        for (int l = 0; l < len; l++) {
-            double qd = (double)qr[j0 + l] * qs;
-            int kept = (!w || mv[l]) && qd >= clo && qd <= chi;
-            A += kept ? (double)pr[j0 + l] * sm1 + sm2 : 0.0;
-        }
-    }
-    const double add = f * A * qs;
+    const double add = -XENT_G(xent_info_rowsum_)(qr, gr, C, w, wrs, wcs, i, qs);
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
         int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
         if (w)
@@ -895,9 +984,9 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
                                int mode, int clip, double lo, double hi, const double *f,
                                ptrdiff_t fs, XENT_T *grad, double *out, XENT_T *terms,
                                const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, double smooth,
-                               int renorm)
+                               int renorm, double gamma, const double *alpha)
 {
-    double tv[XENT_EB], fv[XENT_EB];
+    double tv[XENT_EB], fv[XENT_EB], av[XENT_EB];
     uint8_t mv[XENT_EB];
     const double clo = clip ? lo : -INFINITY, chi = clip ? hi : INFINITY;
     const double sm1 = 1.0 - smooth, sm2 = C > 0 ? smooth / (double)C : 0.0;
@@ -913,11 +1002,14 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
                         fv[r * C + j] = f[(i0 + r) * fs];
             if (C > 0 && w)
                 XENT_G(xent_info_mask_)(w, wrs, wcs, i0, nr, 0, C, mv);
+            if (alpha)
+                for (ptrdiff_t r = 0; r < nr; r++)
+                    memcpy(av + r * C, alpha, (size_t)C * sizeof(double));
             if (C > 0)
                 XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
                                          f[0], fs ? fv : NULL, tv, grad ? grad + i0 * C : NULL,
                                          terms ? terms + i0 * C : NULL, w ? mv : NULL, 1.0, sm1,
-                                         sm2);
+                                         sm2, gamma, av);
             for (ptrdiff_t r = 0; r < nr; r++) {
                 const double *tr = tv + r * C;
                 double sr = 0.0, s = 0.0, c = 0.0;
@@ -940,14 +1032,15 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const XENT_T *pr = p + i * C, *qr = q + i * C;
         double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
-        const double qs = renorm ? 1.0 / XENT_G(xent_info_rowsum_)(qr, C, w, wrs, wcs, i) : 1.0;
+        const double qs = renorm ? 1.0 / XENT_G(xent_info_rowsum_)(qr, NULL, C, w, wrs, wcs, i, 1.0) : 1.0;
         for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
             int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
             if (w)
                 XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
             XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs] * qs, NULL,
                                      tv, grad ? grad + i * C + j0 : NULL,
-                                     terms ? terms + i * C + j0 : NULL, w ? mv : NULL, qs, sm1, sm2);
+                                     terms ? terms + i * C + j0 : NULL, w ? mv : NULL, qs, sm1, sm2,
+                                     gamma, alpha ? alpha + j0 : NULL);
             int l = 0;
             for (; l + XENT_LANES <= len; l += XENT_LANES)
                 XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);
@@ -968,8 +1061,7 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
         }
         out[i] = sr - sr == 0 ? s : sr;
         if (renorm && grad)
-            XENT_G(xent_info_renorm_grad_)(pr, qr, grad + i * C, C, w, wrs, wcs, i, qs, clo, chi,
-                                           sm1, sm2, f[i * fs]);
+            XENT_G(xent_info_renorm_grad_)(qr, grad + i * C, C, w, wrs, wcs, i, qs);
     }
 }
 

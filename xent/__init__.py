@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 from ._binary import binary_cross_entropy, binary_cross_entropy_with_logits, multilabel_cross_entropy
 from ._config import show_config
 from ._cross_entropy import nll_loss, softmax_cross_entropy
-from ._focal import binary_focal_loss_with_logits, softmax_focal_loss
+from ._focal import binary_focal_loss, binary_focal_loss_with_logits, softmax_focal_loss
 from ._information import cross_entropy, entropy, kl_divergence
 from ._distill import jensen_shannon_with_logits, kl_divergence_with_logits
 from . import metrics
@@ -34,6 +34,7 @@ __all__ = [
     "softmax_partials",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_focal_loss",
     "binary_focal_loss_with_logits",
     "cross_entropy",
     "entropy",

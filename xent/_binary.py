@@ -207,6 +207,14 @@ def _grad_buffer(p):
     return np.empty(shape2d, dtype=cdt)
 
 
+def probs_clip(eps, cdt):
+    """The clip of the probability losses: eps, or the compute dtype's epsilon."""
+    clip = float(np.finfo(cdt).eps) if eps is None else real_scalar(eps, "eps")
+    if not 0.0 <= clip < 0.5:
+        raise ValueError(f"eps: expected a number in [0, 0.5), got {clip!r}")
+    return clip
+
+
 def _run(p, from_logits, clip=0.0):
     """Run bce_rows; return the per-task sums, per-element losses and gradient."""
     cdt, shape2d = p["cdt"], p["kshape"]
@@ -361,10 +369,7 @@ def binary_cross_entropy(probs: ArrayLike, target: ArrayLike, *, eps: Optional[f
     """
     p = _prepare("probs", probs, target, pos_weight, weight, label_smoothing, reduction,
                  return_grad, grad_loss, grad_out, n_threads, probabilities=True, where=where)
-    clip = float(np.finfo(p["cdt"]).eps) if eps is None else real_scalar(eps, "eps")
-    if not 0.0 <= clip < 0.5:
-        raise ValueError(f"eps: expected a number in [0, 0.5), got {clip!r}")
-    return _finish(p, *_run(p, False, clip))
+    return _finish(p, *_run(p, False, probs_clip(eps, p["cdt"])))
 
 
 @overload

@@ -17,6 +17,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    focal_factors,
     mask_array,
     row_constant,
     row_operand,
@@ -188,7 +189,7 @@ def _clip_bounds(eps, upper):
 
 
 def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
-           raw=False, grad_loss=None, where=None, smooth=0.0, renorm=False):
+           raw=False, grad_loss=None, where=None, smooth=0.0, renorm=False, focal=(0.0, None)):
     """Run the probability-row kernel on p and q (same shape, float) and package
     (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
@@ -206,7 +207,7 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
     terms = np.empty(rows.shape2d, dtype=cdt) if reduction == "elementwise" else None
     kernel("probs_rows", cdt)(pd, qd, mode, clip, lo, hi, gs, per_row, grad, nt, terms, wv, smooth,
-                              renorm)
+                              renorm, *focal)
     if raw:
         return per_row
     if terms is not None:
@@ -223,8 +224,9 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
 
 
 def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False,
-            grad_loss=None, where=None, renorm=False):
-    """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,))."""
+            grad_loss=None, where=None, renorm=False, focal=(0.0, None)):
+    """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,));
+    focal: (gamma, alpha (C,) or None)."""
     cdt = compute_dtype(q.dtype)
     n_touched = q.size if return_grad else rows.n_rows
     nt = _threads.threads_for(n_threads, rows.n_rows, n_touched)
@@ -236,7 +238,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
-    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv, renorm)
+    kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv, renorm, *focal)
     if raw:
         return per_row
     value = _reduce(per_row, rows, reduction, q.dtype, None, n_kept)
@@ -246,7 +248,8 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
 
 
 def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False,
-                   grad_loss=None, where=None, label_smoothing=0.0, renormalize=False):
+                   grad_loss=None, where=None, label_smoothing=0.0, renormalize=False,
+                   gamma=0.0, alpha=None):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
     per-row values returned unreduced."""
@@ -259,13 +262,18 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     smooth = real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     renorm = boolean(renormalize, "renormalize")
     clip, lo, hi = _clip_bounds(eps, upper)
+    gamma = real_scalar(gamma, "gamma", 0.0)
+    # the focal terms (gamma, alpha) only when asked: the plain terms otherwise
+    focal = ((gamma, focal_factors(alpha, rows.n_classes)) if gamma != 0 or alpha is not None
+             else (0.0, None))
+    mode = _k.MODE_FOCAL if focal[1] is not None else _k.MODE_CROSS_ENTROPY
     if p_arr.dtype.kind in "iu":
         if smooth:
             raise ValueError(f"label_smoothing: not with class labels p (give one-hot "
                              f"probabilities to smooth), got {label_smoothing!r}")
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
-                       grad_loss, where, renorm)
+                       grad_loss, where, renorm, focal)
     if p_arr.dtype.kind not in "fb":
         bfloat16_check(p_arr, "p")
         raise TypeError(
@@ -274,8 +282,8 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
         )
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
-    return _probs(_k.MODE_CROSS_ENTROPY, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype, raw, grad_loss, where, smooth, renorm)
+    return _probs(mode, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
+                  n_threads, q.dtype, raw, grad_loss, where, smooth, renorm, focal)
 
 
 @overload
@@ -290,7 +298,8 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
 @fill_doc(**_DOCS)
 @bfloat16_io_of("q")
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
-                  label_smoothing: float = 0.0, renormalize: bool = False,
+                  label_smoothing: float = 0.0, renormalize: bool = False, gamma: float = 0.0,
+                  alpha: Optional[ArrayLike] = None,
                   where: Optional[ArrayLike] = None, reduction: Reduction = "none",
                   return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                   n_threads: Threads = None) -> LossResult:
@@ -322,6 +331,15 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
         ``cross_entropy(p, q, eps=1e-7, renormalize=True)`` (Keras also clips
         ``q`` to ``1 - 1e-7`` above, a difference of at most ``1e-7`` per
         unit of target mass).
+    gamma : float >= 0, default 0
+        The focal loss on probabilities (Lin et al. 2017; Keras'
+        ``CategoricalFocalCrossentropy(from_logits=False)``): each term
+        becomes ``-alpha_j p_j (1 - q_j)**gamma log(q_j)``, ``q`` taken after
+        the renormalisation and the clip, the power in log space. 0 with no
+        ``alpha`` is the cross-entropy (its own terms, not a power of 1).
+    alpha : float or array_like of shape (C,), optional
+        The focal loss's per-class factors (a scalar applies to every class;
+        None is 1). Keras' default is 0.25.
 %(where)s%(reduction)s%(grad)s%(threads)s
     Returns
     -------
@@ -365,7 +383,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
     """
     return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads,
                           grad_loss=grad_loss, where=where, label_smoothing=label_smoothing,
-                          renormalize=renormalize)
+                          renormalize=renormalize, gamma=gamma, alpha=alpha)
 
 
 @overload

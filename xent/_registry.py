@@ -129,7 +129,7 @@ def ref_nll_loss(lp, target, *, weight=None, sample_weight=None, ignore_index=-1
 
 
 def ref_softmax_focal_loss(x, target, *, gamma=2.0, alpha=None, ignore_index=-100,
-                           sample_weight=None, reduction="mean"):
+                           sample_weight=None, label_smoothing=0.0, reduction="mean"):
     x = np.asarray(x, dtype=np.float64)
     c = x.shape[-1]
     target = np.asarray(target)
@@ -142,6 +142,7 @@ def ref_softmax_focal_loss(x, target, *, gamma=2.0, alpha=None, ignore_index=-10
     else:
         t = target.astype(np.float64)
         valid = np.ones(len(x), dtype=bool)
+    t = np.where(valid[:, None], t * (1 - label_smoothing) + label_smoothing / c, 0.0)
     a = np.ones(c) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (c,))
     with np.errstate(invalid="ignore"):
         per = np.sum(np.where(t != 0, -a * t * (-np.expm1(lp)) ** gamma * lp, 0.0), axis=-1)
@@ -182,6 +183,20 @@ def ref_multilabel_cross_entropy(x, t, *, class_reduction="sum", sample_weight=N
     return _reduce(per * sw, reduction, np.sum(sw))
 
 
+def ref_binary_focal_loss(p, t, *, gamma=2.0, alpha=None, eps=None, weight=None,
+                          label_smoothing=0.0, reduction="mean"):
+    # (the focal factor from the unclipped p, the cross-entropy from the clipped one)
+    q_p = np.asarray(p, dtype=np.float64)
+    ce = ref_binary_cross_entropy(p, t, eps=eps, label_smoothing=label_smoothing,
+                                  reduction="none")
+    t = _smoothed(t, label_smoothing)
+    q = t * (1 - q_p) + (1 - t) * q_p
+    a = 1.0 if alpha is None else alpha * t + (1 - alpha) * (1 - t)
+    w = 1.0 if weight is None else np.asarray(weight, float)
+    per = w * a * q**gamma * ce
+    return _reduce(per, reduction, per.size)
+
+
 def ref_binary_focal_loss_with_logits(x, t, *, gamma=2.0, alpha=None, weight=None,
                                       label_smoothing=0.0, reduction="mean"):
     x, t = np.asarray(x, dtype=np.float64), _smoothed(t, label_smoothing)
@@ -205,11 +220,16 @@ def ref_entropy(p, *, reduction="none"):
     return _reduce(per, reduction, len(per))
 
 
-def ref_cross_entropy(p, q, *, eps=None, reduction="none"):
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+def ref_cross_entropy(p, q, *, eps=None, gamma=0.0, alpha=None, reduction="none"):
+    q = np.asarray(q, dtype=np.float64)
+    p = np.asarray(p)
+    if p.dtype.kind in "iu":  # (class labels: one-hot)
+        p = np.eye(q.shape[-1])[p]
+    p = p.astype(np.float64)
     if eps is not None:
         q = np.clip(q, eps, 1.0)
-    per = -np.sum(_xlogy(p, q), axis=-1)
+    a = 1.0 if alpha is None else np.asarray(alpha, float)
+    per = -np.sum(a * (1 - q) ** gamma * _xlogy(p, q), axis=-1)
     return _reduce(per, reduction, len(per))
 
 
@@ -541,8 +561,13 @@ ENTRIES = (
           family="class"),
     Entry("softmax_focal_loss", ("logits", "probs"), ref_softmax_focal_loss, variant="probs",
           grad=True, out="grad_out", reads=2, options={"gamma": 3.0, "reduction": "none",
-                                                       "sample_weight": "per_row"},
+                                                       "sample_weight": "per_row",
+                                                       "label_smoothing": 0.1},
           family="class"),
+    Entry("softmax_focal_loss", ("logits", "labels"), ref_softmax_focal_loss,
+          variant="label_smoothing", kwargs={"label_smoothing": 0.1}, grad=True, out="grad_out",
+          options={"gamma": 0.5, "alpha": "per_class", "reduction": "none",
+                   "sample_weight": "per_row", "ignore_index": 1}, family="class"),
     Entry("binary_cross_entropy_with_logits", ("logits", "targets"),
           ref_binary_cross_entropy_with_logits, grad=True, out="grad_out", reads=2,
           options=_BINARY_OPTIONS, family="binary"),
@@ -552,6 +577,10 @@ ENTRIES = (
           grad=True, out="grad_out", reads=2,
           options={**_BINARY_OPTIONS, "class_reduction": "mean", "sample_weight": "per_row"},
           family="binary"),
+    Entry("binary_focal_loss", ("open_probs", "targets"), ref_binary_focal_loss, grad=True,
+          out="grad_out", reads=2,
+          options={"gamma": 0.5, "alpha": 0.25, "eps": 1e-7, "weight": "per_element",
+                   "label_smoothing": 0.1, "reduction": "none"}, family="binary"),
     Entry("binary_focal_loss_with_logits", ("logits", "targets"),
           ref_binary_focal_loss_with_logits, grad=True, out="grad_out", reads=2,
           options={"gamma": 0.5, "alpha": 0.25, "weight": "per_element", "label_smoothing": 0.1,
@@ -559,6 +588,12 @@ ENTRIES = (
     Entry("entropy", ("probs",), ref_entropy, options={"reduction": "mean"}, family="info"),
     Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, grad=True, grad_wrt=1, reads=2,
           options={"eps": 1e-3, "reduction": "mean"}, family="info"),
+    Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, variant="focal",
+          kwargs={"gamma": 1.5}, grad=True, grad_wrt=1, reads=2,
+          options={"eps": 1e-3, "alpha": "per_class", "reduction": "mean"}, family="info"),
+    Entry("cross_entropy", ("labels", "probs"), ref_cross_entropy, variant="focal, labels",
+          kwargs={"gamma": 2.0}, grad=True, grad_wrt=1, reads=1,
+          options={"eps": 1e-3, "alpha": "per_class", "reduction": "sum"}, family="info"),
     Entry("kl_divergence", ("probs", "probs"), ref_kl_divergence, grad=True, grad_wrt=1, reads=2,
           options={"eps": 1e-3, "reduction": "sum", "log_input": True, "log_target": True},
           family="info"),

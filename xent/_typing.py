@@ -25,6 +25,7 @@ __all__ = [
     "BinaryCrossEntropyWithLogitsOptions",
     "BinaryFocalGradHessOptions",
     "BinaryFocalLossOptions",
+    "BinaryFocalLossProbsOptions",
     "ClassLossOptions",
     "CrossEntropyOptions",
     "F",
@@ -146,6 +147,7 @@ class SoftmaxFocalLossOptions(LossOptions, total=False):
     ignore_index: int
     sample_weight: Optional[ArrayLike]
     where: Optional[ArrayLike]
+    label_smoothing: float
 
 
 class _ElementwiseLossOptions(LossOptions, total=False):
@@ -159,6 +161,12 @@ class BinaryFocalLossOptions(_ElementwiseLossOptions, total=False):
 
     gamma: float
     alpha: Optional[float]
+
+
+class BinaryFocalLossProbsOptions(BinaryFocalLossOptions, total=False):
+    """``binary_focal_loss``'s keyword options but ``return_grad``."""
+
+    eps: Optional[float]
 
 
 class BinaryCrossEntropyWithLogitsOptions(_ElementwiseLossOptions, total=False):
@@ -193,6 +201,8 @@ class CrossEntropyOptions(_InformationOptions, total=False):
     axis: int
     label_smoothing: float
     renormalize: bool
+    gamma: float
+    alpha: Optional[ArrayLike]
     reduction: Reduction
 
 

@@ -447,6 +447,18 @@ def class_weights(weight, n_classes):
     return np.require(w, requirements=["C", "A"])
 
 
+def focal_factors(alpha, n_classes, name="alpha"):
+    """The focal losses' per-class factors: a scalar or shape (C,) as
+    contiguous float64 of shape (C,) (None: ones)."""
+    if alpha is None:
+        return np.ones(n_classes)
+    al = real_array(alpha, name)
+    if al.ndim > 1 or al.size not in (1, n_classes):
+        raise ValueError(f"{name}: expected a scalar or shape ({n_classes},) (one factor per "
+                         f"class), got shape {al.shape}")
+    return np.ascontiguousarray(np.broadcast_to(al.reshape(-1), (n_classes,)), dtype=np.float64)
+
+
 #: the docstring of ``where=`` on the losses of one value per sample
 ROW_WHERE_DOC = """where : array_like of bool, optional
         optax's mask of samples, broadcastable to the batch shape: a sample
