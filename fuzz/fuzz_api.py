@@ -589,6 +589,17 @@ def _b_backward(c, name):
     return Call(name, getattr(xent, name), [y, g], kw, expect, ("out",), (0, 1))
 
 
+def _focal_options(c, kw, n_classes):
+    """gamma and per-class alpha (softmax_focal_loss, cross_entropy)"""
+    _opt(c, kw, "gamma", lambda: c.scalar((2.0, 0.0, 0, 0.5, 1, 5.0), (-1.0,) + HUGE + REAL_BAD), 2)
+
+    def alpha():
+        if c.int(0, 1):
+            return c.scalar((0.25, 0.0, 1.0, 1), (-0.5, 1.5) + REAL_BAD)
+        return c.floats((n_classes,) if not c.rare(5) else c.shape(), "weight", odd=6)
+    _opt(c, kw, "alpha", alpha, 2)
+
+
 # --- softmax cross-entropy, NLL, softmax focal
 
 def _loss_common(c, kw, x, batch, reduction_default="mean"):
@@ -641,20 +652,14 @@ def _b_class_loss(c, name):
     if name != "softmax_focal_loss":
         _opt(c, kw, "weight", lambda: c.floats(
             (n_classes,) if not c.rare(6) else c.shape(), "weight", odd=6), 2)
-        _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0, 1, 0.5, np.float32(0.2)),
-                                                        (-0.1, 1.5) + REAL_BAD), 2)
+    _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0, 1, 0.5, np.float32(0.2)),
+                                                    (-0.1, 1.5) + REAL_BAD), 2)
     if name == "softmax_cross_entropy":
         _opt(c, kw, "z_loss", lambda: c.scalar((0.0, 1e-4, 1.0, 0), (-1.0,) + HUGE + REAL_BAD), 2)
         _opt(c, kw, "softcap", lambda: c.scalar((None, 30.0, 1e-3, 1, np.float32(50.0), 1e300),
                                                 (0.0, -1.0) + tuple(v for v in REAL_BAD if v is not None)), 3)
     if name == "softmax_focal_loss":
-        _opt(c, kw, "gamma", lambda: c.scalar((2.0, 0.0, 0, 0.5, 1, 5.0), (-1.0,) + HUGE + REAL_BAD), 2)
-
-        def alpha():
-            if c.int(0, 1):
-                return c.scalar((0.25, 0.0, 1.0, 1), (-0.5, 1.5) + REAL_BAD)
-            return c.floats((n_classes,) if not c.rare(5) else c.shape(), "weight", odd=6)
-        _opt(c, kw, "alpha", alpha, 2)
+        _focal_options(c, kw, n_classes)
     return_grad = kw.get("return_grad", False)
     if c.int(0, 1):
         kw["grad_out"] = c.out(shape, _dtype_of(x), [x, t] + [kw.get(k) for k in (
@@ -680,7 +685,7 @@ def _b_class_loss(c, name):
 def _b_binary(c, name):
     min_rank = 1 if name == "multilabel_cross_entropy" and not c.rare(8) else 0
     shape = c.shape(min_rank=min_rank)
-    role = "prob" if name == "binary_cross_entropy" else "real"
+    role = "prob" if name in ("binary_cross_entropy", "binary_focal_loss") else "real"
     x = c.floats(shape, role)
     tshape = shape if not c.rare(10) else c.shape()
     t = c.array(c.reals(tshape, c.pick(("prob", "prob", "real"))),
@@ -690,7 +695,7 @@ def _b_binary(c, name):
     kw = {}
     batch = shape[:-1] if name == "multilabel_cross_entropy" else shape
     reduction = _loss_common(c, kw, x, batch)
-    if name != "binary_focal_loss_with_logits":
+    if name not in ("binary_focal_loss_with_logits", "binary_focal_loss"):
         _opt(c, kw, "pos_weight", lambda: c.floats(
             c.pick(((cols,), (), (1,))) if not c.rare(5) else c.shape(), "weight", odd=6), 2)
     _opt(c, kw, "weight", lambda: c.floats(
@@ -698,9 +703,9 @@ def _b_binary(c, name):
     _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0), (-0.1, 1.5) + REAL_BAD), 2)
     if name != "multilabel_cross_entropy":  # (its where= is a mask of samples, below)
         _opt(c, kw, "where", lambda: _element_mask(c, shape), 3)
-    if name == "binary_cross_entropy":
+    if name in ("binary_cross_entropy", "binary_focal_loss"):
         _opt(c, kw, "eps", lambda: c.scalar((None, 1e-7, 1e-3, 0.0, 0.49, 0), (0.5, 1.0, -1e-7) + REAL_BAD), 2)
-    if name == "binary_focal_loss_with_logits":
+    if name in ("binary_focal_loss_with_logits", "binary_focal_loss"):
         _opt(c, kw, "gamma", lambda: c.scalar((2.0, 0.0, 0, 0.5, 1, 5.0), (-1.0,) + HUGE + REAL_BAD), 2)
         _opt(c, kw, "alpha", lambda: c.scalar((None, 0.25, 0.0, 1.0, 1), (-0.5, 1.5) + REAL_BAD), 2)
     if name == "multilabel_cross_entropy":
@@ -760,6 +765,10 @@ def _b_information(c, name):
         _opt(c, kw, "eps", lambda: c.scalar((None, 1e-7, 1e-3, 0.5, 0.999), (0.0, 1.0, -1e-7) + REAL_BAD), 2)
         _opt(c, kw, "return_grad", lambda: c.scalar((True, False, np.False_), BOOLS_BAD))
         return_grad = kw.get("return_grad", False)
+        if name == "cross_entropy":
+            _opt(c, kw, "renormalize", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 3)
+            _opt(c, kw, "label_smoothing", lambda: c.scalar((0.0, 0.1, 1.0, 0), (-0.1, 1.5) + REAL_BAD), 3)
+            _focal_options(c, kw, n_classes)
         if name == "kl_divergence":
             _opt(c, kw, "log_input", lambda: c.scalar((False, True, np.True_), BOOLS_BAD), 2)
             _opt(c, kw, "log_target", lambda: c.scalar((False, True), BOOLS_BAD), 2)
@@ -1109,6 +1118,7 @@ BUILDERS = {
     "binary_cross_entropy": _b_binary,
     "multilabel_cross_entropy": _b_binary,
     "binary_focal_loss_with_logits": _b_binary,
+    "binary_focal_loss": _b_binary,
     "cross_entropy": _b_information,
     "kl_divergence": _b_information,
     "entropy": _b_information,
