@@ -11,6 +11,7 @@
 
 from cython.parallel cimport prange
 
+from libc.stdint cimport uint8_t
 from _rows cimport floating, xent_ops, xent_stream_bytes
 
 
@@ -37,15 +38,20 @@ def bce_rows(
     const double[:] row_gscale, double smooth, double clip, bint from_logits,
     floating[:, ::1] loss, double[::1] partial, floating[:, ::1] grad, int n_threads,
     floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
+    const uint8_t[:, :] mask=None,
 ):
     """Binary cross-entropy of x (logits, or probabilities clipped to
     [clip, 1 - clip]) against t: per-task loss sums into partial, per-element
-    losses into loss and gradients into grad (each unless None)."""
+    losses into loss and gradients into grad (each unless None). mask (unless
+    None, x's shape, any strides): an element where it is 0 has weight 0."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
     cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
     cdef Py_ssize_t k, i, j0, m
     cdef Py_ssize_t ws = stride_of(weight), gst = stride_of(grad_loss)
     cdef Py_ssize_t pws = pos_weight.strides[0] // sizeof(double)
+    cdef bint masked = mask is not None
+    cdef Py_ssize_t ms = mask.strides[1] if masked else 0
+    cdef const uint8_t* mp
     cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef bint want_hess = hess is not None and want_grad
     # a gradient beyond the cache may be streamed (see _rows.pxd)
@@ -62,24 +68,25 @@ def bce_rows(
             lp = &loss[i, j0] if want_loss else NULL
             gp = &grad[i, j0] if want_grad else NULL
             hp = &hess[i, j0] if want_hess else NULL
+            mp = &mask[i, j0] if masked else NULL
             if floating is float:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
+                        mp, ms, &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
                 else:
                     partial[k] = xent_ops.bce_probs_f32(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
+                        mp, ms, &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
             else:
                 if from_logits:
                     partial[k] = xent_ops.bce_logits_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
+                        mp, ms, &grad_loss[i, j0], gst, row_gscale[i], smooth, lp, gp, stream, hp, hfac, hpol, hmin)
                 else:
                     partial[k] = xent_ops.bce_probs_f64(
                         &x[i, j0], &t[i, j0], m, &pos_weight[j0], pws, &weight[i, j0], ws,
-                        &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
+                        mp, ms, &grad_loss[i, j0], gst, row_gscale[i], smooth, clip, lp, gp)
 
 
 def first_outside_unit_interval(const floating[::1] a, int n_threads):

@@ -249,12 +249,12 @@ def fast_bce(x, target, bint return_grad, grad_out=None):
                     if f32:
                         part = xent_ops.bce_logits_f32(
                             <const float*>xv.buf + j0, <const float*>tv.buf + j0, m, &one, 0, &one32, 0,
-                            &one32, 0, scale, 0.0, NULL,
+                            NULL, 0, &one32, 0, scale, 0.0, NULL,
                             <float*>gv.buf + j0 if return_grad else NULL, 0, NULL, 1.0, 0, 0.0)
                     else:
                         part = xent_ops.bce_logits_f64(
                             <const double*>xv.buf + j0, <const double*>tv.buf + j0, m, &one, 0, &one, 0,
-                            &one, 0, scale, 0.0, NULL,
+                            NULL, 0, &one, 0, scale, 0.0, NULL,
                             <double*>gv.buf + j0 if return_grad else NULL, 0, NULL, 1.0, 0, 0.0)
                     total = part if j0 == 0 else total + part
                     j0 += CHUNK

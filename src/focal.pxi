@@ -31,13 +31,13 @@ def binary_focal_rows(
     bint has_alpha, const floating[:, :] weight, const floating[:, :] grad_loss,
     const double[:] row_gscale, double smooth, floating[:, ::1] loss, double[::1] partial,
     floating[:, ::1] grad, int n_threads, floating[:, ::1] hess=None, double hfac=1.0, int hpol=0, double hmin=0.0,
-    double probs_clip=-1.0,
+    double probs_clip=-1.0, const uint8_t[:, :] mask=None,
 ):
     """Element-wise binary focal loss from logits (xent_bfocal_ of
     xent_rows_typed.h), or with probs_clip >= 0 from probabilities x clipped
     to [probs_clip, 1 - probs_clip] in the cross-entropy (xent_bfocal_probs_;
     no hess): per-task sums into partial, per-element losses into loss and
-    gradients into grad (each unless None)."""
+    gradients into grad (each unless None). mask: as bce_rows'."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
     cdef Py_ssize_t per_row = (c + CHUNK - 1) // CHUNK if c > 0 else 0
     cdef Py_ssize_t k, i, j0, m
@@ -45,6 +45,9 @@ def binary_focal_rows(
     cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef bint want_hess = hess is not None and want_grad
     cdef double one = 1.0
+    cdef bint masked = mask is not None
+    cdef Py_ssize_t ms = mask.strides[1] if masked else 0
+    cdef const uint8_t* mp
     cdef floating* lp
     cdef floating* gp
     cdef floating* hp
@@ -57,22 +60,23 @@ def binary_focal_rows(
             lp = &loss[i, j0] if want_loss else NULL
             gp = &grad[i, j0] if want_grad else NULL
             hp = &hess[i, j0] if want_hess else NULL
+            mp = &mask[i, j0] if masked else NULL
             if probs_clip >= 0:
                 if floating is float:
                     partial[k] = xent_ops.bfocal_probs_f32(
-                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0],
+                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, mp, ms, &grad_loss[i, j0],
                         gst, row_gscale[i], smooth, probs_clip, gamma, alpha, has_alpha, lp, gp)
                 else:
                     partial[k] = xent_ops.bfocal_probs_f64(
-                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0],
+                        &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, mp, ms, &grad_loss[i, j0],
                         gst, row_gscale[i], smooth, probs_clip, gamma, alpha, has_alpha, lp, gp)
             elif floating is float:
                 partial[k] = xent_ops.bfocal_f32(
-                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
+                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, mp, ms, &grad_loss[i, j0], gst,
                     row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp, hp, hfac, hpol, hmin)
             else:
                 partial[k] = xent_ops.bfocal_f64(
-                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, &grad_loss[i, j0], gst,
+                    &x[i, j0], &t[i, j0], m, &one, 0, &weight[i, j0], ws, mp, ms, &grad_loss[i, j0], gst,
                     row_gscale[i], smooth, gamma, alpha, has_alpha, lp, gp, hp, hfac, hpol, hmin)
 
 

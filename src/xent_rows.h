@@ -41,18 +41,18 @@
     X(R, exp_##T, (R x))                                                                                \
     /* the element-wise binary losses (binary.pxi, focal.pxi) */                                       \
     X(double, bce_logits_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,    \
-                               const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,      \
+                               const R *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms, const R *g, ptrdiff_t gst, double gscale,      \
                                double smooth, R *loss, R *grad, int stream, R *hess, double hfac, \
                                int hpol, double hmin))                                                            \
     X(double, bce_probs_##T, (const R *p, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,     \
-                              const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,       \
+                              const R *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms, const R *g, ptrdiff_t gst, double gscale,       \
                               double smooth, double clip, R *loss, R *grad))                            \
     X(double, bfocal_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,        \
-                           const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,          \
+                           const R *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms, const R *g, ptrdiff_t gst, double gscale,          \
                            double smooth, double gamma, double alpha, int has_alpha, R *loss, R *grad, \
                            R *hess, double hfac, int hpol, double hmin))                                             \
     X(double, bfocal_probs_##T, (const R *x, const R *t, ptrdiff_t n, const double *pw, ptrdiff_t pws,  \
-                                 const R *w, ptrdiff_t ws, const R *g, ptrdiff_t gst, double gscale,    \
+                                 const R *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms, const R *g, ptrdiff_t gst, double gscale,    \
                                  double smooth, double clip, double gamma, double alpha, int has_alpha, \
                                  R *loss, R *grad))                                                     \
     X(void, sfocal_probs_##T, (const R *x, const R *t, const int64_t *labels, ptrdiff_t nrows,          \

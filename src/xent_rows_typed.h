@@ -291,6 +291,24 @@ static void XENT_G(xent_log_softmax_vjp_)(const XENT_T *lp, const XENT_T *g, XEN
 /* dst[l] = scale * src[l * stride] for l < len, with the common strides (0:
  * one repeated value, 1: contiguous) as plain vectorised loops */
 static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_t stride,
+                                        int len, double scale);
+
+/* The weights of len elements (as xent_gather_), 0 where the mask m (unless
+ * NULL; element l at m[l * ms]) is 0: the binary losses' where= */
+static inline void XENT_G(xent_weights_)(XENT_T *dst, const XENT_T *w, ptrdiff_t ws,
+                                         const uint8_t *m, ptrdiff_t ms, int len)
+{
+    XENT_G(xent_gather_)(dst, w, ws, len, 1.0);
+    if (m && ms == 1) {
+        for (int l = 0; l < len; l++)
+            dst[l] = m[l] ? dst[l] : (XENT_T)0;
+    } else if (m) {
+        for (int l = 0; l < len; l++)
+            dst[l] = m[l * ms] ? dst[l] : (XENT_T)0;
+    }
+}
+
+static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_t stride,
                                         int len, double scale)
 {
     if (stride == 0) {
@@ -316,7 +334,7 @@ static inline void XENT_G(xent_gather_)(XENT_T *dst, const XENT_T *src, ptrdiff_
     XENT_T wv[XENT_EB], gv[XENT_EB], pv[XENT_EB], lv[XENT_EB], gr[XENT_EB];       \
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {                               \
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;                     \
-        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);                     \
+        XENT_G(xent_weights_)(wv, w + j0 * ws, ws, m ? m + j0 * ms : NULL, ms, len); \
         XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);                \
         for (int l = 0; l < len; l++)                                             \
             pv[l] = (XENT_T)pw[pws ? (j0 + l) * pws : 0];                         \
@@ -413,7 +431,7 @@ static double XENT_G(xent_bce_logits_uniform_)(const XENT_T *x,
  * beyond the cache; the caller fences), where a kernel does that. */
 static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
                                        const double *pw, ptrdiff_t pws,
-                                       const XENT_T *w, ptrdiff_t ws,
+                                       const XENT_T *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms,
                                        const XENT_T *g, ptrdiff_t gst, double gscale,
                                        double smooth, XENT_T *loss, XENT_T *grad, int stream,
                                        XENT_T *hess, double hfac, int hpol, double hmin)
@@ -422,7 +440,7 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     /* Three simple loops per block (exp and 1/(1 + e); log1p(e) = log(u) +
      * (e - (u - 1)) / u from that reciprocal; the rest) instead of the shared
      * frame: GCC vectorises them, where it gives up on the fused body. */
-    if (ws == 0 && gst == 0 && pws == 0 && !hess) {
+    if (ws == 0 && gst == 0 && pws == 0 && !hess && !m) {
         XENT_T gv = (XENT_T)(gscale * (double)g[0]);
         return XENT_G(xent_bce_logits_uniform_)(x, t, n, (XENT_T)pw[0], w[0], gv * w[0],
                                                 smooth, loss, grad, stream);
@@ -432,7 +450,7 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     XENT_T wv[XENT_EB], gv[XENT_EB], pv[XENT_EB], lv[XENT_EB], gr[XENT_EB];
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
-        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);
+        XENT_G(xent_weights_)(wv, w + j0 * ws, ws, m ? m + j0 * ms : NULL, ms, len);
         XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);
         for (int l = 0; l < len; l++)
             pv[l] = (XENT_T)pw[pws ? (j0 + l) * pws : 0];
@@ -484,7 +502,7 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
  *   grad = gscale * g * w * ((1 - t') / (1 - p) - pw t' / p), 0 where p was clipped. */
 static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
                                       const double *pw, ptrdiff_t pws,
-                                      const XENT_T *w, ptrdiff_t ws,
+                                      const XENT_T *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms,
                                       const XENT_T *g, ptrdiff_t gst, double gscale,
                                       double smooth, double clip, XENT_T *loss, XENT_T *grad)
 {
@@ -516,7 +534,7 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
  * pw is unused (the frame's; pass one value). */
 static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
                                          const double *pw, ptrdiff_t pws,
-                                         const XENT_T *w, ptrdiff_t ws,
+                                         const XENT_T *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms,
                                          const XENT_T *g, ptrdiff_t gst, double gscale,
                                          double smooth, double clip, double gamma, double alpha,
                                          int has_alpha, XENT_T *loss, XENT_T *grad)
@@ -538,7 +556,7 @@ static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdi
     double total = 0.0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
-        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);
+        XENT_G(xent_weights_)(wv, w + j0 * ws, ws, m ? m + j0 * ms : NULL, ms, len);
         XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);
 #pragma omp simd
         for (int l = 0; l < len; l++) {
@@ -590,7 +608,7 @@ static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdi
  * (no 0 * inf at x = +-inf). pw is unused (the frame's; pass one value). */
 static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n,
                                    const double *pw, ptrdiff_t pws,
-                                   const XENT_T *w, ptrdiff_t ws,
+                                   const XENT_T *w, ptrdiff_t ws, const uint8_t *m, ptrdiff_t ms,
                                    const XENT_T *g, ptrdiff_t gst, double gscale,
                                    double smooth, double gamma, double alpha, int has_alpha,
                                    XENT_T *loss, XENT_T *grad, XENT_T *hess, double hfac, int hpol, double hmin)
@@ -613,7 +631,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
         int len = n - j0 < XENT_EB ? (int)(n - j0) : XENT_EB;
         const XENT_T *xb = x + j0, *tb = t + j0;
-        XENT_G(xent_gather_)(wv, w + j0 * ws, ws, len, 1.0);
+        XENT_G(xent_weights_)(wv, w + j0 * ws, ws, m ? m + j0 * ms : NULL, ms, len);
         XENT_G(xent_gather_)(gv, g + j0 * gst, gst, len, gscale);
 #pragma omp simd
         for (int l = 0; l < len; l++) {

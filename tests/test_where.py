@@ -182,6 +182,7 @@ ELEMENT_LOSSES = [
     ("binary_cross_entropy_with_logits", lambda rng, s: rng.standard_normal(s) * 3),
     ("binary_cross_entropy", lambda rng, s: rng.random(s) * 0.98 + 0.01),
     ("binary_focal_loss_with_logits", lambda rng, s: rng.standard_normal(s) * 3),
+    ("binary_focal_loss", lambda rng, s: rng.random(s) * 0.98 + 0.01),
 ]
 
 
@@ -218,3 +219,35 @@ def test_element_losses_where(name, make, dtype):
     with pytest.raises(TypeError, match="where: expected a boolean array"):
         fn(x, t, where=w.astype(np.int8), return_grad=True, grad_out=out)
     assert np.all(out == 3.0)
+
+
+@pytest.mark.parametrize("name,make", ELEMENT_LOSSES, ids=[n for n, _ in ELEMENT_LOSSES])
+def test_element_where_is_read_by_the_kernel(name, make):
+    """The mask is read through its strides (no weight array of the input's
+    shape): every layout gives the bits of the contiguous mask, and a call
+    allocates far less than the input's size."""
+    import tracemalloc
+
+    fn = getattr(xent, name)
+    rng = np.random.default_rng(3)
+    x = make(rng, (1000, 1000)).astype(np.float32)
+    t = (rng.random((1000, 1000)) > 0.5).astype(np.float32)
+    w = rng.random((1000, 1000)) > 0.3
+    want = fn(x, t, where=w, reduction="none")
+    big = np.zeros((1000, 2000), bool)
+    big[:, ::2] = w
+    for layout in (w[::-1][::-1], big[:, ::2], np.asfortranarray(w)):
+        np.testing.assert_array_equal(fn(x, t, where=layout, reduction="none"), want)
+    rows = w[:, :1]  # (a mask per row: the bits of the rows taken alone)
+    np.testing.assert_array_equal(fn(x, t, where=rows, reduction="none"),
+                                  np.where(rows, fn(x, t, reduction="none"), 0))
+    fn(x, t, where=w)  # (warm)
+    for mask, bound in ((w, x.nbytes // 8), (np.ones((), bool), x.nbytes // 8),
+                        # (a mask broadcast along the rows, the elements taken as one
+                        # run: copied as bytes, a quarter of float32 weights)
+                        (w[:1], x.size + x.nbytes // 8)):
+        tracemalloc.start()
+        fn(x, t, where=mask)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < bound, (mask.shape, peak)  # (the weights as an array: x.nbytes)

@@ -50,8 +50,10 @@ ELEMENT_WHERE_DOC = """where : array_like of bool, optional
         is False counts for nothing (loss 0, gradient 0, whatever its logit
         or weight, NaN and infinities included; targets and probabilities
         are still checked to lie in [0, 1] everywhere), and ``"mean"``
-        divides by the number of elements kept. Applied as a weight of 0 in
-        the kernels (the weights are then one array of the input's shape)."""
+        divides by the number of elements kept. Read by the kernels through
+        its strides (a weight of 0 where False); only a mask that is neither
+        contiguous nor one value is copied (as bytes) when the elements are
+        taken as one run (a mask per row with no ``pos_weight`` per column)."""
 
 _OPTIONS_DOC = """\
     target : array_like
@@ -148,15 +150,14 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
                 f"last axis), got shape {pw.shape}")
     pw = np.broadcast_to(np.ascontiguousarray(pw.reshape(-1)), (c,))  # stride 0 for one value
     w = _broadcast(1.0 if weight is None else weight, "weight", x.shape, cdt)
-    n_kept = None
-    if where is not None:  # (an element left out is an element of weight 0: skipped)
+    n_kept = m = None
+    if where is not None:  # (an element left out has weight 0 in the kernel: skipped)
         m = mask_array(where)
         try:
             m = np.broadcast_to(m, x.shape)
         except ValueError:
             raise ValueError(f"where: expected a boolean array broadcastable to the shape "
                              f"{x.shape} of {name}, got shape {m.shape}") from None
-        w = np.where(m, w, cdt.type(0))
         n_kept = int(np.count_nonzero(m))
     gl = upstream_grad(grad_loss, reduction, x.shape, cdt)
     g = gl if reduction == "none" else np.broadcast_to(np.ones((), cdt), x.shape)
@@ -174,6 +175,8 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
             w = np.ascontiguousarray(w)
         if not _flat(g):
             g = np.ascontiguousarray(g)
+        if m is not None and not _flat(m):  # (bytes: a mask per row, say)
+            m = np.ascontiguousarray(m)
         kshape = (1, x.size)
     nt = _threads.threads_for(n_threads, _k.n_tasks(*kshape), x.size)
     # O(N*C) checks, unavoidable: the targets (and probabilities) are the data
@@ -189,7 +192,9 @@ def _prepare(name, x, target, pos_weight, weight, label_smoothing, reduction, re
     gs = 1.0 if reduction == "none" else float(gl)
     if kshape != shape2d:
         pw = np.broadcast_to(pw[:1], (x.size,))
-    return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(kshape),
+    if m is not None:  # (the kernels read it as bytes, through its strides)
+        m = m.view(np.uint8).reshape(kshape)
+    return dict(x=x, x_rows=x_rows, t_rows=t_rows, pw=pw, w=w.reshape(kshape), mask=m,
                 g=g.reshape(kshape), row_gscale=np.broadcast_to(gs * scale, (kshape[0],)),
                 smooth=eps, reduction=reduction, scale=scale, dtype=dtype, cdt=cdt,
                 shape2d=shape2d, kshape=kshape, return_grad=return_grad, grad_out=grad_out,
@@ -223,7 +228,7 @@ def _run(p, from_logits, clip=0.0):
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
     kernel("bce_rows", cdt)(
         p["x_rows"], p["t_rows"], p["pw"], p["w"], p["g"], p["row_gscale"], p["smooth"],
-        clip, from_logits, loss, partial, grad, p["nt"])
+        clip, from_logits, loss, partial, grad, p["nt"], mask=p["mask"])
     return partial, loss, grad
 
 

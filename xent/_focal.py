@@ -88,7 +88,8 @@ def binary_focal_loss_with_logits(logits: ArrayLike, target: ArrayLike, *, gamma
     ``apply_class_balancing=False`` is ``alpha=None`` here, and
     ``apply_class_balancing=True, alpha=a`` is ``alpha=a``. Keras averages
     over the last axis per sample and then over samples, which for equal
-    row lengths is the mean over all elements (``"mean"``).
+    row lengths is the mean over all elements (``"mean"``). On
+    probabilities: :func:`binary_focal_loss`.
 
     Examples
     --------
@@ -120,7 +121,8 @@ def _binary_focal(name, x, target, gamma, alpha, weight, where, label_smoothing,
     partial = np.empty(_k.n_tasks(*shape2d), dtype=np.float64)
     kernel("binary_focal_rows", cdt)(
         p["x_rows"], p["t_rows"], g, 0.0 if a is None else a, a is not None, p["w"], p["g"],
-        p["row_gscale"], p["smooth"], loss, partial, grad, p["nt"], probs_clip=clip)
+        p["row_gscale"], p["smooth"], loss, partial, grad, p["nt"], probs_clip=clip,
+        mask=p["mask"])
     return _binary._finish(p, partial, loss, grad)
 
 
@@ -267,7 +269,9 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
     alpha). With class indices it runs on the softmax family's paths (one
     ``exp`` per element, the focal terms once per row); with probability
     targets, one ``exp`` per element for an integer ``gamma`` up to 4 (two
-    ``exp`` and a ``log`` more otherwise).
+    ``exp`` and a ``log`` more otherwise). On probabilities (Keras'
+    ``from_logits=False``) the same terms are :func:`cross_entropy`'s with
+    ``gamma`` and ``alpha``.
 
     Examples
     --------
@@ -297,9 +301,9 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
             rows.data(cdt), labels, al, g, p["ignore_index"], p["grad_scale"], loss, grad, p["nt"],
             sample_weight=sw)
     else:
-        target = None
+        t_rows = None
         if labels is None:
-            target = Rows(p["t"], rows.axes).data(cdt)
+            t_rows = Rows(p["t"], rows.axes).data(cdt)
         else:  # (smoothed labels: every class has a term; ignored rows as weight 0)
             ignored = labels == p["ignore_index"]
             if ignored.any():
@@ -309,7 +313,7 @@ def softmax_focal_loss(logits: ArrayLike, target: ArrayLike, *, gamma: float = 2
         # sample weights enter it, and the per-row losses, O(N), below)
         gs = p["grad_scale"] if sw is None else p["grad_scale"] * sw
         total = kernel("softmax_focal_rows", cdt)(
-            rows.data(cdt), target, al, g, gs, loss, grad, p["nt"], labels=labels, smooth=smooth)
+            rows.data(cdt), t_rows, al, g, gs, loss, grad, p["nt"], labels=labels, smooth=smooth)
         if sw is not None:
             loss = np.where(sw == 0, 0.0, loss * sw)
             if grad is not None:

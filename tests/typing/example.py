@@ -48,7 +48,11 @@ def main() -> Dict[str, Any]:
     bce_p = xent.binary_cross_entropy(xent.softmax(x), np.zeros_like(x), eps=1e-7)
     multi = xent.multilabel_cross_entropy(x, x > 0, class_reduction="mean", reduction="none")
     focal = xent.binary_focal_loss_with_logits(x, x > 0, gamma=2.0, alpha=0.25)
-    sfocal, sfocal_grad = xent.softmax_focal_loss(x, y, gamma=1.5, return_grad=True)
+    sfocal, sfocal_grad = xent.softmax_focal_loss(x, y, gamma=1.5, return_grad=True,
+                                                  label_smoothing=0.1)
+    pfocal, pfocal_grad = xent.binary_focal_loss(xent.softmax(x), x > 0, gamma=2.0, eps=1e-7,
+                                                 return_grad=True)
+    cfocal = xent.cross_entropy(y, xent.softmax(x), gamma=2.0, alpha=0.25, renormalize=True)
     assert multi.shape == (8,) and bce_grad.shape == sfocal_grad.shape == x.shape
 
     # the log-sum-exp family
