@@ -88,7 +88,8 @@ def softmax_focal_rows(
     """Per-row softmax focal loss against probability targets (the rows of
     xent_sfocal_probs_, xent_class_typed.h; class indices without smoothing
     take the softmax family's paths), or class labels (target None; a label
-    outside [0, C) gives its row no target mass): alpha holds one factor per
+    outside [0, C) gives its row only the smoothing's mass: the caller gives
+    such rows, ignored ones, a gradient scale of 0): alpha holds one factor per
     class, smooth the label smoothing of the targets, grad (unless None; it
     may be x) gets the gradient. A task is a run of rows of at most
     XENT_SF_TASK values (or one row); each thread has a workspace of

@@ -175,7 +175,7 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
             # d out / d q_y as dq / q_y: dq = -1 for the cross-entropy
             dq = -1.0
             if focal:  # (as xent_focal_core_: a zero factor or power gives 0, 0^0 = 1)
-                l1 = log1p(-qy) if qy < 1 else log1p(-1.0)
+                l1 = log1p(-qy) if qy < 1 or qy != qy else log1p(-1.0)  # (NaN stays)
                 w = 1.0 if gamma == 0 else exp(gamma * l1)
                 w1 = exp((gamma - 1) * l1)
                 k = alpha[y]
@@ -192,6 +192,6 @@ def labels_rows(const long long[::1] labels, const floating[:, ::1] q, bint clip
                         for j in range(c):
                             if not masked or where[i, j] != 0:
                                 grad[i, j] = <floating>(-k * dq)
-                        grad[i, y] = <floating>(k * (dq / qy) - k * dq)
-                elif not clipped:
-                    grad[i, y] = <floating>(f[i] * (dq / qy))
+                        grad[i, y] = <floating>(k * (0.0 if dq == 0 else dq / qy) - k * dq)
+                elif not clipped:  # (a zero factor: 0, also at q_y = 0)
+                    grad[i, y] = <floating>(f[i] * (0.0 if dq == 0 else dq / qy))

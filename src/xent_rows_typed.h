@@ -497,6 +497,18 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     return total;
 }
 
+/* The probability losses' clip [clip, 1 - clip] in XENT_T, kept inside
+ * (0, 1) when clip > 0 is tiny */
+static inline void XENT_G(xent_probs_bounds_)(double clip, XENT_T *lo, XENT_T *hi)
+{
+    *lo = (XENT_T)clip;
+    *hi = (XENT_T)(1.0 - clip);
+    if (clip > 0 && *lo == 0)
+        *lo = (XENT_T)(sizeof(XENT_T) == 4 ? 1.40129846e-45 : 4.9406564584124654e-324);
+    if (clip > 0 && *hi == 1)
+        *hi = (XENT_T)(sizeof(XENT_T) == 4 ? 0.99999994039535522 : 0.99999999999999989);
+}
+
 /* From probabilities x clipped to [clip, 1 - clip]:
  *   loss = -w * (pw t' log p + (1 - t') log(1 - p)),
  *   grad = gscale * g * w * ((1 - t') / (1 - p) - pw t' / p), 0 where p was clipped. */
@@ -506,12 +518,8 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
                                       const XENT_T *g, ptrdiff_t gst, double gscale,
                                       double smooth, double clip, XENT_T *loss, XENT_T *grad)
 {
-    /* the bounds in XENT_T, kept inside (0, 1) when clip > 0 is tiny */
-    XENT_T lo = (XENT_T)clip, hi = (XENT_T)(1.0 - clip);
-    if (clip > 0 && lo == 0)
-        lo = (XENT_T)(sizeof(XENT_T) == 4 ? 1.40129846e-45 : 4.9406564584124654e-324);
-    if (clip > 0 && hi == 1)
-        hi = (XENT_T)(sizeof(XENT_T) == 4 ? 0.99999994039535522 : 0.99999999999999989);
+    XENT_T lo, hi;
+    XENT_G(xent_probs_bounds_)(clip, &lo, &hi);
     XENT_BINARY_LOOP({
         XENT_T pc = xj < lo ? lo : (xj > hi ? hi : xj);
         XENT_T pos_c = pwj * tj, neg_c = 1 - tj;
@@ -521,6 +529,35 @@ static double XENT_G(xent_bce_probs_)(const XENT_T *x, const XENT_T *t, ptrdiff_
         lj = -(pos + neg);
         gj = xj < lo || xj > hi ? 0 : d; /* (a NaN p is not clipped: NaN) */
     })
+}
+
+/* The focal powers of len values o in [0, 1]: w = o^gamma, w1 = o^(gamma - 1)
+ * (0^0 = 1); an integer gamma up to 4 by products (exact to gamma roundings,
+ * and no exp or log), else exp(gamma log o). Each step one vectorised loop. */
+static inline void XENT_G(xent_focal_pow_)(const double *o, int len, double gamma, double *w,
+                                           double *w1)
+{
+    const int gi = gamma >= 0 && gamma <= 4 && gamma == (double)(int)gamma ? (int)gamma : -1;
+    if (gi >= 0) {
+        for (int l = 0; l < len; l++)
+            w1[l] = 1.0;
+        for (int k = 1; k < gi; k++) {
+#pragma omp simd
+            for (int l = 0; l < len; l++)
+                w1[l] *= o[l];
+        }
+#pragma omp simd
+        for (int l = 0; l < len; l++)
+            w[l] = gi == 0 ? 1.0 : w1[l] * o[l];
+        return;
+    }
+    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+#pragma omp simd
+    for (int l = 0; l < len; l++) {
+        double lo = XENT_F(xent_log_)(o[l]);
+        w[l] = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lo, elo, ehi);
+        w1[l] = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lo, elo, ehi);
+    }
 }
 
 /* Binary focal loss from probabilities x (Keras' from_logits=False), every
@@ -539,19 +576,14 @@ static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdi
                                          double smooth, double clip, double gamma, double alpha,
                                          int has_alpha, XENT_T *loss, XENT_T *grad)
 {
-    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
-    /* the bounds as bce_probs_ takes them, in XENT_T, inside (0, 1) */
-    XENT_T lo_t = (XENT_T)clip, hi_t = (XENT_T)(1.0 - clip);
-    if (clip > 0 && lo_t == 0)
-        lo_t = (XENT_T)(sizeof(XENT_T) == 4 ? 1.40129846e-45 : 4.9406564584124654e-324);
-    if (clip > 0 && hi_t == 1)
-        hi_t = (XENT_T)(sizeof(XENT_T) == 4 ? 0.99999994039535522 : 0.99999999999999989);
+    XENT_T lo_t, hi_t;
+    XENT_G(xent_probs_bounds_)(clip, &lo_t, &hi_t);
     const double lo = (double)lo_t, hi = (double)hi_t;
     const double a1 = has_alpha ? alpha : 1.0, a0 = has_alpha ? 1.0 - alpha : 1.0;
     const double sa = 1.0 - smooth, sb = 0.5 * smooth;
     (void)pws;
-    double pv[XENT_EB], tv[XENT_EB], lpc[XENT_EB], l1p[XENT_EB], lq[XENT_EB], ld[XENT_EB],
-           grd[XENT_EB];
+    double pv[XENT_EB], tv[XENT_EB], lpc[XENT_EB], l1p[XENT_EB], qv[XENT_EB], qg[XENT_EB],
+           qg1[XENT_EB], ld[XENT_EB], grd[XENT_EB];
     XENT_T wv[XENT_EB], gv[XENT_EB];
     double total = 0.0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += XENT_EB) {
@@ -566,8 +598,9 @@ static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdi
             tv[l] = td;
             lpc[l] = XENT_F(xent_log_)(pc);
             l1p[l] = XENT_F(xent_log1p_)(pc < 1.0 ? -pc : -1.0);
-            lq[l] = XENT_F(xent_log_)(td * (1.0 - p) + (1.0 - td) * p);
+            qv[l] = td * (1.0 - p) + (1.0 - td) * p;
         }
+        XENT_G(xent_focal_pow_)(qv, len, gamma, qg, qg1);
 #pragma omp simd reduction(+ : total)
         for (int l = 0; l < len; l++) {
             double p = pv[l], td = tv[l], pc = p < lo ? lo : (p > hi ? hi : p);
@@ -575,13 +608,11 @@ static double XENT_G(xent_bfocal_probs_)(const XENT_T *x, const XENT_T *t, ptrdi
             double ce = -((pos_c == 0 ? 0.0 : pos_c * lpc[l]) + (neg_c == 0 ? 0.0 : neg_c * l1p[l]));
             double dce = (neg_c == 0 ? 0.0 : neg_c / (1.0 - pc)) - (pos_c == 0 ? 0.0 : pos_c / pc);
             dce = p < lo || p > hi ? 0.0 : dce; /* (a NaN p is not clipped: NaN) */
-            double qg = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lq[l], elo, ehi);
-            double qg1 = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lq[l], elo, ehi);
-            double extra = gamma * qg1 * (1.0 - 2.0 * td) * ce;
+            double extra = gamma * qg1[l] * (1.0 - 2.0 * td) * ce;
             extra = gamma != 0 && ce != 0 && td != 0.5 ? extra : 0.0;
             double a = a1 * td + a0 * (1.0 - td), wd = (double)wv[l], gd = (double)gv[l];
-            double lj = qg != 0 ? wd * a * (qg * ce) : 0.0;
-            double gj = gd * wd * a * ((qg != 0 ? qg * dce : 0.0) + extra);
+            double lj = qg[l] != 0 ? wd * a * (qg[l] * ce) : 0.0;
+            double gj = gd * wd * a * ((qg[l] != 0 ? qg[l] * dce : 0.0) + extra);
             /* a zero weight, alpha term or upstream gradient: 0, even for an infinite term */
             lj = a != 0 && wd != 0 ? lj : 0.0;
             grd[l] = a != 0 && wd != 0 && gd != 0 ? gj : 0.0;
@@ -757,15 +788,18 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
  * infinite or NaN the plain sum (inf or NaN) is the value.
  *
  * xent_info_terms_: the terms tv and gradients of len (<= XENT_EB) values. */
-static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
+static inline double XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, int len,
                                             int mode, double clo, double chi, double f,
                                             const double *fv, double *tv, XENT_T *go, XENT_T *to,
                                             const uint8_t *wm, double qs, double sm1, double sm2,
-                                            double gamma, const double *av)
+                                            double gamma, const double *av, int usum)
 {
     /* (qs: q's factor before the clip, 1 / its row sum with renormalisation;
      * p becomes sm1 p + sm2, the label smoothing: 1 and 0 without; gamma and
-     * av, each value's class factor: the focal mode's) */
+     * av, each value's class factor: the focal mode's; usum: return the sum
+     * of q_j dterm/dq_j over the entries kept and not clipped (-p_j for the
+     * cross-entropy, a_j D_j for the focal terms): the renormalisation's) */
+    double u_total = 0.0;
     double pv[XENT_EB], qv[XENT_EB], lq[XENT_EB], lr[XENT_EB], lp[XENT_EB];
     const int logq = mode & XENT_INFO_LOG_Q, logp = mode & XENT_INFO_LOG_P;
     mode &= 3;
@@ -832,7 +866,7 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
                 go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
             }
         }
-        return;
+        return 0.0; /* (no renormalisation of log inputs) */
     }
     if (mode == 1) {
 #pragma omp simd
@@ -872,17 +906,18 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
     } else if (mode == XENT_INFO_FOCAL) {
         /* the focal terms -a p (1 - q)^gamma log q (xent_focal_core_ with q
          * for the softmax), a D into lr: the gradient is f a D / q */
-        const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+        double w[XENT_EB], w1[XENT_EB];
 #pragma omp simd
         for (int l = 0; l < len; l++) {
             lq[l] = XENT_F(xent_log_)(qv[l]);
-            lp[l] = XENT_F(xent_log1p_)(qv[l] < 1.0 ? -qv[l] : -1.0); /* log(1 - q) */
+            /* 1 - q (exact for q >= 1/2), 0 above 1, NaN for NaN */
+            lp[l] = qv[l] < 1.0 ? 1.0 - qv[l] : (qv[l] == qv[l] ? 0.0 : qv[l]);
         }
+        XENT_G(xent_focal_pow_)(lp, len, gamma, w, w1);
 #pragma omp simd
         for (int l = 0; l < len; l++) {
-            double w = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lp[l], elo, ehi);
-            double w1 = XENT_F(xent_exp_)((gamma - 1.0) * lp[l], elo, ehi), d;
-            tv[l] = XENT_F(xent_focal_core_)(lq[l], qv[l], w, w1, gamma, av[l] * pv[l], &d);
+            double d;
+            tv[l] = XENT_F(xent_focal_core_)(lq[l], qv[l], w[l], w1[l], gamma, av[l] * pv[l], &d);
             lr[l] = d;
         }
     } else {
@@ -906,13 +941,23 @@ static inline void XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb, 
 #pragma omp simd
         for (int l = 0; l < len; l++) {
             double qd = (double)qb[l] * qs;
-            double r = mode == XENT_INFO_FOCAL ? lr[l] / qv[l] : -(pv[l] / qv[l]);
+            /* (a zero factor a_j: 0, also at q = 0) */
+            double r = mode == XENT_INFO_FOCAL ? (lr[l] == 0 ? 0.0 : lr[l] / qv[l]) : -(pv[l] / qv[l]);
             double g = (fv ? fv[l] : f) * r; /* (f * p may underflow) */
             g = qd < clo ? 0.0 : g;
             g = qd > chi ? 0.0 : g;
             go[l] = (XENT_T)(pv[l] == 0 ? 0.0 : g);
         }
     }
+    if (usum) {
+#pragma omp simd reduction(+ : u_total)
+        for (int l = 0; l < len; l++) {
+            double qd = (double)qb[l] * qs;
+            double u = mode == XENT_INFO_FOCAL ? lr[l] : -pv[l];
+            u_total += (qd < clo || qd > chi || pv[l] == 0) ? 0.0 : u;
+        }
+    }
+    return u_total;
 }
 
 /* XENT_LANES values v added to the lanes: raw (plain) and acc - comp
@@ -953,39 +998,30 @@ static inline void XENT_G(xent_info_mask_)(const uint8_t *w, ptrdiff_t wrs, ptrd
 
 /* Renormalisation (Keras' probability losses): q's row sum over the kept
  * entries, and after the terms, the gradient's term of the sum. With
- * q_j = r_j / s and the gradient g_j = f qs dL/dq_j already in the row (0 off
- * the mask and where clipped), dL/dr_k is g_k - sum_j g_j q_j over the kept
- * entries, for any mode's terms. */
-static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, const XENT_T *gr, ptrdiff_t C,
-                                        const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs,
-                                        ptrdiff_t i, double qs)
+ * q_j = r_j / s, dL/dr_k = (dL/dq_k - sum_j q_j dL/dq_j) / s over the kept
+ * entries: the terms wrote f qs dL/dq_k; every kept entry gets
+ * add = -f qs U, U = sum_j q_j dL/dq_j (xent_info_terms_' usum: no product
+ * of an infinite derivative and a zero q). */
+static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, ptrdiff_t C, const uint8_t *w,
+                                        ptrdiff_t wrs, ptrdiff_t wcs, ptrdiff_t i)
 {
-    /* gr NULL: the sum of the kept q_j; else sum of g_j q_j qs */
     uint8_t mv[XENT_EB];
     double s = 0.0;
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
         int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
         if (w)
             XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
-        if (gr) {
 #pragma omp simd reduction(+ : s)
-            for (int l = 0; l < len; l++)
-                s += (!w || mv[l]) ? (double)gr[j0 + l] * ((double)qr[j0 + l] * qs) : 0.0;
-        } else {
-#pragma omp simd reduction(+ : s)
-            for (int l = 0; l < len; l++)
-                s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
-        }
+        for (int l = 0; l < len; l++)
+            s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
     }
     return s;
 }
 
-static void XENT_G(xent_info_renorm_grad_)(const XENT_T *qr, XENT_T *gr, ptrdiff_t C,
-                                           const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs,
-                                           ptrdiff_t i, double qs)
+static void XENT_G(xent_info_renorm_grad_)(XENT_T *gr, ptrdiff_t C, const uint8_t *w,
+                                           ptrdiff_t wrs, ptrdiff_t wcs, ptrdiff_t i, double add)
 {
     uint8_t mv[XENT_EB];
-    const double add = -XENT_G(xent_info_rowsum_)(qr, gr, C, w, wrs, wcs, i, qs);
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
         int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
         if (w)
@@ -1027,7 +1063,7 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
                 XENT_G(xent_info_terms_)(p + i0 * C, q + i0 * C, (int)(nr * C), mode, clo, chi,
                                          f[0], fs ? fv : NULL, tv, grad ? grad + i0 * C : NULL,
                                          terms ? terms + i0 * C : NULL, w ? mv : NULL, 1.0, sm1,
-                                         sm2, gamma, av);
+                                         sm2, gamma, av, 0);
             for (ptrdiff_t r = 0; r < nr; r++) {
                 const double *tr = tv + r * C;
                 double sr = 0.0, s = 0.0, c = 0.0;
@@ -1050,15 +1086,16 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const XENT_T *pr = p + i * C, *qr = q + i * C;
         double acc[XENT_LANES] = {0}, comp[XENT_LANES] = {0}, raw[XENT_LANES] = {0};
-        const double qs = renorm ? 1.0 / XENT_G(xent_info_rowsum_)(qr, NULL, C, w, wrs, wcs, i, 1.0) : 1.0;
+        const double qs = renorm ? 1.0 / XENT_G(xent_info_rowsum_)(qr, C, w, wrs, wcs, i) : 1.0;
+        double usum = 0.0;
         for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
             int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
             if (w)
                 XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
-            XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs] * qs, NULL,
+            usum += XENT_G(xent_info_terms_)(pr + j0, qr + j0, len, mode, clo, chi, f[i * fs] * qs, NULL,
                                      tv, grad ? grad + i * C + j0 : NULL,
                                      terms ? terms + i * C + j0 : NULL, w ? mv : NULL, qs, sm1, sm2,
-                                     gamma, alpha ? alpha + j0 : NULL);
+                                     gamma, alpha ? alpha + j0 : NULL, renorm && grad);
             int l = 0;
             for (; l + XENT_LANES <= len; l += XENT_LANES)
                 XENT_G(xent_info_lanes_)(tv + l, raw, acc, comp);
@@ -1079,7 +1116,7 @@ static void XENT_G(xent_info_)(const XENT_T *p, const XENT_T *q, ptrdiff_t nrows
         }
         out[i] = sr - sr == 0 ? s : sr;
         if (renorm && grad)
-            XENT_G(xent_info_renorm_grad_)(qr, grad + i * C, C, w, wrs, wcs, i, qs);
+            XENT_G(xent_info_renorm_grad_)(grad + i * C, C, w, wrs, wcs, i, -f[i * fs] * qs * usum);
     }
 }
 

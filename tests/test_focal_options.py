@@ -327,3 +327,41 @@ def test_bad_input(call, kw, exc, words):
         else:
             xent.softmax_focal_loss(q, np.array([0, 1, 2, 3]), return_grad=True, grad_out=g, **kw)
     assert np.all(g == 7.0)  # (nothing written)
+
+
+def test_nan_and_edge_probabilities():
+    # a NaN probability with target mass is NaN (not a 0 from a vanished power),
+    # with and without labels; q = 1 exactly is 0 with a 0 gradient
+    q = np.array([[np.nan, 0.5, 0.5], [1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+    p = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    for gamma in (2.0, 0.5):
+        v, g = xent.cross_entropy(p, q, gamma=gamma, return_grad=True)
+        assert np.isnan(v[0]) and v[1] == 0 and np.isfinite(v[2])
+        assert np.all(g[1] == 0)
+        v, g = xent.cross_entropy(np.array([0, 0, 2]), q, gamma=gamma, return_grad=True)
+        assert np.isnan(v[0]) and v[1] == 0 and np.isfinite(v[2])
+        assert np.all(g[1] == 0)
+    b = xent.binary_focal_loss(np.array([np.nan, 0.3]), np.array([1.0, 1.0]), reduction="none")
+    assert np.isnan(b[0]) and np.isfinite(b[1])
+
+
+def test_review_cases():
+    # a class factor of 0 at q = 0: its term and gradient are 0 (not 0/0)
+    q = np.array([[0.0, 1.0]])
+    for p in (np.array([[1.0, 0.0]]), np.array([0])):
+        for gamma in (2.0, 0.0):
+            v, g = xent.cross_entropy(p, q, gamma=gamma, alpha=[0.0, 1.0], return_grad=True)
+            assert v[0] == 0 and np.all(g == 0), (p, gamma, v, g)
+    # renormalisation without a clip, an unclipped q_j = 0 under target mass: its own
+    # entry -inf, the others the finite term of the sum (as with class labels)
+    q = np.array([[0.0, 0.6, 0.4]])
+    for p in (np.array([[1.0, 0.0, 0.0]]), np.array([0])):
+        v, g = xent.cross_entropy(p, q, renormalize=True, return_grad=True)
+        assert g[0, 0] == -np.inf and np.array_equal(g[0, 1:], [1.0, 1.0]), g
+    # float32: a huge derivative of one entry does not spoil the others
+    p = np.array([[0.5, 0.5]], np.float32)
+    q = np.array([[1e-40, 1.0]], np.float32)
+    v, g = xent.cross_entropy(p, q, renormalize=True, return_grad=True)
+    g64 = xent.cross_entropy(p.astype(np.float64), q.astype(np.float64), renormalize=True,
+                             return_grad=True)[1]
+    assert np.isfinite(v[0]) and g[0, 1] == np.float32(g64[0, 1]), (g, g64)

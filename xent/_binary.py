@@ -51,9 +51,9 @@ ELEMENT_WHERE_DOC = """where : array_like of bool, optional
         or weight, NaN and infinities included; targets and probabilities
         are still checked to lie in [0, 1] everywhere), and ``"mean"``
         divides by the number of elements kept. Read by the kernels through
-        its strides (a weight of 0 where False); only a mask that is neither
-        contiguous nor one value is copied (as bytes) when the elements are
-        taken as one run (a mask per row with no ``pos_weight`` per column)."""
+        its strides (a weight of 0 where False), not expanded into weights; a
+        broadcast mask that cannot be viewed in the kernels' layout (one run
+        of the elements, or rows of the last axis) is copied as bytes."""
 
 _OPTIONS_DOC = """\
     target : array_like

@@ -335,8 +335,10 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
         The focal loss on probabilities (Lin et al. 2017; Keras'
         ``CategoricalFocalCrossentropy(from_logits=False)``): each term
         becomes ``-alpha_j p_j (1 - q_j)**gamma log(q_j)``, ``q`` taken after
-        the renormalisation and the clip, the power in log space. 0 with no
-        ``alpha`` is the cross-entropy (its own terms, not a power of 1).
+        the renormalisation and the clip (a ``q`` above 1 counts as 1 in
+        the power; an integer ``gamma`` up to 4 by products, others as
+        ``exp(gamma * log(1 - q))``). 0 with no ``alpha`` is the
+        cross-entropy (its own terms, not a power of 1).
     alpha : float or array_like of shape (C,), optional
         The focal loss's per-class factors (a scalar applies to every class;
         None is 1). Keras' default is 0.25.
