@@ -14,6 +14,10 @@ import os
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Keras 3 runs its live parity tests on the PyTorch backend (installed with the
+# peers; Keras' default, TensorFlow, is not): set before Keras is imported.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
