@@ -556,7 +556,10 @@ static inline void XENT_G(xent_focal_pow_)(const double *o, int len, double gamm
     for (int l = 0; l < len; l++) {
         double lo = XENT_F(xent_log_)(o[l]);
         w[l] = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lo, elo, ehi);
-        w1[l] = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lo, elo, ehi);
+        /* (finite: o^(gamma-1) of an o near 0 with gamma < 1 would overflow,
+         * where its products with o's powers vanish) */
+        double v1 = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lo, elo, ehi);
+        w1[l] = v1 < 1e300 ? v1 : 1e300;
     }
 }
 
@@ -646,9 +649,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
 {
     /* staged simple loops over a block (GCC vectorises each; it gives up on
      * the fused body, as in xent_bce_logits_) */
-    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
-    /* gamma as a small integer (q^gamma by products), else -1 */
-    const int gi = gamma >= 0 && gamma <= 16 && gamma == (double)(int)gamma ? (int)gamma : -1;
+    /* (the powers of q: xent_focal_pow_) */
     const double sa = 1.0 - smooth, sb = 0.5 * smooth, gm1 = gamma - 1.0;
     /* a = a1 t' + a0 (1 - t'): 1 without alpha */
     const double a1 = has_alpha ? alpha : 1.0, a0 = has_alpha ? 1.0 - alpha : 1.0;
@@ -692,28 +693,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
             double p = xd >= 0 ? r : e * r, omp = xd >= 0 ? e * r : r;
             qv[l] = td * omp + (1.0 - td) * p;
         }
-        if (gi >= 0) { /* an integer gamma (2, the usual one): products */
-            for (int l = 0; l < len; l++)
-                qg1[l] = 1.0;
-            for (int k = 1; k < gi; k++) {
-#pragma omp simd
-                for (int l = 0; l < len; l++)
-                    qg1[l] *= qv[l];
-            }
-#pragma omp simd
-            for (int l = 0; l < len; l++)
-                qg[l] = gi == 0 ? 1.0 : qg1[l] * qv[l];
-        } else {
-#pragma omp simd
-            for (int l = 0; l < len; l++) {
-                double lq = XENT_F(xent_log_)(qv[l]);
-                qg[l] = XENT_F(xent_exp_)(gamma * lq, elo, ehi);
-                /* (finite: q^(gamma-1) of a q near 0 with gamma < 1 would
-                 * overflow, where its products with q's powers vanish) */
-                double w1 = XENT_F(xent_exp_)(gm1 * lq, elo, ehi);
-                qg1[l] = w1 < 1e300 ? w1 : 1e300;
-            }
-        }
+        XENT_G(xent_focal_pow_)(qv, len, gamma, qg, qg1);
 #pragma omp simd reduction(+ : total)
         for (int l = 0; l < len; l++) {
             double xd = xv[l], td = tv[l], e = ev[l], r = rv[l];

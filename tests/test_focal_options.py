@@ -11,6 +11,7 @@ import pytest
 
 import xent
 from xent import _kernels as _compiled  # must import: never skip  # noqa: F401
+from conftest import finite_difference_grad as _fd
 
 
 # ------------------------------------------------------------ references
@@ -47,14 +48,6 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def _fd(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        a, b = x.copy(), x.copy()
-        a[idx] += h
-        b[idx] -= h
-        g[idx] = (f(a) - f(b)) / (2 * h)
-    return g
 
 
 # ------------------------------------------------- Keras' documented values
