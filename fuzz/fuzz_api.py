@@ -779,6 +779,8 @@ def _b_information(c, name):
             per = shape if reduction == "elementwise" else batch if reduction == "none" else ()
             return c.floats(c.pick((per, (), per[-1:], (3,))))
         _opt(c, kw, "grad_loss", grad_loss, 2)
+        _opt(c, kw, "sample_weight", lambda: c.floats(
+            batch if not c.rare(5) else c.shape(), "weight", odd=6), 3)
     _opt(c, kw, "where", lambda: _element_mask(c, shape), 3)
     _opt(c, kw, "n_threads", lambda: c.scalar(N_THREADS_GOOD, N_THREADS_BAD))
     args = [q] if name == "entropy" else [p, q]

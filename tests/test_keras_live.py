@@ -134,3 +134,30 @@ def test_kl_divergence():
     got = xent.kl_divergence(np.clip(SOFT, eps, 1), q, eps=eps, reduction="sum",
                              return_grad=True)[1]
     _check((xent.kl_divergence(np.clip(SOFT, eps, 1), q, eps=eps), got), want)
+
+
+def test_sample_weight():
+    # Keras' loss objects with reduction="sum" (in float64): the sum of the weighted values
+    w = RNG.random(N) + 0.25
+    w[3] = 0.0
+    q = PROBS / PROBS.sum(-1, keepdims=True)
+    eps = float(np.float32(1e-7))
+    cases = [
+        (keras.losses.KLDivergence(reduction="sum", dtype="float64"), SOFT,
+         lambda **kw: xent.kl_divergence(np.clip(SOFT, eps, 1), q, eps=eps, **kw)),
+        (keras.losses.CategoricalCrossentropy(reduction="sum", dtype="float64"), SOFT,
+         lambda **kw: xent.cross_entropy(SOFT, q, eps=1e-7, renormalize=True, **kw)),
+        (keras.losses.SparseCategoricalCrossentropy(reduction="sum", dtype="float64"), LABELS,
+         lambda **kw: xent.cross_entropy(LABELS, q, eps=1e-7, renormalize=True, **kw)),
+        (keras.losses.CategoricalFocalCrossentropy(reduction="sum", dtype="float64"), ONE_HOT,
+         lambda **kw: xent.cross_entropy(ONE_HOT, q, gamma=2.0, alpha=0.25, eps=eps,
+                                         renormalize=True, **kw)),
+    ]
+    for loss, y, ours in cases:
+        yp = torch.tensor(q, dtype=torch.float64, requires_grad=True)
+        value = loss(torch.tensor(y, dtype=torch.float64), yp,
+                     sample_weight=torch.tensor(w, dtype=torch.float64))
+        value.backward()
+        got, grad = ours(sample_weight=w, reduction="sum", return_grad=True)
+        np.testing.assert_allclose(got, float(value.detach()), rtol=1e-12)
+        np.testing.assert_allclose(grad, yp.grad.numpy(), rtol=1e-11, atol=1e-14)

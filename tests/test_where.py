@@ -15,7 +15,7 @@ from xent import _kernels as _compiled  # must import: never skip  # noqa: F401
 
 ROW_LOSSES = [e for e in _registry.ENTRIES
               if {"where", "sample_weight"} <= set(inspect.signature(e.function).parameters)
-              and e.family != "partials"]
+              and e.family not in ("partials", "info")]  # (info: an element mask, below)
 REDUCTIONS = {"kl_divergence_with_logits": "sum", "jensen_shannon_with_logits": "sum"}
 
 
@@ -251,3 +251,33 @@ def test_element_where_is_read_by_the_kernel(name, make):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < bound, (mask.shape, peak)  # (the weights as an array: x.nbytes)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["cross_entropy", "kl_divergence", "cross_entropy labels"])
+def test_information_sample_weight(name, reduction):
+    """Keras' sample_weight on the information losses: a whole vector left out
+    by where (a trailing axis of 1) is a sample weight of 0, bit for bit; weights
+    scale each vector's value and gradient; the mean divides by their sum."""
+    rng = np.random.default_rng(len(name))
+    n, c = 23, 7
+    q = rng.dirichlet(np.ones(c), n)
+    p = rng.integers(0, c, n) if name.endswith("labels") else rng.dirichlet(np.ones(c), n)
+    fn = getattr(xent, name.split()[0])
+    keep = rng.random(n) > 0.4
+    keep[0] = True
+    q_bad = q.copy()
+    q_bad[~keep] = np.nan  # (left out: no effect)
+    got = fn(p, q_bad, where=keep[:, None], reduction=reduction, return_grad=True)
+    want = fn(p, q_bad, sample_weight=keep.astype(float), reduction=reduction, return_grad=True)
+    for a, b in zip(got, want):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    sw = rng.random(n) + 0.5
+    v, g = fn(p, q, sample_weight=sw, reduction=reduction, return_grad=True)
+    v0, g0 = fn(p, q, reduction="none", return_grad=True)
+    den = sw.sum() if reduction == "mean" else 1.0
+    want = v0 * sw if reduction == "none" else np.sum(v0 * sw) / den
+    np.testing.assert_allclose(v, want, rtol=1e-13)
+    np.testing.assert_allclose(g, g0 * sw[:, None] / den, rtol=1e-13)
+    with pytest.raises(ValueError, match="sample_weight: expected the batch shape"):
+        fn(p, q, sample_weight=sw[:-1])

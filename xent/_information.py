@@ -34,6 +34,7 @@ from ._validate import (
     integer,
     real_array,
     real_scalar,
+    sample_weights,
     same_shape,
 )
 from ._typing import (
@@ -110,8 +111,18 @@ _WHERE_DOC = """\
         Applied in the kernels, never by copying the input.
 """
 
+_SAMPLE_WEIGHT_DOC = """\
+    sample_weight : array_like, optional
+        Keras' ``sample_weight``: one weight per vector (the batch shape); each
+        vector's value and gradient times its weight, a weight of 0 making a
+        vector count for nothing (whatever its values); ``"mean"`` divides by
+        the sum of the weights (of the vectors kept by ``where``), as the
+        softmax cross-entropy's ``sample_weight`` does (Keras divides by the
+        number of vectors), ``"batchmean"`` by the first axis' size.
+"""
+
 _DOCS = dict(where=_WHERE_DOC, axis=_AXIS_DOC, eps=_EPS_DOC, reduction=_REDUCTION_DOC, grad=_GRAD_DOC,
-             threads=_THREADS_DOC, conventions=_CONVENTIONS_DOC)
+             threads=_THREADS_DOC, conventions=_CONVENTIONS_DOC, sample_weight=_SAMPLE_WEIGHT_DOC)
 
 
 def _rows_of(x, axis):
@@ -134,7 +145,7 @@ def _denominator(rows, reduction, x, n_kept=None):
     """What a reduced value's sum is divided by: the vectors (``"mean"``; with
     ``where``, ``n_kept``: those it keeps an entry of), the size of the first
     axis (``"batchmean"``, PyTorch's), else 1."""
-    if reduction == "mean":
+    if reduction == "mean":  # (n_kept: a count, or the kept vectors' sample weights)
         return (rows.n_rows if n_kept is None else n_kept) or 1
     if reduction == "batchmean":
         return (x.shape[0] if x.ndim else 1) or 1
@@ -159,9 +170,17 @@ def _mask(where, rows):
     return row_operand(mask_array(where), "where", rows, of="the probabilities").view(np.uint8)
 
 
-def _grad_scale(rows, reduction, grad_loss, x, return_grad, n_kept=None):
-    """The gradient's factor per row (a stride-0 array for one value), and an
-    element-wise upstream gradient still to apply (``"elementwise"``), or None."""
+def _grad_scale(rows, reduction, grad_loss, x, return_grad, n_kept=None, sw=None):
+    """The gradient's factor per row (a stride-0 array for one value; times the
+    sample weights sw if given), and an element-wise upstream gradient still to
+    apply (``"elementwise"``), or None."""
+    gs, gl = _grad_scale_of(rows, reduction, grad_loss, x, return_grad, n_kept)
+    if sw is not None and rows.n_rows:
+        gs = gs * sw
+    return gs, gl
+
+
+def _grad_scale_of(rows, reduction, grad_loss, x, return_grad, n_kept):
     den = _denominator(rows, reduction, x, n_kept)
     if grad_loss is None or not return_grad:
         return row_constant(max(rows.n_rows, 1), 1.0 / den), None
@@ -182,6 +201,35 @@ def _grad_scale(rows, reduction, grad_loss, x, return_grad, n_kept=None):
     return row_constant(max(rows.n_rows, 1), 1.0), g
 
 
+def _weighted(rows, reduction, kept, sw):
+    """With sample weights sw (float64, one per vector, or None): the mean's
+    denominator (the weights of the vectors kept: ``kept`` a boolean per
+    vector, or None for all), else the count of ``kept`` as before (None:
+    every vector)."""
+    if sw is None:
+        return None if kept is None else int(np.count_nonzero(kept))
+    if reduction != "mean":
+        return None
+    return float(np.sum(sw if kept is None else sw[kept]))
+
+
+def _apply_weights(sw, per_row, terms, grad):
+    """Sample weights on the kernel's outputs (O(N) for the per-vector values
+    and the gradient's rows of weight 0; the element terms, one pass): a
+    vector of weight 0 counts for nothing, whatever its values."""
+    if sw is None:
+        return per_row
+    zero = sw == 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        per_row = np.where(zero, 0.0, per_row * sw)
+    if terms is not None:
+        np.multiply(terms, sw[:, None], out=terms, casting="unsafe")
+        terms[zero] = 0
+    if grad is not None:
+        grad[zero] = 0  # (the kernel scaled the others by their weight)
+    return per_row
+
+
 def _clip_bounds(eps, upper):
     if eps is None:
         return False, 0.0, 1.0
@@ -189,17 +237,20 @@ def _clip_bounds(eps, upper):
 
 
 def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, grad_dtype,
-           raw=False, grad_loss=None, where=None, smooth=0.0, renorm=False, focal=(0.0, None)):
+           raw=False, grad_loss=None, where=None, smooth=0.0, renorm=False, focal=(0.0, None),
+           sample_weight=None):
     """Run the probability-row kernel on p and q (same shape, float) and package
     (with ``raw``, return the float64 per-row values unreduced)."""
     dtype = np.result_type(p.dtype, q.dtype)
     cdt = compute_dtype(dtype)
     nt = _threads.threads_for(n_threads, rows.n_rows, p.size)
     wv = _mask(where, rows)
-    n_kept = None
+    sw = sample_weights(sample_weight, rows.batch_shape)
+    kept = None
     if wv is not None and reduction == "mean":  # (the vectors that keep an entry)
-        n_kept = int(np.count_nonzero(wv.any(axis=1))) if wv.shape[1] else 0
-    gs, gl_elements = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept)
+        kept = wv.any(axis=1) if wv.shape[1] else np.zeros(rows.n_rows, bool)
+    n_kept = _weighted(rows, reduction, kept, sw)
+    gs, gl_elements = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept, sw)
     # rows may be those of p or of q (same shape and axes): wrap each explicitly
     pd = Rows(p, rows.axes).data(cdt)
     qd = pd if q is p else Rows(q, rows.axes).data(cdt)
@@ -210,6 +261,7 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
                               renorm, *focal)
     if raw:
         return per_row
+    per_row = _apply_weights(sw, per_row, terms, grad)
     if terms is not None:
         value = rows.to_full(terms).astype(dtype, copy=False)
         value = value[()] if value.ndim == 0 else value
@@ -224,23 +276,26 @@ def _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, gr
 
 
 def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw=False,
-            grad_loss=None, where=None, renorm=False, focal=(0.0, None)):
+            grad_loss=None, where=None, renorm=False, focal=(0.0, None), sample_weight=None):
     """Run the label kernel: -log q[label] per row (labels validated, int64 (n_rows,));
     focal: (gamma, alpha (C,) or None)."""
     cdt = compute_dtype(q.dtype)
     n_touched = q.size if return_grad else rows.n_rows
     nt = _threads.threads_for(n_threads, rows.n_rows, n_touched)
     wv = _mask(where, rows)
-    n_kept = None
+    sw = sample_weights(sample_weight, rows.batch_shape)
+    kept = None
     if wv is not None and reduction == "mean":  # (the vectors whose label is kept)
-        n_kept = int(np.count_nonzero(wv[np.arange(rows.n_rows), labels])) if rows.n_rows else 0
-    gs, _ = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept)
+        kept = wv[np.arange(rows.n_rows), labels] != 0
+    n_kept = _weighted(rows, reduction, kept, sw)
+    gs, _ = _grad_scale(rows, reduction, grad_loss, q, return_grad, n_kept, sw)
     qd = rows.data(cdt)
     per_row = np.empty(rows.n_rows, dtype=np.float64)
     grad = np.empty(rows.shape2d, dtype=cdt) if return_grad else None
     kernel("labels_rows", cdt)(labels, qd, clip, lo, hi, gs, per_row, grad, nt, wv, renorm, *focal)
     if raw:
         return per_row
+    per_row = _apply_weights(sw, per_row, None, grad)
     value = _reduce(per_row, rows, reduction, q.dtype, None, n_kept)
     if not return_grad:
         return value
@@ -249,7 +304,7 @@ def _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, ra
 
 def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0, raw=False,
                    grad_loss=None, where=None, label_smoothing=0.0, renormalize=False,
-                   gamma=0.0, alpha=None):
+                   gamma=0.0, alpha=None, sample_weight=None):
     """cross_entropy, with the upper clipping bound as a parameter (xent.metrics
     clips to [eps, 1 - eps], as scikit-learn) and, with ``raw``, the float64
     per-row values returned unreduced."""
@@ -273,7 +328,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
                              f"probabilities to smooth), got {label_smoothing!r}")
         labels = class_labels(p_arr, rows, None, name="p", of="q's")[0]
         return _labels(labels, q, rows, clip, lo, hi, reduction, return_grad, n_threads, raw,
-                       grad_loss, where, renorm, focal)
+                       grad_loss, where, renorm, focal, sample_weight)
     if p_arr.dtype.kind not in "fb":
         bfloat16_check(p_arr, "p")
         raise TypeError(
@@ -283,7 +338,7 @@ def _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads, upper=1.0
     p_arr = float_array(p_arr, "p")
     same_shape(q, "q", p_arr, "p")
     return _probs(mode, p_arr, q, rows, clip, lo, hi, reduction, return_grad,
-                  n_threads, q.dtype, raw, grad_loss, where, smooth, renorm, focal)
+                  n_threads, q.dtype, raw, grad_loss, where, smooth, renorm, focal, sample_weight)
 
 
 @overload
@@ -299,7 +354,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, return_grad: bool = ...,
 @bfloat16_io_of("q")
 def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[float] = None,
                   label_smoothing: float = 0.0, renormalize: bool = False, gamma: float = 0.0,
-                  alpha: Optional[ArrayLike] = None,
+                  alpha: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
                   where: Optional[ArrayLike] = None, reduction: Reduction = "none",
                   return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                   n_threads: Threads = None) -> LossResult:
@@ -342,7 +397,7 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
     alpha : float or array_like of shape (C,), optional
         The focal loss's per-class factors (a scalar applies to every class;
         None is 1). Keras' default is 0.25.
-%(where)s%(reduction)s%(grad)s%(threads)s
+%(sample_weight)s%(where)s%(reduction)s%(grad)s%(threads)s
     Returns
     -------
     value : numpy scalar or ndarray
@@ -385,7 +440,8 @@ def cross_entropy(p: ArrayLike, q: ArrayLike, *, axis: int = -1, eps: Optional[f
     """
     return _cross_entropy(p, q, axis, eps, reduction, return_grad, n_threads,
                           grad_loss=grad_loss, where=where, label_smoothing=label_smoothing,
-                          renormalize=renormalize, gamma=gamma, alpha=alpha)
+                          renormalize=renormalize, gamma=gamma, alpha=alpha,
+                          sample_weight=sample_weight)
 
 
 @overload
@@ -402,6 +458,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = ..., *, return_grad: b
 @bfloat16_io_of("q")
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool = False,
                   log_target: bool = False, eps: Optional[float] = None,
+                  sample_weight: Optional[ArrayLike] = None,
                   where: Optional[ArrayLike] = None, reduction: KLReduction = "none",
                   return_grad: bool = False, grad_loss: Optional[ArrayLike] = None,
                   n_threads: Threads = None) -> LossResult:
@@ -434,7 +491,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool
         ``p`` holds ``log p`` (PyTorch's ``log_target=True``): the terms are
         ``exp(p) * (p - log q)``.
 %(eps)s        ``p`` itself is never clipped.
-%(where)s    reduction : {"none", "sum", "mean", "batchmean", "elementwise"}, default "none"
+%(sample_weight)s%(where)s    reduction : {"none", "sum", "mean", "batchmean", "elementwise"}, default "none"
         As for :func:`cross_entropy`, and: ``"batchmean"`` the sum divided by
         the size of the first axis (PyTorch's; for a 1-D input that is the
         class count, as in PyTorch), ``"elementwise"`` the terms themselves,
@@ -489,7 +546,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, *, log_input: bool
     clip, lo, hi = _clip_bounds(eps, 1.0)
     mode = _k.MODE_KL | (_k.MODE_LOG_Q if log_input else 0) | (_k.MODE_LOG_P if log_target else 0)
     return _probs(mode, p, q, rows, clip, lo, hi, reduction, return_grad, n_threads, q.dtype,
-                  grad_loss=grad_loss, where=where)
+                  grad_loss=grad_loss, where=where, sample_weight=sample_weight)
 
 
 @fill_doc(**_DOCS)

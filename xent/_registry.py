@@ -220,7 +220,8 @@ def ref_entropy(p, *, reduction="none"):
     return _reduce(per, reduction, len(per))
 
 
-def ref_cross_entropy(p, q, *, eps=None, gamma=0.0, alpha=None, reduction="none"):
+def ref_cross_entropy(p, q, *, eps=None, gamma=0.0, alpha=None, sample_weight=None,
+                      reduction="none"):
     q = np.asarray(q, dtype=np.float64)
     p = np.asarray(p)
     if p.dtype.kind in "iu":  # (class labels: one-hot)
@@ -230,10 +231,12 @@ def ref_cross_entropy(p, q, *, eps=None, gamma=0.0, alpha=None, reduction="none"
         q = np.clip(q, eps, 1.0)
     a = 1.0 if alpha is None else np.asarray(alpha, float)
     per = -np.sum(a * (1 - q) ** gamma * _xlogy(p, q), axis=-1)
-    return _reduce(per, reduction, len(per))
+    sw = np.ones(len(per)) if sample_weight is None else np.asarray(sample_weight, float)
+    return _reduce(per * sw, reduction, np.sum(sw))
 
 
-def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_target=False):
+def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_target=False,
+                      sample_weight=None):
     p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if eps is not None:
         q = np.clip(q, eps, 1.0)
@@ -245,12 +248,14 @@ def ref_kl_divergence(p, q, *, eps=None, reduction="none", log_input=False, log_
         terms = np.where(pp == 0, 0.0, pp * (lp - lq))
     else:
         terms = _xlogy(p, p) - _xlogy(p, q)
+    if sample_weight is not None:
+        terms = terms * np.asarray(sample_weight, float)[..., None]
     if reduction == "elementwise":
         return terms
     per = np.sum(terms, axis=-1)
     if reduction == "batchmean":
         return np.sum(per) / (terms.shape[0] if terms.ndim else 1)
-    return _reduce(per, reduction, len(per))
+    return _reduce(per, reduction, len(per) if sample_weight is None else np.sum(sample_weight))
 
 
 def _distill_reduce(per, x, sample_weight, reduction, scale):
@@ -587,15 +592,17 @@ ENTRIES = (
                    "reduction": "none"}, family="binary"),
     Entry("entropy", ("probs",), ref_entropy, options={"reduction": "mean"}, family="info"),
     Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, grad=True, grad_wrt=1, reads=2,
-          options={"eps": 1e-3, "reduction": "mean"}, family="info"),
+          options={"eps": 1e-3, "reduction": "mean", "sample_weight": "per_row"}, family="info"),
     Entry("cross_entropy", ("probs", "probs"), ref_cross_entropy, variant="focal",
           kwargs={"gamma": 1.5}, grad=True, grad_wrt=1, reads=2,
           options={"eps": 1e-3, "alpha": "per_class", "reduction": "mean"}, family="info"),
     Entry("cross_entropy", ("labels", "probs"), ref_cross_entropy, variant="focal, labels",
           kwargs={"gamma": 2.0}, grad=True, grad_wrt=1, reads=1,
-          options={"eps": 1e-3, "alpha": "per_class", "reduction": "sum"}, family="info"),
+          options={"eps": 1e-3, "alpha": "per_class", "reduction": "sum",
+                   "sample_weight": "per_row"}, family="info"),
     Entry("kl_divergence", ("probs", "probs"), ref_kl_divergence, grad=True, grad_wrt=1, reads=2,
-          options={"eps": 1e-3, "reduction": "sum", "log_input": True, "log_target": True},
+          options={"eps": 1e-3, "reduction": "sum", "log_input": True, "log_target": True,
+                   "sample_weight": "per_row"},
           family="info"),
     Entry("kl_divergence_with_logits", ("logits", "logits"), ref_kl_divergence_with_logits,
           grad=True, out="grad_out", reads=2, family="distill",

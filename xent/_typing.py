@@ -190,6 +190,7 @@ class MultilabelCrossEntropyOptions(BinaryCrossEntropyWithLogitsOptions, total=F
 
 class _InformationOptions(TypedDict, total=False):
     eps: Optional[float]
+    sample_weight: Optional[ArrayLike]
     where: Optional[ArrayLike]
     grad_loss: Optional[ArrayLike]
     n_threads: Threads
