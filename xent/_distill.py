@@ -39,6 +39,7 @@ from ._validate import (
     sample_weights,
     scaled_up,
     upstream_grad,
+    reduction_mode,
 )
 
 if TYPE_CHECKING:  # (typing_extensions: for the type checker only)
@@ -141,9 +142,7 @@ def _run(mode, beta, student, teacher, temperature, scale_t2, axis, sample_weigh
     rows = Rows(s, class_axes(integer(axis, "axis"), s.ndim))
     if rows.n_classes == 0:
         raise ValueError(f"student_logits: expected at least one class along axis {axis}, got 0")
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {', '.join(map(repr, _REDUCTIONS))}, "
-                         f"got {reduction!r}")
+    reduction = reduction_mode(reduction, _REDUCTIONS)
     return_grad = boolean(return_grad, "return_grad")
     sw = sample_weights(sample_weight, rows.batch_shape, where)
     gl = upstream_grad(grad_loss, reduction, rows.batch_shape) if return_grad else None

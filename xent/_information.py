@@ -34,6 +34,7 @@ from ._validate import (
     integer,
     real_array,
     real_scalar,
+    reduction_mode,
     sample_weights,
     same_shape,
 )
@@ -135,10 +136,7 @@ _KL_REDUCTIONS = _REDUCTIONS + ("batchmean", "elementwise")
 
 
 def _reduction(reduction, allowed=_REDUCTIONS):
-    if not isinstance(reduction, str) or reduction not in allowed:
-        raise ValueError(f"reduction: expected one of {', '.join(map(repr, allowed))}, "
-                         f"got {reduction!r}")
-    return reduction
+    return reduction_mode(reduction, allowed)
 
 
 def _denominator(rows, reduction, x, n_kept=None):

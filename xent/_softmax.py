@@ -16,8 +16,8 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
-    Rows, as_values, bf16_outputs, caller_memory, check_out, class_axes, compute_dtype, deliver, fill_doc,
-    float_array, mask_array, row_operand, same_shape,
+    Rows, as_values, bf16_outputs, boolean, caller_memory, check_out, class_axes, compute_dtype,
+    deliver, fill_doc, float_array, mask_array, row_operand, same_shape,
 )
 from ._typing import (
     ArrayLike, Axes, FloatArray, FloatResult, LogsumexpOptions, LossResult, Threads,
@@ -79,11 +79,6 @@ def _scaled(x_given, x, axis, b, where, op, out, n_threads, keepdims=False, retu
         python_number = isinstance(b_given, (bool, int, float)) and not isinstance(b_given, np.generic)
         dtype = x.dtype if python_number else np.result_type(x.dtype, b.dtype)
     w = None if where is None else mask_array(where)
-    if lse_op:
-        for name, v in (("keepdims", keepdims), ("return_sign", return_sign),
-                        ("return_grad", return_grad)):
-            if not isinstance(v, (bool, np.bool_)):
-                raise TypeError(f"{name}: expected a bool, got {v!r}")
     shape = x.shape
     if b is not None:  # (SciPy broadcasts x and b against each other)
         try:
@@ -228,14 +223,13 @@ def logsumexp(x: ArrayLike, axis: Axes = -1, *, b: Optional[ArrayLike] = None,
         done = _k.fast_rows(0, x)  # (compiled; None: not the common call)
         if done is not None:
             return done
-    if b is not None or where is not None or return_sign is not False:
+    keepdims = boolean(keepdims, "keepdims")
+    return_sign = boolean(return_sign, "return_sign")
+    return_grad = boolean(return_grad, "return_grad")
+    if b is not None or where is not None or return_sign:
         return _scaled(x, float_array(x, "x"), axis, b, where, _k.SCALED_LSE, out, n_threads,
                        keepdims, return_sign, return_grad)
     x_given, x = x, float_array(x, "x", bf16_outputs(out))
-    if not isinstance(keepdims, (bool, np.bool_)):
-        raise TypeError(f"keepdims: expected a bool, got {keepdims!r}")
-    if not isinstance(return_grad, (bool, np.bool_)):
-        raise TypeError(f"return_grad: expected a bool, got {return_grad!r}")
     rows = Rows(x, class_axes(axis, x.ndim))
     dtype, cdt = x.dtype, compute_dtype(x.dtype)
     check_out(out, "out", rows.batch_out_shape(keepdims), dtype,

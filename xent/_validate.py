@@ -391,9 +391,12 @@ def same_shape(a, a_name, b, b_name):
 REDUCTIONS = ("none", "sum", "mean")
 
 
-def reduction_mode(reduction):
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: expected one of 'none', 'sum', 'mean', got {reduction!r}")
+def reduction_mode(reduction, allowed=REDUCTIONS):
+    """``reduction`` checked against the ``allowed`` names (the losses' three
+    by default; the information and distillation losses name more)."""
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(f"reduction: expected one of {', '.join(map(repr, allowed))}, "
+                         f"got {reduction!r}")
     return reduction
 
 
