@@ -1512,6 +1512,36 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
         return;
     }
     /* the exps and the two sums */
+#if !XENT_KAHAN
+    /* (plain float64 sums: one fused loop with the sums as reductions, the
+     * exps kept in E only for the outputs) */
+    double B = 0.0, R = 0.0;
+    if (out) {
+#pragma omp simd reduction(+ : B, R)
+        for (ptrdiff_t j = 0; j < C; j++) {
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            XENT_T xv = x[j];
+            int mx = k & (xv == m);
+            XENT_T e0 = XENT_EXP(k ? xv - m : (XENT_T)0);
+            XENT_T e = mx ? (XENT_T)1 : k ? e0 : (XENT_T)0;
+            double bj = hb ? (double)b[j] : bc;
+            E[j] = e;
+            B += mx ? bj : 0.0;
+            R += (k & !mx) ? bj * (double)e : 0.0;
+        }
+    } else {
+#pragma omp simd reduction(+ : B, R)
+        for (ptrdiff_t j = 0; j < C; j++) {
+            int k = XENT_G(xent_scaled_keep_)(b, w, j, hb, hw);
+            XENT_T xv = x[j];
+            int mx = k & (xv == m);
+            XENT_T e0 = XENT_EXP(k ? xv - m : (XENT_T)0);
+            double bj = hb ? (double)b[j] : bc;
+            B += mx ? bj : 0.0;
+            R += (k & !mx) ? bj * (double)e0 : 0.0;
+        }
+    }
+#else
     double ab[XENT_LANES] = {0}, cb[XENT_LANES] = {0}, ar[XENT_LANES] = {0}, cr[XENT_LANES] = {0};
     double tb[XENT_SB], tr[XENT_SB];
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_SB) {
@@ -1550,6 +1580,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
     }
     (void)c1;
     (void)c2;
+#endif
     if (!(B - B == 0) || !(R - R == 0)) {
         /* an infinite term (a huge b): the compensation's inf - inf is NaN,
          * the plain sums are the limit (rare rows: element by element) */
@@ -1559,8 +1590,8 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
             double bj = hb ? (double)b[j] : bc;
             if (k && x[j] == m)
                 B += bj;
-            else if (k)
-                R += bj * (double)E[j];
+            else if (k) /* (E may not hold the exps: recomputed) */
+                R += bj * (double)XENT_EXP(x[j] - m);
         }
     }
     S = B + R;
