@@ -478,15 +478,16 @@ def multilabel_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
     else:
         scale = 1.0
     p["row_gscale"] = np.ascontiguousarray(gl.reshape(-1) * sw_flat * (per_class * scale))
-    # a sample of weight 0 counts for nothing, whatever its logits (no 0 * inf):
-    # its row is masked in the kernel (loss 0, gradient 0)
-    unweighted = sw_flat == 0
-    if c and unweighted.any():
-        p["mask"] = np.broadcast_to((~unweighted).view(np.uint8)[:, None], (n_rows, c))
     partial, _, grad = _run(p, True)
     rows = partial.reshape(n_rows, -1).sum(axis=1) if partial.size else np.zeros(n_samples)
+    # a sample of weight 0 counts for nothing, whatever its logits (no 0 * inf);
+    # its gradient row is zeroed here: masking it in the kernel (the binary
+    # frame's mask) takes the weighted path, measured 1.1-1.6x slower
+    unweighted = sw_flat == 0
     per_sample = np.multiply(rows * per_class, sw_flat, where=~unweighted,
                              out=np.zeros(n_samples))
+    if return_grad and c and unweighted.any():
+        grad[unweighted] = 0
     if reduction == "none":
         value = per_sample.reshape(batch).astype(dtype)
     else:
