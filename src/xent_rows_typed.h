@@ -1687,103 +1687,189 @@ static void XENT_G(xent_scaled_rows_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_
 
 /* Rows of fewer than XENT_SCALED_SHORT classes: groups of whole rows, at
  * most XENT_SS values, every per-element step one flat vectorised loop over
- * the group (each row's max and factor broadcast to its elements), the same
- * terms as a row at a time; a row whose max is not finite (nothing kept,
- * +-inf, NaN) is computed by the row path, before the group's outputs. */
+ * the group (each row's max and factor broadcast to its elements; b and w
+ * read by flat loops when their rows are contiguous), each row's max and sums
+ * a short reduction, the rows' logs one vectorised loop (xent_log_ and
+ * xent_log1p_): the same terms as a row at a time. A row whose max is not
+ * finite (nothing kept, +-inf, NaN: a kept NaN counts as +inf for the max)
+ * or whose sum is subnormal is computed by the row path, before the group's
+ * outputs. */
 #define XENT_SCALED_SHORT 32
 #define XENT_SS 256
+static inline void XENT_G(xent_scaled_gather_)(XENT_T *dst, const XENT_T *b, const uint8_t *w,
+                                               ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t nr, ptrdiff_t C)
+{
+    /* dst[r C + j] = b[r rs + j cs] (or w's value, 0 or 1); cs is 0 or 1 */
+    if (cs == 1 && rs == C) {
+        const ptrdiff_t len = nr * C;
+        if (b) {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++)
+                dst[k] = b[k];
+        } else {
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < len; k++)
+                dst[k] = (XENT_T)(w[k] != 0);
+        }
+        return;
+    }
+    for (ptrdiff_t r = 0; r < nr; r++) {
+        XENT_T *d = dst + r * C;
+        if (cs) {
+            if (b)
+                for (ptrdiff_t j = 0; j < C; j++)
+                    d[j] = b[r * rs + j];
+            else
+                for (ptrdiff_t j = 0; j < C; j++)
+                    d[j] = (XENT_T)(w[r * rs + j] != 0);
+        } else {
+            const XENT_T v = b ? b[r * rs] : (XENT_T)(w[r * rs] != 0);
+            for (ptrdiff_t j = 0; j < C; j++)
+                d[j] = v;
+        }
+    }
+}
+
 static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff_t C,
                                        const XENT_T *b, ptrdiff_t brs, ptrdiff_t bcs,
                                        const uint8_t *w, ptrdiff_t wrs, ptrdiff_t wcs, int op,
                                        XENT_T *res, XENT_T *sgn, XENT_T *out, XENT_T *E)
 {
     XENT_EXP_BOUNDS;
-    XENT_T bv[XENT_SS], ev[XENT_SS], mv[XENT_SS];
-    unsigned char kv[XENT_SS], spv[XENT_SS], sp[XENT_SS];
-    double tb[XENT_SS], tr[XENT_SS], kr[XENT_SS], ls[XENT_SS], ke[XENT_SS], le[XENT_SS];
+    XENT_T bv[XENT_SS], wv[XENT_SS], ev[XENT_SS], mv[XENT_SS], xm[XENT_SS];
+    unsigned char sp[XENT_SS], spv[XENT_SS];
+    XENT_T fb[XENT_SS], fr[XENT_SS];
+    double kr[XENT_SS], ls[XENT_SS], ke[XENT_SS], le[XENT_SS], Bs[XENT_SS], Rs[XENT_SS];
     XENT_T rm[XENT_SS];
     const ptrdiff_t per = XENT_SS / C;
     for (ptrdiff_t i0 = 0; i0 < nrows; i0 += per) {
         const ptrdiff_t nr = nrows - i0 < per ? nrows - i0 : per, len = nr * C;
         const XENT_T *xb = x + i0 * C;
-        /* the kept flags and factors of the group */
-        for (ptrdiff_t r = 0; r < nr; r++) {
-            const XENT_T *br = b ? b + (i0 + r) * brs : NULL;
-            const uint8_t *wr = w ? w + (i0 + r) * wrs : NULL;
-            for (ptrdiff_t j = 0; j < C; j++) {
-                XENT_T bj = br ? br[j * bcs] : (XENT_T)1;
-                int wj = wr ? wr[j * wcs] != 0 : 1;
-                kv[r * C + j] = (unsigned char)(wj & (bj != 0));
-                bv[r * C + j] = bj;
-            }
+        /* the factors and the kept flags (wv: 1 kept, 0 not) of the group */
+        if (b)
+            XENT_G(xent_scaled_gather_)(bv, b + i0 * brs, NULL, brs, bcs, nr, C);
+        else
+            for (ptrdiff_t k = 0; k < len; k++)
+                bv[k] = (XENT_T)1;
+        if (w)
+            XENT_G(xent_scaled_gather_)(wv, NULL, w + i0 * wrs, wrs, wcs, nr, C);
+        else
+            for (ptrdiff_t k = 0; k < len; k++)
+                wv[k] = (XENT_T)1;
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < len; k++) {
+            XENT_T xk = xb[k];
+            int keep = (wv[k] != 0) & (bv[k] != 0);
+            wv[k] = keep ? (XENT_T)1 : (XENT_T)0;
+            xm[k] = keep ? (xk != xk ? (XENT_T)INFINITY : xk) : (XENT_T)-INFINITY;
         }
         /* each row's max over its kept entries; a row without a finite one
          * is special */
         for (ptrdiff_t r = 0; r < nr; r++) {
-            XENT_T m = -INFINITY;
-            int nan = 0;
-            for (ptrdiff_t j = 0; j < C; j++) {
-                ptrdiff_t k = r * C + j;
-                XENT_T v = kv[k] ? xb[k] : (XENT_T)-INFINITY;
-                m = v > m ? v : m;
-                nan |= kv[k] & (xb[k] != xb[k]);
+            /* (scalar loops, two chains: a simd reduction over a few values
+             * spills its lanes and stalls on the store's forwarding) */
+            const XENT_T *xr = xm + r * C;
+            XENT_T m = xr[0], m2 = -INFINITY;
+            ptrdiff_t j = 1;
+            for (; j + 1 < C; j += 2) {
+                m = xr[j] > m ? xr[j] : m;
+                m2 = xr[j + 1] > m2 ? xr[j + 1] : m2;
             }
-            sp[r] = (unsigned char)(nan || !(m - m == 0));
-            rm[r] = sp[r] ? (XENT_T)0 : m;
+            if (j < C)
+                m = xr[j] > m ? xr[j] : m;
+            m = m2 > m ? m2 : m;
+            const int special = !(m - m == 0);
+            sp[r] = (unsigned char)special;
+            rm[r] = special ? (XENT_T)0 : m;
             for (ptrdiff_t j = 0; j < C; j++) {
                 mv[r * C + j] = rm[r];
-                spv[r * C + j] = sp[r];
+                spv[r * C + j] = (unsigned char)special;
             }
         }
 #pragma omp simd
         for (ptrdiff_t k = 0; k < len; k++) {
             XENT_T xk = xb[k];
-            int keep = kv[k] != 0;
+            int keep = wv[k] != 0;
             int mx = keep & (xk == mv[k]);
             XENT_T d = keep ? xk - mv[k] : (XENT_T)0;
             XENT_T e0 = XENT_EXP(d);
             XENT_T e = mx ? (XENT_T)1 : keep ? e0 : (XENT_T)0;
             ev[k] = e;
-            tb[k] = mx ? (double)bv[k] : 0.0;
-            tr[k] = (keep & !mx) ? (double)bv[k] * (double)e : 0.0;
+            fb[k] = mx ? bv[k] : (XENT_T)0;
+            fr[k] = (keep & !mx) ? e : (XENT_T)0;
         }
-        /* each row's two sums, its result and its output factor */
+        /* each row's two sums; the special rows by the row path */
         for (ptrdiff_t r = 0; r < nr; r++) {
+            /* (a product of two floats is exact in double: bv e as the long
+             * rows' terms) */
+            const XENT_T *br = fb + r * C, *rr = fr + r * C, *bb = bv + r * C;
+            double B = (double)br[0], R = (double)bb[0] * (double)rr[0], B2 = 0.0, R2 = 0.0;
+            ptrdiff_t j = 1;
+            for (; j + 1 < C; j += 2) {
+                B += (double)br[j];
+                R += (double)bb[j] * (double)rr[j];
+                B2 += (double)br[j + 1];
+                R2 += (double)bb[j + 1] * (double)rr[j + 1];
+            }
+            if (j < C) {
+                B += (double)br[j];
+                R += (double)bb[j] * (double)rr[j];
+            }
+            B += B2;
+            R += R2;
+            const double S = B + R;
+            /* (a subnormal sum with outputs: the row path divides by it) */
+            if (!sp[r] && out && fabs(1.0 / S) == INFINITY && S == S) {
+                sp[r] = 1;
+                for (ptrdiff_t j = 0; j < C; j++)
+                    spv[r * C + j] = 1;
+            }
             if (sp[r]) {
                 XENT_G(xent_scaled_rows_)(xb + r * C, 1, C, b ? b + (i0 + r) * brs : NULL, brs, bcs,
                                           w ? w + (i0 + r) * wrs : NULL, wrs, wcs, op, res + i0 + r,
                                           sgn ? sgn + i0 + r : NULL, out ? out + (i0 + r) * C : NULL,
                                           E);
-                kr[r] = ls[r] = 0.0;
-                continue;
+                B = 1.0;
+                R = 0.0;
             }
-            double B = 0.0, R = 0.0;
-            for (ptrdiff_t j = 0; j < C; j++) {
-                B += tb[r * C + j];
-                R += tr[r * C + j];
-            }
-            const double S = B + R, ratio = B != 0 ? R / B : 0.0;
-            if (out && fabs(1.0 / S) == INFINITY && S == S) {
-                /* (a subnormal sum: the row path divides by it) */
-                sp[r] = 1;
-                for (ptrdiff_t j = 0; j < C; j++)
-                    spv[r * C + j] = 1;
-                XENT_G(xent_scaled_rows_)(xb + r * C, 1, C, b ? b + (i0 + r) * brs : NULL, brs, bcs,
-                                          w ? w + (i0 + r) * wrs : NULL, wrs, wcs, op, res + i0 + r,
-                                          sgn ? sgn + i0 + r : NULL, out + (i0 + r) * C, E);
-                kr[r] = ls[r] = 0.0;
-                continue;
-            }
-            const double log_s = (B != 0 && ratio > -0.5) ? log(fabs(B)) + log1p(ratio) : log(fabs(S));
+            Bs[r] = B;
+            Rs[r] = R;
+        }
+        /* the rows' logs, results and output factors (one vectorised loop
+         * over the rows, the results stored after it) */
+#pragma omp simd
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const double B = Bs[r], R = Rs[r], S = B + R, ratio = B != 0 ? R / B : 0.0;
+            const int use1p = (B != 0) & (ratio > -0.5);
+            kr[r] = use1p ? fabs(B) : fabs(S);            /* log's argument */
+            ls[r] = use1p & (ratio < INFINITY) ? ratio : 0.0; /* log1p's */
+        }
+#pragma omp simd
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            kr[r] = XENT_F(xent_log_)(kr[r]);
+            ls[r] = XENT_F(xent_log1p_)(ls[r]);
+        }
+#pragma omp simd
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const double B = Bs[r], R = Rs[r], S = B + R, ratio = B != 0 ? R / B : 0.0;
+            const int use1p = (B != 0) & (ratio > -0.5);
+            const double log_s = kr[r] + (!use1p ? 0.0 : ratio < INFINITY ? ls[r] : ratio);
             const double r_sgn = S > 0 ? 1.0 : S < 0 ? -1.0 : S == 0 ? 0.0 : NAN;
             double r_res = (double)rm[r] + log_s;
-            if (!sgn && r_sgn < 0)
-                r_res = NAN;
-            res[i0 + r] = (XENT_T)r_res;
-            if (sgn)
-                sgn[i0 + r] = (XENT_T)r_sgn;
+            r_res = (!sgn && r_sgn < 0) ? NAN : r_res;
+            Rs[r] = r_sgn;
+            Bs[r] = r_res;
             kr[r] = r_res != r_res ? NAN : 1.0 / S;
             ls[r] = log_s;
+        }
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            if (sp[r]) {
+                kr[r] = ls[r] = 0.0;
+                continue;
+            }
+            res[i0 + r] = (XENT_T)Bs[r];
+            if (sgn)
+                sgn[i0 + r] = (XENT_T)Rs[r];
         }
         if (!out)
             continue;
@@ -1797,14 +1883,14 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
 #pragma omp simd
             for (ptrdiff_t k = 0; k < len; k++) {
                 XENT_T v = (XENT_T)(((double)xb[k] - (double)mv[k]) - le[k]);
-                v = kv[k] ? v : (XENT_T)-INFINITY;
+                v = wv[k] != 0 ? v : (XENT_T)-INFINITY;
                 ob[k] = spv[k] ? ob[k] : v;
             }
         } else {
 #pragma omp simd
             for (ptrdiff_t k = 0; k < len; k++) {
                 XENT_T v = (XENT_T)((double)bv[k] * ke[k] * (double)ev[k]);
-                v = kv[k] ? v : (XENT_T)0;
+                v = wv[k] != 0 ? v : (XENT_T)0;
                 ob[k] = spv[k] ? ob[k] : v;
             }
         }
