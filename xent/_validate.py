@@ -414,7 +414,7 @@ def real_scalar(value, name, low=None, high=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
     value = _as_float(value)
-    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
         bounds = f" in [{low}, {high}]" if high is not None else (f" >= {low}" if low is not None else "")
         raise ValueError(f"{name}: expected a finite number{bounds}, got {value!r}")
     return value
