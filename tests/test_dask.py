@@ -198,6 +198,32 @@ def test_log_sum_exp_family_and_nll():
             close(got[1], ref[1], dtype)
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_on_class_chunks_with_non_finite_log_probabilities(label_smoothing, weighted):
+    # as the in-memory loss: without smoothing only the label's entry is read
+    # (a NaN elsewhere does not count); with it, a +inf log-probability gives
+    # -inf (and NaN with a -inf at the label), a NaN anywhere NaN
+    lp = np.log(RNG.dirichlet(np.ones(8), size=9))
+    y = np.arange(9) % 8
+    lp[0, 5] = np.nan  # NaN away from the label
+    lp[1, 1] = np.inf  # +inf at the label
+    lp[2, 2] = -np.inf  # -inf at the label
+    lp[3, 0] = np.inf  # +inf away from it
+    lp[4, 4] = np.nan  # NaN at the label
+    lp[5, :] = -np.inf
+    lp[6, 0], lp[6, 6] = np.inf, -np.inf
+    lp[7, 3] = -np.inf
+    w = RNG.random(8) + 0.5 if weighted else None
+    ref = xent.nll_loss(lp, y, weight=w, label_smoothing=label_smoothing, reduction="none")
+    assert np.isfinite(ref[0]) == (label_smoothing == 0)  # (the case the class chunks got wrong)
+    for chunks in [(3, 3), (9, (2, 5, 1))]:
+        got = sync(xd.nll_loss(da.from_array(lp, chunks=chunks), y, weight=w,
+                               label_smoothing=label_smoothing, reduction="none"))[0]
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_elementwise_losses_bit_identical(reduction):
     x = RNG.standard_normal((30, 17)).astype(np.float32) * 5
