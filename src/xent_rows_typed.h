@@ -1800,8 +1800,8 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
         }
         /* each row's two sums; the special rows by the row path */
         for (ptrdiff_t r = 0; r < nr; r++) {
-            /* (a product of two floats is exact in double: bv e as the long
-             * rows' terms) */
+            /* (bv e formed in double, as the long rows' terms: for float32
+             * input the product of two floats, exact) */
             const XENT_T *br = fb + r * C, *rr = fr + r * C, *bb = bv + r * C;
             double B = (double)br[0], R = (double)bb[0] * (double)rr[0], B2 = 0.0, R2 = 0.0;
             ptrdiff_t j = 1;
