@@ -1596,7 +1596,7 @@ static inline __attribute__((always_inline)) void XENT_G(xent_scaled_row_)(
     }
     S = B + R;
     const double ratio = B != 0 ? R / B : 0.0;
-    if (B != 0 && ratio > -0.5)
+    if (B != 0 && ratio > -0.5 && ratio < INFINITY) /* (R / B overflowing: log|S|) */
         log_s = log(fabs(B)) + log1p(ratio);
     else
         log_s = log(fabs(S));
@@ -1738,7 +1738,7 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
     XENT_EXP_BOUNDS;
     XENT_T bv[XENT_SS], wv[XENT_SS], ev[XENT_SS], mv[XENT_SS], xm[XENT_SS];
     unsigned char sp[XENT_SS], spv[XENT_SS];
-    XENT_T fb[XENT_SS], fr[XENT_SS];
+    XENT_T fb[XENT_SS], fm[XENT_SS], fr[XENT_SS];
     double kr[XENT_SS], ls[XENT_SS], ke[XENT_SS], le[XENT_SS], Bs[XENT_SS], Rs[XENT_SS];
     XENT_T rm[XENT_SS];
     const ptrdiff_t per = XENT_SS / C;
@@ -1796,27 +1796,19 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
             XENT_T e = mx ? (XENT_T)1 : keep ? e0 : (XENT_T)0;
             ev[k] = e;
             fb[k] = mx ? bv[k] : (XENT_T)0;
+            fm[k] = (keep & !mx) ? bv[k] : (XENT_T)0; /* (an entry left out adds 0, whatever b) */
             fr[k] = (keep & !mx) ? e : (XENT_T)0;
         }
         /* each row's two sums; the special rows by the row path */
         for (ptrdiff_t r = 0; r < nr; r++) {
-            /* (bv e formed in double, as the long rows' terms: for float32
-             * input the product of two floats, exact) */
-            const XENT_T *br = fb + r * C, *rr = fr + r * C, *bb = bv + r * C;
-            double B = (double)br[0], R = (double)bb[0] * (double)rr[0], B2 = 0.0, R2 = 0.0;
-            ptrdiff_t j = 1;
-            for (; j + 1 < C; j += 2) {
-                B += (double)br[j];
-                R += (double)bb[j] * (double)rr[j];
-                B2 += (double)br[j + 1];
-                R2 += (double)bb[j + 1] * (double)rr[j + 1];
-            }
-            if (j < C) {
+            /* (b e formed in double, as the long rows' terms: for float32
+             * input the product of two floats, exact; the entries in order) */
+            const XENT_T *br = fb + r * C, *rr = fr + r * C, *bb = fm + r * C;
+            double B = 0.0, R = 0.0;
+            for (ptrdiff_t j = 0; j < C; j++) {
                 B += (double)br[j];
                 R += (double)bb[j] * (double)rr[j];
             }
-            B += B2;
-            R += R2;
             const double S = B + R;
             /* (a subnormal sum with outputs: the row path divides by it) */
             if (!sp[r] && out && fabs(1.0 / S) == INFINITY && S == S) {
@@ -1840,9 +1832,9 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
 #pragma omp simd
         for (ptrdiff_t r = 0; r < nr; r++) {
             const double B = Bs[r], R = Rs[r], S = B + R, ratio = B != 0 ? R / B : 0.0;
-            const int use1p = (B != 0) & (ratio > -0.5);
-            kr[r] = use1p ? fabs(B) : fabs(S);            /* log's argument */
-            ls[r] = use1p & (ratio < INFINITY) ? ratio : 0.0; /* log1p's */
+            const int use1p = (B != 0) & (ratio > -0.5) & (ratio < INFINITY);
+            kr[r] = use1p ? fabs(B) : fabs(S); /* log's argument */
+            ls[r] = use1p ? ratio : 0.0;       /* log1p's */
         }
 #pragma omp simd
         for (ptrdiff_t r = 0; r < nr; r++) {
@@ -1852,8 +1844,8 @@ static void XENT_G(xent_scaled_short_)(const XENT_T *x, ptrdiff_t nrows, ptrdiff
 #pragma omp simd
         for (ptrdiff_t r = 0; r < nr; r++) {
             const double B = Bs[r], R = Rs[r], S = B + R, ratio = B != 0 ? R / B : 0.0;
-            const int use1p = (B != 0) & (ratio > -0.5);
-            const double log_s = kr[r] + (!use1p ? 0.0 : ratio < INFINITY ? ls[r] : ratio);
+            const int use1p = (B != 0) & (ratio > -0.5) & (ratio < INFINITY);
+            const double log_s = kr[r] + (use1p ? ls[r] : 0.0);
             const double r_sgn = S > 0 ? 1.0 : S < 0 ? -1.0 : S == 0 ? 0.0 : NAN;
             double r_res = (double)rm[r] + log_s;
             r_res = (!sgn && r_sgn < 0) ? NAN : r_res;

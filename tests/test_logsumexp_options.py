@@ -415,3 +415,26 @@ def test_review_cases():
     assert xent.logsumexp(x32, b=np.float64(2.0)).dtype == np.float64
     with pytest.raises(ValueError, match="of the probabilities"):
         xent.entropy(np.full((2, 3), 1 / 3), where=np.ones(4, bool))
+
+
+@pytest.mark.parametrize("pad", [0, 40], ids=["short-rows", "row-path"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_factors_that_count_for_nothing_and_a_tiny_max_factor(pad, dtype):
+    # (a review's cases) an entry left out adds 0 whatever its b, even an
+    # infinite or NaN one; an infinite b on a kept entry is SciPy's limit; a
+    # factor at the max so small that R / B overflows is log|S|, not +inf
+    def lse(x, b, **kw):
+        x = np.concatenate([np.asarray(x, float), np.zeros(pad)]).astype(dtype)
+        b = np.concatenate([np.asarray(b, float), np.zeros(pad)]).astype(dtype)
+        if "where" in kw:
+            kw["where"] = np.concatenate([kw["where"], np.zeros(pad, bool)])
+        return xent.logsumexp(x, b=b, **kw)
+    with np.errstate(all="ignore"):
+        for bad in (np.inf, -np.inf, np.nan):
+            assert lse([0, 0, 0], [1, 1, bad], where=np.array([True, True, False])) == \
+                pytest.approx(np.log(2), rel=1e-6)
+        assert lse([0, -1], [np.inf, 1], return_sign=True) == (np.inf, 1)
+        assert lse([0, -1], [-np.inf, 1], return_sign=True) == (np.inf, -1)
+    if dtype == np.float64:
+        assert lse([0, -1], [1e-310, 1]) == pytest.approx(-1.0, rel=1e-15)
+        assert lse([0, -1], [1e-300, 1e10]) == pytest.approx(np.log(1e10) - 1, rel=1e-15)

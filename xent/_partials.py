@@ -470,11 +470,13 @@ def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *,
     as ``-(a_y x_t + ax + a M)``. ``target``: the labels, or None for
     probability targets (their mass is in the statistics).
 
-    A row without smoothing mass reads only its label's entry (a NaN
-    elsewhere does not count); with it, a NaN anywhere gives NaN and a
-    ``+inf`` (the row's max) ``-inf``, except that a row holding both
-    ``+inf`` and ``-inf`` away from its label gives ``-inf`` here and NaN in
-    :func:`xent.nll_loss` (the statistics do not record the ``-inf``)."""
+    A row without smoothing mass (class labels, ``label_smoothing=0``) reads
+    only its label's entry, as :func:`xent.nll_loss` (a NaN elsewhere does
+    not count). A row with smoothing or probability mass is NaN when it holds
+    a NaN or a ``+inf`` anywhere, even at a class of no mass: the merged
+    statistics do not record which entries those are (:func:`xent.nll_loss`
+    gives ``-inf`` for a ``+inf`` under mass, and ignores the classes of no
+    mass)."""
     st = _merged(partials)
     n = _n_classes(n_classes)
     t = np.zeros(st.shape[:-1] + (0,)) if target is None else target
@@ -484,13 +486,12 @@ def nll_loss_from_partials(partials: ArrayLike, target: Optional[ArrayLike], *,
     s2 = st.reshape(-1, PARTIAL_STATS)
     m, o, xt, ax, a = (s2[:, j] for j in range(PARTIAL_STATS))
     with np.errstate(invalid="ignore", over="ignore"):
-        # sum_j a_j x_j: ax + a M about a finite max; +inf about a max of +inf
-        # (no NaN: o is the count of the +inf entries); a NaN anywhere in the
-        # row (m or o NaN) makes it NaN. A row without smoothing mass (a == 0)
-        # reads only its label's entry, as the in-memory loss does.
+        # sum_j a_j x_j as ax + a M about the row's max; NaN where the max is
+        # not finite or a NaN is in the row (m or o NaN): the statistics do not
+        # say which entries the mass is on. A row without smoothing mass
+        # (a == 0) reads only its label's entry, as the in-memory loss does.
         smooth = np.where(a != 0, ax + a * m, 0.0)
-        smooth = np.where((a != 0) & (m == np.inf) & ~np.isnan(o), np.inf, smooth)
-        smooth = np.where((a != 0) & (np.isnan(m) | np.isnan(o)), np.nan, smooth)
+        smooth = np.where((a != 0) & (np.isnan(m) | np.isnan(o) | (m == np.inf)), np.nan, smooth)
         loss = -(np.where(ay != 0, ay * xt, 0.0) + smooth)
         loss = np.where(f != 0, loss * f, 0.0)
     return loss.reshape(st.shape[:-1])
