@@ -551,14 +551,16 @@ static inline void XENT_G(xent_focal_pow_)(const double *o, int len, double gamm
             w[l] = gi == 0 ? 1.0 : w1[l] * o[l];
         return;
     }
-    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1];
+    /* (gamma is neither 0 nor 1 here: no select on it in the loop, whose
+     * invariant condition kept GCC from vectorising it) */
+    const double elo = xent_exp_bounds[0], ehi = xent_exp_bounds[1], gm1 = gamma - 1.0;
 #pragma omp simd
     for (int l = 0; l < len; l++) {
         double lo = XENT_F(xent_log_)(o[l]);
-        w[l] = gamma == 0 ? 1.0 : XENT_F(xent_exp_)(gamma * lo, elo, ehi);
+        w[l] = XENT_F(xent_exp_)(gamma * lo, elo, ehi);
         /* (finite: o^(gamma-1) of an o near 0 with gamma < 1 would overflow,
          * where its products with o's powers vanish) */
-        double v1 = gamma == 1 ? 1.0 : XENT_F(xent_exp_)((gamma - 1.0) * lo, elo, ehi);
+        double v1 = XENT_F(xent_exp_)(gm1 * lo, elo, ehi);
         w1[l] = v1 < 1e300 ? v1 : 1e300;
     }
 }
@@ -813,10 +815,15 @@ static inline double XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb
                 lp[l] = pv[l];
                 pv[l] = pv[l] == -INFINITY ? 0.0 : XENT_F(xent_exp_)(pv[l], elo, ehi);
             }
-        } else {
+        } else if (mode == 1) {
+            /* (the mode tested out of the loop: a select on it alone kept
+             * GCC from vectorising the loop) */
 #pragma omp simd
             for (int l = 0; l < len; l++)
-                lp[l] = mode == 1 ? XENT_F(xent_log_)(pv[l]) : 0.0;
+                lp[l] = XENT_F(xent_log_)(pv[l]);
+        } else {
+            for (int l = 0; l < len; l++)
+                lp[l] = 0.0;
         }
         if (logq) {
 #pragma omp simd

@@ -500,10 +500,17 @@ class Entry:
         return {**self.kwargs, **extra, **kw}
 
     def call(self, args, **kw):
+        return self.bind(args, **kw)()
+
+    def bind(self, args, **kw):
+        """The call on these inputs as a function of no arguments, its
+        keyword inputs (``per_call``) and adapted arguments made once, here:
+        what a benchmark times is the function alone."""
         kw = self._kw(args, kw)
         if self.adapt is not None:
             args, kw = self.adapt(args, kw)
-        return self.function(*args, **kw)
+        fn = self.function
+        return lambda: fn(*args, **kw)
 
     def expected(self, args, **kw):
         return self.reference(*args, **self._kw(args, kw))
