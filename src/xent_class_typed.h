@@ -597,17 +597,47 @@ static void XENT_G(xent_c_out_)(const xent_class_call *a, ptrdiff_t i, ptrdiff_t
     const XENT_T *tr = a->target ? (const XENT_T *)a->target + i * C : NULL;
     if (Y) { /* the softcap: g_j = (k exp(y_j - M) - F a_j) (1 - (y_j / cap)^2) */
         XENT_EXP_BOUNDS;
-        const XENT_T *yr = Y + j0;
         const double cap = a->cap, kk = r->k, ay = r->ay;
         const XENT_T Mt = (XENT_T)r->m;
-        const int classonly = tr || a->u;
+        /* a zero exp's term: 0 k, or 0 for an infinite k (an invariant
+         * value: a select on kk's test and e's in the loop did not vectorise) */
+        const double kz = kk == INFINITY || kk == -INFINITY ? 0.0 : 0.0 * kk;
+        /* the coefficients a_j a block at a time (the class-only ones of
+         * xent_c_coef_, each its own simple loop, then the label's ay): a
+         * select on which source in the loop kept GCC from vectorising it */
+        const double *w = tr && a->w ? a->w + j0 : NULL, *u = !tr && a->u ? a->u + j0 : NULL;
+        const double e1 = 1.0 - a->eps, e2 = a->eps / (double)C;
+        enum { XENT_CB = 512 }; /* (a block of coefficients, on the stack) */
+        double cv[XENT_CB];
+        for (ptrdiff_t b0 = 0; b0 < width; b0 += XENT_CB) {
+            const int len = width - b0 < XENT_CB ? (int)(width - b0) : XENT_CB;
+            const XENT_T *yr = Y + j0 + b0, *t = tr ? tr + j0 + b0 : NULL;
+            if (t && w) {
 #pragma omp simd
-        for (ptrdiff_t j = 0; j < width; j++) {
-            double e = (double)XENT_EXP(yr[j] - Mt);
-            double cj = (classonly ? XENT_G(xent_c_coef_)(a, tr, j0 + j) : 0.0) + (j0 + j == y ? ay : 0.0);
-            double g = (e == 0 && (kk == INFINITY || kk == -INFINITY) ? 0.0 : e * kk) - F * cj;
-            double t = (double)yr[j] / cap;
-            O[j] = (XENT_T)(g * (1.0 - t * t));
+                for (int l = 0; l < len; l++)
+                    cv[l] = w[b0 + l] * (e1 * (double)t[l] + e2) + 0.0;
+            } else if (t) {
+#pragma omp simd
+                for (int l = 0; l < len; l++)
+                    cv[l] = e1 * (double)t[l] + e2 + 0.0;
+            } else if (u) {
+#pragma omp simd
+                for (int l = 0; l < len; l++)
+                    cv[l] = u[b0 + l] + 0.0;
+            } else {
+                for (int l = 0; l < len; l++)
+                    cv[l] = 0.0;
+            }
+            if (j0 + b0 <= y && y < j0 + b0 + len) /* (+ 0.0 above: the others' a_j + 0, as before) */
+                cv[y - j0 - b0] += ay;
+            XENT_T *o = O + b0;
+#pragma omp simd
+            for (int l = 0; l < len; l++) {
+                double e = (double)XENT_EXP(yr[l] - Mt);
+                double g = (e == 0 ? kz : e * kk) - F * cv[l];
+                double tj = (double)yr[l] / cap;
+                o[l] = (XENT_T)(g * (1.0 - tj * tj));
+            }
         }
         return;
     }

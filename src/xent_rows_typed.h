@@ -937,10 +937,11 @@ static inline double XENT_G(xent_info_terms_)(const XENT_T *pb, const XENT_T *qb
         }
     }
     if (usum) {
+        const double *uv = mode == XENT_INFO_FOCAL ? lr : pv, us = mode == XENT_INFO_FOCAL ? 1.0 : -1.0;
 #pragma omp simd reduction(+ : u_total)
         for (int l = 0; l < len; l++) {
             double qd = (double)qb[l] * qs;
-            double u = mode == XENT_INFO_FOCAL ? lr[l] : -pv[l];
+            double u = us * uv[l]; /* (exact: a factor +-1, no select on the mode) */
             u_total += (qd < clo || qd > chi || pv[l] == 0) ? 0.0 : u;
         }
     }
@@ -996,11 +997,16 @@ static double XENT_G(xent_info_rowsum_)(const XENT_T *qr, ptrdiff_t C, const uin
     double s = 0.0;
     for (ptrdiff_t j0 = 0; j0 < C; j0 += XENT_EB) {
         int len = C - j0 < XENT_EB ? (int)(C - j0) : XENT_EB;
-        if (w)
+        if (w) { /* (two loops: a select on !w in the loop kept it scalar) */
             XENT_G(xent_info_mask_)(w, wrs, wcs, i, 1, j0, len, mv);
 #pragma omp simd reduction(+ : s)
-        for (int l = 0; l < len; l++)
-            s += (!w || mv[l]) ? (double)qr[j0 + l] : 0.0;
+            for (int l = 0; l < len; l++)
+                s += mv[l] ? (double)qr[j0 + l] : 0.0;
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int l = 0; l < len; l++)
+                s += (double)qr[j0 + l];
+        }
     }
     return s;
 }
