@@ -1457,7 +1457,7 @@ static inline XENT_MATH void XENT_G(xent_sf_pow_)(double omp, double gamma, int 
  * (s - e) / s). gi and flat are constants where it is inlined, so that each
  * case is its own vectorised loop. */
 static inline __attribute__((always_inline)) void XENT_G(xent_sf_terms_)(
-    const XENT_T *x, const XENT_T *t, const double *A, const double *M, const double *L, const double *S,
+    const XENT_T *x, const double *A, const double *M, const double *L, const double *S,
     const double *O, double m, double log_s, double s, const double *e, double *tv, double *ad, ptrdiff_t n,
     double gamma, int gi, int flat)
 {
@@ -1465,7 +1465,8 @@ static inline __attribute__((always_inline)) void XENT_G(xent_sf_terms_)(
     for (ptrdiff_t k = 0; k < n; k++) {
         double mk = flat ? M[k] : m, lk = flat ? L[k] : log_s, sk = flat ? S[k] : s;
         double ok = flat ? O[k] : s - e[k];
-        double a = t ? A[k] * (double)t[k] : A[k]; /* (t NULL: A holds the target mass too) */
+        double a = A[k]; /* (the target mass a_j, built by the caller: a select on a
+                          * t given or not made GCC load it masked, slow) */
         double lp = XENT_G(xent_c_shifted_)((double)x[k], mk) - lk;
         double w, w1, dk;
         XENT_G(xent_sf_pow_)(ok / sk, gamma, gi, &w, &w1);
@@ -1548,8 +1549,13 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, const i
         double *e = ws, *tv = ws + C, *ad = ws + 2 * C, *ar = ws + 3 * C;
         for (ptrdiff_t i = 0; i < nrows; i++) {
             const XENT_T *xr = x + i * C, *tr = factors ? NULL : t + i * C;
-            if (factors)
+            if (factors) {
                 XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, ar);
+            } else {
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++)
+                    ar[j] = alpha[j] * (double)tr[j];
+            }
             double m = (double)XENT_G(xent_max_)(xr, C), others, log_s;
             ptrdiff_t jm;
 #pragma omp simd
@@ -1558,12 +1564,12 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, const i
             double s = XENT_G(xent_sf_sum_)(e, C, -1);
             jm = XENT_G(xent_sf_near_one_)(e, C, m, s, &others);
             log_s = jm >= 0 ? log1p(others) : XENT_F(xent_log_)(s);
-            XENT_SF_CASES(0, xr, tr, factors ? ar : alpha, NULL, NULL, NULL, NULL, m, log_s, s, e, tv, ad, C)
+            XENT_SF_CASES(0, xr, ar, NULL, NULL, NULL, NULL, m, log_s, s, e, tv, ad, C)
             if (jm >= 0) { /* the dominant entry's 1 - p from the other terms */
                 double w, w1, dk;
                 XENT_G(xent_sf_pow_)(others / s, gamma, gi, &w, &w1);
                 tv[jm] = XENT_F(xent_focal_core_)(XENT_G(xent_c_shifted_)((double)xr[jm], m) - log_s, e[jm] / s,
-                                                  w, w1, gamma, tr ? alpha[jm] * (double)tr[jm] : ar[jm], &dk);
+                                                  w, w1, gamma, ar[jm], &dk);
                 ad[jm] = dk;
             }
             double total = 0.0, sum_ad = 0.0;
@@ -1591,33 +1597,45 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, const i
         XENT_T mt = -INFINITY;
         for (ptrdiff_t j = 0; j < C; j++)
             mt = xr[j] > mt ? xr[j] : mt;
-        for (ptrdiff_t j = 0; j < C; j++) {
+        for (ptrdiff_t j = 0; j < C; j++)
             M[i * C + j] = (double)mt;
-            A[i * C + j] = alpha[j];
-        }
         if (factors)
             XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, A + i * C);
+        else
+            for (ptrdiff_t j = 0; j < C; j++)
+                A[i * C + j] = alpha[j] * (double)t[i * C + j];
     }
 #pragma omp simd
     for (ptrdiff_t k = 0; k < n; k++)
         e[k] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)x[k], M[k]), lo, hi);
     for (ptrdiff_t i = 0; i < nrows; i++)
         rs[i] = XENT_G(xent_sf_sum_)(e + i * C, C, -1);
+    /* each row's other terms' sum if it has a dominant entry (else -1), in
+     * ad (free until the terms below), then log s, or log1p of the others'
+     * sum, in one vectorised loop (a libm log1p a row cost a fifth of the
+     * time at C = 2); the dominant entry found again below (its first 1) */
+    double *oth = ad;
+    for (ptrdiff_t i = 0; i < nrows; i++) {
+        double others = 0.0;
+        ptrdiff_t jm = rs[i] < 2.0 ? XENT_G(xent_sf_near_one_)(e + i * C, C, M[i * C], rs[i], &others) : -1;
+        oth[i] = jm >= 0 ? others : -1.0;
+    }
 #pragma omp simd
     for (ptrdiff_t i = 0; i < nrows; i++)
-        rl[i] = XENT_F(xent_log_)(rs[i]);
+        rl[i] = oth[i] >= 0 ? XENT_F(xent_log1p_)(oth[i]) : XENT_F(xent_log_)(rs[i]);
     for (ptrdiff_t i = 0; i < nrows; i++) {
         const double *er = e + i * C;
-        double others, s = rs[i], log_s = rl[i];
-        ptrdiff_t jm = rs[i] < 2.0 ? XENT_G(xent_sf_near_one_)(er, C, M[i * C], s, &others) : -1;
-        log_s = jm >= 0 ? log1p(others) : log_s;
+        const double others = oth[i], s = rs[i], log_s = rl[i];
+        ptrdiff_t jm = -1;
+        for (ptrdiff_t j = 0; j < C && others >= 0 && jm < 0; j++)
+            jm = er[j] == 1.0 ? j : -1;
         for (ptrdiff_t j = 0; j < C; j++) {
             L[i * C + j] = log_s;
             S[i * C + j] = s;
             O[i * C + j] = j == jm ? others : s - er[j];
         }
     }
-    XENT_SF_CASES(1, x, factors ? NULL : t, A, M, L, S, O, 0.0, 0.0, 0.0, e, O, ad, n)
+    XENT_SF_CASES(1, x, A, M, L, S, O, 0.0, 0.0, 0.0, e, O, ad, n)
     for (ptrdiff_t i = 0; i < nrows; i++) {
         double total = 0.0, sum_ad = 0.0;
         for (ptrdiff_t j = 0; j < C; j++) {
