@@ -1549,18 +1549,20 @@ static void XENT_G(xent_sfocal_probs_)(const XENT_T *x, const XENT_T *t, const i
         double *e = ws, *tv = ws + C, *ad = ws + 2 * C, *ar = ws + 3 * C;
         for (ptrdiff_t i = 0; i < nrows; i++) {
             const XENT_T *xr = x + i * C, *tr = factors ? NULL : t + i * C;
-            if (factors) {
-                XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, ar);
-            } else {
-#pragma omp simd
-                for (ptrdiff_t j = 0; j < C; j++)
-                    ar[j] = alpha[j] * (double)tr[j];
-            }
             double m = (double)XENT_G(xent_max_)(xr, C), others, log_s;
             ptrdiff_t jm;
+            if (factors) {
+                XENT_G(xent_sf_factors_)(t, labels, i, C, alpha, sm1, sm2, ar);
 #pragma omp simd
-            for (ptrdiff_t j = 0; j < C; j++)
-                e[j] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)xr[j], m), lo, hi);
+                for (ptrdiff_t j = 0; j < C; j++)
+                    e[j] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)xr[j], m), lo, hi);
+            } else { /* (the target mass in the exps' pass: one pass less) */
+#pragma omp simd
+                for (ptrdiff_t j = 0; j < C; j++) {
+                    e[j] = XENT_F(xent_exp_)(XENT_G(xent_c_shifted_)((double)xr[j], m), lo, hi);
+                    ar[j] = alpha[j] * (double)tr[j];
+                }
+            }
             double s = XENT_G(xent_sf_sum_)(e, C, -1);
             jm = XENT_G(xent_sf_near_one_)(e, C, m, s, &others);
             log_s = jm >= 0 ? log1p(others) : XENT_F(xent_log_)(s);
