@@ -497,6 +497,28 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
     return total;
 }
 
+/* len second derivatives h into out after the hessian policy
+ * (xent_hess_policy_), the policy tested out of the loops: a select on it
+ * alone in a longer loop kept GCC from vectorising that loop */
+static inline void XENT_G(xent_hess_store_)(const double *h, XENT_T *out, int len, int pol, double floor)
+{
+    if (pol == XENT_HESS_EXACT) {
+#pragma omp simd
+        for (int l = 0; l < len; l++)
+            out[l] = (XENT_T)h[l];
+    } else if (pol == XENT_HESS_ABS) {
+#pragma omp simd
+        for (int l = 0; l < len; l++) {
+            double a = h[l] < 0 ? -h[l] : h[l];
+            out[l] = (XENT_T)(a < floor ? floor : a);
+        }
+    } else {
+#pragma omp simd
+        for (int l = 0; l < len; l++)
+            out[l] = (XENT_T)(h[l] < floor ? floor : h[l]);
+    }
+}
+
 /* The probability losses' clip [clip, 1 - clip] in XENT_T, kept inside
  * (0, 1) when clip > 0 is tiny */
 static inline void XENT_G(xent_probs_bounds_)(double clip, XENT_T *lo, XENT_T *hi)
@@ -657,6 +679,7 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
     const double a1 = has_alpha ? alpha : 1.0, a0 = has_alpha ? 1.0 - alpha : 1.0;
     double ev[XENT_EB], rv[XENT_EB], qv[XENT_EB], lg[XENT_EB], qg[XENT_EB], qg1[XENT_EB];
     double xv[XENT_EB], tv[XENT_EB], wd[XENT_EB], gd[XENT_EB], ld[XENT_EB], grd[XENT_EB];
+    double hv[XENT_EB]; /* (the second derivatives before the policy) */
     XENT_T wv[XENT_EB], gv[XENT_EB], et[XENT_EB], rt[XENT_EB];
     XENT_EXP_BOUNDS;
     double total = 0.0;
@@ -739,9 +762,9 @@ static double XENT_G(xent_bfocal_)(const XENT_T *x, const XENT_T *t, ptrdiff_t n
                 t2 = q > 0 && sq != 0 && gamma != 0 ? t2 : 0.0;
                 double t3 = qg[l] != 0 ? qg[l] * sq : 0.0;
                 double h = hfac * gd[l] * wd[l] * a * (t1 + t2 + t3);
-                h = a != 0 && wd[l] != 0 ? h : 0.0;
-                ho[l] = (XENT_T)XENT_F(xent_hess_policy_)(h, hpol, hmin);
+                hv[l] = a != 0 && wd[l] != 0 ? h : 0.0;
             }
+            XENT_G(xent_hess_store_)(hv, ho, len, hpol, hmin);
         }
         if (loss) {
             XENT_T *lo = loss + j0;
