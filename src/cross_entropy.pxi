@@ -40,15 +40,23 @@ cdef inline const double* data_or_null(const double[::1] a) noexcept:
 cdef double* ce_options(xent_class_call* a, const double[::1] class_weight,
                         const double[::1] sample_weight, const double[:] grad_scale, double eps,
                         double z, double cap) except? NULL:
-    # the cross-entropy's options into a; returns the smoothing's buffer
-    # (a.u: eps / C * w_j, C + 1 doubles), NULL without smoothing (no O(C)
-    # memory for a row of a huge number of classes); the caller frees it
+    # the cross-entropy's options into a (ce_set)
+    return ce_set(a, data_or_null(class_weight), data_or_null(sample_weight),
+                  &grad_scale[0] if a.n > 0 else NULL, grad_scale.strides[0] // sizeof(double),
+                  eps, z, cap)
+
+
+cdef double* ce_set(xent_class_call* a, const double* w, const double* sw, const double* gs,
+                    Py_ssize_t gss, double eps, double z, double cap) except? NULL:
+    # the cross-entropy's options into a (w, sw: NULL for none; gs[i * gss]
+    # the per-row gradient scale); returns the smoothing's buffer (a.u:
+    # eps / C * w_j, C + 1 doubles), NULL without smoothing (no O(C) memory
+    # for a row of a huge number of classes); the caller frees it. The
+    # general path (ce_options) and the common call (src/fast.pxi) both set
+    # their calls here.
     cdef Py_ssize_t j, c = a.C
     cdef double* u = NULL
-    a.w = data_or_null(class_weight)
-    a.sw = data_or_null(sample_weight)
-    a.gs = &grad_scale[0] if a.n > 0 else NULL
-    a.gss = grad_scale.strides[0] // sizeof(double)
+    a.w, a.sw, a.gs, a.gss = w, sw, gs, gss
     a.eps, a.z, a.cap = eps, z, cap
     a.total_w = 0
     for j in range(c):

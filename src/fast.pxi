@@ -1,6 +1,8 @@
 # The common call, in compiled code: a small C-contiguous, aligned, native
 # float32/float64 ndarray (and int32/int64 labels, or targets of the
 # logits' dtype), every option at its default but a preallocated output
+# and, for the cross-entropy, ignore_index, label_smoothing, z_loss,
+# reduction and class weights (the options a training loop sets)
 # (out=/grad_out=: the input itself, or an ndarray apart from the inputs,
 # C-contiguous, of the input's shape and dtype). These functions check that
 # and run the kernel on one thread (an input this small always runs on
@@ -13,6 +15,7 @@
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
+from libc.math cimport isfinite
 from libc.string cimport memset
 
 from _rows cimport xent_ops, xent_class_call, XENT_CLS_LSE, XENT_CLS_SOFTMAX, XENT_CLS_LOG_SOFTMAX, XENT_CLS_CE
@@ -121,78 +124,154 @@ def fast_rows(int op, x, out=None):
         PyBuffer_Release(&xv)
 
 
-def fast_ce(x, target, bint return_grad, grad_out=None):
-    """The mean softmax cross-entropy of 2-D logits x against int32/int64
-    labels (ignore_index -100), and its gradient (into grad_out unless None:
-    x itself or an array apart from x and the labels), or None."""
-    cdef Py_buffer xv, tv, gv
+#: fast_ce's reductions (the Python gate maps the names)
+cdef enum:
+    FAST_MEAN = 0
+    FAST_SUM = 1
+    FAST_NONE = 2
+
+
+def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, double eps=0.0,
+            double z=0.0, int red=FAST_MEAN, weight=None):
+    """The softmax cross-entropy of 2-D logits x against int32/int64 labels
+    or probability rows of x's dtype and shape (ignore_index ignore, label smoothing eps, z-loss z, reduction red:
+    FAST_MEAN, FAST_SUM or FAST_NONE; class weights: None or a float32 or
+    float64 ndarray of shape (C,)), and its gradient (into grad_out unless None: x
+    itself or an array apart from x, the labels and the weights), or None.
+    The caller has checked the scalars (the general path's ranges)."""
+    cdef Py_buffer xv, tv, gv, wv
     cdef xent_class_call a
     cdef int64_t* labels = NULL
+    cdef double* per = NULL
+    cdef double* u = NULL
+    cdef double* rowloss = NULL
+    cdef const double* w = NULL
+    cdef double* wd = NULL
     cdef Py_ssize_t n, c, i, kept = 0
     cdef int status = 0
     cdef int64_t y
-    cdef bint bad = False
-    cdef double scale, value
-    cdef object grad = None
+    cdef bint bad = False, skip, f32, has_w = False, probs
+    cdef double scale = 1.0, denom = 0.0, one = 1.0, value = 0.0
+    cdef object grad = None, res = None
     if type(target) is not _ndarray or not float_view(x, &xv, 2, False):
         return None
     try:
         n, c = xv.shape[0], xv.shape[1]
+        f32 = xv.itemsize == 4
         if n == 0 or c == 0 or n * c >= FAST_MAX_ELEMENTS:
             return None
+        if weight is not None:
+            if type(weight) is not _ndarray or not float_view(weight, &wv, 1, False):
+                return None
+            has_w = True
         try:
-            PyObject_GetBuffer(target, &tv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-        except Exception:
-            return None
-        try:
-            if (tv.ndim != 1 or tv.shape[0] != n or tv.format[1] != 0
-                    or (<uintptr_t>tv.buf) % <uintptr_t>tv.itemsize != 0
-                    or not ((tv.itemsize == 8 and (tv.format[0] == b'l' or tv.format[0] == b'q'))
-                            or (tv.itemsize == 4 and tv.format[0] == b'i'))):
-                return None
-            labels = <int64_t*>malloc(n * sizeof(int64_t))
-            if labels == NULL:
-                return None
-            for i in range(n):
-                y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
-                labels[i] = y
-                bad = bad | ((y != -100) & ((y < 0) | (y >= c)))
-                kept += y != -100
-            if bad:
-                return None
-            scale = 0.0 if kept == 0 else 1.0 / kept
-            memset(&a, 0, sizeof(a))
-            a.op = XENT_CLS_CE
-            a.n, a.C = n, c
-            a.x = xv.buf
-            a.labels = labels
-            a.ignore = -100
-            a.gs = &scale
-            a.gss = 0
-            a.total_w = c
-            if grad_out is not None:
-                if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+            if has_w:
+                if wv.shape[0] != c:
                     return None
-                grad = grad_out
-                a.out = gv.buf
-            elif return_grad:
-                grad = _empty((n, c), _f32 if xv.itemsize == 4 else _f64)
-                PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-                a.out = gv.buf
-            with nogil:
-                status = run_class(&a, xv.itemsize, 1, &value)
-                value = 0.0 if kept == 0 else value * scale
-                if kept == 0 and return_grad:
-                    memset(a.out, 0, n * c * xv.itemsize)
-            if return_grad:
-                PyBuffer_Release(&gv)
-            if status != 0:
-                raise MemoryError()
-            result = (_f32 if xv.itemsize == 4 else _f64).type(value)
-            return (result, grad) if return_grad else result
+                if wv.itemsize == 8:
+                    w = <const double*>wv.buf
+                else:  # float32 weights, as float64 (exact; real_array's np.require)
+                    wd = <double*>malloc(c * sizeof(double))
+                    if wd == NULL:
+                        return None
+                    for i in range(c):
+                        wd[i] = (<const float*>wv.buf)[i]
+                    w = wd
+            try:
+                PyObject_GetBuffer(target, &tv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            except Exception:
+                return None
+            try:
+                if tv.format[1] != 0 or (<uintptr_t>tv.buf) % <uintptr_t>tv.itemsize != 0:
+                    return None
+                # probabilities: the logits' dtype and shape (a row each)
+                probs = (tv.ndim == 2 and tv.itemsize == xv.itemsize and tv.format[0] == xv.format[0]
+                         and tv.shape[0] == n and tv.shape[1] == c)
+                if not probs and (tv.ndim != 1 or tv.shape[0] != n
+                                  or not ((tv.itemsize == 8 and (tv.format[0] == b'l' or tv.format[0] == b'q'))
+                                          or (tv.itemsize == 4 and tv.format[0] == b'i'))):
+                    return None
+                if probs:
+                    kept = n  # (every sample counts once)
+                else:
+                    labels = <int64_t*>malloc(n * sizeof(int64_t))
+                    per = <double*>malloc(n * sizeof(double))
+                    if labels == NULL or per == NULL:
+                        return None
+                    for i in range(n):
+                        y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
+                        labels[i] = y
+                        skip = y == ignore
+                        bad = bad | ((not skip) & ((y < 0) | (y >= c)))
+                        if not skip:
+                            per[kept] = w[y] if has_w and not bad else 1.0
+                            kept += 1
+                    if bad:
+                        return None
+                if red == FAST_MEAN:
+                    # the general path's denominator (_mean_denominator): the
+                    # kept rows' count, or grouped_sum of their class weights
+                    denom = (grouped_sum(per, kept) if kept > 0 else 0.0) if has_w and not probs else <double>kept
+                    if denom != 0 and not isfinite(1.0 / denom):
+                        return None  # (subnormal weights: the general path rescales them)
+                    scale = 0.0 if denom == 0 else 1.0 / denom
+                memset(&a, 0, sizeof(a))
+                a.op = XENT_CLS_CE
+                a.n, a.C = n, c
+                a.x = xv.buf
+                a.labels = labels
+                a.target = tv.buf if probs else NULL
+                a.ignore = ignore
+                u = ce_set(&a, w, NULL, &scale, 0, eps, z, 0.0)
+                if grad_out is not None:
+                    if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+                        return None
+                    if has_w and not apart(&gv, &wv):
+                        PyBuffer_Release(&gv)
+                        return None
+                    grad = grad_out
+                    a.out = gv.buf
+                elif return_grad:
+                    grad = _empty((n, c), _f32 if f32 else _f64)
+                    PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                    a.out = gv.buf
+                if red == FAST_NONE:
+                    rowloss = <double*>malloc(n * sizeof(double))
+                    if rowloss == NULL:
+                        raise MemoryError()
+                    a.loss = rowloss
+                with nogil:
+                    status = run_class(&a, xv.itemsize, 1, NULL if red == FAST_NONE else &value)
+                    if red == FAST_MEAN:
+                        value = 0.0 if denom == 0 else value * scale
+                        if denom == 0 and return_grad:
+                            memset(a.out, 0, n * c * xv.itemsize)
+                if return_grad:
+                    PyBuffer_Release(&gv)
+                if status != 0:
+                    raise MemoryError()
+                if red == FAST_NONE:
+                    res = _empty(n, _f32 if f32 else _f64)
+                    PyObject_GetBuffer(res, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                    for i in range(n):  # (as numpy's astype: rounded to nearest)
+                        if f32:
+                            (<float*>gv.buf)[i] = <float>rowloss[i]
+                        else:
+                            (<double*>gv.buf)[i] = rowloss[i]
+                    PyBuffer_Release(&gv)
+                else:
+                    res = (_f32 if f32 else _f64).type(value)
+                return (res, grad) if return_grad else res
+            finally:
+                PyBuffer_Release(&tv)
+                free(labels)
+                free(per)
+                free(u)
+                free(rowloss)
         finally:
-            PyBuffer_Release(&tv)
-            free(labels)
+            if has_w:
+                PyBuffer_Release(&wv)
+            free(wd)
     finally:
         PyBuffer_Release(&xv)
 

@@ -498,24 +498,23 @@ static double XENT_G(xent_bce_logits_)(const XENT_T *x, const XENT_T *t, ptrdiff
 }
 
 /* len second derivatives h into out after the hessian policy
- * (xent_hess_policy_), the policy tested out of the loops: a select on it
- * alone in a longer loop kept GCC from vectorising that loop */
+ * (xent_hess_policy_), the policy tested out of the loops, each loop calling
+ * it with its constant: a select on the policy alone in a longer loop kept
+ * GCC from vectorising that loop */
 static inline void XENT_G(xent_hess_store_)(const double *h, XENT_T *out, int len, int pol, double floor)
 {
     if (pol == XENT_HESS_EXACT) {
 #pragma omp simd
         for (int l = 0; l < len; l++)
-            out[l] = (XENT_T)h[l];
+            out[l] = (XENT_T)XENT_F(xent_hess_policy_)(h[l], XENT_HESS_EXACT, floor);
     } else if (pol == XENT_HESS_ABS) {
 #pragma omp simd
-        for (int l = 0; l < len; l++) {
-            double a = h[l] < 0 ? -h[l] : h[l];
-            out[l] = (XENT_T)(a < floor ? floor : a);
-        }
+        for (int l = 0; l < len; l++)
+            out[l] = (XENT_T)XENT_F(xent_hess_policy_)(h[l], XENT_HESS_ABS, floor);
     } else {
 #pragma omp simd
         for (int l = 0; l < len; l++)
-            out[l] = (XENT_T)(h[l] < floor ? floor : h[l]);
+            out[l] = (XENT_T)XENT_F(xent_hess_policy_)(h[l], XENT_HESS_CLIP, floor);
     }
 }
 

@@ -77,6 +77,85 @@ def test_same_bits_as_the_general_path(dtype, label_dtype, shape):
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+OPTIONS = [  # the options the compiled common call also takes (src/fast.pxi: fast_ce)
+    dict(label_smoothing=0.1), dict(label_smoothing=1), dict(ignore_index=2), dict(ignore_index=0),
+    dict(ignore_index=-(2**63)), dict(z_loss=1e-4), dict(z_loss=3), dict(reduction="sum"),
+    dict(reduction="none"), dict(weight="f64"), dict(weight="f32"), dict(weight="zeros"),
+    dict(weight="tiny"), dict(weight="negative"), dict(weight="nan"),
+    dict(weight="f32", label_smoothing=0.2, z_loss=0.5, ignore_index=1, reduction="mean"),
+    dict(weight="f64", reduction="none", label_smoothing=0.3),
+    dict(probs="same"), dict(probs="other"), dict(probs="same", weight="f32", reduction="sum"),
+    dict(probs="same", label_smoothing=0.1, z_loss=0.01, reduction="none"),
+]
+
+
+def _weight(kind, c, dtype):
+    rng = np.random.default_rng(c)
+    w = rng.random(c) + 0.5
+    w = {"f64": w, "f32": w.astype(np.float32), "zeros": np.zeros(c), "tiny": np.full(c, 1e-310),
+         "negative": w - 1.0, "nan": np.where(np.arange(c) == 1, np.nan, w)}[kind]
+    return w
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (3, 1000), (16, 65)])
+@pytest.mark.parametrize("k", range(len(OPTIONS)))
+def test_options_same_bits_as_the_general_path(dtype, shape, k, monkeypatch):
+    rng = np.random.default_rng(k)
+    n, c = shape
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x[0, 0] = -np.inf
+    kw = dict(OPTIONS[k])
+    y = rng.integers(0, c, n)
+    y[::5] = kw.get("ignore_index", -100)
+    probs = kw.pop("probs", None)
+    if probs:  # probability rows (one of them not normalised, one with zeros)
+        ty = dtype if probs == "same" else (np.float64 if dtype == np.float32 else np.float32)
+        y = rng.dirichlet(np.ones(c), n).astype(ty)
+        y[0] *= 1.5
+        y[-1, ::2] = 0
+    if "weight" in kw:
+        kw["weight"] = _weight(kw["weight"], c, dtype)
+    answered = []  # whether the compiled call took it (not None)
+    real = _compiled.fast_ce
+
+    def spy(*a):
+        r = real(*a)
+        answered.append(r is not None)
+        return r
+
+    monkeypatch.setattr(_cross_entropy._k, "fast_ce", spy)
+    for return_grad in (False, True):
+        with np.errstate(all="ignore"):
+            fast = xent.softmax_cross_entropy(x, y, return_grad=return_grad, **kw)
+            slow = general(x, y, return_grad=return_grad, **kw)
+        fast, slow = (fast, slow) if return_grad else ((fast,), (slow,))
+        for a, b in zip(fast, slow):
+            assert type(a) is type(b) and a.dtype == b.dtype and np.shape(a) == np.shape(b)
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    # asked both times; it answers all but the weights whose mean it leaves to
+    # the general path when 1 / (the mean's denominator) is not finite
+    # (subnormal weights: rescaled there; NaN)
+    leaves = probs == "other"  # (a target of another dtype: the general path casts it)
+    if OPTIONS[k].get("reduction", "mean") == "mean" and "weight" in kw and not probs:
+        with np.errstate(all="ignore"):
+            d = np.asarray(kw["weight"], np.float64)[y[y != kw.get("ignore_index", -100)]].sum()
+            leaves = bool(d != 0 and not np.isfinite(1 / d))
+    assert answered == [not leaves] * 2
+
+
+def test_weight_apart_from_the_gradient_output():
+    # grad_out that is the class weights' memory: the general path's error
+    x = np.zeros((2, 3))
+    w = np.ones(6)
+    with pytest.raises(ValueError) as fast:
+        xent.softmax_cross_entropy(x, np.array([0, 1]), weight=w[:3], return_grad=True,
+                                   grad_out=w.reshape(2, 3))
+    with pytest.raises(ValueError) as slow:
+        general(x, np.array([0, 1]), weight=w[:3], return_grad=True, grad_out=w.reshape(2, 3))
+    assert str(fast.value) == str(slow.value)
+
+
 def test_every_label_ignored_gives_zero():
     x = np.ones((3, 4), np.float32)
     loss, grad = xent.softmax_cross_entropy(x, np.full(3, -100), return_grad=True)
@@ -117,7 +196,14 @@ def test_same_errors_as_the_general_path(x, y):
 
 @pytest.mark.parametrize("kw", [dict(axis=-1.0), dict(ignore_index=-100.0),
                                 dict(label_smoothing=False), dict(reduction=np.str_("bad")),
-                                dict(return_grad=1), dict(z_loss="0")])
+                                dict(return_grad=1), dict(z_loss="0"),
+                                dict(label_smoothing=np.float64(0.1)), dict(label_smoothing=1.5),
+                                dict(label_smoothing=float("nan")), dict(z_loss=-1.0),
+                                dict(z_loss=float("inf")), dict(z_loss=10**400),
+                                dict(ignore_index=2**63), dict(ignore_index=True),
+                                dict(reduction="batchmean"), dict(weight=[1.0, 2.0, 3.0]),
+                                dict(weight=np.ones(3, np.float16)), dict(weight=np.ones(4)),
+                                dict(weight=np.ones((1, 3))), dict(weight=np.ones(3, np.int64))])
 def test_defaults_of_another_type_go_to_the_general_path(kw):
     x, y = np.zeros((2, 3)), np.array([0, 1])
     try:

@@ -111,7 +111,8 @@ def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
     if w is None:
         return float(labels.size) if sw is None else float(np.sum(sw))
     per = w[labels]
-    return float(np.sum(per)) if sw is None else float(np.dot(per, sw))
+    # (grouped_sum, as the compiled common call sums them: src/fast.pxi)
+    return _k.loss_sum(per) if sw is None else float(np.dot(per, sw))
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
@@ -228,7 +229,17 @@ def _package(p, loss, grad, total=None):
     return value, deliver(rows.to_full(as_values(grad, dtype)), p["grad_out"], dtype)
 
 
-_NUMBERS = (int, float)
+#: the common call's gate (src/fast.pxi: fast_ce): int64's range, its reduction codes
+_I64 = (-(2**63), 2**63 - 1)
+_FAST_REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
+_INT_FLOAT = 2**53
+
+
+def _fast_real(v, high):
+    """Whether v is an int or float in [0, high] (finite) that the common
+    call takes as it is (real_scalar would accept it unchanged)."""
+    t = type(v)
+    return (t is float and 0.0 <= v <= high) or (t is int and 0 <= v <= high)
 
 
 @overload
@@ -334,14 +345,14 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     >>> round(float(loss), 6)
     0.669962
     """
-    if (type(axis) is int and axis == -1 and weight is None and sample_weight is None
-            and where is None and softcap is None
-            and type(ignore_index) is int and ignore_index == -100
-            and type(label_smoothing) in _NUMBERS and label_smoothing == 0
-            and type(z_loss) in _NUMBERS and z_loss == 0
-            and type(reduction) is str and reduction == "mean"
+    if (type(axis) is int and axis == -1 and sample_weight is None and where is None
+            and softcap is None and type(ignore_index) is int and _I64[0] <= ignore_index <= _I64[1]
+            and _fast_real(label_smoothing, 1) and _fast_real(z_loss, _INT_FLOAT)
+            and type(reduction) is str and reduction in _FAST_REDUCTIONS
             and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
-        done = _k.fast_ce(logits, target, return_grad is True, grad_out)  # (compiled; None: not the common call)
+        # (compiled; None: not the common call)
+        done = _k.fast_ce(logits, target, return_grad is True, grad_out, ignore_index,
+                          label_smoothing, z_loss, _FAST_REDUCTIONS[reduction], weight)
         if done is not None and type(return_grad) is bool:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
