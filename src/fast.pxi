@@ -34,14 +34,15 @@ cdef enum:
 
 cdef int float_view(object a, Py_buffer* v, int ndim, bint writable):
     # 1 and a view of a: an exact ndarray, C-contiguous, aligned, of ndim
-    # dimensions, native float32 or float64; else 0 (no view held)
+    # dimensions (ndim 0: 1 or 2), native float32 or float64; else 0 (no
+    # view held)
     if type(a) is not _ndarray:
         return 0
     try:
         PyObject_GetBuffer(a, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0))
     except Exception:
         return 0
-    if (v.ndim != ndim or v.format == NULL or v.format[1] != 0 or not (v.format[0] == b'f' or v.format[0] == b'd')
+    if ((v.ndim != ndim if ndim else not 1 <= v.ndim <= 2) or v.format == NULL or v.format[1] != 0 or not (v.format[0] == b'f' or v.format[0] == b'd')
             or (<uintptr_t>v.buf) % <uintptr_t>v.itemsize != 0):
         PyBuffer_Release(v)
         return 0
@@ -85,16 +86,23 @@ def loss_sum(const double[::1] loss):
 
 
 def fast_rows(int op, x, out=None):
-    """logsumexp (op 0), softmax (1) or log_softmax (2) of the rows of a 2-D
-    x along its last axis (softmax and log_softmax into out unless None: x
-    itself or an array apart from it), or None (see the top of this file)."""
+    """logsumexp (op 0), softmax (1) or log_softmax (2) of a 1-D x or the
+    rows of a 2-D x along its last axis (softmax and log_softmax into out
+    unless None: x itself or an array apart from it), or None (see the top
+    of this file). The logsumexp of a 1-D x is a numpy scalar."""
     cdef Py_buffer xv, ov
     cdef xent_class_call a
     cdef object res
-    if not float_view(x, &xv, 2, False):
+    cdef double lse64
+    cdef float lse32
+    cdef bint f32, one_row
+    if not float_view(x, &xv, 0, False):
         return None
     try:
-        a.n, a.C = xv.shape[0], xv.shape[1]
+        f32 = xv.itemsize == 4
+        one_row = xv.ndim == 1
+        memset(&a, 0, sizeof(a))
+        a.n, a.C = rows_of(&xv), cols_of(&xv)
         if a.n == 0 or a.C == 0 or a.n * a.C >= FAST_MAX_ELEMENTS or (out is not None and op == XENT_CLS_LSE):
             return None
         if out is not None:
@@ -102,22 +110,22 @@ def fast_rows(int op, x, out=None):
                 return None
             res = out
         elif op == XENT_CLS_LSE:
-            res = _empty(a.n, _f32 if xv.itemsize == 4 else _f64)
+            res = None if one_row else _empty(a.n, _f32 if f32 else _f64)
         else:
-            res = _empty((a.n, a.C), _f32 if xv.itemsize == 4 else _f64)
-        if out is None:
+            res = _empty(<object>a.C if one_row else (a.n, a.C), _f32 if f32 else _f64)
+        if res is not None and out is None:
             PyObject_GetBuffer(res, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-        memset(&a, 0, sizeof(a))
         a.op = op
-        a.n, a.C = xv.shape[0], xv.shape[1]
         a.x = xv.buf
         a.ignore = -1
         if op == XENT_CLS_LSE:
-            a.lse = ov.buf
+            a.lse = ov.buf if res is not None else (<void*>&lse32 if f32 else <void*>&lse64)
         else:
             a.out = ov.buf
         with nogil:
             run_class(&a, xv.itemsize, 1)
+        if res is None:
+            return _f32.type(lse32) if f32 else _f64.type(lse64)
         PyBuffer_Release(&ov)
         return res
     finally:
@@ -276,19 +284,30 @@ def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, dou
         PyBuffer_Release(&xv)
 
 
-def fast_bce(x, target, bint return_grad, grad_out=None):
-    """The mean binary cross-entropy from logits x against targets t of x's
-    shape and dtype, values in [0, 1], and its gradient (into grad_out unless
-    None: x itself or an array apart from x and t), or None."""
-    cdef Py_buffer xv, tv, gv
-    cdef Py_ssize_t size, j0, m
-    cdef double scale, total = 0.0
+def fast_bce(x, target, bint return_grad, grad_out=None, double smooth=0.0, int red=FAST_MEAN,
+             pos_weight=None):
+    """The binary cross-entropy from logits x against targets t of x's shape
+    and dtype, values in [0, 1] (label smoothing smooth, reduction red:
+    FAST_MEAN, FAST_SUM or FAST_NONE; pos_weight None or a float32/float64
+    ndarray of shape (1,) or (C,), C the last axis), and its gradient (into
+    grad_out unless None: x itself or an array apart from x, t and
+    pos_weight), or None. As the general path (xent/_binary.py): one value
+    of pos_weight runs the elements as one row, tasks of CHUNK elements;
+    else a task is a chunk of a row; the tasks' sums reduced by grouped_sum."""
+    cdef Py_buffer xv, tv, gv, pv, lv
+    cdef Py_ssize_t size, n, c, i, j0, m, k = 0, nt, per_row
+    cdef double scale = 1.0, total = 0.0
     cdef double one = 1.0
     cdef float one32 = 1.0
-    cdef double part
-    cdef bint bad = False, f32
-    cdef int ndim
-    cdef object grad = None
+    cdef double* partial = NULL
+    cdef double* pwd = NULL
+    cdef const double* pw = &one
+    cdef Py_ssize_t pws = 0
+    cdef bint bad = False, f32, has_pw = False
+    cdef int ndim, stream
+    cdef object grad = None, res = None
+    cdef void* lp = NULL
+    cdef void* gp = NULL
     if type(x) is not _ndarray or type(target) is not _ndarray:
         return None
     ndim = x.ndim
@@ -304,43 +323,86 @@ def fast_bce(x, target, bint return_grad, grad_out=None):
             if size == 0 or size >= FAST_MAX_ELEMENTS:
                 return None
             f32 = xv.itemsize == 4
-            for j0 in range(size):
-                if f32:
-                    bad = bad | ((<float*>tv.buf)[j0] < 0) | ((<float*>tv.buf)[j0] > 1)
-                else:
-                    bad = bad | ((<double*>tv.buf)[j0] < 0) | ((<double*>tv.buf)[j0] > 1)
-            if bad:
-                return None
-            scale = 1.0 / size
-            if grad_out is not None:
-                if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+            n, c = rows_of(&xv), cols_of(&xv)
+            if pos_weight is not None:
+                if type(pos_weight) is not _ndarray or not float_view(pos_weight, &pv, 1, False):
                     return None
-                grad = grad_out
-            elif return_grad:
-                grad = _empty(x.shape, _f32 if f32 else _f64)
-                PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-            with nogil:
-                # the general path's tasks of BCE_CHUNK elements of the
-                # flattened input, their partial sums added in order
-                j0 = 0
-                while j0 < size:  # (CHUNK: binary.pxi's tasks)
-                    m = min(<Py_ssize_t>CHUNK, size - j0)
+                has_pw = True
+            try:
+                if has_pw:
+                    if pv.shape[0] != 1 and pv.shape[0] != c:
+                        return None
+                    pwd = <double*>malloc(pv.shape[0] * sizeof(double))
+                    if pwd == NULL:
+                        return None
+                    for i in range(pv.shape[0]):  # (as float64: exact)
+                        pwd[i] = (<const float*>pv.buf)[i] if pv.itemsize == 4 else (<const double*>pv.buf)[i]
+                    pw = pwd
+                    # one value: seen with stride 0 (the general path's broadcast)
+                    pws = 1 if pv.shape[0] > 1 else 0
+                if pws == 0 or n == 1:  # the elements as one row
+                    n, c = 1, size
+                for j0 in range(size):
                     if f32:
-                        part = xent_ops.bce_logits_f32(
-                            <const float*>xv.buf + j0, <const float*>tv.buf + j0, m, &one, 0, &one32, 0,
-                            NULL, 0, &one32, 0, scale, 0.0, NULL,
-                            <float*>gv.buf + j0 if return_grad else NULL, 0, NULL, 1.0, 0, 0.0)
+                        bad = bad | ((<float*>tv.buf)[j0] < 0) | ((<float*>tv.buf)[j0] > 1)
                     else:
-                        part = xent_ops.bce_logits_f64(
-                            <const double*>xv.buf + j0, <const double*>tv.buf + j0, m, &one, 0, &one, 0,
-                            NULL, 0, &one, 0, scale, 0.0, NULL,
-                            <double*>gv.buf + j0 if return_grad else NULL, 0, NULL, 1.0, 0, 0.0)
-                    total = part if j0 == 0 else total + part
-                    j0 += CHUNK
-            if return_grad:
-                PyBuffer_Release(&gv)
-            result = (_f32 if f32 else _f64).type(total * scale)
-            return (result, grad) if return_grad else result
+                        bad = bad | ((<double*>tv.buf)[j0] < 0) | ((<double*>tv.buf)[j0] > 1)
+                if bad:
+                    return None
+                if red == FAST_MEAN:
+                    scale = 1.0 / size
+                if grad_out is not None:
+                    if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+                        return None
+                    if has_pw and not apart(&gv, &pv):
+                        PyBuffer_Release(&gv)
+                        return None
+                    grad = grad_out
+                    gp = gv.buf
+                elif return_grad:
+                    grad = _empty(x.shape, _f32 if f32 else _f64)
+                    PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                    gp = gv.buf
+                if red == FAST_NONE:
+                    res = _empty(x.shape, _f32 if f32 else _f64)
+                    PyObject_GetBuffer(res, &lv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                    lp = lv.buf
+                per_row = (c + CHUNK - 1) // CHUNK
+                nt = n * per_row
+                partial = <double*>malloc(nt * sizeof(double))
+                if partial == NULL:
+                    raise MemoryError()
+                stream = return_grad and size * <Py_ssize_t>xv.itemsize >= xent_stream_bytes
+                with nogil:
+                    for k in range(nt):  # (bce_rows' tasks, in order)
+                        i = k // per_row
+                        j0 = (k % per_row) * CHUNK
+                        m = min(<Py_ssize_t>CHUNK, c - j0)
+                        if f32:
+                            partial[k] = xent_ops.bce_logits_f32(
+                                <const float*>xv.buf + i * c + j0, <const float*>tv.buf + i * c + j0, m,
+                                pw + j0 * pws, pws, &one32, 0, NULL, 0, &one32, 0, scale, smooth,
+                                <float*>lp + i * c + j0 if lp != NULL else NULL,
+                                <float*>gp + i * c + j0 if gp != NULL else NULL, stream, NULL, 1.0, 0, 0.0)
+                        else:
+                            partial[k] = xent_ops.bce_logits_f64(
+                                <const double*>xv.buf + i * c + j0, <const double*>tv.buf + i * c + j0, m,
+                                pw + j0 * pws, pws, &one, 0, NULL, 0, &one, 0, scale, smooth,
+                                <double*>lp + i * c + j0 if lp != NULL else NULL,
+                                <double*>gp + i * c + j0 if gp != NULL else NULL, stream, NULL, 1.0, 0, 0.0)
+                    total = grouped_sum(partial, nt)
+                if return_grad:
+                    PyBuffer_Release(&gv)
+                if red == FAST_NONE:
+                    PyBuffer_Release(&lv)
+                else:
+                    res = (_f32 if f32 else _f64).type(total * scale if red == FAST_MEAN else total)
+                return (res, grad) if return_grad else res
+            finally:
+                if has_pw:
+                    PyBuffer_Release(&pv)
+                free(pwd)
+                free(partial)
         finally:
             PyBuffer_Release(&tv)
     finally:

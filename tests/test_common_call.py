@@ -247,12 +247,14 @@ def _same_outcome(fast, slow):
 
 @pytest.mark.parametrize("name", list(ROWS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (3, 1000), (16, 65), (40, 7), (200, 150)])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (3, 1000), (16, 65), (40, 7), (200, 150),
+                                   (10,), (1,), (1000,), (32767,), (40000,)])
 def test_rows_same_bits_as_the_general_path(name, dtype, shape):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 4).astype(dtype)
-    x[0, 0] = -np.inf
-    x[-1] = np.nan if shape[0] > 2 else x[-1]
+    x.flat[0] = -np.inf
+    if len(shape) == 2 and shape[0] > 2:
+        x[-1] = np.nan
     fast, slow = ROWS[name]
     _same(fast(x), slow(x))
 
@@ -261,11 +263,18 @@ def test_rows_same_bits_as_the_general_path(name, dtype, shape):
 def test_rows_short_path_is_taken(name, monkeypatch):
     from xent import _softmax
 
-    calls = []
+    answered = []  # whether the compiled call took it (not None)
     real = _compiled.fast_rows
-    monkeypatch.setattr(_softmax._k, "fast_rows", lambda *a: calls.append(a) or real(*a))
+
+    def spy(*a):
+        r = real(*a)
+        answered.append(r is not None)
+        return r
+
+    monkeypatch.setattr(_softmax._k, "fast_rows", spy)
     ROWS[name][0](np.zeros((4, 3)))
-    assert len(calls) == 1
+    ROWS[name][0](np.zeros(5, np.float32))  # (a vector: one row)
+    assert answered == [True, True]
 
 
 @pytest.mark.parametrize("name", list(ROWS))
@@ -294,6 +303,64 @@ def test_bce_same_bits_as_the_general_path(dtype, shape):
     for return_grad in (False, True):
         _same(xent.binary_cross_entropy_with_logits(x, t, return_grad=return_grad),
               _bce_general(x, t, return_grad=return_grad))
+
+
+BCE_OPTIONS = [  # the options fast_bce also takes (reduction, smoothing, pos_weight)
+    dict(reduction="sum"), dict(reduction="none"), dict(label_smoothing=0.2), dict(label_smoothing=1),
+    dict(pos_weight="row"), dict(pos_weight="one"), dict(pos_weight="row32"),
+    dict(pos_weight="row", reduction="none", label_smoothing=0.1),
+    dict(pos_weight="one", reduction="sum"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (7,), (40, 1), (3, 1000), (1, 20000), (3, 5000)])
+@pytest.mark.parametrize("k", range(len(BCE_OPTIONS)))
+def test_bce_options_same_bits_as_the_general_path(dtype, shape, k, monkeypatch):
+    rng = np.random.default_rng(k)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    t = (rng.random(shape) < 0.4).astype(dtype)
+    t.reshape(-1)[::3] = 0.25
+    x.reshape(-1)[:3] = [np.inf, -np.inf, np.nan][:x.size]
+    kw = dict(BCE_OPTIONS[k])
+    c = shape[-1]
+    pw = kw.get("pos_weight")
+    if pw is not None:
+        kw["pos_weight"] = {"row": rng.random(c) * 3, "row32": (rng.random(c) * 3).astype(np.float32),
+                            "one": np.array([2.5])}[pw]
+    answered = []
+    real = _compiled.fast_bce
+
+    def spy(*a):
+        r = real(*a)
+        answered.append(r is not None)
+        return r
+
+    monkeypatch.setattr(_compiled, "fast_bce", spy)
+    for return_grad in (False, True):
+        _same(xent.binary_cross_entropy_with_logits(x, t, return_grad=return_grad, **kw),
+              _bce_general(x, t, return_grad=return_grad, **kw))
+    assert answered == [True, True]
+
+
+@pytest.mark.parametrize("kw", [dict(pos_weight=[1.0, 2.0, 3.0]), dict(pos_weight=np.ones(3, np.int64)),
+                                dict(pos_weight=np.ones(2)), dict(pos_weight=np.ones((1, 3))),
+                                dict(pos_weight=2.0), dict(pos_weight=np.ones(3, np.float16)),
+                                dict(reduction="batchmean"), dict(reduction=np.str_("sum")),
+                                dict(label_smoothing=1.5), dict(label_smoothing=np.float32(0.5)),
+                                dict(label_smoothing=float("nan")), dict(label_smoothing=True)])
+def test_bce_options_of_another_kind_same_outcome_as_the_general_path(kw):
+    x, t = np.zeros((2, 3)), np.full((2, 3), 0.5)
+    _same_outcome(lambda: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, **kw),
+                  lambda: _bce_general(x, t, return_grad=True, **kw))
+
+
+def test_bce_pos_weight_apart_from_the_gradient_output():
+    x, t, buf = np.zeros((2, 3)), np.full((2, 3), 0.5), np.ones(6)
+    _same_outcome(
+        lambda: xent.binary_cross_entropy_with_logits(x, t, pos_weight=buf[:3], return_grad=True,
+                                                      grad_out=buf.reshape(2, 3)),
+        lambda: _bce_general(x, t, pos_weight=buf[:3], return_grad=True, grad_out=buf.reshape(2, 3)))
 
 
 BAD_BCE = [

@@ -19,7 +19,9 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    FAST_REDUCTIONS,
     ROW_WHERE_DOC,
+    fast_real,
     mask_array,
     bfloat16_check,
     caller_memory,
@@ -237,7 +239,8 @@ def _finish(p, partial, loss, grad):
     if p["reduction"] == "none":
         value = loss.reshape(p["x"].shape).astype(dtype, copy=False)
     else:
-        value = dtype.type(float(np.sum(partial)) * p["scale"])
+        # (grouped_sum of the tasks' sums, as the compiled common call: src/fast.pxi)
+        value = dtype.type(_k.loss_sum(partial) * p["scale"])
     if not p["return_grad"]:
         return value
     return value, deliver(grad.reshape(p["x"].shape), p["grad_out"], dtype)
@@ -307,11 +310,12 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
     >>> round(float(xent.binary_cross_entropy_with_logits(y_pred, y_true)), 3)
     0.865
     """
-    if (pos_weight is None and weight is None and where is None
-            and type(label_smoothing) in (int, float)
-            and label_smoothing == 0 and type(reduction) is str and reduction == "mean"
+    if (weight is None and where is None and fast_real(label_smoothing, 1)
+            and type(reduction) is str and reduction in FAST_REDUCTIONS
             and type(return_grad) is bool and grad_loss is None and _threads.valid_count(n_threads)):
-        done = _k.fast_bce(logits, target, return_grad, grad_out)  # (compiled; None: not the common call)
+        # (compiled; None: not the common call)
+        done = _k.fast_bce(logits, target, return_grad, grad_out, label_smoothing,
+                           FAST_REDUCTIONS[reduction], pos_weight)
         if done is not None:
             return done
     p = _prepare("logits", logits, target, pos_weight, weight, label_smoothing, reduction,

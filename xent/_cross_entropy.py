@@ -18,7 +18,10 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
+    FAST_REDUCTIONS,
+    INT64_RANGE,
     ROW_WHERE_DOC,
+    fast_real,
     row_constant,
     ignore_index_value,
     BFloat16Input,
@@ -229,17 +232,7 @@ def _package(p, loss, grad, total=None):
     return value, deliver(rows.to_full(as_values(grad, dtype)), p["grad_out"], dtype)
 
 
-#: the common call's gate (src/fast.pxi: fast_ce): int64's range, its reduction codes
-_I64 = (-(2**63), 2**63 - 1)
-_FAST_REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
-_INT_FLOAT = 2**53
-
-
-def _fast_real(v, high):
-    """Whether v is an int or float in [0, high] (finite) that the common
-    call takes as it is (real_scalar would accept it unchanged)."""
-    t = type(v)
-    return (t is float and 0.0 <= v <= high) or (t is int and 0 <= v <= high)
+_INT_FLOAT = 2**53  # (z_loss: the common call's bound)
 
 
 @overload
@@ -346,13 +339,13 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     0.669962
     """
     if (type(axis) is int and axis == -1 and sample_weight is None and where is None
-            and softcap is None and type(ignore_index) is int and _I64[0] <= ignore_index <= _I64[1]
-            and _fast_real(label_smoothing, 1) and _fast_real(z_loss, _INT_FLOAT)
-            and type(reduction) is str and reduction in _FAST_REDUCTIONS
+            and softcap is None and type(ignore_index) is int and INT64_RANGE[0] <= ignore_index <= INT64_RANGE[1]
+            and fast_real(label_smoothing, 1) and fast_real(z_loss, _INT_FLOAT)
+            and type(reduction) is str and reduction in FAST_REDUCTIONS
             and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
         # (compiled; None: not the common call)
         done = _k.fast_ce(logits, target, return_grad is True, grad_out, ignore_index,
-                          label_smoothing, z_loss, _FAST_REDUCTIONS[reduction], weight)
+                          label_smoothing, z_loss, FAST_REDUCTIONS[reduction], weight)
         if done is not None and type(return_grad) is bool:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
