@@ -67,7 +67,7 @@ def main():
          lambda: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, reduction="sum")),
         ("option: binary_cross_entropy_with_logits pos_weight=",
          lambda: xent.binary_cross_entropy_with_logits(x, t, return_grad=True, pos_weight=pw)),
-        ("general path: softmax_cross_entropy sample_weight=",
+        ("option: softmax_cross_entropy sample_weight=",
          lambda: xent.softmax_cross_entropy(x, y, return_grad=True, sample_weight=sw)),
         ("general path: nll_loss fwd+bwd", lambda: xent.nll_loss(x, y, return_grad=True)),
         ("general path: softmax_focal_loss fwd+bwd",

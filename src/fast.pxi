@@ -139,28 +139,61 @@ cdef enum:
     FAST_NONE = 2
 
 
+cdef int doubles_copy(object a, Py_ssize_t length, double** out, const char** span):
+    # 1, a malloc'd float64 copy of a in out[0] (exact: real_array's
+    # np.require) and a's memory [span[0], span[1]); a: an exact 1-D
+    # float32/float64 ndarray of length values, C-contiguous, aligned. Else 0
+    # (out[0] NULL: not the common call, or no memory).
+    cdef Py_buffer v
+    cdef Py_ssize_t i
+    out[0] = NULL
+    if type(a) is not _ndarray or not float_view(a, &v, 1, False):
+        return 0
+    try:
+        if v.shape[0] != length:
+            return 0
+        out[0] = <double*>malloc(length * sizeof(double) + 1)
+        if out[0] == NULL:
+            return 0
+        for i in range(length):
+            out[0][i] = (<const float*>v.buf)[i] if v.itemsize == 4 else (<const double*>v.buf)[i]
+        span[0], span[1] = <const char*>v.buf, <const char*>v.buf + v.len
+        return 1
+    finally:
+        PyBuffer_Release(&v)
+
+
+cdef inline bint apart_span(const Py_buffer* a, const char** span) noexcept:
+    # a's memory does not overlap [span[0], span[1]) (NULL: nothing)
+    return span[0] == NULL or <const char*>a.buf + a.len <= span[0] or span[1] <= <const char*>a.buf
+
+
 def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, double eps=0.0,
-            double z=0.0, int red=FAST_MEAN, weight=None):
+            double z=0.0, int red=FAST_MEAN, weight=None, sample_weight=None):
     """The softmax cross-entropy of 2-D logits x against int32/int64 labels
-    or probability rows of x's dtype and shape (ignore_index ignore, label smoothing eps, z-loss z, reduction red:
-    FAST_MEAN, FAST_SUM or FAST_NONE; class weights: None or a float32 or
-    float64 ndarray of shape (C,)), and its gradient (into grad_out unless None: x
+    or probability rows of x's dtype and shape (ignore_index ignore, label
+    smoothing eps, z-loss z, reduction red: FAST_MEAN, FAST_SUM or FAST_NONE;
+    class weights and sample weights: None or float32/float64 ndarrays of
+    shape (C,) and (N,)), and its gradient (into grad_out unless None: x
     itself or an array apart from x, the labels and the weights), or None.
     The caller has checked the scalars (the general path's ranges)."""
-    cdef Py_buffer xv, tv, gv, wv
+    cdef Py_buffer xv, tv, gv
     cdef xent_class_call a
     cdef int64_t* labels = NULL
     cdef double* per = NULL
     cdef double* u = NULL
     cdef double* rowloss = NULL
-    cdef const double* w = NULL
-    cdef double* wd = NULL
+    cdef double* w = NULL
+    cdef double* sw = NULL
+    cdef const char* wspan[2]
+    cdef const char* sspan[2]
     cdef Py_ssize_t n, c, i, kept = 0
     cdef int status = 0
     cdef int64_t y
-    cdef bint bad = False, skip, f32, has_w = False, probs
-    cdef double scale = 1.0, denom = 0.0, one = 1.0, value = 0.0
+    cdef bint bad = False, skip, f32, probs
+    cdef double scale = 1.0, denom = 0.0, value = 0.0
     cdef object grad = None, res = None
+    wspan[0] = sspan[0] = NULL
     if type(target) is not _ndarray or not float_view(x, &xv, 2, False):
         return None
     try:
@@ -168,120 +201,113 @@ def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, dou
         f32 = xv.itemsize == 4
         if n == 0 or c == 0 or n * c >= FAST_MAX_ELEMENTS:
             return None
-        if weight is not None:
-            if type(weight) is not _ndarray or not float_view(weight, &wv, 1, False):
-                return None
-            has_w = True
+        if ((weight is not None and not doubles_copy(weight, c, &w, wspan))
+                or (sample_weight is not None and not doubles_copy(sample_weight, n, &sw, sspan))):
+            return None
         try:
-            if has_w:
-                if wv.shape[0] != c:
-                    return None
-                if wv.itemsize == 8:
-                    w = <const double*>wv.buf
-                else:  # float32 weights, as float64 (exact; real_array's np.require)
-                    wd = <double*>malloc(c * sizeof(double))
-                    if wd == NULL:
-                        return None
-                    for i in range(c):
-                        wd[i] = (<const float*>wv.buf)[i]
-                    w = wd
-            try:
-                PyObject_GetBuffer(target, &tv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-            except Exception:
+            PyObject_GetBuffer(target, &tv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        except Exception:
+            return None
+        try:
+            if tv.format[1] != 0 or (<uintptr_t>tv.buf) % <uintptr_t>tv.itemsize != 0:
                 return None
-            try:
-                if tv.format[1] != 0 or (<uintptr_t>tv.buf) % <uintptr_t>tv.itemsize != 0:
+            # probabilities: the logits' dtype and shape (a row each)
+            probs = (tv.ndim == 2 and tv.itemsize == xv.itemsize and tv.format[0] == xv.format[0]
+                     and tv.shape[0] == n and tv.shape[1] == c)
+            if not probs and (tv.ndim != 1 or tv.shape[0] != n
+                              or not ((tv.itemsize == 8 and (tv.format[0] == b'l' or tv.format[0] == b'q'))
+                                      or (tv.itemsize == 4 and tv.format[0] == b'i'))):
+                return None
+            # each kept sample's share of the mean's denominator (as
+            # _mean_denominator: w[y] sw, the factors given)
+            per = <double*>malloc(n * sizeof(double))
+            if per == NULL:
+                return None
+            if probs:
+                for i in range(n):
+                    per[i] = sw[i] if sw != NULL else 1.0
+                kept = n  # (every sample counts once)
+            else:
+                labels = <int64_t*>malloc(n * sizeof(int64_t))
+                if labels == NULL:
                     return None
-                # probabilities: the logits' dtype and shape (a row each)
-                probs = (tv.ndim == 2 and tv.itemsize == xv.itemsize and tv.format[0] == xv.format[0]
-                         and tv.shape[0] == n and tv.shape[1] == c)
-                if not probs and (tv.ndim != 1 or tv.shape[0] != n
-                                  or not ((tv.itemsize == 8 and (tv.format[0] == b'l' or tv.format[0] == b'q'))
-                                          or (tv.itemsize == 4 and tv.format[0] == b'i'))):
+                for i in range(n):
+                    y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
+                    labels[i] = y
+                    skip = y == ignore
+                    bad = bad | ((not skip) & ((y < 0) | (y >= c)))
+                    if not skip:
+                        per[kept] = ((w[y] if w != NULL and not bad else 1.0)
+                                     * (sw[i] if sw != NULL else 1.0))
+                        kept += 1
+                if bad:
                     return None
-                if probs:
-                    kept = n  # (every sample counts once)
+            if red == FAST_MEAN:
+                # the kept rows' count, or grouped_sum of their shares
+                if (w != NULL and not probs) or sw != NULL:
+                    denom = grouped_sum(per, kept) if kept > 0 else 0.0
                 else:
-                    labels = <int64_t*>malloc(n * sizeof(int64_t))
-                    per = <double*>malloc(n * sizeof(double))
-                    if labels == NULL or per == NULL:
-                        return None
-                    for i in range(n):
-                        y = (<int64_t*>tv.buf)[i] if tv.itemsize == 8 else (<int32_t*>tv.buf)[i]
-                        labels[i] = y
-                        skip = y == ignore
-                        bad = bad | ((not skip) & ((y < 0) | (y >= c)))
-                        if not skip:
-                            per[kept] = w[y] if has_w and not bad else 1.0
-                            kept += 1
-                    if bad:
-                        return None
-                if red == FAST_MEAN:
-                    # the general path's denominator (_mean_denominator): the
-                    # kept rows' count, or grouped_sum of their class weights
-                    denom = (grouped_sum(per, kept) if kept > 0 else 0.0) if has_w and not probs else <double>kept
-                    if denom != 0 and not isfinite(1.0 / denom):
-                        return None  # (subnormal weights: the general path rescales them)
-                    scale = 0.0 if denom == 0 else 1.0 / denom
-                memset(&a, 0, sizeof(a))
-                a.op = XENT_CLS_CE
-                a.n, a.C = n, c
-                a.x = xv.buf
-                a.labels = labels
-                a.target = tv.buf if probs else NULL
-                a.ignore = ignore
-                u = ce_set(&a, w, NULL, &scale, 0, eps, z, 0.0)
-                if grad_out is not None:
-                    if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
-                        return None
-                    if has_w and not apart(&gv, &wv):
-                        PyBuffer_Release(&gv)
-                        return None
-                    grad = grad_out
-                    a.out = gv.buf
-                elif return_grad:
-                    grad = _empty((n, c), _f32 if f32 else _f64)
-                    PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-                    a.out = gv.buf
-                if red == FAST_NONE:
-                    rowloss = <double*>malloc(n * sizeof(double))
-                    if rowloss == NULL:
-                        raise MemoryError()
-                    a.loss = rowloss
-                with nogil:
-                    status = run_class(&a, xv.itemsize, 1, NULL if red == FAST_NONE else &value)
-                    if red == FAST_MEAN:
-                        value = 0.0 if denom == 0 else value * scale
-                        if denom == 0 and return_grad:
-                            memset(a.out, 0, n * c * xv.itemsize)
-                if return_grad:
+                    denom = <double>kept
+                if denom != 0 and not isfinite(1.0 / denom):
+                    return None  # (subnormal weights: the general path rescales them)
+                scale = 0.0 if denom == 0 else 1.0 / denom
+            memset(&a, 0, sizeof(a))
+            a.op = XENT_CLS_CE
+            a.n, a.C = n, c
+            a.x = xv.buf
+            a.labels = labels
+            a.target = tv.buf if probs else NULL
+            a.ignore = ignore
+            u = ce_set(&a, w, sw, &scale, 0, eps, z, 0.0)
+            if grad_out is not None:
+                if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
+                    return None
+                if not apart_span(&gv, wspan) or not apart_span(&gv, sspan):
                     PyBuffer_Release(&gv)
-                if status != 0:
+                    return None
+                grad = grad_out
+                a.out = gv.buf
+            elif return_grad:
+                grad = _empty((n, c), _f32 if f32 else _f64)
+                PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                a.out = gv.buf
+            if red == FAST_NONE:
+                rowloss = <double*>malloc(n * sizeof(double))
+                if rowloss == NULL:
                     raise MemoryError()
-                if red == FAST_NONE:
-                    res = _empty(n, _f32 if f32 else _f64)
-                    PyObject_GetBuffer(res, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-                    for i in range(n):  # (as numpy's astype: rounded to nearest)
-                        if f32:
-                            (<float*>gv.buf)[i] = <float>rowloss[i]
-                        else:
-                            (<double*>gv.buf)[i] = rowloss[i]
-                    PyBuffer_Release(&gv)
-                else:
-                    res = (_f32 if f32 else _f64).type(value)
-                return (res, grad) if return_grad else res
-            finally:
-                PyBuffer_Release(&tv)
-                free(labels)
-                free(per)
-                free(u)
-                free(rowloss)
+                a.loss = rowloss
+            with nogil:
+                status = run_class(&a, xv.itemsize, 1, NULL if red == FAST_NONE else &value)
+                if red == FAST_MEAN:
+                    value = 0.0 if denom == 0 else value * scale
+                    if denom == 0 and return_grad:
+                        memset(a.out, 0, n * c * xv.itemsize)
+            if return_grad:
+                PyBuffer_Release(&gv)
+            if status != 0:
+                raise MemoryError()
+            if red == FAST_NONE:
+                res = _empty(n, _f32 if f32 else _f64)
+                PyObject_GetBuffer(res, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+                for i in range(n):  # (as numpy's astype: rounded to nearest)
+                    if f32:
+                        (<float*>gv.buf)[i] = <float>rowloss[i]
+                    else:
+                        (<double*>gv.buf)[i] = rowloss[i]
+                PyBuffer_Release(&gv)
+            else:
+                res = (_f32 if f32 else _f64).type(value)
+            return (res, grad) if return_grad else res
         finally:
-            if has_w:
-                PyBuffer_Release(&wv)
-            free(wd)
+            PyBuffer_Release(&tv)
+            free(labels)
+            free(per)
+            free(u)
+            free(rowloss)
     finally:
         PyBuffer_Release(&xv)
+        free(w)
+        free(sw)
 
 
 def fast_bce(x, target, bint return_grad, grad_out=None, double smooth=0.0, int red=FAST_MEAN,

@@ -86,6 +86,10 @@ OPTIONS = [  # the options the compiled common call also takes (src/fast.pxi: fa
     dict(weight="f64", reduction="none", label_smoothing=0.3),
     dict(probs="same"), dict(probs="other"), dict(probs="same", weight="f32", reduction="sum"),
     dict(probs="same", label_smoothing=0.1, z_loss=0.01, reduction="none"),
+    dict(sample_weight="f64"), dict(sample_weight="f32"), dict(sample_weight="zeros"),
+    dict(sample_weight="tiny"), dict(sample_weight="negative"),
+    dict(sample_weight="f32", weight="f64", label_smoothing=0.1),
+    dict(sample_weight="f64", probs="same"), dict(sample_weight="f64", reduction="sum"),
 ]
 
 
@@ -116,6 +120,8 @@ def test_options_same_bits_as_the_general_path(dtype, shape, k, monkeypatch):
         y[-1, ::2] = 0
     if "weight" in kw:
         kw["weight"] = _weight(kw["weight"], c, dtype)
+    if "sample_weight" in kw:
+        kw["sample_weight"] = _weight(kw["sample_weight"], n, dtype)
     answered = []  # whether the compiled call took it (not None)
     real = _compiled.fast_ce
 
@@ -137,22 +143,29 @@ def test_options_same_bits_as_the_general_path(dtype, shape, k, monkeypatch):
     # the general path when 1 / (the mean's denominator) is not finite
     # (subnormal weights: rescaled there; NaN)
     leaves = probs == "other"  # (a target of another dtype: the general path casts it)
-    if OPTIONS[k].get("reduction", "mean") == "mean" and "weight" in kw and not probs:
+    if OPTIONS[k].get("reduction", "mean") == "mean" and not leaves:
         with np.errstate(all="ignore"):
-            d = np.asarray(kw["weight"], np.float64)[y[y != kw.get("ignore_index", -100)]].sum()
+            kept = np.ones(n, bool) if probs else y != kw.get("ignore_index", -100)
+            d = np.ones(n)
+            if "weight" in kw and not probs:
+                d[kept] = np.asarray(kw["weight"], np.float64)[y[kept]]
+            if "sample_weight" in kw:
+                d = d * np.asarray(kw["sample_weight"], np.float64)
+            d = d[kept].sum()
             leaves = bool(d != 0 and not np.isfinite(1 / d))
     assert answered == [not leaves] * 2
 
 
-def test_weight_apart_from_the_gradient_output():
-    # grad_out that is the class weights' memory: the general path's error
+@pytest.mark.parametrize("name,part", [("weight", slice(0, 3)), ("sample_weight", slice(4, 6))])
+def test_weights_apart_from_the_gradient_output(name, part):
+    # grad_out that is the weights' memory: the general path's error
     x = np.zeros((2, 3))
     w = np.ones(6)
+    kw = {name: w[part]}
     with pytest.raises(ValueError) as fast:
-        xent.softmax_cross_entropy(x, np.array([0, 1]), weight=w[:3], return_grad=True,
-                                   grad_out=w.reshape(2, 3))
+        xent.softmax_cross_entropy(x, np.array([0, 1]), return_grad=True, grad_out=w.reshape(2, 3), **kw)
     with pytest.raises(ValueError) as slow:
-        general(x, np.array([0, 1]), weight=w[:3], return_grad=True, grad_out=w.reshape(2, 3))
+        general(x, np.array([0, 1]), return_grad=True, grad_out=w.reshape(2, 3), **kw)
     assert str(fast.value) == str(slow.value)
 
 
@@ -203,7 +216,9 @@ def test_same_errors_as_the_general_path(x, y):
                                 dict(ignore_index=2**63), dict(ignore_index=True),
                                 dict(reduction="batchmean"), dict(weight=[1.0, 2.0, 3.0]),
                                 dict(weight=np.ones(3, np.float16)), dict(weight=np.ones(4)),
-                                dict(weight=np.ones((1, 3))), dict(weight=np.ones(3, np.int64))])
+                                dict(weight=np.ones((1, 3))), dict(weight=np.ones(3, np.int64)),
+                                dict(sample_weight=[1.0, 2.0]), dict(sample_weight=np.ones(3)),
+                                dict(sample_weight=np.ones((2, 1))), dict(sample_weight=np.ones(2, bool))])
 def test_defaults_of_another_type_go_to_the_general_path(kw):
     x, y = np.zeros((2, 3)), np.array([0, 1])
     try:

@@ -104,18 +104,18 @@ _OPTIONS_DOC = _OPTIONS_DOC.replace("{where}", ROW_WHERE_DOC)
 def _mean_denominator(labels, ignore_index, w, sw, n_rows, none_ignored=False):
     """PyTorch's denominator of "mean": sum over kept samples of sw * w[target]
     (O(N)); ``none_ignored``: known from validation that no label is ignore_index."""
+    # (summed by grouped_sum, as the compiled common call sums them: src/fast.pxi)
     if labels is None:  # probability targets: every sample counts once
-        return float(n_rows) if sw is None else float(np.sum(sw))
+        return float(n_rows) if sw is None else _k.loss_sum(sw)
     ignored = None if none_ignored else labels == ignore_index
     if ignored is not None and ignored.any():
         kept = ~ignored
         labels = labels[kept]
         sw = None if sw is None else sw[kept]
     if w is None:
-        return float(labels.size) if sw is None else float(np.sum(sw))
+        return float(labels.size) if sw is None else _k.loss_sum(sw)
     per = w[labels]
-    # (grouped_sum, as the compiled common call sums them: src/fast.pxi)
-    return _k.loss_sum(per) if sw is None else float(np.dot(per, sw))
+    return _k.loss_sum(per if sw is None else per * sw)
 
 
 def _prepare(name, x, target, axis, weight, sample_weight, ignore_index, label_smoothing,
@@ -338,14 +338,15 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     >>> round(float(loss), 6)
     0.669962
     """
-    if (type(axis) is int and axis == -1 and sample_weight is None and where is None
+    if (type(axis) is int and axis == -1 and where is None
             and softcap is None and type(ignore_index) is int and INT64_RANGE[0] <= ignore_index <= INT64_RANGE[1]
             and fast_real(label_smoothing, 1) and fast_real(z_loss, _INT_FLOAT)
             and type(reduction) is str and reduction in FAST_REDUCTIONS
             and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
         # (compiled; None: not the common call)
         done = _k.fast_ce(logits, target, return_grad is True, grad_out, ignore_index,
-                          label_smoothing, z_loss, FAST_REDUCTIONS[reduction], weight)
+                          label_smoothing, z_loss, FAST_REDUCTIONS[reduction], weight,
+                          sample_weight)
         if done is not None and type(return_grad) is bool:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
