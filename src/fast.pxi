@@ -139,6 +139,26 @@ cdef enum:
     FAST_NONE = 2
 
 
+cdef int real_option(object v, double high, double* out):
+    # 1 and v as a double when v is an exact int or float in [0, high] (a
+    # value real_scalar returns unchanged); else 0
+    if type(v) is float:
+        out[0] = <double>v
+        return 0.0 <= out[0] <= high
+    if type(v) is int and 0 <= v <= high:
+        out[0] = <double>v
+        return 1
+    return 0
+
+
+cdef int reduction_code(object r):
+    # FAST_MEAN, FAST_SUM or FAST_NONE for the exact str "mean", "sum" or
+    # "none"; else -1
+    if type(r) is not str:
+        return -1
+    return FAST_MEAN if r == "mean" else FAST_SUM if r == "sum" else FAST_NONE if r == "none" else -1
+
+
 cdef int doubles_copy(object a, Py_ssize_t length, double** out, const char** span):
     # 1, a malloc'd float64 copy of a in out[0] (exact: real_array's
     # np.require) and a's memory [span[0], span[1]); a: an exact 1-D
@@ -168,15 +188,16 @@ cdef inline bint apart_span(const Py_buffer* a, const char** span) noexcept:
     return span[0] == NULL or <const char*>a.buf + a.len <= span[0] or span[1] <= <const char*>a.buf
 
 
-def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, double eps=0.0,
-            double z=0.0, int red=FAST_MEAN, weight=None, sample_weight=None):
+def fast_ce(x, target, bint return_grad, grad_out=None, ignore_index=-100, label_smoothing=0.0,
+            z_loss=0.0, reduction="mean", weight=None, sample_weight=None):
     """The softmax cross-entropy of 2-D logits x against int32/int64 labels
-    or probability rows of x's dtype and shape (ignore_index ignore, label
-    smoothing eps, z-loss z, reduction red: FAST_MEAN, FAST_SUM or FAST_NONE;
-    class weights and sample weights: None or float32/float64 ndarrays of
-    shape (C,) and (N,)), and its gradient (into grad_out unless None: x
-    itself or an array apart from x, the labels and the weights), or None.
-    The caller has checked the scalars (the general path's ranges)."""
+    or probability rows of x's dtype and shape, and its gradient (into
+    grad_out unless None: x itself or an array apart from x, the labels and
+    the weights), or None. The options as softmax_cross_entropy's, taken
+    here when they are of the common kinds: ignore_index an int within
+    int64, label_smoothing in [0, 1] and z_loss in [0, 2**53] exact ints or
+    floats, reduction an exact str, class and sample weights None or
+    float32/float64 ndarrays of shape (C,) and (N,)."""
     cdef Py_buffer xv, tv, gv
     cdef xent_class_call a
     cdef int64_t* labels = NULL
@@ -191,9 +212,18 @@ def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, dou
     cdef int status = 0
     cdef int64_t y
     cdef bint bad = False, skip, f32, probs
-    cdef double scale = 1.0, denom = 0.0, value = 0.0
+    cdef double scale = 1.0, denom = 0.0, value = 0.0, eps, z
+    cdef int64_t ignore
+    cdef int red = reduction_code(reduction)
     cdef object grad = None, res = None
     wspan[0] = sspan[0] = NULL
+    if (red < 0 or type(ignore_index) is not int or not real_option(label_smoothing, 1.0, &eps)
+            or not real_option(z_loss, 9007199254740992.0, &z)):
+        return None
+    try:
+        ignore = ignore_index
+    except OverflowError:
+        return None
     if type(target) is not _ndarray or not float_view(x, &xv, 2, False):
         return None
     try:
@@ -310,11 +340,11 @@ def fast_ce(x, target, bint return_grad, grad_out=None, int64_t ignore=-100, dou
         free(sw)
 
 
-def fast_bce(x, target, bint return_grad, grad_out=None, double smooth=0.0, int red=FAST_MEAN,
+def fast_bce(x, target, bint return_grad, grad_out=None, label_smoothing=0.0, reduction="mean",
              pos_weight=None):
     """The binary cross-entropy from logits x against targets t of x's shape
-    and dtype, values in [0, 1] (label smoothing smooth, reduction red:
-    FAST_MEAN, FAST_SUM or FAST_NONE; pos_weight None or a float32/float64
+    and dtype, values in [0, 1] (label_smoothing an exact int or float in
+    [0, 1], reduction an exact str; pos_weight None or a float32/float64
     ndarray of shape (1,) or (C,), C the last axis), and its gradient (into
     grad_out unless None: x itself or an array apart from x, t and
     pos_weight), or None. As the general path (xent/_binary.py): one value
@@ -334,6 +364,10 @@ def fast_bce(x, target, bint return_grad, grad_out=None, double smooth=0.0, int 
     cdef object grad = None, res = None
     cdef void* lp = NULL
     cdef void* gp = NULL
+    cdef double smooth
+    cdef int red = reduction_code(reduction)
+    if red < 0 or not real_option(label_smoothing, 1.0, &smooth):
+        return None
     if type(x) is not _ndarray or type(target) is not _ndarray:
         return None
     ndim = x.ndim

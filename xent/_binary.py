@@ -19,9 +19,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
-    FAST_REDUCTIONS,
     ROW_WHERE_DOC,
-    fast_real,
     mask_array,
     bfloat16_check,
     caller_memory,
@@ -310,12 +308,11 @@ def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *,
     >>> round(float(xent.binary_cross_entropy_with_logits(y_pred, y_true)), 3)
     0.865
     """
-    if (weight is None and where is None and fast_real(label_smoothing, 1)
-            and type(reduction) is str and reduction in FAST_REDUCTIONS
-            and type(return_grad) is bool and grad_loss is None and _threads.valid_count(n_threads)):
-        # (compiled; None: not the common call)
-        done = _k.fast_bce(logits, target, return_grad, grad_out, label_smoothing,
-                           FAST_REDUCTIONS[reduction], pos_weight)
+    if (weight is None and where is None and type(return_grad) is bool and grad_loss is None
+            and _threads.valid_count(n_threads)):
+        # (compiled; None: not the common call, or options of other kinds)
+        done = _k.fast_bce(logits, target, return_grad, grad_out, label_smoothing, reduction,
+                           pos_weight)
         if done is not None:
             return done
     p = _prepare("logits", logits, target, pos_weight, weight, label_smoothing, reduction,

@@ -18,10 +18,7 @@ from . import _threads
 from ._dispatch import kernel
 from . import _kernels as _k
 from ._validate import (
-    FAST_REDUCTIONS,
-    INT64_RANGE,
     ROW_WHERE_DOC,
-    fast_real,
     row_constant,
     ignore_index_value,
     BFloat16Input,
@@ -232,9 +229,6 @@ def _package(p, loss, grad, total=None):
     return value, deliver(rows.to_full(as_values(grad, dtype)), p["grad_out"], dtype)
 
 
-_INT_FLOAT = 2**53  # (z_loss: the common call's bound)
-
-
 @overload
 def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *,
                           return_grad: Literal[False] = ..., return_argmax: Literal[False] = ...,
@@ -338,15 +332,11 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     >>> round(float(loss), 6)
     0.669962
     """
-    if (type(axis) is int and axis == -1 and where is None
-            and softcap is None and type(ignore_index) is int and INT64_RANGE[0] <= ignore_index <= INT64_RANGE[1]
-            and fast_real(label_smoothing, 1) and fast_real(z_loss, _INT_FLOAT)
-            and type(reduction) is str and reduction in FAST_REDUCTIONS
+    if (type(axis) is int and axis == -1 and where is None and softcap is None
             and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
-        # (compiled; None: not the common call)
+        # (compiled; None: not the common call, or options of other kinds)
         done = _k.fast_ce(logits, target, return_grad is True, grad_out, ignore_index,
-                          label_smoothing, z_loss, FAST_REDUCTIONS[reduction], weight,
-                          sample_weight)
+                          label_smoothing, z_loss, reduction, weight, sample_weight)
         if done is not None and type(return_grad) is bool:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)

@@ -391,18 +391,6 @@ def same_shape(a, a_name, b, b_name):
 REDUCTIONS = ("none", "sum", "mean")
 
 
-#: the compiled common calls' gate (src/fast.pxi): int64's range, the reduction codes
-INT64_RANGE = (-(2**63), 2**63 - 1)
-FAST_REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
-
-
-def fast_real(v, high):
-    """Whether v is an int or float in [0, high] (so finite) that a compiled
-    common call takes as it is (real_scalar would return it unchanged)."""
-    t = type(v)
-    return (t is float and 0.0 <= v <= high) or (t is int and 0 <= v <= high)
-
-
 def reduction_mode(reduction, allowed=REDUCTIONS):
     """``reduction`` checked against the ``allowed`` names (the losses' three
     by default; the information and distillation losses name more)."""
