@@ -1,16 +1,20 @@
 # The common call, in compiled code: a small C-contiguous, aligned, native
-# float32/float64 ndarray (and int32/int64 labels, or targets of the
-# logits' dtype), every option at its default but a preallocated output
-# and, for the cross-entropy, ignore_index, label_smoothing, z_loss,
-# reduction and class weights (the options a training loop sets)
-# (out=/grad_out=: the input itself, or an ndarray apart from the inputs,
-# C-contiguous, of the input's shape and dtype). These functions check that
-# and run the kernel on one thread (an input this small always runs on
-# one) with no other Python work; they return None whenever anything is not
-# certainly so (another type, layout, size or dtype; a label out of range;
-# a target outside [0, 1]), and the public function then takes its general
-# path, which raises its own errors. The values are those of the general
-# path, bit for bit (tests/test_common_call.py).
+# float32/float64 ndarray, with the options a training loop sets:
+# logsumexp, softmax and log_softmax of a vector or of rows;
+# softmax_cross_entropy of int32/int64 labels or probability rows of the
+# logits' dtype, with ignore_index, label_smoothing, z_loss, reduction and
+# class and sample weights (float32/float64 ndarrays);
+# binary_cross_entropy_with_logits with reduction, label_smoothing and
+# pos_weight; each with or without a preallocated output (out=/grad_out=:
+# the input itself, or an ndarray apart from the inputs, C-contiguous, of
+# the input's shape and dtype). These functions check that, the option
+# values included, and run the kernel on one thread (an input this small
+# always runs on one) with no other Python work; they return None whenever
+# anything is not certainly so (another type, layout, size or dtype; an
+# option of another kind; a label out of range; a target outside [0, 1]),
+# and the public function then takes its general path, which raises its own
+# errors. The values are those of the general path, bit for bit
+# (tests/test_common_call.py).
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
 from libc.stdint cimport int32_t, int64_t, uintptr_t
@@ -289,6 +293,11 @@ def fast_ce(x, target, bint return_grad, grad_out=None, ignore_index=-100, label
             a.target = tv.buf if probs else NULL
             a.ignore = ignore
             u = ce_set(&a, w, sw, &scale, 0, eps, z, 0.0)
+            if red == FAST_NONE:  # (before any view of an output)
+                rowloss = <double*>malloc(n * sizeof(double))
+                if rowloss == NULL:
+                    raise MemoryError()
+                a.loss = rowloss
             if grad_out is not None:
                 if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
                     return None
@@ -301,11 +310,6 @@ def fast_ce(x, target, bint return_grad, grad_out=None, ignore_index=-100, label
                 grad = _empty((n, c), _f32 if f32 else _f64)
                 PyObject_GetBuffer(grad, &gv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
                 a.out = gv.buf
-            if red == FAST_NONE:
-                rowloss = <double*>malloc(n * sizeof(double))
-                if rowloss == NULL:
-                    raise MemoryError()
-                a.loss = rowloss
             with nogil:
                 status = run_class(&a, xv.itemsize, 1, NULL if red == FAST_NONE else &value)
                 if red == FAST_MEAN:
@@ -380,7 +384,10 @@ def fast_bce(x, target, bint return_grad, grad_out=None, label_smoothing=0.0, re
             if tv.itemsize != xv.itemsize or tv.shape[0] != xv.shape[0] or tv.shape[ndim - 1] != xv.shape[ndim - 1]:
                 return None
             size = xv.len // xv.itemsize
-            if size == 0 or size >= FAST_MAX_ELEMENTS:
+            # (one element: the general path's weight views reshape to
+            # nonzero strides there and take the kernel's other body, whose
+            # NaN has the other sign)
+            if size <= 1 or size >= FAST_MAX_ELEMENTS:
                 return None
             f32 = xv.itemsize == 4
             n, c = rows_of(&xv), cols_of(&xv)
@@ -411,6 +418,11 @@ def fast_bce(x, target, bint return_grad, grad_out=None, label_smoothing=0.0, re
                     return None
                 if red == FAST_MEAN:
                     scale = 1.0 / size
+                per_row = (c + CHUNK - 1) // CHUNK
+                nt = n * per_row
+                partial = <double*>malloc(nt * sizeof(double))  # (before any view of an output)
+                if partial == NULL:
+                    raise MemoryError()
                 if grad_out is not None:
                     if not return_grad or not out_view(grad_out, &gv, &xv, &tv):
                         return None
@@ -427,11 +439,6 @@ def fast_bce(x, target, bint return_grad, grad_out=None, label_smoothing=0.0, re
                     res = _empty(x.shape, _f32 if f32 else _f64)
                     PyObject_GetBuffer(res, &lv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
                     lp = lv.buf
-                per_row = (c + CHUNK - 1) // CHUNK
-                nt = n * per_row
-                partial = <double*>malloc(nt * sizeof(double))
-                if partial == NULL:
-                    raise MemoryError()
                 stream = return_grad and size * <Py_ssize_t>xv.itemsize >= xent_stream_bytes
                 with nogil:
                     for k in range(nt):  # (bce_rows' tasks, in order)

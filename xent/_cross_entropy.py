@@ -333,11 +333,12 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, *, axis: int = -
     0.669962
     """
     if (type(axis) is int and axis == -1 and where is None and softcap is None
-            and grad_loss is None and return_argmax is False and _threads.valid_count(n_threads)):
+            and type(return_grad) is bool and grad_loss is None and return_argmax is False
+            and _threads.valid_count(n_threads)):
         # (compiled; None: not the common call, or options of other kinds)
-        done = _k.fast_ce(logits, target, return_grad is True, grad_out, ignore_index,
+        done = _k.fast_ce(logits, target, return_grad, grad_out, ignore_index,
                           label_smoothing, z_loss, reduction, weight, sample_weight)
-        if done is not None and type(return_grad) is bool:
+        if done is not None:
             return done
     z = real_scalar(z_loss, "z_loss", 0.0)
     cap = positive_or_none(softcap, "softcap")
